@@ -1,0 +1,3 @@
+//! DAMON records: what a recording holds ([`model`]), and the files it lives in.
+
+pub mod model;

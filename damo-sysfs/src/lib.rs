@@ -1,0 +1,1 @@
+//! DAMON's sysfs interface: read what runs, start/tune/stop our own kdamonds.

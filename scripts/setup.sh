@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what damo-trace needs to build, test and run its VM on a fresh Debian 12 machine.
+# Idempotent: every step checks first and does nothing when its tool is already there.
+set -euo pipefail
+
+need_root() { if [ "$(id -u)" -ne 0 ]; then echo "setup: run as root (sudo $0)" >&2; exit 1; fi; }
+
+apt_packages=(llvm-22-dev busybox-static cpio zstd)
+missing=()
+for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# bookworm's qemu-system-x86 (7.2) would make apt remove the preinstalled qemu-utils 10.0.2 from
+# bookworm-backports, so qemu comes from backports too.
+dpkg -s qemu-system-x86 >/dev/null 2>&1 || missing+=("qemu-system-x86")
+
+if [ ${#missing[@]} -gt 0 ]; then
+  need_root
+  backports=/etc/apt/sources.list.d/damo-trace-backports.list
+  if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "deb http://deb.debian.org/debian bookworm-backports main" >"$backports"
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-remove "${missing[@]/qemu-system-x86/}" >/dev/null
+  if [[ " ${missing[*]} " == *" qemu-system-x86 "* ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-remove -t bookworm-backports \
+      qemu-system-x86 >/dev/null
+  fi
+fi
+
+# The eBPF crate builds with nightly's -Z build-std=core; nightly ships LLVM 22 like llvm-22-dev.
+rustup component list --toolchain nightly --installed | grep -q '^rust-src' \
+  || rustup component add rust-src --toolchain nightly
+# Static binaries for the VM.
+rustup target list --installed | grep -q x86_64-unknown-linux-musl \
+  || rustup target add x86_64-unknown-linux-musl
+
+# bpf-linker must link against LLVM 22; without LLVM_PREFIX it finds llvm-config 14 and fails.
+if ! bpf-linker --version 2>/dev/null | grep -q '0\.13\.0'; then
+  LLVM_PREFIX=/usr/lib/llvm-22 cargo install --locked bpf-linker --version 0.13.0 \
+    --no-default-features --features llvm-22
+fi
+echo "setup: ok"

@@ -1,0 +1,29 @@
+//! Project automation: tests by tier, the VM, benchmarks. `cargo xtask --help` lists them.
+
+mod bench;
+mod vm;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "damo-trace's build, test and benchmark automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Boot the project's QEMU VM and run the real-kernel test scenario in it.
+    VmTest(vm::Options),
+    /// Time damo-trace against damo on the same records and print the ratios.
+    Bench(bench::Options),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::VmTest(opts) => vm::run(opts),
+        Command::Bench(opts) => bench::run(opts),
+    }
+}
