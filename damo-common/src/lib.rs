@@ -1,1 +1,104 @@
+//! The wire format between damo-trace's eBPF programs and its collector.
+//!
+//! Every type is `#[repr(C)]` with explicit padding fields, so the kernel and user sides agree
+//! byte for byte; the `const` assertions below fail the build if a field changes size.
 #![no_std]
+
+/// Event kinds on the ring buffers. Ids are fixed and never reused.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Region = 1,
+    StackSample = 2,
+}
+
+/// One region reported by the `damon:damon_aggregated` tracepoint.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegionEvent {
+    /// Always `EventKind::Region`.
+    pub kind: u32,
+    /// The kdamond thread that emitted the event.
+    pub kdamond_pid: u32,
+    /// `bpf_ktime_get_ns` (CLOCK_MONOTONIC).
+    pub ts_ns: u64,
+    pub target_id: u64,
+    pub start: u64,
+    pub end: u64,
+    /// Regions the target has in this snapshot: the tracepoint has no snapshot marker, so the
+    /// collector counts events up to it.
+    pub nr_regions: u32,
+    pub nr_accesses: u32,
+    pub age: u32,
+    pub _pad: u32,
+}
+
+/// Frames kept per stack: the kernel's default `perf_event_max_stack`.
+pub const MAX_STACK_DEPTH: usize = 127;
+
+/// One cpu-clock sample of a target task, with its user and kernel call stacks.
+///
+/// Stacks travel inside the sample (`bpf_get_stack` into the ring buffer) rather than through a
+/// StackTrace map: no hash collisions to lose stacks to, no map to read back later, and each
+/// stack keeps its own timestamp, which `report profile` needs to cut samples by access phase.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct StackEvent {
+    /// Always `EventKind::StackSample`.
+    pub kind: u32,
+    pub pid: u32,
+    pub ts_ns: u64,
+    pub tid: u32,
+    pub cpu: u32,
+    /// Valid bytes in `user`/`kernel` (a multiple of 8), or a negative errno from the kernel.
+    pub user_bytes: i32,
+    pub kernel_bytes: i32,
+    pub comm: [u8; 16],
+    pub user: [u64; MAX_STACK_DEPTH],
+    pub kernel: [u64; MAX_STACK_DEPTH],
+}
+
+/// Where `damon_aggregated`'s fields sit in its record, read from the tracefs `format` file at
+/// load time: the layout changed across kernels (`age` came in 5.16), so it is not hard-coded.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegionLayout {
+    pub target_id: u32,
+    pub nr_regions: u32,
+    pub start: u32,
+    pub end: u32,
+    pub nr_accesses: u32,
+    /// `u32::MAX` when the kernel's tracepoint has no `age` field.
+    pub age: u32,
+}
+
+/// Where `sched:sched_process_fork`'s `child_pid` sits, for following a target's children.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForkLayout {
+    pub child_pid: u32,
+}
+
+/// Indices of the per-CPU loss counters; the record stores them and reports print them.
+pub mod lost {
+    /// A region event found the ring buffer full.
+    pub const REGION_RINGBUF_FULL: u32 = 0;
+    /// A stack sample found the ring buffer full.
+    pub const STACK_RINGBUF_FULL: u32 = 1;
+    /// `bpf_get_stack` failed for both stacks of a sample.
+    pub const STACK_UNREADABLE: u32 = 2;
+    /// The pid filter map was full when a child of a target forked.
+    pub const TARGET_MAP_FULL: u32 = 3;
+    pub const COUNT: u32 = 4;
+}
+
+const _: () = assert!(core::mem::size_of::<RegionEvent>() == 56);
+const _: () = assert!(core::mem::size_of::<StackEvent>() == 48 + 2 * 8 * MAX_STACK_DEPTH);
+const _: () = assert!(core::mem::align_of::<StackEvent>() == 8);
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain-old-data: repr(C), integer fields only, no padding bytes left implicit.
+    unsafe impl aya::Pod for super::RegionLayout {}
+    unsafe impl aya::Pod for super::ForkLayout {}
+}

@@ -1,0 +1,3 @@
+mod damon_aggregated;
+mod perf_sample;
+mod sched_fork;

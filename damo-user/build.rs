@@ -1,0 +1,49 @@
+//! Builds the eBPF object from `damo-ebpf` and leaves it in OUT_DIR for `include_bytes!`.
+//!
+//! The object needs nightly's `-Z build-std=core` and bpf-linker (scripts/setup.sh installs
+//! both). `DAMO_TRACE_NO_EBPF=1` writes an empty object instead, so `cargo check`, clippy and
+//! the offline tests work without them; such a binary says so when asked to trace.
+
+use std::{env, fs, path::PathBuf, process::Command};
+
+fn main() {
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let object = out_dir.join("damo-ebpf.o");
+    println!("cargo:rerun-if-env-changed=DAMO_TRACE_NO_EBPF");
+    if env::var_os("DAMO_TRACE_NO_EBPF").is_some_and(|v| v != "0") {
+        fs::write(&object, []).expect("write the empty eBPF object");
+        return;
+    }
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let workspace = manifest_dir.parent().unwrap();
+    for dir in ["damo-ebpf/src", "damo-ebpf/Cargo.toml", "damo-common/src"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
+    }
+    // A target dir of its own: the outer cargo holds the workspace's lock while we run.
+    let target_dir = out_dir.join("ebpf-target");
+    let mut cargo = Command::new("rustup");
+    cargo
+        .args(["run", "nightly", "cargo", "build", "--release", "--package", "damo-ebpf"])
+        .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .current_dir(workspace);
+    // The outer build's compiler and flags (e.g. crt-static for the VM binary) are not ours.
+    for var in ["RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS",
+                "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR",
+                "RUSTUP_TOOLCHAIN", "CARGO"] {
+        cargo.env_remove(var);
+    }
+    let status = cargo.status().unwrap_or_else(|e| {
+        panic!("failed to run `rustup run nightly cargo` ({e}); run scripts/setup.sh")
+    });
+    if !status.success() {
+        panic!(
+            "building the eBPF programs (damo-ebpf) failed; if rust-src or bpf-linker is missing, \
+             run scripts/setup.sh (or set DAMO_TRACE_NO_EBPF=1 to build without tracing)"
+        );
+    }
+    let built = target_dir.join("bpfel-unknown-none/release/damo");
+    fs::copy(&built, &object)
+        .unwrap_or_else(|e| panic!("failed to copy {}: {e}", built.display()));
+}

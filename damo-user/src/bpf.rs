@@ -1,0 +1,231 @@
+//! Loading and attaching damo-trace's eBPF programs (built from `damo-ebpf` by build.rs).
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use aya::{
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    programs::{
+        perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
+        PerfEvent, TracePoint,
+    },
+    util::online_cpus,
+    Ebpf, EbpfLoader,
+};
+use damo_common::{lost, ForkLayout, RegionEvent, RegionLayout, StackEvent};
+
+use crate::tracefs;
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/damo-ebpf.o"));
+
+/// The loaded programs and their maps. Dropping it detaches everything.
+pub struct Tracer {
+    ebpf: Ebpf,
+}
+
+impl Tracer {
+    /// Loads the programs with tracepoint layouts read from `tracefs`. The DAMON tracepoint is
+    /// optional here (perf-only recording works without DAMON); `attach_damon` needs it.
+    pub fn load(tracefs: &Path) -> Result<Self> {
+        if OBJECT.is_empty() {
+            bail!("this damo-trace was built without eBPF (DAMO_TRACE_NO_EBPF); rebuild it after scripts/setup.sh");
+        }
+        let region_layout = match tracefs::read_format(tracefs, "damon", "damon_aggregated") {
+            Ok(format) => region_layout(&format)?,
+            Err(_) => RegionLayout::default(),
+        };
+        let fork = tracefs::read_format(tracefs, "sched", "sched_process_fork")?;
+        let fork_layout = ForkLayout { child_pid: fork.offset_of("child_pid", 4)? };
+        let ebpf = EbpfLoader::new()
+            .override_global("REGION_LAYOUT", &region_layout, true)
+            .override_global("FORK_LAYOUT", &fork_layout, true)
+            .load(OBJECT)
+            .context("failed to load the eBPF object (are you root, with BPF enabled?)")?;
+        Ok(Self { ebpf })
+    }
+
+    /// Attaches to `damon:damon_aggregated`; only kdamonds added with `add_kdamond` pass.
+    pub fn attach_damon(&mut self) -> Result<()> {
+        self.attach_tracepoint("damon_aggregated", "damon", "damon_aggregated")
+    }
+
+    /// Makes children of target processes targets too.
+    pub fn attach_fork_follow(&mut self) -> Result<()> {
+        self.attach_tracepoint("sched_process_fork", "sched", "sched_process_fork")
+    }
+
+    fn attach_tracepoint(&mut self, program: &str, category: &str, name: &str) -> Result<()> {
+        let tp: &mut TracePoint = self.program(program)?;
+        tp.load().with_context(|| format!("failed to load program {program}"))?;
+        tp.attach(category, name).with_context(|| format!("failed to attach to {category}:{name}"))?;
+        Ok(())
+    }
+
+    /// Samples every online CPU with cpu-clock at `hz`; the program keeps target tasks only.
+    pub fn attach_cpu_sampling(&mut self, hz: u64) -> Result<()> {
+        let cpus = online_cpus().map_err(|(path, e)| anyhow::anyhow!("failed to read {path}: {e}"))?;
+        let perf: &mut PerfEvent = self.program("perf_sample")?;
+        perf.load().context("failed to load program perf_sample")?;
+        for cpu in cpus {
+            perf.attach(
+                PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                PerfEventScope::AllProcessesOneCpu { cpu },
+                SamplePolicy::Frequency(hz),
+                true,
+            )
+            .with_context(|| format!("failed to open a cpu-clock perf event on cpu {cpu}"))?;
+        }
+        Ok(())
+    }
+
+    fn program<'a, T>(&'a mut self, name: &str) -> Result<&'a mut T>
+    where
+        &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+    {
+        let program = self.ebpf.program_mut(name).with_context(|| format!("no program {name} in the eBPF object"))?;
+        Ok(program.try_into()?)
+    }
+
+    /// Records CPU samples of this process (and, with fork following, its children).
+    pub fn add_target(&mut self, tgid: u32) -> Result<()> {
+        self.insert_pid("TARGET_TGIDS", tgid)
+    }
+
+    /// Lets this kdamond's region events through.
+    pub fn add_kdamond(&mut self, pid: u32) -> Result<()> {
+        self.insert_pid("KDAMOND_PIDS", pid)
+    }
+
+    fn insert_pid(&mut self, map: &str, pid: u32) -> Result<()> {
+        let mut pids: HashMap<_, u32, u8> =
+            HashMap::try_from(self.ebpf.map_mut(map).with_context(|| format!("no map {map}"))?)?;
+        pids.insert(pid, 1, 0).with_context(|| format!("failed to add pid {pid} to {map}"))?;
+        Ok(())
+    }
+
+    /// The event ring buffer, to be read by one consumer.
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>> {
+        let map = self.ebpf.take_map("EVENTS").context("ring buffer EVENTS already taken")?;
+        Ok(RingBuf::try_from(map)?)
+    }
+
+    /// The loss counters summed over CPUs, indexed by `damo_common::lost`.
+    pub fn lost(&self) -> Result<[u64; lost::COUNT as usize]> {
+        let counters: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(self.ebpf.map("LOST").context("no map LOST")?)?;
+        let mut sums = [0u64; lost::COUNT as usize];
+        for (i, sum) in sums.iter_mut().enumerate() {
+            *sum = counters.get(&(i as u32), 0)?.iter().sum();
+        }
+        Ok(sums)
+    }
+}
+
+/// Where `damon_aggregated`'s fields are; kernels before 5.16 have no `age`.
+fn region_layout(format: &tracefs::Format) -> Result<RegionLayout> {
+    Ok(RegionLayout {
+        target_id: format.offset_of("target_id", 8)?,
+        nr_regions: format.offset_of("nr_regions", 4)?,
+        start: format.offset_of("start", 8)?,
+        end: format.offset_of("end", 8)?,
+        nr_accesses: format.offset_of("nr_accesses", 4)?,
+        age: format.offset_of("age", 4).unwrap_or(u32::MAX),
+    })
+}
+
+/// One event from the ring buffer.
+#[derive(Debug)]
+pub enum Event {
+    Region(RegionEvent),
+    Stack(Box<StackEvent>),
+}
+
+impl Event {
+    /// Decodes a ring buffer item; `None` for an unknown kind or a short item.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let kind = u32::from_ne_bytes(bytes.get(..4)?.try_into().ok()?);
+        if kind == damo_common::EventKind::Region as u32 && bytes.len() >= size_of::<RegionEvent>() {
+            // SAFETY: length checked; RegionEvent is plain old data.
+            Some(Self::Region(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) }))
+        } else if kind == damo_common::EventKind::StackSample as u32
+            && bytes.len() >= size_of::<StackEvent>()
+        {
+            // SAFETY: length checked; StackEvent is plain old data.
+            Some(Self::Stack(Box::new(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) })))
+        } else {
+            None
+        }
+    }
+}
+
+/// The valid user frames of a sample, innermost first.
+pub fn user_frames(event: &StackEvent) -> &[u64] {
+    frames(&event.user, event.user_bytes)
+}
+
+/// The valid kernel frames of a sample, innermost first.
+pub fn kernel_frames(event: &StackEvent) -> &[u64] {
+    frames(&event.kernel, event.kernel_bytes)
+}
+
+fn frames(stack: &[u64], bytes: i32) -> &[u64] {
+    let n = usize::try_from(bytes).unwrap_or(0) / 8;
+    &stack[..n.min(stack.len())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes_of<T>(value: &T) -> &[u8] {
+        // SAFETY: reading the bytes of a plain-old-data value.
+        unsafe { std::slice::from_raw_parts((value as *const T).cast(), size_of::<T>()) }
+    }
+
+    #[test]
+    fn decodes_region_events() {
+        let event = RegionEvent {
+            kind: damo_common::EventKind::Region as u32,
+            kdamond_pid: 7,
+            ts_ns: 1,
+            target_id: 2,
+            start: 4096,
+            end: 8192,
+            nr_regions: 3,
+            nr_accesses: 20,
+            age: 5,
+            _pad: 0,
+        };
+        match Event::decode(bytes_of(&event)) {
+            Some(Event::Region(decoded)) => assert_eq!(decoded, event),
+            other => panic!("expected a region event, got {other:?}"),
+        }
+        assert!(Event::decode(&bytes_of(&event)[..20]).is_none(), "short item must be refused");
+        assert!(Event::decode(&[9, 0, 0, 0]).is_none(), "unknown kind must be refused");
+    }
+
+    #[test]
+    fn decodes_stack_samples_and_bounds_frames() {
+        let mut event = StackEvent {
+            kind: damo_common::EventKind::StackSample as u32,
+            pid: 10,
+            ts_ns: 5,
+            tid: 11,
+            cpu: 1,
+            user_bytes: 16,
+            kernel_bytes: -14,
+            comm: *b"worker\0\0\0\0\0\0\0\0\0\0",
+            user: [0; damo_common::MAX_STACK_DEPTH],
+            kernel: [0; damo_common::MAX_STACK_DEPTH],
+        };
+        event.user[0] = 0x401000;
+        event.user[1] = 0x402000;
+        let Some(Event::Stack(decoded)) = Event::decode(bytes_of(&event)) else {
+            panic!("expected a stack sample");
+        };
+        assert_eq!(user_frames(&decoded), &[0x401000, 0x402000]);
+        assert!(kernel_frames(&decoded).is_empty(), "a negative errno means no frames");
+        event.user_bytes = i32::MAX;
+        assert_eq!(user_frames(&event).len(), damo_common::MAX_STACK_DEPTH);
+    }
+}

@@ -1,0 +1,16 @@
+//! The command line. `main` only dispatches; each command's options live with the command.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "damo-trace", version, about = "DAMON access monitoring and CPU profiling in one record")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what this machine offers for DAMON tracing (read-only).
+    Sysinfo(damo_user::sysinfo::Args),
+}
