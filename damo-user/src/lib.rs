@@ -1,6 +1,8 @@
 //! damo-trace's user side: loading the eBPF programs, reading the system, the CLI's commands.
 
 pub mod bpf;
+pub mod collector;
 pub mod privilege;
+pub mod snapshots;
 // TEMP pub mod sysinfo;
 pub mod tracefs;

@@ -5,11 +5,13 @@
 
 use std::{
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
+use damo_common::{RegionEvent, StackEvent};
 use damo_user::{
-    bpf::{self, Event, Tracer},
+    bpf::{self, Tracer},
+    collector::{collect, EventSink},
     tracefs,
 };
 
@@ -20,6 +22,35 @@ impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    pid: u32,
+    ours: u32,
+    others: u32,
+    regions: u32,
+    with_user_stack: u32,
+    undecodable: u32,
+}
+
+impl EventSink for Counts {
+    fn region(&mut self, _: &RegionEvent) {
+        self.regions += 1;
+    }
+    fn stack(&mut self, sample: &StackEvent) {
+        if sample.pid != self.pid {
+            self.others += 1;
+            return;
+        }
+        self.ours += 1;
+        if !bpf::user_frames(sample).is_empty() {
+            self.with_user_stack += 1;
+        }
+    }
+    fn undecodable(&mut self, _: usize) {
+        self.undecodable += 1;
     }
 }
 
@@ -42,28 +73,16 @@ fn cpu_samples_of_our_workload_arrive_with_stacks() {
     let pid = spinner.0.id();
     tracer.add_target(pid).expect("add target");
     tracer.attach_cpu_sampling(499).expect("attach cpu-clock sampling");
-    let mut events = tracer.take_events().expect("ring buffer");
+    let events = tracer.take_events().expect("ring buffer");
 
-    let (mut ours, mut others, mut regions) = (0, 0, 0);
-    let mut with_user_stack = 0;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ours < 50 && Instant::now() < deadline {
-        while let Some(item) = events.next() {
-            match Event::decode(&item) {
-                Some(Event::Stack(sample)) if sample.pid == pid => {
-                    ours += 1;
-                    if !bpf::user_frames(&sample).is_empty() {
-                        with_user_stack += 1;
-                    }
-                }
-                Some(Event::Stack(_)) => others += 1,
-                Some(Event::Region(_)) => regions += 1,
-                None => panic!("undecodable ring buffer item of {} bytes", item.len()),
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(ours >= 50, "only {ours} samples of the workload (pid {pid}) arrived in 10 s");
+    let mut counts = Counts { pid, ..Counts::default() };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime
+        .block_on(async { collect(events, &mut counts, tokio::time::sleep(Duration::from_secs(2))).await })
+        .expect("collect events");
+    let Counts { ours, others, regions, with_user_stack, undecodable, .. } = counts;
+    assert_eq!(undecodable, 0, "ring buffer items that did not decode");
+    assert!(ours >= 50, "only {ours} samples of the workload (pid {pid}) arrived in 2 s");
     assert_eq!(others, 0, "samples of processes that are not targets passed the filter");
     assert_eq!(regions, 0, "region events of a kdamond we did not add passed the filter");
     assert!(with_user_stack * 10 >= ours * 9, "{with_user_stack} of {ours} samples had a user stack");

@@ -1,6 +1,8 @@
 //! Project automation: tests by tier, the VM, benchmarks. `cargo xtask --help` lists them.
 
 mod bench;
+mod setup;
+mod test;
 mod vm;
 
 use anyhow::Result;
@@ -15,6 +17,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run every test tier: offline, root on the host, the VM.
+    Test(test::Options),
     /// Boot the project's QEMU VM and run the real-kernel test scenario in it.
     VmTest(vm::Options),
     /// Time damo-trace against damo on the same records and print the ratios.
@@ -23,6 +27,7 @@ enum Command {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Test(opts) => test::run(opts),
         Command::VmTest(opts) => vm::run(opts),
         Command::Bench(opts) => bench::run(opts),
     }

@@ -1,0 +1,54 @@
+//! Reads the eBPF ring buffer as it becomes readable (epoll through tokio's `AsyncFd`, no
+//! sleep-polling) and hands each event to a sink.
+
+use std::future::Future;
+
+use anyhow::Result;
+use aya::maps::{MapData, RingBuf};
+use damo_common::{RegionEvent, StackEvent};
+use tokio::io::{unix::AsyncFd, Interest};
+
+use crate::bpf::Event;
+
+/// Where events go: the record writer, a live view, a test.
+pub trait EventSink {
+    fn region(&mut self, event: &RegionEvent);
+    fn stack(&mut self, event: &StackEvent);
+    /// A ring buffer item that did not decode (a kernel/user version mismatch).
+    fn undecodable(&mut self, len: usize);
+}
+
+/// Feeds every event to `sink` until `shutdown` completes, then drains what is left, so no
+/// event that reached the ring buffer before the shutdown is lost.
+pub async fn collect(
+    ring: RingBuf<MapData>,
+    sink: &mut dyn EventSink,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    // SAFETY: the AsyncFd owns the ring buffer, so its fd stays open while registered.
+    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .map_err(|e| anyhow::anyhow!("failed to register the ring buffer with tokio: {e}"))?;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            guard = ring.readable_mut() => {
+                let mut guard = guard?;
+                drain(guard.get_inner_mut(), sink);
+                guard.clear_ready();
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drain(ring.get_mut(), sink);
+    Ok(())
+}
+
+fn drain(ring: &mut RingBuf<MapData>, sink: &mut dyn EventSink) {
+    while let Some(item) = ring.next() {
+        match Event::decode(&item) {
+            Some(Event::Region(event)) => sink.region(&event),
+            Some(Event::Stack(event)) => sink.stack(&event),
+            None => sink.undecodable(item.len()),
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `cargo xtask test`: every test tier this machine can run, in order.
+//!
+//! 1. offline: `cargo test --workspace` (units, formats, reports, differential tests vs damo);
+//! 2. root on the host: eBPF loading and perf sampling on our own workloads (never host DAMON);
+//! 3. the VM: real kdamonds end to end (`cargo xtask vm-test`).
+
+use std::{process::Command, time::Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{setup, vm};
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// Skip the root tier (eBPF on the host). CI never skips it.
+    #[arg(long)]
+    pub skip_root: bool,
+    /// Skip the VM tier.
+    #[arg(long)]
+    pub skip_vm: bool,
+}
+
+/// Root tests: `#[ignore = "needs root…"]` tests of these test targets.
+const ROOT_TESTS: [(&str, &str); 1] = [("damo-user", "ebpf_smoke")];
+
+pub fn run(opts: Options) -> Result<()> {
+    setup::ensure()?;
+    let started = Instant::now();
+    cargo(&["test", "--workspace", "--release"]).context("tier 1 (offline tests) failed")?;
+    println!("xtask: tier 1 passed in {:.0?}", started.elapsed());
+
+    if !opts.skip_root {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc_geteuid() } != 0 {
+            bail!("tier 2 loads eBPF programs and needs root: run `sudo -E cargo xtask test` (or pass --skip-root)");
+        }
+        let t = Instant::now();
+        for (package, test) in ROOT_TESTS {
+            cargo(&["test", "--release", "-p", package, "--test", test, "--", "--ignored", "--test-threads=1"])
+                .with_context(|| format!("tier 2 (root) test {package}/{test} failed"))?;
+        }
+        println!("xtask: tier 2 passed in {:.0?}", t.elapsed());
+    }
+
+    if !opts.skip_vm {
+        let t = Instant::now();
+        vm::run(vm::Options::default()).context("tier 3 (VM) failed")?;
+        println!("xtask: tier 3 passed in {:.0?}", t.elapsed());
+    }
+    println!("xtask: all tiers passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+pub fn cargo(args: &[&str]) -> Result<()> {
+    let status = Command::new(env!("CARGO")).args(args).status().context("failed to run cargo")?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
