@@ -1,0 +1,193 @@
+//! Workloads whose time goes to known functions touching known buffers, so tests can check
+//! that damo-trace attributes samples and accesses to the right place.
+//!
+//! Every function a test looks for is `#[inline(never)]` and `#[no_mangle]`, so it is one
+//! symbol with a stable name; the workspace builds with frame pointers, so stacks unwind.
+
+use std::{
+    hint::black_box,
+    io::Write,
+    time::{Duration, Instant},
+};
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+const MIB: usize = 1 << 20;
+
+#[derive(Parser)]
+#[command(about = "damo-trace's test workloads")]
+struct Cli {
+    #[command(subcommand)]
+    workload: Workload,
+}
+
+#[derive(Subcommand)]
+enum Workload {
+    /// Half the time in `workload_compute` (this binary), half in libc's memset.
+    Known {
+        /// How long to run, in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+    /// A hot buffer touched all the time and a cold one touched once.
+    HotBuffer {
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Size of the hot buffer in MiB.
+        #[arg(long, default_value_t = 16)]
+        hot_mib: usize,
+        /// Size of the cold buffer in MiB.
+        #[arg(long, default_value_t = 64)]
+        cold_mib: usize,
+    },
+    /// Three phases, each a different function touching a different buffer differently:
+    /// sequential sweeps, random updates, a small hot spot in a big buffer.
+    Phases {
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 10.0)]
+        phase_seconds: f64,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().workload {
+        Workload::Known { seconds } => known(secs(seconds)),
+        Workload::HotBuffer { seconds, hot_mib, cold_mib } => hot_buffer(secs(seconds), hot_mib, cold_mib),
+        Workload::Phases { phase_seconds } => phases(secs(phase_seconds)),
+    }
+    Ok(())
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+/// Announces a buffer's address range on stdout, for tests to look up in the record.
+fn announce(name: &str, buf: &[u8]) {
+    let start = buf.as_ptr() as usize;
+    println!("buffer {name} {start:#x}-{:#x}", start + buf.len());
+    let _ = std::io::stdout().flush();
+}
+
+fn known(duration: Duration) {
+    let mut buf = vec![0u8; 4 * MIB];
+    announce("known", &buf);
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        black_box(workload_compute(200_000));
+        workload_fill(&mut buf);
+    }
+}
+
+/// Pure computation in this binary.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn workload_compute(rounds: u64) -> u64 {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..rounds {
+        x = black_box(x.rotate_left(7) ^ i).wrapping_mul(0x2545_f491_4f6c_dd1d);
+    }
+    x
+}
+
+/// Time in libc's memset (a shared library), called from a known frame.
+#[no_mangle]
+#[inline(never)]
+pub fn workload_fill(buf: &mut [u8]) {
+    for round in 0..4u8 {
+        // SAFETY: writes exactly buf.len() bytes into buf.
+        unsafe { libc_memset(buf.as_mut_ptr(), i32::from(round), buf.len()) };
+        black_box(&buf);
+    }
+}
+
+extern "C" {
+    #[link_name = "memset"]
+    fn libc_memset(dst: *mut u8, value: i32, len: usize) -> *mut u8;
+}
+
+fn hot_buffer(duration: Duration, hot_mib: usize, cold_mib: usize) {
+    let mut cold = vec![1u8; cold_mib * MIB];
+    announce("cold", &cold);
+    touch_pages(&mut cold, 1);
+    let mut hot = vec![1u8; hot_mib * MIB];
+    announce("hot", &hot);
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        workload_hot_loop(&mut hot);
+    }
+    black_box(&cold);
+}
+
+/// Writes one byte of every page, `rounds` times.
+fn touch_pages(buf: &mut [u8], rounds: usize) {
+    for _ in 0..rounds {
+        for page in buf.chunks_mut(4096) {
+            page[0] = page[0].wrapping_add(1);
+        }
+        black_box(&buf);
+    }
+}
+
+/// Touches every page of the hot buffer.
+#[no_mangle]
+#[inline(never)]
+pub fn workload_hot_loop(buf: &mut [u8]) {
+    touch_pages(buf, 1);
+}
+
+fn phases(per_phase: Duration) {
+    let mut seq = vec![1u8; 64 * MIB];
+    let mut random = vec![1u8; 32 * MIB];
+    let mut spot = vec![1u8; 128 * MIB];
+    announce("sequential", &seq);
+    announce("random", &random);
+    announce("hotspot", &spot);
+    run_phase("sequential", per_phase, || phase_sequential_scan(&mut seq));
+    run_phase("random", per_phase, || phase_random_update(&mut random));
+    run_phase("hotspot", per_phase, || phase_hot_spot(&mut spot));
+}
+
+fn run_phase(name: &str, duration: Duration, mut step: impl FnMut()) {
+    println!("phase {name} start");
+    let _ = std::io::stdout().flush();
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        step();
+    }
+    println!("phase {name} end");
+}
+
+/// Phase 1: reads the whole buffer front to back.
+#[no_mangle]
+#[inline(never)]
+pub fn phase_sequential_scan(buf: &mut [u8]) {
+    let mut sum = 0u64;
+    for chunk in buf.chunks(64) {
+        sum = sum.wrapping_add(u64::from(chunk[0]));
+    }
+    black_box(sum);
+}
+
+/// Phase 2: updates random cache lines all over its buffer.
+#[no_mangle]
+#[inline(never)]
+pub fn phase_random_update(buf: &mut [u8]) {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let len = buf.len();
+    for _ in 0..100_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let i = (x as usize) % len;
+        buf[i] = buf[i].wrapping_add(1);
+    }
+}
+
+/// Phase 3: hammers the first 8 MiB of a 128 MiB buffer.
+#[no_mangle]
+#[inline(never)]
+pub fn phase_hot_spot(buf: &mut [u8]) {
+    touch_pages(&mut buf[..8 * MIB], 1);
+}
