@@ -2,6 +2,7 @@
 
 pub mod bpf;
 pub mod collector;
+pub mod launch;
 pub mod normalize;
 pub mod privilege;
 pub mod snapshots;
