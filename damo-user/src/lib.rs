@@ -5,6 +5,7 @@ pub mod collector;
 pub mod launch;
 pub mod normalize;
 pub mod privilege;
+pub mod procfs;
 pub mod snapshots;
 // TEMP pub mod sysinfo;
 pub mod tracefs;
