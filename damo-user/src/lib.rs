@@ -7,5 +7,5 @@ pub mod normalize;
 pub mod privilege;
 pub mod procfs;
 pub mod snapshots;
-// TEMP pub mod sysinfo;
+pub mod sysinfo;
 pub mod tracefs;

@@ -1,1 +1,28 @@
-fn main() {}
+mod cli;
+
+use std::io::{self, Write};
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = match cli.command {
+        Command::Sysinfo(args) => damo_user::sysinfo::run(args, &mut out),
+    };
+    let flushed = out.flush();
+    if let Err(e) = result {
+        eprintln!("damo-trace: {e:#}");
+        std::process::exit(1);
+    }
+    if let Err(e) = flushed {
+        // A closed pipe (`| head`) is the reader's choice, not an error worth a message.
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("damo-trace: failed to write output: {e}");
+            std::process::exit(1);
+        }
+    }
+}

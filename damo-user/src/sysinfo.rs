@@ -30,11 +30,11 @@ pub struct Roots {
 impl Roots {
     pub fn system() -> Self {
         Self {
-            damon_admin: PathBuf::from(damo_sysfs::DEFAULT_ADMIN_ROOT),
+            damon_admin: PathBuf::from("/sys/kernel/mm/damon/admin"),
             tracefs: tracefs::find(),
             btf: PathBuf::from("/sys/kernel/btf/vmlinux"),
             proc: PathBuf::from("/proc"),
-            owned_state: PathBuf::from(damo_sysfs::DEFAULT_STATE_FILE),
+            owned_state: PathBuf::from(OWNED_STATE_FILE),
         }
     }
 }
@@ -86,18 +86,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
 pub fn gather(roots: &Roots) -> SysInfo {
     let read = |p: &Path| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
     let damon_sysfs = roots.damon_admin.join("kdamonds/nr_kdamonds").is_file();
-    let kdamonds = damo_sysfs::list_kdamonds(&roots.damon_admin).unwrap_or_default();
-    let owned = damo_sysfs::Ownership::load(&roots.owned_state).unwrap_or_default();
-    let kdamonds: Vec<Kdamond> = kdamonds
-        .into_iter()
-        .map(|k| Kdamond {
-            ours: owned.is_owned(k.index, k.pid),
-            operations: k.contexts.iter().map(|c| c.operations.clone()).collect(),
-            index: k.index,
-            state: k.state,
-            pid: k.pid,
-        })
-        .collect();
+    let kdamonds = list_kdamonds(&roots.damon_admin, &roots.owned_state);
     let (operations, operations_source) = available_operations(roots);
     let tracepoints = roots.tracefs.as_deref().map(damon_tracepoints).unwrap_or_default();
     let mut info = SysInfo {
@@ -116,6 +105,43 @@ pub fn gather(roots: &Roots) -> SysInfo {
     };
     info.advice = advise(&info);
     info
+}
+
+/// Where damo-trace notes the kdamonds it started (index and pid, one per line).
+pub const OWNED_STATE_FILE: &str = "/run/damo-trace/owned";
+
+/// Kdamonds in sysfs, with whether damo-trace's state file claims them (index and pid must
+/// both match: a kdamond restarted by someone else is not ours any more).
+fn list_kdamonds(admin: &Path, owned_state: &Path) -> Vec<Kdamond> {
+    let read = |p: PathBuf| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    let owned: Vec<(usize, u32)> = read(owned_state.to_path_buf())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (idx, pid) = l.split_once(' ')?;
+            Some((idx.parse().ok()?, pid.parse().ok()?))
+        })
+        .collect();
+    let root = admin.join("kdamonds");
+    let count: usize = read(root.join("nr_kdamonds")).and_then(|n| n.parse().ok()).unwrap_or(0);
+    (0..count)
+        .map(|index| {
+            let dir = root.join(index.to_string());
+            let pid = read(dir.join("pid")).and_then(|p| p.parse().ok()).filter(|&p: &u32| p > 0);
+            let nr_contexts: usize =
+                read(dir.join("contexts/nr_contexts")).and_then(|n| n.parse().ok()).unwrap_or(0);
+            let operations = (0..nr_contexts)
+                .filter_map(|c| read(dir.join(format!("contexts/{c}/operations"))))
+                .collect();
+            Kdamond {
+                index,
+                state: read(dir.join("state")).unwrap_or_else(|| "unknown".into()),
+                ours: pid.is_some_and(|pid| owned.contains(&(index, pid))),
+                pid,
+                operations,
+            }
+        })
+        .collect()
 }
 
 /// `avail_operations` exists only inside a context; without any context, the kernel's symbols
@@ -170,8 +196,8 @@ fn advise(info: &SysInfo) -> Vec<String> {
     if !info.damon_sysfs {
         advice.push(
             "DAMON is not available on this system: the kernel needs CONFIG_DAMON and \
-             CONFIG_DAMON_SYSFS (Linux 5.18+). `damo-trace record --no-damon` still profiles CPU, \
-             and `cargo xtask demo` runs everything in a VM."
+             CONFIG_DAMON_SYSFS (Linux 5.18+); `cargo xtask vm-test` runs damo-trace against \
+             real DAMON in a VM."
                 .to_string(),
         );
     }
@@ -201,8 +227,8 @@ fn advise(info: &SysInfo) -> Vec<String> {
         .collect();
     if !foreign.is_empty() {
         advice.push(format!(
-            "{} not started by damo-trace: damo-trace will not touch {}, and while {} the kernel \
-             cannot add kdamonds; `damo-trace record --observe` records them read-only",
+            "{} not started by damo-trace: damo-trace never writes to {}, and while {} the kernel \
+             cannot add kdamonds (nr_kdamonds is busy)",
             foreign.join(", "),
             if foreign.len() == 1 { "it" } else { "them" },
             if foreign.len() == 1 { "it exists" } else { "they exist" },
@@ -221,7 +247,7 @@ fn print_text(info: &SysInfo, out: &mut dyn Write) -> Result<()> {
         Some(path) => writeln!(out, "tracefs: {}", path.display())?,
         None => writeln!(out, "tracefs: not mounted")?,
     }
-    writeln!(out, "DAMON tracepoints: {}", if info.tracepoints.is_empty() { "none" } else { "" })?;
+    writeln!(out, "DAMON tracepoints: {}", info.tracepoints.len())?;
     for tp in &info.tracepoints {
         let fields: Vec<String> =
             tp.fields.iter().map(|f| format!("{}@{}:{}", f.name, f.offset, f.size)).collect();
@@ -238,7 +264,7 @@ fn print_text(info: &SysInfo, out: &mut dyn Write) -> Result<()> {
         Some(v) => writeln!(out, "perf_event_paranoid: {v}")?,
         None => writeln!(out, "perf_event_paranoid: unknown")?,
     }
-    writeln!(out, "kdamonds: {}", if info.kdamonds.is_empty() { "none" } else { "" })?;
+    writeln!(out, "kdamonds: {}", info.kdamonds.len())?;
     for k in &info.kdamonds {
         writeln!(
             out,
@@ -254,4 +280,72 @@ fn print_text(info: &SysInfo, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "note: {line}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, text: &str) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    /// A fake machine: two kdamonds, the second started by damo-trace; no tracefs, no BTF.
+    fn fake_roots(dir: &Path) -> Roots {
+        let admin = dir.join("admin");
+        write(&admin.join("kdamonds/nr_kdamonds"), "2\n");
+        for (idx, pid, ops) in [(0, "79", "paddr"), (1, "4242", "vaddr")] {
+            let k = admin.join(format!("kdamonds/{idx}"));
+            write(&k.join("state"), "on\n");
+            write(&k.join("pid"), pid);
+            write(&k.join("contexts/nr_contexts"), "1\n");
+            write(&k.join("contexts/0/operations"), ops);
+            write(&k.join("contexts/0/avail_operations"), "vaddr\nfvaddr\npaddr\n");
+        }
+        write(&dir.join("proc/sys/kernel/osrelease"), "6.12.0-test\n");
+        write(&dir.join("proc/sys/kernel/perf_event_paranoid"), "2\n");
+        // Index 1 with its current pid is ours; index 0 with an old pid is not.
+        write(&dir.join("owned"), "1 4242\n0 1\n");
+        Roots {
+            damon_admin: admin,
+            tracefs: None,
+            btf: dir.join("no-btf"),
+            proc: dir.join("proc"),
+            owned_state: dir.join("owned"),
+        }
+    }
+
+    #[test]
+    fn reads_kdamonds_and_ownership_from_a_fake_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = gather(&fake_roots(dir.path()));
+        assert_eq!(info.kernel, "6.12.0-test");
+        assert!(info.damon_sysfs);
+        assert_eq!(info.operations, ["vaddr", "fvaddr", "paddr"]);
+        assert_eq!(info.perf_event_paranoid, Some(2));
+        let owned: Vec<(usize, Option<u32>, bool)> = info.kdamonds.iter().map(|k| (k.index, k.pid, k.ours)).collect();
+        assert_eq!(owned, [(0, Some(79), false), (1, Some(4242), true)]);
+        assert_eq!(info.kdamonds[1].operations, ["vaddr"]);
+        let advice = info.advice.join("\n");
+        assert!(advice.contains("kdamond 0 (pid 79) not started by damo-trace"), "{advice}");
+        assert!(!advice.contains("kdamond 1"), "our own kdamond is not foreign: {advice}");
+        assert!(advice.contains("tracefs is not mounted"), "{advice}");
+        assert!(advice.contains("no kernel BTF"), "{advice}");
+    }
+
+    #[test]
+    fn missing_damon_is_said_plainly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut roots = fake_roots(dir.path());
+        roots.damon_admin = dir.path().join("nothing");
+        let info = gather(&roots);
+        assert!(!info.damon_sysfs);
+        assert!(info.kdamonds.is_empty());
+        assert!(info.advice[0].starts_with("DAMON is not available on this system"), "{:?}", info.advice);
+        let mut text = Vec::new();
+        print_text(&info, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("DAMON sysfs: no\n"), "{text}");
+    }
 }
