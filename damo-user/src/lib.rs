@@ -4,6 +4,7 @@ pub mod bpf;
 pub mod collector;
 pub mod launch;
 pub mod normalize;
+pub mod pidfd;
 pub mod privilege;
 pub mod procfs;
 pub mod snapshots;
