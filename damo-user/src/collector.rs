@@ -12,14 +12,18 @@ use crate::bpf::Event;
 
 /// Where events go: the record writer, a live view, a test.
 pub trait EventSink {
-    fn region(&mut self, event: &RegionEvent);
-    fn stack(&mut self, event: &StackEvent);
+    fn region(&mut self, event: &RegionEvent) -> Result<()>;
+    fn stack(&mut self, event: &StackEvent) -> Result<()>;
     /// A ring buffer item that did not decode (a kernel/user version mismatch).
-    fn undecodable(&mut self, len: usize);
+    fn undecodable(&mut self, len: usize) -> Result<()>;
+    /// Called about once a second, e.g. to redraw a status line.
+    fn tick(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Feeds every event to `sink` until `shutdown` completes, then drains what is left, so no
-/// event that reached the ring buffer before the shutdown is lost.
+/// event that reached the ring buffer before the shutdown is lost. A sink error ends it.
 pub async fn collect(
     ring: RingBuf<MapData>,
     sink: &mut dyn EventSink,
@@ -29,26 +33,29 @@ pub async fn collect(
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .map_err(|e| anyhow::anyhow!("failed to register the ring buffer with tokio: {e}"))?;
     tokio::pin!(shutdown);
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                drain(guard.get_inner_mut(), sink);
+                drain(guard.get_inner_mut(), sink)?;
                 guard.clear_ready();
             }
+            _ = ticks.tick() => sink.tick()?,
             () = &mut shutdown => break,
         }
     }
-    drain(ring.get_mut(), sink);
-    Ok(())
+    drain(ring.get_mut(), sink)
 }
 
-fn drain(ring: &mut RingBuf<MapData>, sink: &mut dyn EventSink) {
+fn drain(ring: &mut RingBuf<MapData>, sink: &mut dyn EventSink) -> Result<()> {
     while let Some(item) = ring.next() {
         match Event::decode(&item) {
-            Some(Event::Region(event)) => sink.region(&event),
-            Some(Event::Stack(event)) => sink.stack(&event),
-            None => sink.undecodable(item.len()),
+            Some(Event::Region(event)) => sink.region(&event)?,
+            Some(Event::Stack(event)) => sink.stack(&event)?,
+            None => sink.undecodable(item.len())?,
         }
     }
+    Ok(())
 }

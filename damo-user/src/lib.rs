@@ -7,6 +7,7 @@ pub mod normalize;
 pub mod pidfd;
 pub mod privilege;
 pub mod procfs;
+pub mod record;
 pub mod snapshots;
 pub mod sysinfo;
 pub mod tracefs;

@@ -36,21 +36,24 @@ struct Counts {
 }
 
 impl EventSink for Counts {
-    fn region(&mut self, _: &RegionEvent) {
+    fn region(&mut self, _: &RegionEvent) -> anyhow::Result<()> {
         self.regions += 1;
+        Ok(())
     }
-    fn stack(&mut self, sample: &StackEvent) {
+    fn stack(&mut self, sample: &StackEvent) -> anyhow::Result<()> {
         if sample.pid != self.pid {
             self.others += 1;
-            return;
+        } else {
+            self.ours += 1;
+            if !bpf::user_frames(sample).is_empty() {
+                self.with_user_stack += 1;
+            }
         }
-        self.ours += 1;
-        if !bpf::user_frames(sample).is_empty() {
-            self.with_user_stack += 1;
-        }
+        Ok(())
     }
-    fn undecodable(&mut self, _: usize) {
+    fn undecodable(&mut self, _: usize) -> anyhow::Result<()> {
         self.undecodable += 1;
+        Ok(())
     }
 }
 

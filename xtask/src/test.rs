@@ -21,7 +21,7 @@ pub struct Options {
 }
 
 /// Root tests: `#[ignore = "needs root…"]` tests of these test targets.
-const ROOT_TESTS: [(&str, &str); 1] = [("damo-user", "ebpf_smoke")];
+const ROOT_TESTS: [(&str, &str); 2] = [("damo-user", "ebpf_smoke"), ("damo-user", "record_host")];
 
 pub fn run(opts: Options) -> Result<()> {
     setup::ensure()?;
@@ -35,6 +35,8 @@ pub fn run(opts: Options) -> Result<()> {
             bail!("tier 2 loads eBPF programs and needs root: run `sudo -E cargo xtask test` (or pass --skip-root)");
         }
         let t = Instant::now();
+        // The recorded workloads: built with frame pointers, found next to the test binaries.
+        cargo(&["build", "--release", "-p", "damo-workload"])?;
         for (package, test) in ROOT_TESTS {
             cargo(&["test", "--release", "-p", package, "--test", test, "--", "--ignored", "--test-threads=1"])
                 .with_context(|| format!("tier 2 (root) test {package}/{test} failed"))?;

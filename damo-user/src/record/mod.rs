@@ -1,0 +1,142 @@
+//! `damo-trace record`: DAMON snapshots and CPU stacks of a target, streamed by eBPF into one
+//! record.
+
+mod kernel_symbols;
+pub mod output;
+mod sink;
+pub mod target;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use tokio::signal::unix::{signal, SignalKind};
+
+pub use self::{
+    output::{Losses, RecordOutput, StackSample},
+    sink::Progress,
+};
+use self::{sink::RecordingSink, target::TargetSpec};
+use crate::{bpf::Tracer, collector, launch::GatedChild, pidfd::PidFd, privilege::Privileges, tracefs};
+
+/// How a recording is set up, independent of the CLI and of the output file.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// A process or command to sample; `None` records only kdamonds.
+    pub target: Option<TargetSpec>,
+    /// Run a command target as this user.
+    pub user: Option<String>,
+    /// Pids of kdamonds whose region events to record.
+    pub kdamond_pids: Vec<u32>,
+    /// cpu-clock sampling frequency; 0 disables stack sampling.
+    pub sample_hz: u64,
+    /// Also sample the target's descendants.
+    pub follow_children: bool,
+    pub timeout: Option<Duration>,
+}
+
+/// What the recording saw, for the summary line.
+#[derive(Debug, Clone, Copy)]
+pub struct Summary {
+    pub duration: Duration,
+    pub progress: Progress,
+    pub losses: Losses,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.progress;
+        write!(
+            f,
+            "recorded {:.1}s: {} snapshots, {} regions, {} stack samples, {} lost",
+            self.duration.as_secs_f64(),
+            p.snapshots,
+            p.regions,
+            p.samples,
+            self.losses.total()
+        )
+    }
+}
+
+/// Runs a recording into `output` until the target exits, the timeout passes, or SIGINT or
+/// SIGTERM arrives. Kdamonds are started and stopped by the caller; this only observes.
+pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
+    if !Privileges::current().can_trace() {
+        bail!("recording loads eBPF programs and needs root (or CAP_BPF and CAP_PERFMON): sudo damo-trace record …");
+    }
+    let tracefs = tracefs::find_or_mount()?;
+    let mut tracer = Tracer::load(&tracefs)?;
+    if !plan.kdamond_pids.is_empty() {
+        for &pid in &plan.kdamond_pids {
+            tracer.add_kdamond(pid)?;
+        }
+        tracer.attach_damon()?;
+    }
+    // A command is held before exec until its pid is in the filter map.
+    let (gated, target_pid) = match &plan.target {
+        Some(TargetSpec::Command(line)) => {
+            let gated = GatedChild::spawn(line, plan.user.as_deref())?;
+            let pid = gated.pid();
+            (Some(gated), Some(pid))
+        }
+        Some(TargetSpec::Pid(pid)) => (None, Some(*pid)),
+        Some(other) => bail!("record cannot sample {other:?}; give a pid or a command"),
+        None => (None, None),
+    };
+    if let (Some(pid), true) = (target_pid, plan.sample_hz > 0) {
+        tracer.add_target(pid)?;
+        if plan.follow_children {
+            tracer.attach_fork_follow()?;
+        }
+        tracer.attach_cpu_sampling(plan.sample_hz)?;
+    }
+    let events = tracer.take_events()?;
+    let exit_watch = target_pid.map(PidFd::open).transpose()?;
+    let mut child = gated.map(GatedChild::release).transpose()?;
+
+    let started = Instant::now();
+    let mut sink = RecordingSink::new(output, started);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let shutdown = shutdown_signal(exit_watch, plan.timeout);
+        collector::collect(events, &mut sink, shutdown).await
+    })?;
+    if let Some(child) = child.as_mut() {
+        // Reap it if it exited; a command still running at timeout/SIGINT keeps running.
+        let _ = child.try_wait();
+    }
+    sink.losses.kernel = tracer.lost()?;
+    let kernel_addrs: Vec<u64> = sink.kernel_addresses().collect();
+    let symbols = kernel_symbols::resolve(&kernel_addrs);
+    sink.output().kernel_symbols(&symbols)?;
+    let losses = sink.losses;
+    sink.output().finish(&losses)?;
+    Ok(Summary { duration: started.elapsed(), progress: sink.progress, losses })
+}
+
+/// Completes on whichever comes first: the target's exit, the timeout, SIGINT, SIGTERM.
+async fn shutdown_signal(exit_watch: Option<PidFd>, timeout: Option<Duration>) {
+    let exited = async {
+        match exit_watch {
+            Some(pidfd) => {
+                let _ = pidfd.exited().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let timed_out = async {
+        match timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    let (Ok(mut sigint), Ok(mut sigterm)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        // Without signal handlers, Ctrl-C would kill us mid-write; end at once instead.
+        return;
+    };
+    tokio::select! {
+        () = exited => {}
+        () = timed_out => {}
+        _ = sigint.recv() => {}
+        _ = sigterm.recv() => {}
+    }
+}

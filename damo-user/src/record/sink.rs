@@ -1,0 +1,120 @@
+//! Turns ring buffer events into record content: whole snapshots and normalized stacks.
+
+use std::{collections::BTreeSet, io::IsTerminal, time::Instant};
+
+use anyhow::Result;
+use damo_common::{RegionEvent, StackEvent};
+
+use super::output::{Losses, RecordOutput, StackSample};
+use crate::{
+    bpf,
+    collector::EventSink,
+    normalize::{AddressNormalizer, FileAddr, UNKNOWN_MODULE},
+    snapshots::SnapshotAssembler,
+};
+
+/// Running totals for the status line and the summary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub snapshots: u64,
+    pub regions: u64,
+    pub samples: u64,
+}
+
+pub struct RecordingSink<'a> {
+    output: &'a mut dyn RecordOutput,
+    assembler: SnapshotAssembler,
+    normalizer: AddressNormalizer,
+    modules_written: usize,
+    kernel_addrs: BTreeSet<u64>,
+    started: Instant,
+    pub progress: Progress,
+    pub losses: Losses,
+}
+
+impl<'a> RecordingSink<'a> {
+    pub fn new(output: &'a mut dyn RecordOutput, started: Instant) -> Self {
+        Self {
+            output,
+            assembler: SnapshotAssembler::default(),
+            normalizer: AddressNormalizer::new(),
+            modules_written: 0,
+            kernel_addrs: BTreeSet::new(),
+            started,
+            progress: Progress::default(),
+            losses: Losses::default(),
+        }
+    }
+
+    /// Distinct kernel addresses seen so far, to symbolize once at the end.
+    pub fn kernel_addresses(&self) -> impl Iterator<Item = u64> + '_ {
+        self.kernel_addrs.iter().copied()
+    }
+
+    pub fn output(&mut self) -> &mut dyn RecordOutput {
+        self.output
+    }
+}
+
+impl EventSink for RecordingSink<'_> {
+    fn region(&mut self, event: &RegionEvent) -> Result<()> {
+        self.progress.regions += 1;
+        let before = self.assembler.incomplete;
+        if let Some((key, snapshot)) = self.assembler.push(event) {
+            self.progress.snapshots += 1;
+            self.output.snapshot(key, &snapshot)?;
+        }
+        self.losses.incomplete_snapshots += self.assembler.incomplete - before;
+        Ok(())
+    }
+
+    fn stack(&mut self, event: &StackEvent) -> Result<()> {
+        self.progress.samples += 1;
+        let raw_user = bpf::user_frames(event);
+        let user = match self.normalizer.normalize(event.pid, raw_user) {
+            Ok(user) => user,
+            Err(_) => {
+                // The process is gone: keep raw addresses, marked unknown, and count it.
+                self.losses.unnormalized_samples += 1;
+                raw_user.iter().map(|&a| FileAddr { module: UNKNOWN_MODULE, offset: a }).collect()
+            }
+        };
+        if self.normalizer.modules().len() > self.modules_written {
+            self.output.modules(self.normalizer.modules())?;
+            self.modules_written = self.normalizer.modules().len();
+        }
+        let kernel = bpf::kernel_frames(event).to_vec();
+        self.kernel_addrs.extend(&kernel);
+        let comm_len = event.comm.iter().position(|&b| b == 0).unwrap_or(event.comm.len());
+        self.output.stack(&StackSample {
+            ts_ns: event.ts_ns,
+            pid: event.pid,
+            tid: event.tid,
+            cpu: event.cpu,
+            comm: String::from_utf8_lossy(&event.comm[..comm_len]).into_owned(),
+            user,
+            kernel,
+        })
+    }
+
+    fn undecodable(&mut self, _len: usize) -> Result<()> {
+        self.losses.undecodable_events += 1;
+        Ok(())
+    }
+
+    /// The status line, redrawn in place on a terminal.
+    fn tick(&mut self) -> Result<()> {
+        if std::io::stderr().is_terminal() {
+            let p = &self.progress;
+            eprint!(
+                "\r{:>6.1}s  {} snapshots  {} regions  {} samples  {} lost ",
+                self.started.elapsed().as_secs_f64(),
+                p.snapshots,
+                p.regions,
+                p.samples,
+                self.losses.total()
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! Tier 2 (root): `record` of our own workload, perf sampling only (the host's kdamond is
+//! never touched). The workload spends its time in known functions of its own binary and in
+//! libc's memset; the recorded stacks must symbolize to them after the workload exited.
+//! `cargo xtask test` builds the workload first.
+
+use std::{collections::HashMap, path::PathBuf, time::Duration};
+
+use blazesym::symbolize::{source::Elf, source::Source, Input, Symbolizer};
+use damo_record::model::Snapshot;
+use damo_user::{
+    normalize::{Module, UNKNOWN_MODULE},
+    record::{self, target::TargetSpec, Losses, Plan, RecordOutput, StackSample},
+    snapshots::TargetKey,
+};
+
+#[derive(Default)]
+struct Memory {
+    samples: Vec<StackSample>,
+    modules: Vec<Module>,
+    finished: Option<Losses>,
+}
+
+impl RecordOutput for Memory {
+    fn snapshot(&mut self, _: TargetKey, _: &Snapshot) -> anyhow::Result<()> {
+        panic!("no kdamond was recorded, yet a snapshot arrived");
+    }
+    fn stack(&mut self, sample: &StackSample) -> anyhow::Result<()> {
+        self.samples.push(sample.clone());
+        Ok(())
+    }
+    fn modules(&mut self, modules: &[Module]) -> anyhow::Result<()> {
+        self.modules = modules.to_vec();
+        Ok(())
+    }
+    fn kernel_symbols(&mut self, _: &[(u64, String)]) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self, losses: &Losses) -> anyhow::Result<()> {
+        self.finished = Some(*losses);
+        Ok(())
+    }
+}
+
+fn workload() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("damo-workload");
+    assert!(path.is_file(), "{} is missing: cargo build --release -p damo-workload", path.display());
+    path
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn stacks_of_a_recorded_command_symbolize_to_its_functions() {
+    let plan = Plan {
+        target: Some(TargetSpec::Command(format!("{} known --seconds 2", workload().display()))),
+        user: None,
+        kdamond_pids: Vec::new(),
+        sample_hz: 499,
+        follow_children: true,
+        timeout: Some(Duration::from_secs(30)),
+    };
+    let mut out = Memory::default();
+    let summary = record::run(&plan, &mut out).expect("record");
+    assert!(summary.duration < Duration::from_secs(20), "did not end when the workload exited: {summary}");
+    let losses = out.finished.expect("finish was called");
+    assert_eq!(losses.kernel, [0; damo_common::lost::COUNT as usize], "kernel-side losses");
+    assert!(out.samples.len() >= 300, "{} samples in ~2 s at 499 Hz", out.samples.len());
+
+    // Symbolize every sample's innermost frame now that the workload is gone.
+    let symbolizer = Symbolizer::new();
+    let mut leaf_functions: HashMap<String, usize> = HashMap::new();
+    let mut any_frame_functions: HashMap<String, usize> = HashMap::new();
+    for sample in &out.samples {
+        for (depth, frame) in sample.user.iter().enumerate() {
+            if frame.module == UNKNOWN_MODULE {
+                continue;
+            }
+            let module = &out.modules[frame.module as usize];
+            let source = Source::Elf(Elf::new(&module.path));
+            // Return addresses point after the call; step back into it for outer frames.
+            let offset = if depth == 0 { frame.offset } else { frame.offset - 1 };
+            let Ok(sym) = symbolizer.symbolize_single(&source, Input::FileOffset(offset)) else { continue };
+            let Some(sym) = sym.as_sym() else { continue };
+            let name = sym.name.to_string();
+            if depth == 0 {
+                *leaf_functions.entry(name.clone()).or_default() += 1;
+            }
+            *any_frame_functions.entry(name).or_default() += 1;
+        }
+    }
+    let total = out.samples.len();
+    let compute = leaf_functions.get("workload_compute").copied().unwrap_or(0);
+    let memset = leaf_functions.iter().filter(|(n, _)| n.contains("memset")).map(|(_, c)| c).sum::<usize>();
+    assert!(compute * 10 >= total, "workload_compute is the leaf of only {compute}/{total}: {leaf_functions:?}");
+    assert!(memset * 10 >= total, "memset (libc) is the leaf of only {memset}/{total}: {leaf_functions:?}");
+    // Frame pointers unwind whole stacks up to main. (memset's direct caller, workload_fill,
+    // is skipped: a leaf without a frame of its own hides its caller from FP unwinding.)
+    let main = any_frame_functions.get("damo_workload::main").copied().unwrap_or(0);
+    assert!(main * 10 >= total * 9, "only {main}/{total} stacks unwind to main: {any_frame_functions:?}");
+    let libc = out.modules.iter().any(|m| m.path.to_string_lossy().contains("libc"));
+    assert!(libc, "libc is not among the recorded modules: {:?}", out.modules);
+}
