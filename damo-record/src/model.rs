@@ -17,7 +17,7 @@ impl Intervals {
     /// The largest `nr_accesses` a region can reach in one aggregation interval; damo's
     /// `--access_rate` percentages are relative to it.
     pub fn max_nr_accesses(&self) -> u64 {
-        if self.sample_us == 0 { 0 } else { self.aggr_us / self.sample_us }
+        self.aggr_us.checked_div(self.sample_us).unwrap_or(0)
     }
 }
 

@@ -138,7 +138,7 @@ print fmt: \"target_id=%lu\", REC->target_id
         assert_eq!(format.id, 767);
         assert_eq!(format.offset_of("start", 8).unwrap(), 24);
         assert_eq!(format.offset_of("nr_regions", 4).unwrap(), 16);
-        assert_eq!(format.field("common_pid").unwrap().signed, true);
+        assert!(format.field("common_pid").unwrap().signed);
         assert_eq!(format.field("comm").unwrap().size, 16);
         assert!(format.offset_of("start", 4).is_err(), "size mismatch must be refused");
         assert!(format.offset_of("age", 4).is_err());

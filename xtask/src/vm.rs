@@ -1,6 +1,6 @@
 //! (being written)
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Default)]
 pub struct Options {}
 
 pub fn run(_opts: Options) -> anyhow::Result<()> {
