@@ -5,22 +5,24 @@ set -euo pipefail
 
 need_root() { if [ "$(id -u)" -ne 0 ]; then echo "setup: run as root (sudo $0)" >&2; exit 1; fi; }
 
-apt_packages=(llvm-22-dev busybox-static cpio zstd)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
 missing=()
-for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+for p in llvm-22-dev busybox-static cpio zstd file; do installed "$p" || missing+=("$p"); done
 # bookworm's qemu-system-x86 (7.2) would make apt remove the preinstalled qemu-utils 10.0.2 from
 # bookworm-backports, so qemu comes from backports too.
-dpkg -s qemu-system-x86 >/dev/null 2>&1 || missing+=("qemu-system-x86")
+missing_qemu=$(installed qemu-system-x86 || echo yes)
 
-if [ ${#missing[@]} -gt 0 ]; then
+if [ ${#missing[@]} -gt 0 ] || [ -n "$missing_qemu" ]; then
   need_root
   backports=/etc/apt/sources.list.d/damo-trace-backports.list
   if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
     echo "deb http://deb.debian.org/debian bookworm-backports main" >"$backports"
   fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-remove "${missing[@]/qemu-system-x86/}" >/dev/null
-  if [[ " ${missing[*]} " == *" qemu-system-x86 "* ]]; then
+  if [ ${#missing[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-remove "${missing[@]}" >/dev/null
+  fi
+  if [ -n "$missing_qemu" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-remove -t bookworm-backports \
       qemu-system-x86 >/dev/null
   fi
