@@ -1,0 +1,176 @@
+//! Tier 3 (the project's VM only): a real vaddr kdamond on our workload, recorded by
+//! `record::run` together with its CPU stacks. Refuses to run outside the VM, because it writes
+//! DAMON's sysfs; `cargo xtask vm-test` builds it statically and runs it as root in the VM.
+
+use std::{
+    fs,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use damo_profile::symbols::{ModuleFile, SymbolCache};
+use damo_record::model::Snapshot;
+use damo_user::{
+    normalize::{Module, UNKNOWN_MODULE},
+    record::{self, target::TargetSpec, Losses, Plan, RecordOutput, StackSample},
+    snapshots::TargetKey,
+};
+
+const ADMIN: &str = "/sys/kernel/mm/damon/admin/kdamonds";
+
+fn in_vm_only() {
+    assert_eq!(
+        std::env::var("DAMO_TRACE_IN_VM").as_deref(),
+        Ok("1"),
+        "this test writes DAMON sysfs and runs only inside the project's VM (cargo xtask vm-test)"
+    );
+}
+
+fn write(path: impl AsRef<Path>, value: &str) {
+    let path = Path::new(ADMIN).join(path);
+    fs::write(&path, value).unwrap_or_else(|e| panic!("write {value} to {}: {e}", path.display()));
+}
+
+/// A vaddr kdamond on `pid`, written the way the kernel documents (kdamond → context →
+/// target, attrs, then state). Stops it on drop.
+struct Kdamond {
+    pid: u32,
+}
+
+impl Kdamond {
+    fn start(target: u32) -> Self {
+        write("nr_kdamonds", "1");
+        write("0/contexts/nr_contexts", "1");
+        write("0/contexts/0/operations", "vaddr");
+        write("0/contexts/0/monitoring_attrs/intervals/sample_us", "5000");
+        write("0/contexts/0/monitoring_attrs/intervals/aggr_us", "100000");
+        write("0/contexts/0/monitoring_attrs/nr_regions/min", "10");
+        write("0/contexts/0/monitoring_attrs/nr_regions/max", "1000");
+        write("0/contexts/0/targets/nr_targets", "1");
+        write("0/contexts/0/targets/0/pid_target", &target.to_string());
+        write("0/state", "on");
+        let pid = fs::read_to_string(Path::new(ADMIN).join("0/pid")).unwrap().trim().parse().unwrap();
+        Self { pid }
+    }
+}
+
+impl Drop for Kdamond {
+    fn drop(&mut self) {
+        let _ = fs::write(Path::new(ADMIN).join("0/state"), "off");
+    }
+}
+
+#[derive(Default)]
+struct Memory {
+    snapshots: Vec<(TargetKey, Snapshot)>,
+    samples: Vec<StackSample>,
+    modules: Vec<Module>,
+    losses: Option<Losses>,
+}
+
+impl RecordOutput for Memory {
+    fn snapshot(&mut self, key: TargetKey, snapshot: &Snapshot) -> anyhow::Result<()> {
+        self.snapshots.push((key, snapshot.clone()));
+        Ok(())
+    }
+    fn stack(&mut self, sample: &StackSample) -> anyhow::Result<()> {
+        self.samples.push(sample.clone());
+        Ok(())
+    }
+    fn modules(&mut self, modules: &[Module]) -> anyhow::Result<()> {
+        self.modules = modules.to_vec();
+        Ok(())
+    }
+    fn kernel_symbols(&mut self, _: &[(u64, String)]) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self, losses: &Losses) -> anyhow::Result<()> {
+        self.losses = Some(*losses);
+        Ok(())
+    }
+}
+
+/// Starts the workload and reads the address ranges it announces.
+fn start_workload() -> (Child, (u64, u64), (u64, u64)) {
+    let exe = std::env::var_os("DAMO_WORKLOAD").map_or_else(|| PathBuf::from("/bin/damo-workload"), PathBuf::from);
+    let mut child = Command::new(exe)
+        .args(["hot-buffer", "--seconds", "60", "--hot-mib", "8", "--cold-mib", "64"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start damo-workload");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut range = |name: &str| {
+        let line = lines.next().expect("workload output").unwrap();
+        let rest = line.strip_prefix(&format!("buffer {name} ")).unwrap_or_else(|| panic!("unexpected line {line}"));
+        let (a, b) = rest.split_once('-').unwrap();
+        let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+        (hex(a), hex(b))
+    };
+    let cold = range("cold");
+    let hot = range("hot");
+    (child, hot, cold)
+}
+
+/// Mean nr_accesses over the bytes of `range` in a snapshot.
+fn mean_accesses(snapshot: &Snapshot, (start, end): (u64, u64)) -> f64 {
+    let (mut weighted, mut bytes) = (0.0, 0.0);
+    for r in &snapshot.regions {
+        let overlap = r.end.min(end).saturating_sub(r.start.max(start)) as f64;
+        weighted += overlap * f64::from(r.nr_accesses);
+        bytes += overlap;
+    }
+    if bytes == 0.0 { 0.0 } else { weighted / bytes }
+}
+
+#[test]
+#[ignore = "needs the project's VM: writes DAMON sysfs"]
+fn records_a_real_kdamond_and_the_stacks_of_its_target() {
+    in_vm_only();
+    let (mut workload, hot, cold) = start_workload();
+    let kdamond = Kdamond::start(workload.id());
+    let plan = Plan {
+        target: Some(TargetSpec::Pid(workload.id())),
+        user: None,
+        kdamond_pids: vec![kdamond.pid],
+        sample_hz: 99,
+        follow_children: true,
+        timeout: Some(Duration::from_secs(10)),
+    };
+    let mut out = Memory::default();
+    let summary = record::run(&plan, &mut out).expect("record");
+    drop(kdamond);
+    let _ = workload.kill();
+    let _ = workload.wait();
+    eprintln!("{summary}");
+
+    let losses = out.losses.expect("finish was called");
+    assert_eq!(losses.total(), 0, "lost events at default rates: {losses:?}");
+    assert!(out.snapshots.len() >= 10, "only {} snapshots in 10 s at 100 ms aggregation", out.snapshots.len());
+    assert!(out.snapshots.iter().all(|(k, _)| k.kdamond_pid == plan.kdamond_pids[0]));
+    for (_, s) in &out.snapshots {
+        assert!(s.regions.windows(2).all(|w| w[0].end <= w[1].start), "regions overlap or are unsorted");
+    }
+    // After warm-up, the hot buffer is accessed more than the cold one in most snapshots.
+    let late = &out.snapshots[out.snapshots.len() / 2..];
+    let hotter = late.iter().filter(|(_, s)| mean_accesses(s, hot) > mean_accesses(s, cold)).count();
+    let hot_mean: f64 = late.iter().map(|(_, s)| mean_accesses(s, hot)).sum::<f64>() / late.len() as f64;
+    assert!(hot_mean > 1.0, "the hot buffer looks idle: mean nr_accesses {hot_mean:.2}");
+    assert!(hotter * 10 >= late.len() * 8, "hot buffer hotter than cold in only {hotter}/{} snapshots", late.len());
+
+    // The stacks name the function that touches the hot buffer.
+    assert!(out.samples.len() >= 100, "only {} stack samples", out.samples.len());
+    let modules = out.modules.iter().map(|m| ModuleFile { path: m.path.clone(), build_id: m.build_id.clone() }).collect();
+    let mut symbols = SymbolCache::new(modules, []);
+    let in_hot_loop = out
+        .samples
+        .iter()
+        .filter(|s| {
+            s.user.iter().enumerate().any(|(depth, f)| {
+                f.module != UNKNOWN_MODULE && symbols.user(f.module, f.offset, depth > 0).iter().any(|n| n == "workload_hot_loop")
+            })
+        })
+        .count();
+    assert!(in_hot_loop * 10 >= out.samples.len() * 5, "workload_hot_loop in only {in_hot_loop}/{} stacks", out.samples.len());
+}
