@@ -65,4 +65,65 @@ pub struct TargetRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Record {
     pub targets: Vec<TargetRecord>,
+    /// CPU samples with call stacks, in time order.
+    pub samples: Vec<StackSample>,
+    /// Files that `FileAddr::module` indexes.
+    pub modules: Vec<Module>,
+    /// Names of kernel addresses, resolved on the recording machine.
+    pub kernel_symbols: Vec<(u64, String)>,
+    /// What was dropped while recording; `None` for records from other tools.
+    pub losses: Option<Losses>,
+}
+
+/// An executable or shared library that stack addresses were found in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Module {
+    pub path: std::path::PathBuf,
+    pub build_id: Option<Vec<u8>>,
+}
+
+/// `FileAddr::module` of an address outside any file (JIT code, a vanished mapping).
+pub const UNKNOWN_MODULE: u32 = u32::MAX;
+
+/// A user address made position independent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileAddr {
+    /// Index into [`Record::modules`], or [`UNKNOWN_MODULE`].
+    pub module: u32,
+    /// File offset in the module; the raw address for `UNKNOWN_MODULE`.
+    pub offset: u64,
+}
+
+/// One cpu-clock sample of a target task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackSample {
+    /// CLOCK_MONOTONIC, like snapshot times.
+    pub ts_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub cpu: u32,
+    pub comm: String,
+    /// Innermost first.
+    pub user: Vec<FileAddr>,
+    /// Kernel addresses, innermost first.
+    pub kernel: Vec<u64>,
+}
+
+/// Counts of everything dropped or degraded while recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Losses {
+    /// The eBPF side's per-CPU counters: region events and stack samples that found the ring
+    /// buffer full, unreadable stacks, a full target map.
+    pub kernel: [u64; 4],
+    /// Snapshots that lost regions and were dropped.
+    pub incomplete_snapshots: u64,
+    /// Samples whose process exited before its addresses could be normalized.
+    pub unnormalized_samples: u64,
+    pub undecodable_events: u64,
+}
+
+impl Losses {
+    pub fn total(&self) -> u64 {
+        self.kernel.iter().sum::<u64>() + self.incomplete_snapshots + self.unnormalized_samples + self.undecodable_events
+    }
 }

@@ -13,4 +13,6 @@ pub struct Cli {
 pub enum Command {
     /// Show what this machine offers for DAMON tracing (read-only).
     Sysinfo(damo_user::sysinfo::Args),
+    /// Record DAMON snapshots and CPU call stacks of a target into one record (root).
+    Record(damo_user::record::args::Args),
 }

@@ -12,6 +12,7 @@ fn main() {
     let mut out = io::BufWriter::new(stdout.lock());
     let result = match cli.command {
         Command::Sysinfo(args) => damo_user::sysinfo::run(args, &mut out),
+        Command::Record(args) => damo_user::record::args::run(args),
     };
     let flushed = out.flush();
     if let Err(e) = result {

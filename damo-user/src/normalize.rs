@@ -2,29 +2,11 @@
 //! normalizer, so stacks can be symbolized after the process exited, even on another machine
 //! that has the same files (matched by build-id).
 
-use std::{collections::HashMap, path::PathBuf};
+use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use blazesym::normalize::{Normalizer, UserMeta};
-
-/// An executable or shared library that addresses were found in.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Module {
-    pub path: PathBuf,
-    pub build_id: Option<Vec<u8>>,
-}
-
-/// `FileAddr::module` of an address outside any file (JIT code, a vanished mapping).
-pub const UNKNOWN_MODULE: u32 = u32::MAX;
-
-/// A user address made position independent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FileAddr {
-    /// Index into [`AddressNormalizer::modules`], or [`UNKNOWN_MODULE`].
-    pub module: u32,
-    /// File offset in the module; the raw address for `UNKNOWN_MODULE`.
-    pub offset: u64,
-}
+pub use damo_record::model::{FileAddr, Module, UNKNOWN_MODULE};
 
 /// Normalizes addresses and interns the modules they belong to.
 pub struct AddressNormalizer {

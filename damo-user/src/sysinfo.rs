@@ -68,6 +68,8 @@ pub struct Kdamond {
     pub state: String,
     pub pid: Option<u32>,
     pub operations: Vec<String>,
+    /// The first context's sample/aggr/update intervals in µs.
+    pub intervals_us: Option<[u64; 3]>,
     /// Whether damo-trace started it; only those are ever written to.
     pub ours: bool,
 }
@@ -112,7 +114,7 @@ pub const OWNED_STATE_FILE: &str = "/run/damo-trace/owned";
 
 /// Kdamonds in sysfs, with whether damo-trace's state file claims them (index and pid must
 /// both match: a kdamond restarted by someone else is not ours any more).
-fn list_kdamonds(admin: &Path, owned_state: &Path) -> Vec<Kdamond> {
+pub fn list_kdamonds(admin: &Path, owned_state: &Path) -> Vec<Kdamond> {
     let read = |p: PathBuf| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
     let owned: Vec<(usize, u32)> = read(owned_state.to_path_buf())
         .unwrap_or_default()
@@ -133,8 +135,16 @@ fn list_kdamonds(admin: &Path, owned_state: &Path) -> Vec<Kdamond> {
             let operations = (0..nr_contexts)
                 .filter_map(|c| read(dir.join(format!("contexts/{c}/operations"))))
                 .collect();
+            let interval = |name: &str| {
+                read(dir.join("contexts/0/monitoring_attrs/intervals").join(name)).and_then(|v| v.parse().ok())
+            };
+            let intervals_us = match (interval("sample_us"), interval("aggr_us"), interval("update_us")) {
+                (Some(s), Some(a), Some(u)) => Some([s, a, u]),
+                _ => None,
+            };
             Kdamond {
                 index,
+                intervals_us,
                 state: read(dir.join("state")).unwrap_or_else(|| "unknown".into()),
                 ours: pid.is_some_and(|pid| owned.contains(&(index, pid))),
                 pid,

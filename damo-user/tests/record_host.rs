@@ -100,3 +100,45 @@ fn stacks_of_a_recorded_command_symbolize_to_its_functions() {
     let libc = out.modules.iter().any(|m| m.path.to_string_lossy().contains("libc"));
     assert!(libc, "libc is not among the recorded modules: {:?}", out.modules);
 }
+
+/// Runs `damo-trace record --no-damon` on the workload, sends `signal` after `after`, and
+/// reads the file back.
+fn record_and_signal(signal: i32, after: Duration) -> damo_record::native::NativeRead {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.data");
+    let mut recorder = std::process::Command::new(env!("CARGO_BIN_EXE_damo-trace"))
+        .args(["record", "--no-damon", "--sample_hz", "199", "-o"])
+        .arg(&out)
+        .arg(format!("{} known --seconds 6", workload().display()))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start damo-trace record");
+    std::thread::sleep(after);
+    // SAFETY: signalling a child we started.
+    unsafe { libc::kill(recorder.id() as i32, signal) };
+    recorder.wait().unwrap();
+    let bytes = std::fs::read(&out).expect("the record file exists");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&out).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "records are private by default");
+    damo_record::native::read(&bytes).expect("the record reads back")
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_killed_recorder_leaves_a_readable_record() {
+    let read = record_and_signal(libc::SIGKILL, Duration::from_millis(3500));
+    assert!(!read.complete, "a killed recorder cannot have finished the file");
+    // Samples are flushed at least once a second: ~2 s of 199 Hz must be there.
+    assert!(read.record.samples.len() >= 200, "only {} samples survived kill -9", read.record.samples.len());
+    assert!(!read.record.modules.is_empty());
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn sigint_ends_the_recording_with_a_complete_record() {
+    let read = record_and_signal(libc::SIGINT, Duration::from_millis(2500));
+    assert!(read.complete, "SIGINT must finish the file");
+    assert_eq!(read.damaged_at, None);
+    assert!(read.record.samples.len() >= 200, "{} samples", read.record.samples.len());
+    assert_eq!(read.record.losses.map(|l| l.kernel), Some([0; 4]));
+}

@@ -1,6 +1,8 @@
 //! `damo-trace record`: DAMON snapshots and CPU stacks of a target, streamed by eBPF into one
 //! record.
 
+pub mod args;
+pub mod file;
 mod kernel_symbols;
 pub mod output;
 mod sink;

@@ -1,0 +1,80 @@
+//! damo-trace's own record format: an append-only stream of checksummed chunks.
+//!
+//! Layout (all integers little endian; docs/record-format.md has the full table):
+//!
+//! ```text
+//! header:  magic "\x89DTR\r\n\x1a\n" (8 bytes) | version u32 | flags u32 (0)
+//! chunk:   kind u16 | flags u16 | payload length u32 | crc32 u32 (of kind, flags, payload) | payload
+//! ```
+//!
+//! A reader stops at the first chunk that is cut short or fails its checksum and returns
+//! everything before it, saying where the damage is: a recording killed at any byte loses at
+//! most the chunk being written. Unknown chunk kinds are skipped, so newer writers can add
+//! kinds without breaking older readers; a new version number means an incompatible change.
+
+mod codec;
+mod reader;
+mod writer;
+
+pub use reader::{read, NativeRead};
+pub use writer::NativeWriter;
+
+pub const MAGIC: [u8; 8] = *b"\x89DTR\r\n\x1a\n";
+pub const VERSION: u32 = 1;
+pub const HEADER_LEN: usize = 16;
+pub const CHUNK_HEADER_LEN: usize = 12;
+
+/// Chunk kinds. Ids are fixed and never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum ChunkKind {
+    /// A target's identity and intervals; later chunks refer to it by its index.
+    Target = 1,
+    /// One snapshot of one target.
+    Snapshot = 2,
+    /// Modules appended to the table that stack frames index.
+    Modules = 3,
+    /// A batch of stack samples.
+    Stacks = 4,
+    /// Names of kernel addresses.
+    KernelSymbols = 5,
+    /// Loss counters (the last one wins).
+    Losses = 6,
+    /// The writer finished cleanly.
+    End = 7,
+    // Reserved for what recording adds next: 8 footprints, 9 vmas, 10 proc stats,
+    // 11 DAMON parameters (JSON), 12 metadata (JSON).
+}
+
+impl ChunkKind {
+    fn from_u16(v: u16) -> Option<Self> {
+        Some(match v {
+            1 => Self::Target,
+            2 => Self::Snapshot,
+            3 => Self::Modules,
+            4 => Self::Stacks,
+            5 => Self::KernelSymbols,
+            6 => Self::Losses,
+            7 => Self::End,
+            _ => return None,
+        })
+    }
+}
+
+/// Chunk flag: the payload is zlib-compressed.
+pub const FLAG_ZLIB: u16 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NativeError {
+    #[error("not a damo-trace record (bad magic)")]
+    BadMagic,
+    #[error("damo-trace record version {0} is not supported (this damo-trace reads version {VERSION})")]
+    UnknownVersion(u32),
+    #[error("the file is too short for a damo-trace record header")]
+    Short,
+    #[error("failed to write the record: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[cfg(test)]
+mod tests;

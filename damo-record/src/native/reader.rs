@@ -1,0 +1,213 @@
+//! Reads a record back, keeping every intact chunk before the first damaged one.
+
+use std::io::Read;
+
+use bytes::Buf;
+use flate2::read::ZlibDecoder;
+
+use super::{codec::*, ChunkKind, NativeError, CHUNK_HEADER_LEN, FLAG_ZLIB, HEADER_LEN, MAGIC, VERSION};
+use crate::model::{
+    FileAddr, Intervals, Losses, Module, Record, Region, Snapshot, StackSample, TargetRecord,
+};
+
+/// Compressed chunks may not inflate past this: a corrupt length must not exhaust memory.
+const MAX_INFLATED: u64 = 1 << 30;
+
+/// A record read back, and how its file ended.
+#[derive(Debug)]
+pub struct NativeRead {
+    pub record: Record,
+    /// Byte offset of the first chunk that was cut short, failed its checksum or did not
+    /// decode; everything before it is in `record`.
+    pub damaged_at: Option<u64>,
+    /// The writer finished (an End chunk was read).
+    pub complete: bool,
+}
+
+pub fn read(data: &[u8]) -> Result<NativeRead, NativeError> {
+    if data.len() < HEADER_LEN {
+        return Err(if data.starts_with(&MAGIC[..data.len().min(8)]) && !data.is_empty() {
+            NativeError::Short
+        } else {
+            NativeError::BadMagic
+        });
+    }
+    if data[..8] != MAGIC {
+        return Err(NativeError::BadMagic);
+    }
+    let version = u32::from_le_bytes(data[8..12].try_into().unwrap());
+    if version != VERSION {
+        return Err(NativeError::UnknownVersion(version));
+    }
+    let mut state = Decoder::default();
+    let mut pos = HEADER_LEN;
+    let mut damaged_at = None;
+    while pos < data.len() {
+        match chunk_at(data, pos).and_then(|(kind, payload, next)| state.chunk(kind, &payload).map(|()| next)) {
+            Some(next) => pos = next,
+            None => {
+                damaged_at = Some(pos as u64);
+                break;
+            }
+        }
+    }
+    Ok(NativeRead { record: state.record, damaged_at, complete: state.complete && damaged_at.is_none() })
+}
+
+/// The chunk at `pos`: its kind, inflated payload and the offset after it; `None` if damaged.
+fn chunk_at(data: &[u8], pos: usize) -> Option<(u16, Vec<u8>, usize)> {
+    let header = data.get(pos..pos + CHUNK_HEADER_LEN)?;
+    let kind = u16::from_le_bytes([header[0], header[1]]);
+    let flags = u16::from_le_bytes([header[2], header[3]]);
+    let len = u32::from_le_bytes(header[4..8].try_into().unwrap()) as usize;
+    let crc = u32::from_le_bytes(header[8..12].try_into().unwrap());
+    let body_start = pos + CHUNK_HEADER_LEN;
+    let body = data.get(body_start..body_start.checked_add(len)?)?;
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&header[..4]);
+    hasher.update(body);
+    if hasher.finalize() != crc {
+        return None;
+    }
+    let payload = if flags & FLAG_ZLIB != 0 {
+        let mut out = Vec::new();
+        ZlibDecoder::new(body).take(MAX_INFLATED).read_to_end(&mut out).ok()?;
+        out
+    } else {
+        body.to_vec()
+    };
+    Some((kind, payload, body_start + len))
+}
+
+#[derive(Default)]
+struct Decoder {
+    record: Record,
+    complete: bool,
+}
+
+impl Decoder {
+    /// Applies one intact chunk; `None` if its payload does not decode.
+    fn chunk(&mut self, kind: u16, payload: &[u8]) -> Option<()> {
+        let p = &mut &payload[..];
+        match ChunkKind::from_u16(kind) {
+            Some(ChunkKind::Target) => self.target(p),
+            Some(ChunkKind::Snapshot) => self.snapshot(p),
+            Some(ChunkKind::Modules) => self.modules(p),
+            Some(ChunkKind::Stacks) => self.stacks(p),
+            Some(ChunkKind::KernelSymbols) => self.kernel_symbols(p),
+            Some(ChunkKind::Losses) => self.losses(p),
+            Some(ChunkKind::End) => {
+                self.complete = true;
+                Some(())
+            }
+            // A kind from a newer writer: skipped.
+            None => Some(()),
+        }
+    }
+
+    fn target(&mut self, p: &mut &[u8]) -> Option<()> {
+        let index = get_varint(p)?;
+        if index != self.record.targets.len() as u64 {
+            return None;
+        }
+        let kdamond_idx = u32::try_from(get_varint(p)?).ok()?;
+        let context_idx = u32::try_from(get_varint(p)?).ok()?;
+        let scheme_idx = get_opt(p)?.map(u32::try_from).transpose().ok()?;
+        let target_id = get_varint(p)?;
+        let intervals = match p.try_get_u8().ok()? {
+            0 => None,
+            _ => Some(Intervals { sample_us: get_varint(p)?, aggr_us: get_varint(p)?, ops_update_us: get_varint(p)? }),
+        };
+        self.record.targets.push(TargetRecord { kdamond_idx, context_idx, scheme_idx, target_id, intervals, snapshots: Vec::new() });
+        Some(())
+    }
+
+    fn snapshot(&mut self, p: &mut &[u8]) -> Option<()> {
+        let index = usize::try_from(get_varint(p)?).ok()?;
+        let start_ns = get_varint(p)?;
+        let end_ns = start_ns.checked_add(get_varint(p)?)?;
+        let total_bytes = get_opt(p)?;
+        let n = usize::try_from(get_varint(p)?).ok()?;
+        // Each region takes at least 4 bytes: a bogus count cannot make us allocate much.
+        if n > p.len() / 4 {
+            return None;
+        }
+        let mut regions = Vec::with_capacity(n);
+        let mut prev_end = 0u64;
+        for _ in 0..n {
+            let start = prev_end.checked_add(get_varint(p)?)?;
+            let end = start.checked_add(get_varint(p)?)?;
+            let nr_accesses = u32::try_from(get_varint(p)?).ok()?;
+            let age = u32::try_from(get_varint(p)?).ok()?;
+            regions.push(Region { start, end, nr_accesses, age });
+            prev_end = end;
+        }
+        let target = self.record.targets.get_mut(index)?;
+        target.snapshots.push(Snapshot { start_ns, end_ns, regions, total_bytes });
+        Some(())
+    }
+
+    fn modules(&mut self, p: &mut &[u8]) -> Option<()> {
+        let n = get_varint(p)?;
+        for _ in 0..n {
+            let path = std::path::PathBuf::from(String::from_utf8_lossy(&get_bytes(p)?).into_owned());
+            let build_id = match p.try_get_u8().ok()? {
+                0 => None,
+                _ => Some(get_bytes(p)?),
+            };
+            self.record.modules.push(Module { path, build_id });
+        }
+        Some(())
+    }
+
+    fn stacks(&mut self, p: &mut &[u8]) -> Option<()> {
+        let n = get_varint(p)?;
+        let mut ts = 0u64;
+        for _ in 0..n {
+            ts = ts.wrapping_add(get_varint(p)?);
+            let pid = u32::try_from(get_varint(p)?).ok()?;
+            let tid = u32::try_from(get_varint(p)?).ok()?;
+            let cpu = u32::try_from(get_varint(p)?).ok()?;
+            let comm = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
+            let n_user = usize::try_from(get_varint(p)?).ok()?;
+            if n_user > p.len() / 2 {
+                return None;
+            }
+            let mut user = Vec::with_capacity(n_user);
+            for _ in 0..n_user {
+                let module = u32::try_from(get_varint(p)?).ok()?.wrapping_sub(1);
+                user.push(FileAddr { module, offset: get_varint(p)? });
+            }
+            let n_kernel = usize::try_from(get_varint(p)?).ok()?;
+            if n_kernel > p.len() {
+                return None;
+            }
+            let kernel = (0..n_kernel).map(|_| get_varint(p)).collect::<Option<Vec<u64>>>()?;
+            self.record.samples.push(StackSample { ts_ns: ts, pid, tid, cpu, comm, user, kernel });
+        }
+        Some(())
+    }
+
+    fn kernel_symbols(&mut self, p: &mut &[u8]) -> Option<()> {
+        let n = get_varint(p)?;
+        for _ in 0..n {
+            let addr = get_varint(p)?;
+            let name = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
+            self.record.kernel_symbols.push((addr, name));
+        }
+        Some(())
+    }
+
+    fn losses(&mut self, p: &mut &[u8]) -> Option<()> {
+        let n = get_varint(p)?;
+        let counters = (0..n).map(|_| get_varint(p)).collect::<Option<Vec<u64>>>()?;
+        let at = |i: usize| counters.get(i).copied().unwrap_or(0);
+        self.record.losses = Some(Losses {
+            kernel: [at(0), at(1), at(2), at(3)],
+            incomplete_snapshots: at(4),
+            unnormalized_samples: at(5),
+            undecodable_events: at(6),
+        });
+        Some(())
+    }
+}

@@ -1,0 +1,134 @@
+//! `damo-trace record`'s command line, turned into a [`Plan`] and a record file.
+
+use std::{collections::HashMap, path::PathBuf, time::Duration};
+
+use anyhow::{bail, Context, Result};
+use damo_record::model::Intervals;
+
+use super::{file::KdamondInfo, file::RecordFile, target::TargetSpec, Plan};
+use crate::sysinfo::{self, Roots};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What to record: a pid or a "command with args" (started by damo-trace and recorded from
+    /// its first instruction). Optional with --observe.
+    pub target: Option<String>,
+    /// The record file.
+    #[arg(short = 'o', long = "out", default_value = "damon.data")]
+    pub out: PathBuf,
+    /// Permission bits of the record file, in octal.
+    #[arg(long = "output_permission", default_value = "600", value_parser = parse_octal)]
+    pub output_permission: u32,
+    /// Overwrite the record file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Stop after this long (damo's units: 30s, 5m, 100ms; a bare number is seconds).
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// cpu-clock samples per second per CPU for call stacks; 0 records no stacks.
+    #[arg(long = "sample_hz", default_value_t = 99)]
+    pub sample_hz: u64,
+    /// Sample only the target process, not the children it starts.
+    #[arg(long = "no-follow")]
+    pub no_follow: bool,
+    /// Run a command target as this user instead of root.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Record the kdamonds that already run, without touching them (read-only).
+    #[arg(long)]
+    pub observe: bool,
+    /// Record CPU stacks only; no DAMON.
+    #[arg(long = "no-damon", conflicts_with = "observe")]
+    pub no_damon: bool,
+}
+
+fn parse_octal(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|&m| m <= 0o7777)
+        .ok_or_else(|| format!("{text} is not an octal permission like 600"))
+}
+
+/// damo's time units: us, ms, s, m, h; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| format!("{text} is not a duration like 30s"))?;
+    let seconds = match unit.trim() {
+        "" | "s" | "sec" => value,
+        "us" => value / 1e6,
+        "ms" => value / 1e3,
+        "m" | "min" => value * 60.0,
+        "h" | "hour" => value * 3600.0,
+        other => return Err(format!("unknown time unit {other:?} in {text} (us, ms, s, m, h)")),
+    };
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
+        return Err(format!("{text} is not a sensible duration"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Runs `record` and prints the summary line.
+pub fn run(args: Args) -> Result<()> {
+    let target = args.target.as_deref().map(TargetSpec::parse);
+    if !args.observe && !args.no_damon {
+        bail!(
+            "starting a kdamond for the target is not implemented yet; use --observe to record \
+             the kdamonds that already run, or --no-damon for CPU stacks only"
+        );
+    }
+    if target.is_none() && !args.observe {
+        bail!("nothing to record: give a pid or a \"command\", or --observe");
+    }
+    let mut kdamonds = HashMap::new();
+    if args.observe {
+        let roots = Roots::system();
+        for k in sysinfo::list_kdamonds(&roots.damon_admin, &roots.owned_state) {
+            let (Some(pid), "on") = (k.pid, k.state.as_str()) else { continue };
+            let intervals = k.intervals_us.map(|[sample_us, aggr_us, ops_update_us]| Intervals { sample_us, aggr_us, ops_update_us });
+            kdamonds.insert(pid, KdamondInfo { index: k.index as u32, intervals });
+        }
+        if kdamonds.is_empty() {
+            bail!("--observe: no kdamond is running (see damo-trace sysinfo)");
+        }
+    }
+    let plan = Plan {
+        target,
+        user: args.user,
+        kdamond_pids: kdamonds.keys().copied().collect(),
+        sample_hz: args.sample_hz,
+        follow_children: !args.no_follow,
+        timeout: args.timeout,
+    };
+    let mut file = RecordFile::create(&args.out, args.output_permission, args.force, kdamonds)
+        .with_context(|| format!("cannot write the record {}", args.out.display()))?;
+    let summary = super::run(&plan, &mut file)?;
+    eprintln!("\r{summary} -> {}", args.out.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_damo_units() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn octal_permissions() {
+        assert_eq!(parse_octal("600"), Ok(0o600));
+        assert_eq!(parse_octal("0o644"), Ok(0o644));
+        assert!(parse_octal("999").is_err());
+        assert!(parse_octal("77777").is_err());
+    }
+}

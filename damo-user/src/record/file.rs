@@ -1,0 +1,125 @@
+//! The record file: `RecordOutput` over damo-record's native writer.
+
+use std::{
+    collections::HashMap,
+    fs::{self, File, OpenOptions},
+    io::{BufWriter, Write},
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::Path,
+};
+
+use anyhow::{bail, Context, Result};
+use damo_record::{
+    model::{Intervals, Losses, Module, Snapshot, StackSample, TargetRecord},
+    native::NativeWriter,
+};
+
+use super::output::RecordOutput;
+use crate::snapshots::TargetKey;
+
+/// Samples are written in batches of this many, or at least once a second.
+const STACK_BATCH: usize = 512;
+
+/// What the record says about a kdamond the recording watches.
+#[derive(Debug, Clone, Copy)]
+pub struct KdamondInfo {
+    pub index: u32,
+    pub intervals: Option<Intervals>,
+}
+
+pub struct RecordFile {
+    writer: Option<NativeWriter<BufWriter<File>>>,
+    kdamonds: HashMap<u32, KdamondInfo>,
+    pending: Vec<StackSample>,
+    modules_written: usize,
+}
+
+impl RecordFile {
+    /// Creates `path` with `permission` (e.g. 0o600); an existing file is an error unless
+    /// `force`. `kdamonds` maps kdamond pids to what the record says about them.
+    pub fn create(path: &Path, permission: u32, force: bool, kdamonds: HashMap<u32, KdamondInfo>) -> Result<Self> {
+        if path.exists() && !force {
+            bail!("{} exists; pass --force to overwrite it", path.display());
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(permission)
+            .open(path)
+            .with_context(|| format!("failed to create {}", path.display()))?;
+        // The mode applies only to new files, and the umask may have narrowed it.
+        fs::set_permissions(path, fs::Permissions::from_mode(permission))
+            .with_context(|| format!("failed to set the permissions of {}", path.display()))?;
+        let writer = NativeWriter::new(BufWriter::with_capacity(1 << 16, file))?;
+        Ok(Self { writer: Some(writer), kdamonds, pending: Vec::new(), modules_written: 0 })
+    }
+
+    fn writer(&mut self) -> Result<&mut NativeWriter<BufWriter<File>>> {
+        self.writer.as_mut().context("the record is already finished")
+    }
+
+    fn write_pending(&mut self) -> Result<()> {
+        if !self.pending.is_empty() {
+            let batch = std::mem::take(&mut self.pending);
+            self.writer()?.stacks(&batch)?;
+        }
+        Ok(())
+    }
+}
+
+impl RecordOutput for RecordFile {
+    fn snapshot(&mut self, key: TargetKey, snapshot: &Snapshot) -> Result<()> {
+        // Samples up to now go first, so the file stays roughly in time order.
+        self.write_pending()?;
+        let info = self.kdamonds.get(&key.kdamond_pid).copied();
+        let target = TargetRecord {
+            kdamond_idx: info.map_or(0, |i| i.index),
+            context_idx: 0,
+            scheme_idx: None,
+            target_id: key.target_id,
+            intervals: info.and_then(|i| i.intervals),
+            snapshots: Vec::new(),
+        };
+        self.writer()?.snapshot(&target, snapshot)?;
+        Ok(())
+    }
+
+    fn stack(&mut self, sample: &StackSample) -> Result<()> {
+        self.pending.push(sample.clone());
+        if self.pending.len() >= STACK_BATCH {
+            self.write_pending()?;
+        }
+        Ok(())
+    }
+
+    fn modules(&mut self, modules: &[Module]) -> Result<()> {
+        let new = &modules[self.modules_written.min(modules.len())..];
+        if !new.is_empty() {
+            // Modules precede the samples that use them.
+            self.writer()?.modules(new)?;
+            self.modules_written = modules.len();
+        }
+        Ok(())
+    }
+
+    fn kernel_symbols(&mut self, symbols: &[(u64, String)]) -> Result<()> {
+        self.write_pending()?;
+        self.writer()?.kernel_symbols(symbols)?;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.write_pending()
+    }
+
+    fn finish(&mut self, losses: &Losses) -> Result<()> {
+        self.write_pending()?;
+        let mut writer = self.writer.take().context("the record is already finished")?;
+        writer.losses(losses)?;
+        let mut out = writer.finish()?;
+        out.flush()?;
+        out.get_ref().sync_all().context("failed to sync the record")?;
+        Ok(())
+    }
+}
