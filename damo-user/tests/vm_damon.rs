@@ -41,6 +41,8 @@ struct Kdamond {
 
 impl Kdamond {
     fn start(target: u32) -> Self {
+        // From a clean slate: an earlier test's kdamond directories are dropped first.
+        write("nr_kdamonds", "0");
         write("nr_kdamonds", "1");
         write("0/contexts/nr_contexts", "1");
         write("0/contexts/0/operations", "vaddr");
@@ -156,7 +158,12 @@ fn records_a_real_kdamond_and_the_stacks_of_its_target() {
     let late = &out.snapshots[out.snapshots.len() / 2..];
     let hotter = late.iter().filter(|(_, s)| mean_accesses(s, hot) > mean_accesses(s, cold)).count();
     let hot_mean: f64 = late.iter().map(|(_, s)| mean_accesses(s, hot)).sum::<f64>() / late.len() as f64;
-    assert!(hot_mean > 1.0, "the hot buffer looks idle: mean nr_accesses {hot_mean:.2}");
+    let last = &late.last().unwrap().1;
+    assert!(
+        hot_mean > 1.0,
+        "the hot buffer {hot:#x?} looks idle: mean nr_accesses {hot_mean:.2}; last snapshot: {:#x?}",
+        last.regions.iter().map(|r| (r.start, r.end, r.nr_accesses)).collect::<Vec<_>>()
+    );
     assert!(hotter * 10 >= late.len() * 8, "hot buffer hotter than cold in only {hotter}/{} snapshots", late.len());
 
     // The stacks name the function that touches the hot buffer.
@@ -173,4 +180,39 @@ fn records_a_real_kdamond_and_the_stacks_of_its_target() {
         })
         .count();
     assert!(in_hot_loop * 10 >= out.samples.len() * 5, "workload_hot_loop in only {in_hot_loop}/{} stacks", out.samples.len());
+}
+
+#[test]
+#[ignore = "needs the project's VM: writes DAMON sysfs"]
+fn observe_records_a_running_kdamond_without_changing_it() {
+    in_vm_only();
+    let (mut workload, _, _) = start_workload();
+    let kdamond = Kdamond::start(workload.id());
+    let sysfs_state = || {
+        let read = |p: &str| fs::read_to_string(Path::new(ADMIN).join(p)).unwrap();
+        (read("nr_kdamonds"), read("0/state"), read("0/pid"), read("0/contexts/0/monitoring_attrs/intervals/aggr_us"))
+    };
+    let before = sysfs_state();
+    let out = Path::new("/tmp/observe.data");
+    let _ = fs::remove_file(out);
+    let damo_trace = std::env::var_os("DAMO_TRACE").map_or_else(|| PathBuf::from("/bin/damo-trace"), PathBuf::from);
+    let status = Command::new(damo_trace)
+        .args(["record", "--observe", "--timeout", "3s", "-o"])
+        .arg(out)
+        .status()
+        .expect("run damo-trace record --observe");
+    assert!(status.success(), "damo-trace record --observe failed: {status}");
+    assert_eq!(sysfs_state(), before, "--observe changed the kdamond");
+    drop(kdamond);
+    let _ = workload.kill();
+    let _ = workload.wait();
+
+    let read = damo_record::native::read(&fs::read(out).unwrap()).expect("read the record");
+    assert!(read.complete && read.damaged_at.is_none());
+    let [target] = &read.record.targets[..] else { panic!("expected one target: {:?}", read.record.targets.len()) };
+    assert_eq!(target.kdamond_idx, 0);
+    let intervals = target.intervals.expect("intervals read from sysfs");
+    assert_eq!((intervals.sample_us, intervals.aggr_us), (5000, 100_000));
+    assert!(target.snapshots.len() >= 10, "{} snapshots in 3 s at 100 ms", target.snapshots.len());
+    assert_eq!(read.record.losses.map(|l| l.total()), Some(0));
 }
