@@ -8,7 +8,9 @@
 //!   field:unsigned int nr_accesses; offset:40; size:4;
 //!   field:unsigned int age;         offset:44; size:4;
 
-use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::tracepoint, programs::TracePointContext, EbpfContext};
+use aya_ebpf::{
+    helpers::bpf_ktime_get_ns, macros::tracepoint, programs::TracePointContext, EbpfContext,
+};
 use damo_common::{lost, EventKind, RegionEvent, RegionLayout};
 
 use crate::{count_lost, EVENTS, KDAMOND_PIDS};
@@ -51,7 +53,11 @@ fn try_damon_aggregated(ctx: &TracePointContext) -> Result<(), i64> {
             end: ctx.read_at::<u64>(layout.end as usize)?,
             nr_regions: ctx.read_at::<u32>(layout.nr_regions as usize)?,
             nr_accesses: ctx.read_at::<u32>(layout.nr_accesses as usize)?,
-            age: if layout.age == u32::MAX { 0 } else { ctx.read_at::<u32>(layout.age as usize)? },
+            age: if layout.age == u32::MAX {
+                0
+            } else {
+                ctx.read_at::<u32>(layout.age as usize)?
+            },
             _pad: 0,
         }
     };
