@@ -1,6 +1,5 @@
 //! Project automation: tests by tier, the VM, benchmarks. `cargo xtask --help` lists them.
 
-mod bench;
 mod setup;
 mod test;
 mod vm;
@@ -21,14 +20,11 @@ enum Command {
     Test(test::Options),
     /// Boot the project's QEMU VM and run the real-kernel test scenario in it.
     VmTest(vm::Options),
-    /// Time damo-trace against damo on the same records and print the ratios.
-    Bench(bench::Options),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Test(opts) => test::run(opts),
         Command::VmTest(opts) => vm::run(opts),
-        Command::Bench(opts) => bench::run(opts),
     }
 }

@@ -1,1 +1,0 @@
-//! DAMON's sysfs interface: read what runs, start/tune/stop our own kdamonds.
