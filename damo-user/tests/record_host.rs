@@ -5,41 +5,14 @@
 
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 
+mod common;
+
 use blazesym::symbolize::{source::Elf, source::Source, Input, Symbolizer};
-use damo_record::model::Snapshot;
+use common::Memory;
 use damo_user::{
-    normalize::{Module, UNKNOWN_MODULE},
-    record::{self, target::TargetSpec, Losses, Plan, RecordOutput, StackSample},
-    snapshots::TargetKey,
+    normalize::UNKNOWN_MODULE,
+    record::{self, target::TargetSpec, Plan},
 };
-
-#[derive(Default)]
-struct Memory {
-    samples: Vec<StackSample>,
-    modules: Vec<Module>,
-    finished: Option<Losses>,
-}
-
-impl RecordOutput for Memory {
-    fn snapshot(&mut self, _: TargetKey, _: &Snapshot) -> anyhow::Result<()> {
-        panic!("no kdamond was recorded, yet a snapshot arrived");
-    }
-    fn stack(&mut self, sample: &StackSample) -> anyhow::Result<()> {
-        self.samples.push(sample.clone());
-        Ok(())
-    }
-    fn modules(&mut self, modules: &[Module]) -> anyhow::Result<()> {
-        self.modules = modules.to_vec();
-        Ok(())
-    }
-    fn kernel_symbols(&mut self, _: &[(u64, String)]) -> anyhow::Result<()> {
-        Ok(())
-    }
-    fn finish(&mut self, losses: &Losses) -> anyhow::Result<()> {
-        self.finished = Some(*losses);
-        Ok(())
-    }
-}
 
 fn workload() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -62,7 +35,8 @@ fn stacks_of_a_recorded_command_symbolize_to_its_functions() {
     let mut out = Memory::default();
     let summary = record::run(&plan, &mut out).expect("record");
     assert!(summary.duration < Duration::from_secs(20), "did not end when the workload exited: {summary}");
-    let losses = out.finished.expect("finish was called");
+    assert!(out.snapshots.is_empty(), "no kdamond was recorded, yet snapshots arrived");
+    let losses = out.losses.expect("finish was called");
     assert_eq!(losses.kernel, [0; damo_common::lost::COUNT as usize], "kernel-side losses");
     assert!(out.samples.len() >= 300, "{} samples in ~2 s at 499 Hz", out.samples.len());
 

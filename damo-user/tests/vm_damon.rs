@@ -10,12 +10,14 @@ use std::{
     time::Duration,
 };
 
+mod common;
+
+use common::Memory;
 use damo_profile::symbols::{ModuleFile, SymbolCache};
 use damo_record::model::Snapshot;
 use damo_user::{
-    normalize::{Module, UNKNOWN_MODULE},
-    record::{self, target::TargetSpec, Losses, Plan, RecordOutput, StackSample},
-    snapshots::TargetKey,
+    normalize::UNKNOWN_MODULE,
+    record::{self, target::TargetSpec, Plan},
 };
 
 const ADMIN: &str = "/sys/kernel/mm/damon/admin/kdamonds";
@@ -61,36 +63,6 @@ impl Kdamond {
 impl Drop for Kdamond {
     fn drop(&mut self) {
         let _ = fs::write(Path::new(ADMIN).join("0/state"), "off");
-    }
-}
-
-#[derive(Default)]
-struct Memory {
-    snapshots: Vec<(TargetKey, Snapshot)>,
-    samples: Vec<StackSample>,
-    modules: Vec<Module>,
-    losses: Option<Losses>,
-}
-
-impl RecordOutput for Memory {
-    fn snapshot(&mut self, key: TargetKey, snapshot: &Snapshot) -> anyhow::Result<()> {
-        self.snapshots.push((key, snapshot.clone()));
-        Ok(())
-    }
-    fn stack(&mut self, sample: &StackSample) -> anyhow::Result<()> {
-        self.samples.push(sample.clone());
-        Ok(())
-    }
-    fn modules(&mut self, modules: &[Module]) -> anyhow::Result<()> {
-        self.modules = modules.to_vec();
-        Ok(())
-    }
-    fn kernel_symbols(&mut self, _: &[(u64, String)]) -> anyhow::Result<()> {
-        Ok(())
-    }
-    fn finish(&mut self, losses: &Losses) -> anyhow::Result<()> {
-        self.losses = Some(*losses);
-        Ok(())
     }
 }
 
