@@ -31,7 +31,7 @@ pub fn run(opts: Options) -> Result<()> {
 
     if !opts.skip_root {
         // SAFETY: geteuid has no preconditions.
-        if unsafe { libc_geteuid() } != 0 {
+        if unsafe { libc::geteuid() } != 0 {
             bail!("tier 2 loads eBPF programs and needs root: run `sudo -E cargo xtask test` (or pass --skip-root)");
         }
         let t = Instant::now();
@@ -59,9 +59,4 @@ pub fn cargo(args: &[&str]) -> Result<()> {
         bail!("cargo {} failed ({status})", args.join(" "));
     }
     Ok(())
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
 }
