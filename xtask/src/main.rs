@@ -1,4 +1,4 @@
-//! Project automation: tests by tier, the VM, benchmarks. `cargo xtask --help` lists them.
+//! Project automation: tests by tier and the VM. `cargo xtask --help` lists them.
 
 mod setup;
 mod test;
@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(about = "damo-trace's build, test and benchmark automation")]
+#[command(about = "damo-trace's build and test automation")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
