@@ -61,8 +61,15 @@ impl Kdamond {
 }
 
 impl Drop for Kdamond {
+    /// Stops the kdamond and waits until the kernel says it is off.
     fn drop(&mut self) {
         let _ = fs::write(Path::new(ADMIN).join("0/state"), "off");
+        for _ in 0..100 {
+            if fs::read_to_string(Path::new(ADMIN).join("0/state")).is_ok_and(|s| s.trim() == "off") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -100,7 +107,10 @@ fn mean_accesses(snapshot: &Snapshot, (start, end): (u64, u64)) -> f64 {
 
 #[test]
 #[ignore = "needs the project's VM: writes DAMON sysfs"]
-fn records_a_real_kdamond_and_the_stacks_of_its_target() {
+// Named to run first (tests run in name order with --test-threads=1): in this 6.12 kernel under
+// emulation, a vaddr kdamond started after another one was stopped in the same boot has at
+// times reported nr_accesses 0 for every region; the observe test does not depend on accesses.
+fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
     in_vm_only();
     let (mut workload, hot, cold) = start_workload();
     let kdamond = Kdamond::start(workload.id());
