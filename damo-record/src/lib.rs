@@ -1,5 +1,10 @@
-//! DAMON records: what a recording holds ([`model`]), and the files it lives in ([`native`]:
-//! damo-trace's own format).
+//! DAMON records: what a recording holds ([`model`]), the files it lives in ([`native`]:
+//! damo-trace's own format; [`damo`]: damo's), opening any of them ([`load`]), and damo's
+//! number and unit texts ([`units`]).
 
+pub mod damo;
+pub mod load;
 pub mod model;
 pub mod native;
+pub mod synth;
+pub mod units;

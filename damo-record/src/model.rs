@@ -28,8 +28,9 @@ pub struct Region {
     pub end: u64,
     /// Sampled accesses in the aggregation interval.
     pub nr_accesses: u32,
-    /// Aggregation intervals the region kept its access pattern.
-    pub age: u32,
+    /// Aggregation intervals the region kept its access pattern; unknown in damo's old
+    /// 6-field perf_script lines and in records that stored none.
+    pub age: Option<u32>,
 }
 
 impl Region {

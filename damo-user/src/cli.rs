@@ -15,4 +15,8 @@ pub enum Command {
     Sysinfo(damo_user::sysinfo::Args),
     /// Record DAMON snapshots and CPU call stacks of a target into one record (root).
     Record(damo_user::record::args::Args),
+    /// Report on a record (damo-trace's or damo's), with damo's options and output.
+    Report(damo_user::report::ReportArgs),
+    /// Rewrite a record in damo's json, json_compressed or perf_script format.
+    Convert(damo_user::convert::Args),
 }

@@ -2,12 +2,14 @@
 
 pub mod bpf;
 pub mod collector;
+pub mod convert;
 pub mod launch;
 pub mod normalize;
 pub mod pidfd;
 pub mod privilege;
 pub mod procfs;
 pub mod record;
+pub mod report;
 pub mod snapshots;
 pub mod sysinfo;
 pub mod tracefs;

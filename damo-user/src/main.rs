@@ -13,6 +13,8 @@ fn main() {
     let result = match cli.command {
         Command::Sysinfo(args) => damo_user::sysinfo::run(args, &mut out),
         Command::Record(args) => damo_user::record::args::run(args),
+        Command::Report(args) => damo_user::report::run(args, &mut out),
+        Command::Convert(args) => damo_user::convert::run(args),
     };
     let flushed = out.flush();
     if let Err(e) = result {

@@ -53,7 +53,7 @@ impl SnapshotAssembler {
             start: event.start,
             end: event.end,
             nr_accesses: event.nr_accesses,
-            age: event.age,
+            age: Some(event.age),
         });
         if pending.regions.len() < event.nr_regions as usize {
             return None;

@@ -138,7 +138,7 @@ impl Decoder {
             let start = prev_end.checked_add(get_varint(p)?)?;
             let end = start.checked_add(get_varint(p)?)?;
             let nr_accesses = u32::try_from(get_varint(p)?).ok()?;
-            let age = u32::try_from(get_varint(p)?).ok()?;
+            let age = get_opt(p)?.map(u32::try_from).transpose().ok()?;
             regions.push(Region { start, end, nr_accesses, age });
             prev_end = end;
         }

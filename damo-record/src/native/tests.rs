@@ -14,7 +14,7 @@ fn target(id: u64) -> TargetRecord {
 
 fn snapshot(t: u64, n: u64) -> Snapshot {
     let regions = (0..n)
-        .map(|i| Region { start: 0x7f00_0000_0000 + i * 8192, end: 0x7f00_0000_0000 + i * 8192 + 4096, nr_accesses: (i % 20) as u32, age: (t % 7) as u32 })
+        .map(|i| Region { start: 0x7f00_0000_0000 + i * 8192, end: 0x7f00_0000_0000 + i * 8192 + 4096, nr_accesses: (i % 20) as u32, age: Some((t % 7) as u32) })
         .collect();
     Snapshot { start_ns: t * 100_000_000, end_ns: (t + 1) * 100_000_000, regions, total_bytes: Some(n * 4096) }
 }

@@ -51,7 +51,7 @@ impl<W: Write> NativeWriter<W> {
             put_varint(p, r.start.wrapping_sub(prev_end));
             put_varint(p, r.end.wrapping_sub(r.start));
             put_varint(p, u64::from(r.nr_accesses));
-            put_varint(p, u64::from(r.age));
+            put_opt(p, r.age.map(u64::from));
             prev_end = r.end;
         }
         self.emit(ChunkKind::Snapshot)

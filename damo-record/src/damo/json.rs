@@ -1,0 +1,348 @@
+//! damo's `json` and `json_compressed` records: a JSON list of `DamonRecord`s (zlib-deflated
+//! for `json_compressed`), as damo's `_damo_records.write_json` writes them.
+//!
+//! damo writes numbers as JSON numbers, plain strings or human strings ("94,827,419,009,024",
+//! "31.340 MiB", "8 m 59.809 s"); every numeric field accepts all three.
+
+use std::{fmt, io::Write, marker::PhantomData};
+
+use serde::{de, Deserialize, Deserializer};
+
+use super::DamoError;
+use crate::{
+    model::{Intervals, Record, Region, Snapshot, TargetRecord},
+    units,
+};
+
+/// A numeric field, converted by `P` from whatever form damo stored it in.
+struct Field<P: Parse>(P::Out);
+
+trait Parse {
+    type Out;
+    const WHAT: &'static str;
+    fn text(s: &str) -> Result<Self::Out, units::UnitError>;
+    fn int(i: i128) -> Option<Self::Out>;
+    fn float(f: f64) -> Option<Self::Out>;
+}
+
+macro_rules! unsigned_parser {
+    ($name:ident, $what:literal, $text:path) => {
+        struct $name;
+        impl Parse for $name {
+            type Out = u64;
+            const WHAT: &'static str = $what;
+            fn text(s: &str) -> Result<u64, units::UnitError> {
+                $text(s)
+            }
+            fn int(i: i128) -> Option<u64> {
+                u64::try_from(i).ok()
+            }
+            fn float(f: f64) -> Option<u64> {
+                (f >= 0.0 && f < u64::MAX as f64).then_some(f as u64)
+            }
+        }
+    };
+}
+
+unsigned_parser!(Bytes, "size or address", units::parse_bytes);
+unsigned_parser!(Ns, "time in ns", units::parse_ns);
+unsigned_parser!(Us, "time in µs", units::parse_us);
+unsigned_parser!(Count, "count", units::parse_count);
+
+/// Signed counts: damo's fake snapshot has `nr_accesses` and `age` of -1.
+struct SignedCount;
+impl Parse for SignedCount {
+    type Out = i64;
+    const WHAT: &'static str = "count";
+    fn text(s: &str) -> Result<i64, units::UnitError> {
+        match units::parse_number(s)? {
+            units::Number::Int(i) => i64::try_from(i).map_err(|_| units::UnitError { text: s.into(), what: "count" }),
+            units::Number::Float(f) => Ok(f as i64),
+        }
+    }
+    fn int(i: i128) -> Option<i64> {
+        i64::try_from(i).ok()
+    }
+    fn float(f: f64) -> Option<i64> {
+        Some(f as i64)
+    }
+}
+
+struct Percent;
+impl Parse for Percent {
+    type Out = f64;
+    const WHAT: &'static str = "percentage";
+    fn text(s: &str) -> Result<f64, units::UnitError> {
+        units::parse_percent(s)
+    }
+    fn int(i: i128) -> Option<f64> {
+        Some(i as f64)
+    }
+    fn float(f: f64) -> Option<f64> {
+        Some(f)
+    }
+}
+
+impl<'de, P: Parse> Deserialize<'de> for Field<P> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<P>(PhantomData<P>);
+        impl<P: Parse> de::Visitor<'_> for V<P> {
+            type Value = Field<P>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "a {} as a number or a string", P::WHAT)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Field<P>, E> {
+                self.visit_i128(i128::from(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Field<P>, E> {
+                self.visit_i128(i128::from(v))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Field<P>, E> {
+                P::int(v).map(Field).ok_or_else(|| E::custom(format!("{v} is out of range for a {}", P::WHAT)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Field<P>, E> {
+                P::float(v).map(Field).ok_or_else(|| E::custom(format!("{v} is out of range for a {}", P::WHAT)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Field<P>, E> {
+                P::text(v).map(Field).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+#[derive(Deserialize)]
+struct JsonTarget {
+    #[serde(default)]
+    kdamond_idx: Option<Field<Count>>,
+    #[serde(default)]
+    context_idx: Option<Field<Count>>,
+    #[serde(default)]
+    intervals: Option<JsonIntervals>,
+    #[serde(default)]
+    scheme_idx: Option<Field<Count>>,
+    target_id: Field<Count>,
+    snapshots: Vec<JsonSnapshot>,
+}
+
+#[derive(Deserialize)]
+struct JsonIntervals {
+    sample_us: Field<Us>,
+    aggr_us: Field<Us>,
+    ops_update_us: Field<Us>,
+}
+
+#[derive(Deserialize)]
+struct JsonSnapshot {
+    start_time: Option<Field<Ns>>,
+    end_time: Field<Ns>,
+    regions: Vec<JsonRegion>,
+    #[serde(default)]
+    total_bytes: Option<Field<Bytes>>,
+}
+
+#[derive(Deserialize)]
+struct JsonRegion {
+    start: Field<Bytes>,
+    end: Field<Bytes>,
+    #[serde(default)]
+    nr_accesses: Option<JsonNrAccesses>,
+    #[serde(default)]
+    age: Option<JsonAge>,
+}
+
+#[derive(Deserialize)]
+struct JsonNrAccesses {
+    #[serde(default)]
+    samples: Option<Field<SignedCount>>,
+    #[serde(default)]
+    percent: Option<Field<Percent>>,
+}
+
+#[derive(Deserialize)]
+struct JsonAge {
+    #[serde(default)]
+    usec: Option<Field<Us>>,
+    #[serde(default)]
+    aggr_intervals: Option<Field<SignedCount>>,
+}
+
+/// Parses a `json` record (already inflated for `json_compressed`).
+pub fn read(text: &[u8]) -> Result<Record, DamoError> {
+    let targets: Vec<JsonTarget> = serde_json::from_slice(text).map_err(|e| DamoError::Json(e.to_string()))?;
+    let mut record = Record::default();
+    for t in targets {
+        record.targets.push(convert_target(t)?);
+    }
+    Ok(record)
+}
+
+fn convert_target(t: JsonTarget) -> Result<TargetRecord, DamoError> {
+    let intervals = t.intervals.map(|i| Intervals { sample_us: i.sample_us.0, aggr_us: i.aggr_us.0, ops_update_us: i.ops_update_us.0 });
+    let small = |f: Option<Field<Count>>, what| {
+        f.map(|f| u32::try_from(f.0).map_err(|_| DamoError::Json(format!("{what} {} is out of range", f.0)))).transpose()
+    };
+    let mut target = TargetRecord {
+        kdamond_idx: small(t.kdamond_idx, "kdamond_idx")?.unwrap_or(0),
+        context_idx: small(t.context_idx, "context_idx")?.unwrap_or(0),
+        scheme_idx: small(t.scheme_idx, "scheme_idx")?,
+        target_id: t.target_id.0,
+        intervals,
+        snapshots: Vec::with_capacity(t.snapshots.len()),
+    };
+    for s in t.snapshots {
+        let regions = s.regions.into_iter().map(|r| convert_region(r, intervals)).collect::<Result<Vec<_>, _>>()?;
+        if is_fake(&regions) {
+            continue;
+        }
+        let end_ns = s.end_time.0;
+        target.snapshots.push(Snapshot {
+            start_ns: s.start_time.map_or(end_ns, |f| f.0),
+            end_ns,
+            regions: regions.into_iter().map(|(r, _)| r).collect(),
+            total_bytes: s.total_bytes.map(|f| f.0),
+        });
+    }
+    Ok(target)
+}
+
+/// damo's fake snapshot (one `0-0` region with -1 counts) only carries a start time.
+fn is_fake(regions: &[(Region, bool)]) -> bool {
+    matches!(regions, [(r, true)] if r.start == 0 && r.end == 0)
+}
+
+/// The region, and whether it is damo's fake marker.
+fn convert_region(r: JsonRegion, intervals: Option<Intervals>) -> Result<(Region, bool), DamoError> {
+    let (start, end) = (r.start.0, r.end.0);
+    if end < start {
+        return Err(DamoError::Json(format!("region {start}-{end} ends before it starts")));
+    }
+    let samples = r.nr_accesses.as_ref().and_then(|n| n.samples.as_ref().map(|s| s.0));
+    let percent = r.nr_accesses.as_ref().and_then(|n| n.percent.as_ref().map(|p| p.0));
+    let aggr_intervals = r.age.as_ref().and_then(|a| a.aggr_intervals.as_ref().map(|a| a.0));
+    let age_us = r.age.as_ref().and_then(|a| a.usec.as_ref().map(|u| u.0));
+    let fake = samples == Some(-1) && aggr_intervals == Some(-1);
+    // Like damo's `add_unset_unit`: a value given in the other unit converts when the
+    // intervals are known.
+    let nr_accesses = match (samples, percent, intervals) {
+        (Some(s), _, _) => s.max(0) as u64,
+        (None, Some(p), Some(i)) => (p * i.max_nr_accesses() as f64 / 100.0) as u64,
+        _ => 0,
+    };
+    let age = match (aggr_intervals, age_us, intervals) {
+        (Some(a), _, _) => u64::try_from(a).ok(),
+        (None, Some(us), Some(i)) if i.aggr_us > 0 => Some(us / i.aggr_us),
+        _ => None,
+    };
+    let nr_accesses = u32::try_from(nr_accesses).map_err(|_| DamoError::Json(format!("nr_accesses {nr_accesses} is out of range")))?;
+    let age = age.map(|a| u32::try_from(a).unwrap_or(u32::MAX));
+    Ok((Region { start, end, nr_accesses, age }, fake))
+}
+
+/// Writes `record` the way damo's `write_json` does (`json.dumps(…, indent=4)` of the raw
+/// key-value pairs), so damo and diff tools see the same document.
+pub fn write(record: &Record, out: &mut impl Write) -> std::io::Result<()> {
+    let mut w = Indented { out, depth: 0 };
+    w.open("[")?;
+    for (ti, t) in record.targets.iter().enumerate() {
+        w.open("{")?;
+        w.field("kdamond_idx", &t.kdamond_idx.to_string(), true)?;
+        w.field("context_idx", &t.context_idx.to_string(), true)?;
+        match t.intervals {
+            Some(i) => {
+                w.open("\"intervals\": {")?;
+                w.field("sample_us", &quoted(i.sample_us), true)?;
+                w.field("aggr_us", &quoted(i.aggr_us), true)?;
+                w.field("ops_update_us", &quoted(i.ops_update_us), false)?;
+                w.close("},")?;
+            }
+            None => w.field("intervals", "null", true)?,
+        }
+        w.field("scheme_idx", &t.scheme_idx.map_or("null".into(), |s| s.to_string()), true)?;
+        w.field("target_id", &t.target_id.to_string(), true)?;
+        w.field("scheme_filters", "[]", true)?;
+        if t.snapshots.is_empty() {
+            w.field("snapshots", "[]", true)?;
+        } else {
+            w.open("\"snapshots\": [")?;
+            for (si, s) in t.snapshots.iter().enumerate() {
+                w.open("{")?;
+                w.field("start_time", &quoted(s.start_ns), true)?;
+                w.field("end_time", &quoted(s.end_ns), true)?;
+                if s.regions.is_empty() {
+                    w.field("regions", "[]", true)?;
+                } else {
+                    w.open("\"regions\": [")?;
+                    for (ri, r) in s.regions.iter().enumerate() {
+                        write_region(&mut w, r, ri + 1 == s.regions.len())?;
+                    }
+                    w.close("],")?;
+                }
+                let total: u64 = s.total_bytes.unwrap_or_else(|| s.regions.iter().map(Region::size).sum());
+                w.field("total_bytes", &quoted(total), true)?;
+                w.field("damos_stats", "null", true)?;
+                w.field("sample_interval_us", "null", false)?;
+                w.close(if si + 1 == t.snapshots.len() { "}" } else { "}," })?;
+            }
+            w.close("],")?;
+        }
+        w.field("data_source", "\"unknown\"", false)?;
+        w.close(if ti + 1 == record.targets.len() { "}" } else { "}," })?;
+    }
+    w.depth = 0;
+    w.out.write_all(b"]")
+}
+
+fn write_region(w: &mut Indented<impl Write>, r: &Region, last: bool) -> std::io::Result<()> {
+    w.open("{")?;
+    // damo writes region fields in their human form (`to_kvpairs()` without `raw`).
+    w.field("start", &human(r.start), true)?;
+    w.field("end", &human(r.end), true)?;
+    w.open("\"nr_accesses\": {")?;
+    w.field("samples", &r.nr_accesses.to_string(), true)?;
+    w.field("percent", "null", false)?;
+    w.close("},")?;
+    w.open("\"age\": {")?;
+    w.field("usec", "null", true)?;
+    w.field("aggr_intervals", &r.age.map_or("null".into(), |a| human(u64::from(a))), false)?;
+    w.close("},")?;
+    w.field("probe_hits", "[]", true)?;
+    w.field("sz_filter_passed", "\"0 B\"", false)?;
+    w.close(if last { "}" } else { "}," })
+}
+
+fn human(v: u64) -> String {
+    format!("\"{}\"", units::format_nr(i128::from(v), false))
+}
+
+fn quoted(v: u64) -> String {
+    format!("\"{v}\"")
+}
+
+/// `json.dumps(indent=4)` layout.
+struct Indented<'a, W: Write> {
+    out: &'a mut W,
+    depth: usize,
+}
+
+impl<W: Write> Indented<'_, W> {
+    fn line(&mut self, text: &str) -> std::io::Result<()> {
+        for _ in 0..self.depth {
+            self.out.write_all(b"    ")?;
+        }
+        self.out.write_all(text.as_bytes())?;
+        self.out.write_all(b"\n")
+    }
+    fn open(&mut self, text: &str) -> std::io::Result<()> {
+        self.line(text)?;
+        self.depth += 1;
+        Ok(())
+    }
+    fn close(&mut self, text: &str) -> std::io::Result<()> {
+        self.depth -= 1;
+        self.line(text)
+    }
+    fn field(&mut self, key: &str, value: &str, comma: bool) -> std::io::Result<()> {
+        self.line(&format!("\"{key}\": {value}{}", if comma { "," } else { "" }))
+    }
+}

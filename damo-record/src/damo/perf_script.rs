@@ -1,0 +1,289 @@
+//! Text traces of DAMON's tracepoints: `perf script` and `trace-cmd report` output, damo's
+//! `perf_script` record format.
+//!
+//! ```text
+//! kdamond.0  4452 [000] 82820.952659: damon:damon_aggregated: target_id=18446623435582458880 nr_regions=8 94253027950592-94253031862272: 0 3
+//! kdamond.0-129062 [005] ..... 101005.778382: damon_aggregated: target_id=0 nr_regions=11 8360624128-8371830784: 0 974
+//! kworker  80 [001] 80801.060214: damon:damos_before_apply: ctx_idx=0 scheme_idx=0 target_idx=0 nr_regions=11 121932607488-135128711168: 0 136
+//! ```
+//!
+//! The age field is missing in kernels before 5.16 (6 fields). Snapshots are rebuilt like damo
+//! does: a region line opens a snapshot of its target, which closes after `nr_regions` lines.
+//! This parser works on bytes and allocates only for regions: text traces are damo's biggest
+//! files and the slowest part of its reports.
+
+use std::{collections::HashMap, io::Write};
+
+use super::DamoError;
+use crate::model::{Record, Region, Snapshot, TargetRecord};
+
+/// A parsed trace, and whether its last line was cut short (a writer killed mid-line).
+pub struct PerfScriptRead {
+    pub record: Record,
+    pub truncated_tail: bool,
+}
+
+enum Event {
+    Aggregated,
+    BeforeApply,
+}
+
+/// One region line.
+struct RegionLine {
+    end_ns: u64,
+    scheme_idx: Option<u32>,
+    target_id: u64,
+    nr_regions: u32,
+    region: Region,
+    fake: bool,
+}
+
+pub fn read(text: &[u8]) -> Result<PerfScriptRead, DamoError> {
+    let mut builder = Builder::default();
+    let mut clock = TimestampCache::default();
+    let mut truncated_tail = false;
+    let mut line_no = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        line_no += 1;
+        let (line, next, complete) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], &rest[i + 1..], true),
+            None => (rest, &rest[rest.len()..], false),
+        };
+        rest = next;
+        match parse_line(line, &mut clock) {
+            Ok(None) => {}
+            Ok(Some(region_line)) => builder.add(region_line).map_err(|e| DamoError::Line { line: line_no, reason: e })?,
+            // A record killed while writing ends in a partial line: keep what came before.
+            Err(_) if !complete => truncated_tail = true,
+            Err(reason) => return Err(DamoError::Line { line: line_no, reason }),
+        }
+    }
+    Ok(PerfScriptRead { record: builder.finish(), truncated_tail })
+}
+
+/// `None` for lines of other events and for headers.
+fn parse_line(line: &[u8], clock: &mut TimestampCache) -> Result<Option<RegionLine>, String> {
+    let mut tokens = line.split(|b| b.is_ascii_whitespace()).filter(|t| !t.is_empty());
+    let mut previous: &[u8] = &[];
+    let event = loop {
+        let Some(token) = tokens.next() else { return Ok(None) };
+        match token {
+            b"damon:damon_aggregated:" | b"damon_aggregated:" => break Event::Aggregated,
+            b"damon:damos_before_apply:" | b"damos_before_apply:" => break Event::BeforeApply,
+            _ => previous = token,
+        }
+    };
+    let mut fields: [&[u8]; 8] = [&[]; 8];
+    let mut n = 0;
+    for token in tokens {
+        if n == fields.len() {
+            return Err("too many fields".into());
+        }
+        fields[n] = token;
+        n += 1;
+    }
+    let timestamp = previous.strip_suffix(b":").ok_or("no timestamp before the event name")?;
+    let end_ns = clock.ns(timestamp)?;
+    let (scheme_idx, target_id, nr_regions, range, counts) = match (event, n) {
+        (Event::Aggregated, 4 | 5) => {
+            (None, key_value(fields[0], b"target_id=")?, key_value(fields[1], b"nr_regions=")?, fields[2], &fields[3..n])
+        }
+        (Event::BeforeApply, 7) => {
+            let scheme = key_value(fields[1], b"scheme_idx=")?;
+            let scheme = u32::try_from(scheme).map_err(|_| "scheme_idx out of range")?;
+            // Like damo: the target's index stands for its id.
+            (Some(scheme), key_value(fields[2], b"target_idx=")?, key_value(fields[3], b"nr_regions=")?, fields[4], &fields[5..7])
+        }
+        _ => return Err(format!("{n} fields after the event name")),
+    };
+    let range = range.strip_suffix(b":").ok_or("no ':' after the address range")?;
+    let dash = memchr::memchr(b'-', range).ok_or("no '-' in the address range")?;
+    let start = integer(&range[..dash]).ok_or("bad region start")?;
+    let end = integer(&range[dash + 1..]).ok_or("bad region end")?;
+    if end < start {
+        return Err("region ends before it starts".into());
+    }
+    let (nr_accesses, nr_fake) = count(counts[0]).ok_or("bad nr_accesses")?;
+    // damo writes "None" when it did not know the age.
+    let (age, age_fake) = match counts.get(1) {
+        None | Some(&b"None") => (None, false),
+        Some(a) => {
+            let (age, fake) = count(a).ok_or("bad age")?;
+            (Some(age), fake)
+        }
+    };
+    let nr_regions = u32::try_from(nr_regions).map_err(|_| "nr_regions out of range")?;
+    if nr_regions == 0 {
+        return Err("nr_regions is 0".into());
+    }
+    Ok(Some(RegionLine {
+        end_ns,
+        scheme_idx,
+        target_id,
+        nr_regions,
+        region: Region { start, end, nr_accesses, age },
+        fake: nr_fake && (age_fake || counts.len() == 1) && start == 0 && end == 0,
+    }))
+}
+
+fn key_value(token: &[u8], key: &[u8]) -> Result<u64, String> {
+    token
+        .strip_prefix(key)
+        .and_then(integer)
+        .ok_or_else(|| format!("expected {}<number>, found {:?}", String::from_utf8_lossy(key), String::from_utf8_lossy(token)))
+}
+
+/// A decimal `u64`; `None` on anything else, overflow included.
+fn integer(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        let digit = d.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(digit))?;
+    }
+    Some(v)
+}
+
+/// A count as a `u32`, and whether it was damo's fake-snapshot marker -1.
+fn count(token: &[u8]) -> Option<(u32, bool)> {
+    if token == b"-1" {
+        return Some((0, true));
+    }
+    Some((u32::try_from(integer(token)?).ok()?, false))
+}
+
+/// Timestamps repeat for every region of a snapshot: parse each distinct one once.
+#[derive(Default)]
+struct TimestampCache {
+    text: Vec<u8>,
+    ns: u64,
+}
+
+impl TimestampCache {
+    /// Seconds with a fraction, to ns the way damo computes it (`int(float(ts) * 1e9)`), so
+    /// both tools agree to the nanosecond.
+    fn ns(&mut self, timestamp: &[u8]) -> Result<u64, String> {
+        if timestamp != self.text.as_slice() {
+            let secs: f64 = std::str::from_utf8(timestamp)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                .ok_or_else(|| format!("bad timestamp {:?}", String::from_utf8_lossy(timestamp)))?;
+            self.ns = (secs * 1e9) as u64;
+            self.text.clear();
+            self.text.extend_from_slice(timestamp);
+        }
+        Ok(self.ns)
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    targets: Vec<TargetRecord>,
+    index: HashMap<(Option<u32>, u64), usize>,
+    /// Per target: the snapshot still collecting regions, with the count it expects.
+    open: Vec<Option<u32>>,
+    /// Per target: whether the last snapshot is damo's fake end marker.
+    fake_last: Vec<bool>,
+}
+
+impl Builder {
+    fn add(&mut self, line: RegionLine) -> Result<(), String> {
+        let key = (line.scheme_idx, line.target_id);
+        let t = *self.index.entry(key).or_insert_with(|| {
+            self.targets.push(TargetRecord { scheme_idx: line.scheme_idx, target_id: line.target_id, ..Default::default() });
+            self.open.push(None);
+            self.fake_last.push(false);
+            self.targets.len() - 1
+        });
+        let target = &mut self.targets[t];
+        if self.open[t].is_none() {
+            let start_ns = target.snapshots.last().map_or(line.end_ns, |s| s.end_ns);
+            if start_ns > line.end_ns {
+                return Err("the trace is not sorted by time".into());
+            }
+            target.snapshots.push(Snapshot { start_ns, end_ns: line.end_ns, regions: Vec::new(), total_bytes: None });
+            self.open[t] = Some(line.nr_regions);
+            self.fake_last[t] = line.fake;
+        }
+        let snapshot = target.snapshots.last_mut().expect("a snapshot was just opened");
+        snapshot.regions.push(line.region);
+        if snapshot.regions.len() >= self.open[t].unwrap_or(0) as usize {
+            self.open[t] = None;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Record {
+        for (target, fake_last) in self.targets.iter_mut().zip(self.fake_last) {
+            let snaps = &mut target.snapshots;
+            // The trace has end times only: like damo, give the first snapshot the mean
+            // duration of the others (counting a fake end marker, which exists for this).
+            if snaps.len() >= 2 {
+                let first_end = snaps[0].end_ns;
+                let span = snaps[snaps.len() - 1].end_ns - first_end;
+                let mean = span as f64 / (snaps.len() - 1) as f64;
+                snaps[0].start_ns = first_end.saturating_sub(mean.round() as u64);
+            }
+            if fake_last && snaps.len() >= 2 {
+                snaps.pop();
+            }
+            for s in snaps.iter_mut() {
+                s.total_bytes = Some(s.regions.iter().map(Region::size).sum());
+            }
+        }
+        Record { targets: self.targets, ..Default::default() }
+    }
+}
+
+/// Writes damo's `perf_script` format. A target with a single snapshot gets damo's fake
+/// second snapshot so readers can tell its start time. Regions without an age are written
+/// in the 6-field form (damo writes "None", which its own reader cannot read back).
+pub fn write(record: &Record, out: &mut impl Write) -> std::io::Result<()> {
+    let mut line = Vec::with_capacity(160);
+    for t in &record.targets {
+        let fake;
+        let mut snapshots: Vec<&Snapshot> = t.snapshots.iter().collect();
+        if let [only] = t.snapshots.as_slice() {
+            fake = Snapshot {
+                start_ns: only.end_ns,
+                end_ns: only.end_ns + (only.end_ns - only.start_ns),
+                regions: vec![Region { start: 0, end: 0, nr_accesses: 0, age: None }],
+                total_bytes: None,
+            };
+            snapshots.push(&fake);
+        }
+        let is_fake = |s: &Snapshot| std::ptr::eq(s, snapshots[snapshots.len() - 1]) && t.snapshots.len() == 1;
+        for s in &snapshots {
+            let seconds = format!("{:.6}", s.end_ns as f64 / 1e9);
+            for r in &s.regions {
+                line.clear();
+                write!(
+                    line,
+                    "kdamond.x xxxx xxxx {seconds}: damon:damon_aggregated: target_id={} nr_regions={} {}-{}: ",
+                    t.target_id,
+                    s.regions.len(),
+                    r.start,
+                    r.end
+                )?;
+                if is_fake(s) {
+                    line.extend_from_slice(b"-1 -1");
+                } else {
+                    write!(line, "{}", r.nr_accesses)?;
+                    if let Some(age) = r.age {
+                        write!(line, " {age}")?;
+                    }
+                }
+                line.push(b'\n');
+                out.write_all(&line)?;
+            }
+        }
+    }
+    Ok(())
+}

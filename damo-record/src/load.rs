@@ -1,0 +1,123 @@
+//! Opens a record of any kind this tool reads, telling the kind from the content (damo asks
+//! the `file` command; the answer is the same for every file damo writes).
+
+use std::path::Path;
+
+use crate::{damo, model::Record, native};
+
+/// What a file turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Native,
+    Damo(damo::DamoFormat),
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Native => "damo-trace",
+            Format::Damo(f) => f.name(),
+        }
+    }
+}
+
+/// A record read from a file, and what its reader noticed about the file's end.
+#[derive(Debug)]
+pub struct Loaded {
+    pub record: Record,
+    pub format: Format,
+    /// Set when the file ends early (a recording killed mid-write): everything before the
+    /// damage is in `record`, and this says where it is.
+    pub damage: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("failed to read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path} is empty")]
+    Empty { path: String },
+    #[error("{path} is not a DAMON record (neither damo-trace's format, damo's JSON, zlib-compressed JSON nor a perf script text)")]
+    Unrecognized { path: String },
+    #[error("{path}: {source}")]
+    Native { path: String, source: native::NativeError },
+    #[error("{path} ({format}): {source}")]
+    Damo { path: String, format: &'static str, source: damo::DamoError },
+}
+
+pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+    let data = std::fs::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+    parse(&data).map_err(|e| e.at(path))
+}
+
+/// Like [`load`], for bytes already in memory; errors name the file "the input".
+pub fn parse(data: &[u8]) -> Result<Loaded, LoadError> {
+    let path = String::from("the input");
+    let damo_err = |format: damo::DamoFormat| {
+        let path = path.clone();
+        move |source| LoadError::Damo { path, format: format.name(), source }
+    };
+    match sniff(data) {
+        None if data.is_empty() => Err(LoadError::Empty { path }),
+        None => Err(LoadError::Unrecognized { path }),
+        Some(Format::Native) => {
+            let read = native::read(data).map_err(|source| LoadError::Native { path: path.clone(), source })?;
+            let damage = match (read.damaged_at, read.complete) {
+                (Some(at), _) => Some(format!("the record is damaged or cut short at byte {at}; read what came before")),
+                (None, false) => Some("the record has no end mark: its recorder did not finish".to_owned()),
+                (None, true) => None,
+            };
+            Ok(Loaded { record: read.record, format: Format::Native, damage })
+        }
+        Some(Format::Damo(f @ damo::DamoFormat::Json)) => {
+            let record = damo::json::read(data).map_err(damo_err(f))?;
+            Ok(Loaded { record, format: Format::Damo(f), damage: None })
+        }
+        Some(Format::Damo(f @ damo::DamoFormat::JsonCompressed)) => {
+            let json = damo::inflate(data).map_err(damo_err(f))?;
+            let record = damo::json::read(&json).map_err(damo_err(f))?;
+            Ok(Loaded { record, format: Format::Damo(f), damage: None })
+        }
+        Some(Format::Damo(f @ damo::DamoFormat::PerfScript)) => {
+            let read = damo::perf_script::read(data).map_err(damo_err(f))?;
+            let damage = read.truncated_tail.then(|| "the last line is cut short; read the lines before it".to_owned());
+            Ok(Loaded { record: read.record, format: Format::Damo(f), damage })
+        }
+    }
+}
+
+impl LoadError {
+    fn at(self, p: &Path) -> Self {
+        let path = p.display().to_string();
+        match self {
+            LoadError::Empty { .. } => LoadError::Empty { path },
+            LoadError::Unrecognized { .. } => LoadError::Unrecognized { path },
+            LoadError::Native { source, .. } => LoadError::Native { path, source },
+            LoadError::Damo { format, source, .. } => LoadError::Damo { path, format, source },
+            io @ LoadError::Io { .. } => io,
+        }
+    }
+}
+
+/// The format of `data` from its first bytes; `None` when it is none of ours.
+pub fn sniff(data: &[u8]) -> Option<Format> {
+    if data.starts_with(&native::MAGIC[..data.len().min(native::MAGIC.len())]) && data.len() >= 4 {
+        return Some(Format::Native);
+    }
+    // A zlib header: deflate method, a window ≤ 32 KiB, and a check value that makes the
+    // first two bytes a multiple of 31 (RFC 1950).
+    if let [cmf, flg, ..] = *data {
+        if cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0 {
+            return Some(Format::Damo(damo::DamoFormat::JsonCompressed));
+        }
+    }
+    let head = &data[..data.len().min(4096)];
+    let first = head.iter().find(|b| !b.is_ascii_whitespace())?;
+    if matches!(first, b'[' | b'{') {
+        return Some(Format::Damo(damo::DamoFormat::Json));
+    }
+    // Text: printable ASCII and whitespace (a cut may split a UTF-8 comm name, so allow
+    // bytes ≥ 0x80 too).
+    let text = head.iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace() || b >= 0x80);
+    text.then_some(Format::Damo(damo::DamoFormat::PerfScript))
+}

@@ -1,0 +1,104 @@
+//! Line charts of distributions (`report wss --plot`, `report nr_regions --plot`) as SVG,
+//! in place of damo's gnuplot `with linespoints`.
+
+use std::fmt::Write;
+
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 420.0;
+const LEFT: f64 = 90.0;
+const RIGHT: f64 = 20.0;
+const TOP: f64 = 30.0;
+const BOTTOM: f64 = 50.0;
+const COLORS: [&str; 6] = ["#9400d3", "#009e73", "#56b4e9", "#e69f00", "#f0e442", "#0072b2"];
+
+/// One line: its legend and its (x, y) points.
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+pub fn svg(series: &[Series], x_label: &str, y_label: &str) -> String {
+    let all = series.iter().flat_map(|s| &s.points);
+    let (x_min, x_max) = bounds(all.clone().map(|p| p.0));
+    let (_, y_max) = bounds(all.map(|p| p.1));
+    let (y_min, y_max) = (0.0, if y_max > 0.0 { y_max * 1.05 } else { 1.0 });
+    let x_span = if x_max > x_min { x_max - x_min } else { 1.0 };
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let px = |x: f64| LEFT + (x - x_min) / x_span * plot_w;
+    let py = |y: f64| TOP + plot_h - (y - y_min) / (y_max - y_min) * plot_h;
+
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" font-family="DejaVu Sans, sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/>
+"##
+    );
+    for i in 0..=5 {
+        let fx = x_min + x_span * f64::from(i) / 5.0;
+        let fy = y_min + (y_max - y_min) * f64::from(i) / 5.0;
+        let (x, y) = (px(fx), py(fy));
+        let _ = writeln!(s, r#"<line x1="{x:.1}" y1="{b:.1}" x2="{x:.1}" y2="{b2:.1}" stroke="black"/><text x="{x:.1}" y="{t:.1}" text-anchor="middle">{}</text>"#, tick(fx), b = TOP + plot_h, b2 = TOP + plot_h - 5.0, t = TOP + plot_h + 16.0);
+        let _ = writeln!(s, r#"<line x1="{LEFT}" y1="{y:.1}" x2="{l2}" y2="{y:.1}" stroke="black"/><text x="{t:.1}" y="{y2:.1}" text-anchor="end">{}</text>"#, tick(fy), l2 = LEFT + 5.0, t = LEFT - 6.0, y2 = y + 4.0);
+    }
+    let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, LEFT + plot_w / 2.0, HEIGHT - 12.0, escape(x_label));
+    let _ = writeln!(s, r#"<text transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#, TOP + plot_h / 2.0, escape(y_label));
+    for (i, line) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let points: Vec<String> = line.points.iter().map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y))).collect();
+        let _ = writeln!(s, r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#, points.join(" "));
+        for &(x, y) in &line.points {
+            let _ = writeln!(s, r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="none" stroke="{color}"/>"#, px(x), py(y));
+        }
+        if series.len() > 1 {
+            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="{color}">{}</text>"#, WIDTH - RIGHT - 8.0, TOP + 16.0 * (i as f64 + 1.0), escape(&line.label));
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The smallest and largest value; (0, 1) when there are none.
+fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo.is_finite() && hi.is_finite() {
+        (lo, hi)
+    } else {
+        (0.0, 1.0)
+    }
+}
+
+/// Short tick labels: 1.5G rather than 1610612736.
+fn tick(v: f64) -> String {
+    for (unit, scale) in [("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)] {
+        if v.abs() >= scale {
+            return format!("{:.3}{unit}", v / scale).replace(".000", "");
+        }
+    }
+    format!("{v:.1}").trim_end_matches(".0").to_owned()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_every_point_and_label() {
+        let s = svg(&[Series { label: "t0".into(), points: vec![(0.0, 10.0), (50.0, 20.0), (100.0, 40.0)] }], "percentile", "wss <bytes>");
+        assert_eq!(s.matches("<circle").count(), 3);
+        assert!(s.contains("wss &lt;bytes&gt;"));
+        assert!(crate::image::svg_to_png(&s).is_ok(), "the SVG must be valid");
+    }
+
+    #[test]
+    fn empty_series_still_draw_axes() {
+        let s = svg(&[], "x", "y");
+        assert!(s.contains("<rect"));
+    }
+}

@@ -1,0 +1,11 @@
+//! Reports on DAMON records, giving damo's answers: the same filters, numbers and line
+//! formats, from any record damo-trace reads.
+
+pub mod adjust;
+pub mod chart;
+pub mod dist;
+pub mod filter;
+pub mod image;
+pub mod nr_regions;
+pub mod times;
+pub mod wss;

@@ -1,0 +1,97 @@
+//! `report wss`: the distribution of working set sizes over a record's snapshots, as damo's
+//! `damo_wss.py` computes it.
+
+use damo_record::{model::Record, units};
+
+use crate::{adjust, dist};
+
+#[derive(Debug, Clone)]
+pub struct WssOptions {
+    /// Percentiles: Python `range(start, stop, step)`.
+    pub range: (i64, i64, i64),
+    /// Leading snapshots to ignore (DAMON's regions adapt first).
+    pub exclude_samples: usize,
+    /// A region counts when it saw at least this many accesses...
+    pub acc_thres: u64,
+    /// ...and is at least this large.
+    pub sz_thres: u64,
+    /// Snapshots are merged into one per this many µs.
+    pub work_time_us: u64,
+    /// Sort sizes (percentiles) rather than keep them in time order.
+    pub sort_by_size: bool,
+    pub raw_number: bool,
+    /// Print every working set size instead of percentiles.
+    pub all_wss: bool,
+    /// One distribution for all targets (damo's default) instead of one per target.
+    pub collapse_targets: bool,
+    pub bar_cols: usize,
+}
+
+impl Default for WssOptions {
+    fn default() -> Self {
+        Self {
+            range: (0, 101, 25),
+            exclude_samples: 20,
+            acc_thres: 1,
+            sz_thres: 1,
+            work_time_us: 1,
+            sort_by_size: true,
+            raw_number: false,
+            all_wss: false,
+            collapse_targets: true,
+            bar_cols: 59,
+        }
+    }
+}
+
+/// Working set sizes per target id (one entry with id 0 when collapsed), in record order.
+pub fn distributions(mut record: Record, o: &WssOptions) -> Vec<(u64, Vec<u64>)> {
+    let mut dists: Vec<(u64, Vec<u64>)> = Vec::new();
+    for target in &mut record.targets {
+        adjust::adjust(target, o.work_time_us, o.exclude_samples);
+        let mut wss: Vec<u64> = target
+            .snapshots
+            .iter()
+            .map(|s| {
+                s.regions
+                    .iter()
+                    .filter(|r| u64::from(r.nr_accesses) >= o.acc_thres && r.size() >= o.sz_thres)
+                    .map(|r| r.size())
+                    .sum()
+            })
+            .collect();
+        if o.sort_by_size {
+            wss.sort_unstable();
+        }
+        // damo keys by target id: a later target with the same id replaces the earlier one.
+        match dists.iter_mut().find(|(id, _)| *id == target.target_id) {
+            Some(d) => d.1 = wss,
+            None => dists.push((target.target_id, wss)),
+        }
+    }
+    if o.collapse_targets {
+        let mut sum: Vec<u64> = Vec::new();
+        for (_, d) in &dists {
+            for (i, &w) in d.iter().enumerate() {
+                match sum.get_mut(i) {
+                    Some(s) => *s += w,
+                    None => sum.push(w),
+                }
+            }
+        }
+        dists = vec![(0, sum)];
+    }
+    dists
+}
+
+/// The text report, line for line as damo prints it.
+pub fn report(record: Record, o: &WssOptions) -> String {
+    let percentiles = dist::percentiles(o.range.0, o.range.1, o.range.2);
+    let mut out = String::new();
+    for (id, d) in distributions(record, o) {
+        out.push_str(&format!("# target_id\t{id}\n"));
+        out.push_str(&dist::format("wss", &d, &percentiles, o.all_wss, units::format_sz, o.raw_number, o.bar_cols));
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,36 @@
+//! `damo-trace report <type>`: offline reports on records, with damo's options and output.
+
+pub mod nr_regions;
+pub mod options;
+pub mod plot;
+pub mod times;
+pub mod wss;
+
+use std::io::Write;
+
+use anyhow::Result;
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub kind: ReportKind,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ReportKind {
+    /// Distribution of working set sizes over the snapshots.
+    Wss(wss::Args),
+    /// Distribution of the number of regions per snapshot.
+    #[command(name = "nr_regions")]
+    NrRegions(nr_regions::Args),
+    /// Time intervals in which the (filtered) snapshots have regions.
+    Times(times::Args),
+}
+
+pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
+    match args.kind {
+        ReportKind::Wss(a) => wss::run(a, out),
+        ReportKind::NrRegions(a) => nr_regions::run(a, out),
+        ReportKind::Times(a) => times::run(a, out),
+    }
+}

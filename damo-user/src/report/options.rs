@@ -1,0 +1,123 @@
+//! Options every report shares: the input record and damo's record filters, in damo's
+//! spellings and units.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use damo_record::{load, model::Record, units};
+use damo_report::filter::RecordFilter;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct InputArgs {
+    /// The record to read: damo-trace's format, or damo's json, json_compressed or perf_script.
+    #[arg(short = 'i', long = "input", default_value = "damon.data", value_name = "FILE")]
+    pub input: PathBuf,
+}
+
+impl InputArgs {
+    pub fn load(&self) -> Result<Record> {
+        load_record(&self.input)
+    }
+}
+
+/// Reads a record; a damaged tail is reported on stderr and the intact part is used.
+pub fn load_record(path: &Path) -> Result<Record> {
+    let loaded = load::load(path)?;
+    if let Some(damage) = loaded.damage {
+        eprintln!("damo-trace: warning: {}: {damage}", path.display());
+    }
+    Ok(loaded.record)
+}
+
+/// damo's record filters. Ranges are inclusive; repeatable ones keep what any range keeps.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FilterArgs {
+    /// Keep regions of this size (4K, 1.5 MiB, min, max).
+    #[arg(long = "sz_region", num_args = 2, value_names = ["MIN", "MAX"], allow_hyphen_values = true)]
+    pub sz_region: Option<Vec<String>>,
+    /// Keep regions with this access rate: percent of the most accesses an aggregation
+    /// interval can see (50%, 100%, min, max). Needs the record's intervals.
+    #[arg(long = "access_rate", num_args = 2, value_names = ["MIN", "MAX"], allow_hyphen_values = true)]
+    pub access_rate: Option<Vec<String>>,
+    /// Keep regions of this age (60s, 1m, min, max; a bare number is µs, as in damo).
+    #[arg(long = "age", num_args = 2, value_names = ["MIN", "MAX"], allow_hyphen_values = true)]
+    pub age: Option<Vec<String>>,
+    /// Keep the parts of regions in [START, END); repeatable.
+    #[arg(long = "address", num_args = 2, value_names = ["START", "END"], action = clap::ArgAction::Append)]
+    pub address: Vec<String>,
+    /// Keep snapshots whose regions total this size; repeatable.
+    #[arg(long = "sz_snapshot", num_args = 2, value_names = ["MIN", "MAX"], action = clap::ArgAction::Append)]
+    pub sz_snapshot: Vec<String>,
+    /// Keep snapshots taken within this time range (a bare number is ns); repeatable.
+    #[arg(long = "snapshot_time", num_args = 2, value_names = ["START", "END"], action = clap::ArgAction::Append)]
+    pub snapshot_time: Vec<String>,
+    /// Keep snapshots with these indices (after the time filter); repeatable.
+    #[arg(long = "snapshot_idx", num_args = 2, value_names = ["START", "END"], action = clap::ArgAction::Append)]
+    pub snapshot_idx: Vec<String>,
+    /// Keep regions of this temperature (see `report access`); repeatable.
+    #[arg(long = "temperature", num_args = 2, value_names = ["MIN", "MAX"], action = clap::ArgAction::Append, allow_negative_numbers = true)]
+    pub temperature: Vec<String>,
+}
+
+impl FilterArgs {
+    pub fn to_filter(&self) -> Result<RecordFilter> {
+        let mut f = RecordFilter::default();
+        if let Some(v) = &self.sz_region {
+            f.sz_region = range("--sz_region", v, units::parse_bytes)?;
+        }
+        if let Some(v) = &self.access_rate {
+            f.access_rate = range("--access_rate", v, units::parse_percent)?;
+        }
+        if let Some(v) = &self.age {
+            f.age_us = range("--age", v, units::parse_us)?;
+        }
+        if !self.address.is_empty() {
+            f.address = Some(sorted_disjoint("--address", ranges("--address", &self.address, units::parse_bytes)?)?);
+        }
+        if !self.sz_snapshot.is_empty() {
+            f.sz_snapshot = Some(sorted_disjoint("--sz_snapshot", ranges("--sz_snapshot", &self.sz_snapshot, units::parse_bytes)?)?);
+        }
+        if !self.snapshot_time.is_empty() {
+            f.snapshot_time = Some(ranges("--snapshot_time", &self.snapshot_time, units::parse_ns)?);
+        }
+        if !self.snapshot_idx.is_empty() {
+            f.snapshot_idx = Some(ranges("--snapshot_idx", &self.snapshot_idx, units::parse_count)?);
+        }
+        if !self.temperature.is_empty() {
+            let parse = |s: &str| s.trim().parse::<i64>().map_err(|_| units::UnitError { text: s.into(), what: "temperature (an integer)" });
+            f.temperature = Some(ranges("--temperature", &self.temperature, parse)?);
+        }
+        Ok(f)
+    }
+}
+
+fn range<T: PartialOrd + Copy>(
+    option: &str,
+    pair: &[String],
+    parse: impl Fn(&str) -> Result<T, units::UnitError>,
+) -> Result<(T, T)> {
+    let [lo, hi] = pair else { bail!("{option} takes two values") };
+    let lo = parse(lo).with_context(|| format!("bad {option} minimum"))?;
+    let hi = parse(hi).with_context(|| format!("bad {option} maximum"))?;
+    if lo > hi {
+        bail!("{option}: the minimum {:?} is larger than the maximum {:?}", pair[0], pair[1]);
+    }
+    Ok((lo, hi))
+}
+
+fn ranges<T: PartialOrd + Copy>(
+    option: &str,
+    flat: &[String],
+    parse: impl Fn(&str) -> Result<T, units::UnitError> + Copy,
+) -> Result<Vec<(T, T)>> {
+    flat.chunks(2).map(|pair| range(option, pair, parse)).collect()
+}
+
+/// damo refuses overlapping address and size ranges.
+fn sorted_disjoint(option: &str, mut v: Vec<(u64, u64)>) -> Result<Vec<(u64, u64)>> {
+    v.sort_unstable();
+    if let Some(w) = v.windows(2).find(|w| w[0].1 > w[1].0) {
+        bail!("{option}: ranges {}-{} and {}-{} overlap", w[0].0, w[0].1, w[1].0, w[1].1);
+    }
+    Ok(v)
+}
