@@ -46,9 +46,22 @@ pub enum LoadError {
 }
 
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let data = std::fs::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
-    parse(&data).map_err(|e| e.at(path))
+    let io = |source| LoadError::Io { path: path.display().to_string(), source };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() < MMAP_MIN {
+        let data = std::fs::read(path).map_err(io)?;
+        return parse(&data).map_err(|e| e.at(path));
+    }
+    // SAFETY: the map is read-only and private. Records only grow while being written
+    // (append-only), so the mapped length stays valid; a file truncated under us by another
+    // program would fault, a risk every mmap-based reader accepts for speed.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    let _ = map.advise(memmap2::Advice::Sequential);
+    parse(&map).map_err(|e| e.at(path))
 }
+
+/// Big records are mapped rather than copied: text traces reach hundreds of MB.
+const MMAP_MIN: u64 = 1 << 20;
 
 /// Like [`load`], for bytes already in memory; errors name the file "the input".
 pub fn parse(data: &[u8]) -> Result<Loaded, LoadError> {
@@ -74,8 +87,7 @@ pub fn parse(data: &[u8]) -> Result<Loaded, LoadError> {
             Ok(Loaded { record, format: Format::Damo(f), damage: None })
         }
         Some(Format::Damo(f @ damo::DamoFormat::JsonCompressed)) => {
-            let json = damo::inflate(data).map_err(damo_err(f))?;
-            let record = damo::json::read(&json).map_err(damo_err(f))?;
+            let record = damo::read_compressed(data).map_err(damo_err(f))?;
             Ok(Loaded { record, format: Format::Damo(f), damage: None })
         }
         Some(Format::Damo(f @ damo::DamoFormat::PerfScript)) => {

@@ -1,5 +1,7 @@
 //! Project automation: tests by tier and the VM. `cargo xtask --help` lists them.
 
+mod bench;
+mod damo;
 mod setup;
 mod test;
 mod vm;
@@ -18,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run every test tier: offline, root on the host, the VM.
     Test(test::Options),
+    /// Time damo-trace against damo on a generated record of ≥ 1 M regions.
+    Bench(bench::Options),
     /// Boot the project's QEMU VM and run the real-kernel test scenario in it.
     VmTest(vm::Options),
 }
@@ -26,5 +30,6 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Test(opts) => test::run(opts),
         Command::VmTest(opts) => vm::run(opts),
+        Command::Bench(opts) => bench::run(opts),
     }
 }

@@ -167,9 +167,22 @@ struct JsonAge {
     aggr_intervals: Option<Field<SignedCount>>,
 }
 
-/// Parses a `json` record (already inflated for `json_compressed`).
+/// Parses a `json` record.
 pub fn read(text: &[u8]) -> Result<Record, DamoError> {
     let targets: Vec<JsonTarget> = serde_json::from_slice(text).map_err(|e| DamoError::Json(e.to_string()))?;
+    convert(targets)
+}
+
+/// Parses a `json` record from a stream (`json_compressed` while it inflates).
+pub fn read_from(reader: impl std::io::Read) -> Result<Record, DamoError> {
+    let targets: Vec<JsonTarget> = serde_json::from_reader(reader).map_err(|e| match e.io_error_kind() {
+        Some(_) => DamoError::Zlib(std::io::Error::other(e.to_string())),
+        None => DamoError::Json(e.to_string()),
+    })?;
+    convert(targets)
+}
+
+fn convert(targets: Vec<JsonTarget>) -> Result<Record, DamoError> {
     let mut record = Record::default();
     for t in targets {
         record.targets.push(convert_target(t)?);

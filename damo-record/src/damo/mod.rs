@@ -51,14 +51,58 @@ impl std::str::FromStr for DamoFormat {
     }
 }
 
-/// Inflated JSON may not grow past this: a corrupt or hostile file must not exhaust memory.
-const MAX_INFLATED: u64 = 16 << 30;
+/// Reads a `json_compressed` record: one thread inflates while this one parses, so neither
+/// waits for the other and the inflated JSON (often 40× the file) never sits in memory.
+pub fn read_compressed(data: &[u8]) -> Result<Record, DamoError> {
+    const BLOCK: usize = 1 << 20;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut decoder = flate2::read::ZlibDecoder::new(data);
+            loop {
+                let mut block = Vec::with_capacity(BLOCK);
+                match (&mut decoder).take(BLOCK as u64).read_to_end(&mut block) {
+                    Ok(0) => return,
+                    Ok(_) => {
+                        if tx.send(Ok(block)).is_err() {
+                            return; // The parser stopped early (an error); nothing to do.
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        let reader = Blocks { rx, block: Vec::new(), pos: 0 };
+        json::read_from(std::io::BufReader::with_capacity(BLOCK, reader))
+    })
+}
 
-/// Inflates a `json_compressed` record.
-pub fn inflate(data: &[u8]) -> Result<Vec<u8>, DamoError> {
-    let mut out = Vec::with_capacity(data.len().saturating_mul(8));
-    flate2::read::ZlibDecoder::new(data).take(MAX_INFLATED).read_to_end(&mut out).map_err(DamoError::Zlib)?;
-    Ok(out)
+/// `Read` over blocks arriving from the inflating thread.
+struct Blocks {
+    rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    block: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Blocks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.block.len() {
+            match self.rx.recv() {
+                Ok(block) => {
+                    self.block = block?;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.block.len() - self.pos);
+        buf[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 pub fn write(record: &Record, format: DamoFormat, out: &mut impl Write) -> std::io::Result<()> {

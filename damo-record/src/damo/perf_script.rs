@@ -30,6 +30,8 @@ enum Event {
 
 /// One region line.
 struct RegionLine {
+    /// Its number within its piece of the text, from 1.
+    line: u32,
     end_ns: u64,
     scheme_idx: Option<u32>,
     target_id: u64,
@@ -39,13 +41,67 @@ struct RegionLine {
 }
 
 pub fn read(text: &[u8]) -> Result<PerfScriptRead, DamoError> {
+    // Lines parse independently: split the text at line ends, parse the pieces on every core,
+    // then rebuild snapshots in order (cheap next to the parsing).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let pieces = split_at_lines(text, if text.len() < (4 << 20) { 1 } else { threads });
+    let last = pieces.len() - 1;
+    let parsed: Vec<Result<Piece, DamoError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pieces.iter().enumerate().map(|(i, piece)| scope.spawn(move || parse_piece(piece, i == last))).collect();
+        handles.into_iter().map(|h| h.join().expect("the line parser does not panic")).collect()
+    });
     let mut builder = Builder::default();
-    let mut clock = TimestampCache::default();
+    let mut lines_before = 0;
     let mut truncated_tail = false;
-    let mut line_no = 0;
+    for piece in parsed {
+        let piece = piece?;
+        for region_line in piece.lines {
+            let line = lines_before + region_line.line as usize;
+            builder.add(region_line).map_err(|reason| DamoError::Line { line, reason })?;
+        }
+        if let Some((line, reason)) = piece.error {
+            return Err(DamoError::Line { line: lines_before + line, reason });
+        }
+        truncated_tail |= piece.truncated_tail;
+        lines_before += piece.line_count;
+    }
+    Ok(PerfScriptRead { record: builder.finish(), truncated_tail })
+}
+
+/// `text` cut into up to `n` pieces that end at line ends.
+fn split_at_lines(text: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::with_capacity(n);
+    let mut rest = text;
+    for i in (1..n).rev() {
+        let target = rest.len() / (i + 1);
+        match memchr::memchr(b'\n', &rest[target..]) {
+            Some(nl) => {
+                let (piece, tail) = rest.split_at(target + nl + 1);
+                pieces.push(piece);
+                rest = tail;
+            }
+            None => break,
+        }
+    }
+    pieces.push(rest);
+    pieces
+}
+
+/// The region lines of a piece (with line numbers counted from 1 within it), the first bad
+/// line if any, and how many lines the piece has.
+struct Piece {
+    lines: Vec<RegionLine>,
+    error: Option<(usize, String)>,
+    truncated_tail: bool,
+    line_count: usize,
+}
+
+fn parse_piece(text: &[u8], is_last: bool) -> Result<Piece, DamoError> {
+    let mut clock = TimestampCache::default();
+    let mut piece = Piece { lines: Vec::with_capacity(text.len() / 100), error: None, truncated_tail: false, line_count: 0 };
     let mut rest = text;
     while !rest.is_empty() {
-        line_no += 1;
+        piece.line_count += 1;
         let (line, next, complete) = match memchr::memchr(b'\n', rest) {
             Some(i) => (&rest[..i], &rest[i + 1..], true),
             None => (rest, &rest[rest.len()..], false),
@@ -53,13 +109,19 @@ pub fn read(text: &[u8]) -> Result<PerfScriptRead, DamoError> {
         rest = next;
         match parse_line(line, &mut clock) {
             Ok(None) => {}
-            Ok(Some(region_line)) => builder.add(region_line).map_err(|e| DamoError::Line { line: line_no, reason: e })?,
+            Ok(Some(mut region_line)) => {
+                region_line.line = u32::try_from(piece.line_count).unwrap_or(u32::MAX);
+                piece.lines.push(region_line);
+            }
             // A record killed while writing ends in a partial line: keep what came before.
-            Err(_) if !complete => truncated_tail = true,
-            Err(reason) => return Err(DamoError::Line { line: line_no, reason }),
+            Err(_) if !complete && is_last => piece.truncated_tail = true,
+            Err(reason) => {
+                piece.error = Some((piece.line_count, reason));
+                break;
+            }
         }
     }
-    Ok(PerfScriptRead { record: builder.finish(), truncated_tail })
+    Ok(piece)
 }
 
 /// `None` for lines of other events and for headers.
@@ -118,6 +180,7 @@ fn parse_line(line: &[u8], clock: &mut TimestampCache) -> Result<Option<RegionLi
         return Err("nr_regions is 0".into());
     }
     Ok(Some(RegionLine {
+        line: 0,
         end_ns,
         scheme_idx,
         target_id,
@@ -187,6 +250,8 @@ impl TimestampCache {
 struct Builder {
     targets: Vec<TargetRecord>,
     index: HashMap<(Option<u32>, u64), usize>,
+    /// The last target's key and index: lines come in runs of one target.
+    last: Option<((Option<u32>, u64), usize)>,
     /// Per target: the snapshot still collecting regions, with the count it expects.
     open: Vec<Option<u32>>,
     /// Per target: whether the last snapshot is damo's fake end marker.
@@ -196,19 +261,27 @@ struct Builder {
 impl Builder {
     fn add(&mut self, line: RegionLine) -> Result<(), String> {
         let key = (line.scheme_idx, line.target_id);
-        let t = *self.index.entry(key).or_insert_with(|| {
-            self.targets.push(TargetRecord { scheme_idx: line.scheme_idx, target_id: line.target_id, ..Default::default() });
-            self.open.push(None);
-            self.fake_last.push(false);
-            self.targets.len() - 1
-        });
+        let t = match self.last {
+            Some((last_key, t)) if last_key == key => t,
+            _ => {
+                let t = *self.index.entry(key).or_insert_with(|| {
+                    self.targets.push(TargetRecord { scheme_idx: line.scheme_idx, target_id: line.target_id, ..Default::default() });
+                    self.open.push(None);
+                    self.fake_last.push(false);
+                    self.targets.len() - 1
+                });
+                self.last = Some((key, t));
+                t
+            }
+        };
         let target = &mut self.targets[t];
         if self.open[t].is_none() {
             let start_ns = target.snapshots.last().map_or(line.end_ns, |s| s.end_ns);
             if start_ns > line.end_ns {
                 return Err("the trace is not sorted by time".into());
             }
-            target.snapshots.push(Snapshot { start_ns, end_ns: line.end_ns, regions: Vec::new(), total_bytes: None });
+            let regions = Vec::with_capacity(line.nr_regions.min(1 << 16) as usize);
+            target.snapshots.push(Snapshot { start_ns, end_ns: line.end_ns, regions, total_bytes: None });
             self.open[t] = Some(line.nr_regions);
             self.fake_last[t] = line.fake;
         }
@@ -286,4 +359,58 @@ pub fn write(record: &Record, out: &mut impl Write) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{self, SynthSpec};
+
+    /// Big enough to be parsed in pieces on several threads.
+    fn big_text() -> (Record, Vec<u8>) {
+        let record = synth::record(SynthSpec { targets: 3, snapshots_per_target: 150, regions: 150, seed: 3 });
+        let mut text = Vec::new();
+        write(&record, &mut text).unwrap();
+        assert!(text.len() > 4 << 20, "the parallel path needs more than 4 MiB");
+        (record, text)
+    }
+
+    #[test]
+    fn pieces_parse_back_to_the_record() {
+        let (record, text) = big_text();
+        let read = read(&text).unwrap();
+        assert!(!read.truncated_tail);
+        assert_eq!(read.record.targets.len(), record.targets.len());
+        for (got, want) in read.record.targets.iter().zip(&record.targets) {
+            assert_eq!(got.target_id, want.target_id);
+            assert_eq!(got.snapshots.len(), want.snapshots.len());
+            for (g, w) in got.snapshots.iter().zip(&want.snapshots).skip(1) {
+                assert_eq!((g.start_ns, g.end_ns), (w.start_ns, w.end_ns));
+                assert_eq!(g.regions, w.regions);
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line_in_the_whole_text() {
+        let (_, mut text) = big_text();
+        let lines: Vec<usize> = text.iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| i).collect();
+        // Break a line in the last third: it is parsed by another thread than line 1.
+        let n = lines.len() * 5 / 6;
+        let at = lines[n - 1] + 1;
+        text[at..at + 9].copy_from_slice(b"kdamond.x");
+        let range = text[at..].iter().position(|&b| b == b'-').unwrap() + at;
+        text[range - 1] = b'z';
+        match read(&text) {
+            Err(DamoError::Line { line, .. }) => assert_eq!(line, n + 1),
+            other => panic!("expected a line error, got {:?}", other.map(|r| r.record.targets.len())),
+        }
+    }
+
+    #[test]
+    fn a_cut_last_line_is_a_truncated_tail_not_an_error() {
+        let (_, text) = big_text();
+        let read = read(&text[..text.len() - 30]).unwrap();
+        assert!(read.truncated_tail);
+    }
 }
