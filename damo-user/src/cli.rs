@@ -15,6 +15,14 @@ pub enum Command {
     Sysinfo(damo_user::sysinfo::Args),
     /// Record DAMON snapshots and CPU call stacks of a target into one record (root).
     Record(damo_user::record::args::Args),
+    /// Start kdamonds (and DAMOS schemes) through DAMON's sysfs, like `damo start` (root).
+    Start(damo_user::control::args::StartArgs),
+    /// Change the parameters of a running kdamond damo-trace started (root).
+    Tune(damo_user::control::args::TuneArgs),
+    /// Stop the kdamonds damo-trace started; others are never touched (root).
+    Stop(damo_user::control::args::StopArgs),
+    /// Show every kdamond's parameters, state, owner and scheme stats (read-only).
+    Status(damo_user::control::args::StatusArgs),
     /// Report on a record (damo-trace's or damo's), with damo's options and output.
     Report(damo_user::report::ReportArgs),
     /// Rewrite a record in damo's json, json_compressed or perf_script format.

@@ -2,6 +2,7 @@
 
 pub mod bpf;
 pub mod collector;
+pub mod control;
 pub mod convert;
 pub mod launch;
 pub mod normalize;

@@ -13,6 +13,10 @@ fn main() {
     let result = match cli.command {
         Command::Sysinfo(args) => damo_user::sysinfo::run(args, &mut out),
         Command::Record(args) => damo_user::record::args::run(args),
+        Command::Start(args) => damo_user::control::args::start(args, &mut out),
+        Command::Tune(args) => damo_user::control::args::tune(args, &mut out),
+        Command::Stop(args) => damo_user::control::args::stop(args, &mut out),
+        Command::Status(args) => damo_user::control::args::status(args, &mut out),
         Command::Report(args) => damo_user::report::run(args, &mut out),
         Command::Convert(args) => damo_user::convert::run(args),
     };

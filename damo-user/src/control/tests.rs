@@ -1,0 +1,157 @@
+//! The controller against a fake kernel: exact write sequences, and the refusals that keep
+//! other tools' kdamonds safe.
+
+use super::{
+    args::DamonArgs,
+    ownership::Ownership,
+    params::Document,
+    tree::fake::FakeKernel,
+    *,
+};
+
+fn doc(pid: u32) -> Document {
+    let args = DamonArgs {
+        damos_action: vec!["pageout".into()],
+        damos_access_rate: vec!["0%".into(), "0%".into()],
+        damos_age: vec!["5s".into(), "max".into()],
+        ..Default::default()
+    };
+    args.document(Some(pid)).unwrap()
+}
+
+fn owned() -> (tempfile::TempDir, Ownership) {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Ownership::new(dir.path().join("owned"));
+    (dir, o)
+}
+
+#[test]
+fn start_writes_the_documented_sequence_and_notes_ownership() {
+    let k = FakeKernel::new();
+    let (_d, o) = owned();
+    let started = start(&k, &o, &doc(1234)).unwrap();
+    assert_eq!(started, [(0, 4000)]);
+    let c = "kdamonds/0/contexts/0";
+    let expected = [
+        "kdamonds/nr_kdamonds=1".to_owned(),
+        "kdamonds/0/contexts/nr_contexts=1".into(),
+        format!("{c}/operations=vaddr"),
+        format!("{c}/monitoring_attrs/intervals/sample_us=5000"),
+        format!("{c}/monitoring_attrs/intervals/aggr_us=100000"),
+        format!("{c}/monitoring_attrs/intervals/update_us=1000000"),
+        format!("{c}/monitoring_attrs/nr_regions/min=10"),
+        format!("{c}/monitoring_attrs/nr_regions/max=1000"),
+        format!("{c}/targets/nr_targets=1"),
+        format!("{c}/targets/0/pid_target=1234"),
+        format!("{c}/targets/0/regions/nr_regions=0"),
+        format!("{c}/schemes/nr_schemes=1"),
+        format!("{c}/schemes/0/action=pageout"),
+        format!("{c}/schemes/0/access_pattern/sz/min=0"),
+        format!("{c}/schemes/0/access_pattern/sz/max=18446744073709551615"),
+        format!("{c}/schemes/0/access_pattern/nr_accesses/min=0"),
+        format!("{c}/schemes/0/access_pattern/nr_accesses/max=0"),
+        // 5 s of 100 ms aggregation intervals; "max" saturates DAMON's u32.
+        format!("{c}/schemes/0/access_pattern/age/min=50"),
+        format!("{c}/schemes/0/access_pattern/age/max=4294967295"),
+        format!("{c}/schemes/0/apply_interval_us=0"),
+    ];
+    let written = k.written();
+    assert_eq!(&written[..expected.len()], &expected[..]);
+    assert_eq!(written.last().unwrap(), "kdamonds/0/state=on");
+    assert_eq!(o.entries(), [(0, 4000)]);
+}
+
+#[test]
+fn a_running_foreign_kdamond_is_refused_without_a_write() {
+    let k = FakeKernel::new();
+    k.foreign_running(0, 79);
+    let (_d, o) = owned();
+    let e = start(&k, &o, &doc(1)).unwrap_err().to_string();
+    assert!(e.contains("kdamond 0 (pid 79)") && e.contains("EBUSY") && e.contains("--observe"), "{e}");
+    assert!(k.written().is_empty(), "nothing may be written: {:?}", k.written());
+    let e = stop(&k, &o, Some(&[0])).unwrap_err().to_string();
+    assert!(e.contains("not started by damo-trace"), "{e}");
+    assert!(stop(&k, &o, None).unwrap().is_empty());
+    assert!(tune(&k, &o, 0, &doc(1).kdamonds[0]).is_err());
+    assert!(k.written().is_empty(), "stop and tune must not touch it either");
+}
+
+#[test]
+fn a_stopped_foreign_kdamond_keeps_its_parameters() {
+    let k = FakeKernel::new();
+    k.files.borrow_mut().insert("kdamonds/nr_kdamonds".into(), "1".into());
+    k.files.borrow_mut().insert("kdamonds/0/state".into(), "off".into());
+    let (_d, o) = owned();
+    let e = start(&k, &o, &doc(1)).unwrap_err().to_string();
+    assert!(e.contains("would erase"), "{e}");
+    assert!(k.written().is_empty());
+}
+
+#[test]
+fn stop_stops_ours_and_restores_nr_kdamonds() {
+    let k = FakeKernel::new();
+    let (_d, o) = owned();
+    start(&k, &o, &doc(1234)).unwrap();
+    k.writes.borrow_mut().clear();
+    assert_eq!(stop(&k, &o, None).unwrap(), [0]);
+    assert_eq!(k.written(), ["kdamonds/0/state=off", "kdamonds/nr_kdamonds=0"]);
+    assert!(o.entries().is_empty());
+}
+
+#[test]
+fn tune_rewrites_and_commits_ours() {
+    let k = FakeKernel::new();
+    let (_d, o) = owned();
+    start(&k, &o, &doc(1234)).unwrap();
+    k.writes.borrow_mut().clear();
+    let mut new = doc(1234).kdamonds.remove(0);
+    new.contexts[0].intervals.aggr_us = 200_000;
+    tune(&k, &o, 0, &new).unwrap();
+    let written = k.written();
+    assert!(written.contains(&"kdamonds/0/contexts/0/monitoring_attrs/intervals/aggr_us=200000".to_owned()));
+    assert_eq!(written.last().unwrap(), "kdamonds/0/state=commit");
+}
+
+#[test]
+fn status_reads_back_what_start_wrote() {
+    let k = FakeKernel::new();
+    let (_d, o) = owned();
+    let d = doc(1234);
+    start(&k, &o, &d).unwrap();
+    let back = read::document(&k, &o);
+    let ctx = &back.kdamonds[0].contexts[0];
+    assert_eq!(back.kdamonds[0].ours, Some(true));
+    assert_eq!(ctx.intervals, d.kdamonds[0].contexts[0].intervals);
+    assert_eq!(ctx.targets[0].pid, Some(1234));
+    assert_eq!(ctx.schemes[0].action, "pageout");
+    assert_eq!(ctx.schemes[0].access_pattern.age.min, 5_000_000);
+}
+
+#[test]
+fn bad_parameters_are_refused_before_any_write() {
+    let k = FakeKernel::new();
+    let (_d, o) = owned();
+    let mut d = doc(1);
+    d.kdamonds[0].contexts[0].intervals.aggr_us = 10;
+    let e = start(&k, &o, &d).unwrap_err().to_string();
+    assert!(e.contains("aggregation interval"), "{e}");
+    let missing = FakeKernel { features: vec![], ..FakeKernel::new() };
+    let mut d = doc(1);
+    d.kdamonds[0].contexts[0].schemes[0].apply_interval_us = 1000;
+    let e = format!("{:#}", start(&missing, &o, &d).unwrap_err());
+    assert!(e.contains("apply interval"), "{e}");
+}
+
+#[test]
+fn filters_parse_damos_syntax() {
+    let args = DamonArgs {
+        damos_action: vec!["pageout".into()],
+        damos_filter: "reject non anon allow addr 4K 8K reject memcg /workload".split(' ').map(String::from).collect(),
+        ..Default::default()
+    };
+    let f = &args.document(Some(1)).unwrap().kdamonds[0].contexts[0].schemes[0].filters;
+    assert_eq!(f.len(), 3);
+    assert_eq!((f[0].kind.as_str(), f[0].matching, f[0].allow), ("anon", false, false));
+    assert_eq!(f[1].addr_range.map(|r| (r.start, r.end)), Some((4096, 8192)));
+    assert_eq!(f[2].memcg_path.as_deref(), Some("/workload"));
+}
