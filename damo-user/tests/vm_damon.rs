@@ -73,6 +73,27 @@ impl Drop for Kdamond {
     }
 }
 
+/// `damo-trace <args>` must succeed; returns its stdout.
+fn damo_trace(args: &[&str]) -> String {
+    let out = Command::new(damo_trace_exe()).args(args).output().expect("run damo-trace");
+    assert!(out.status.success(), "damo-trace {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn damo_trace_exe() -> PathBuf {
+    std::env::var_os("DAMO_TRACE").map_or_else(|| PathBuf::from("/bin/damo-trace"), PathBuf::from)
+}
+
+/// The kdamonds `damo-trace start` started; `damo-trace stop` on drop.
+struct OurKdamond;
+
+impl Drop for OurKdamond {
+    fn drop(&mut self) {
+        let out = Command::new(damo_trace_exe()).arg("stop").output().expect("run damo-trace stop");
+        assert!(out.status.success() || std::thread::panicking(), "damo-trace stop failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
 /// Starts the workload and reads the address ranges it announces.
 fn start_workload() -> (Child, (u64, u64), (u64, u64)) {
     let exe = std::env::var_os("DAMO_WORKLOAD").map_or_else(|| PathBuf::from("/bin/damo-workload"), PathBuf::from);
@@ -113,21 +134,48 @@ fn mean_accesses(snapshot: &Snapshot, (start, end): (u64, u64)) -> f64 {
 fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
     in_vm_only();
     let (mut workload, hot, cold) = start_workload();
-    let kdamond = Kdamond::start(workload.id());
+    // The kdamond comes from `damo-trace start`: the control path under test too.
+    let started = damo_trace(&["start", &workload.id().to_string()]);
+    let kdamond_pid: u32 = started
+        .lines()
+        .find_map(|l| l.strip_prefix("started kdamond 0 (pid ")?.strip_suffix(')')?.parse().ok())
+        .unwrap_or_else(|| panic!("no kdamond in `start` output: {started}"));
+    let kdamond = OurKdamond;
     let plan = Plan {
         target: Some(TargetSpec::Pid(workload.id())),
         user: None,
-        kdamond_pids: vec![kdamond.pid],
+        kdamond_pids: vec![kdamond_pid],
         sample_hz: 99,
         follow_children: true,
         timeout: Some(Duration::from_secs(10)),
     };
     let mut out = Memory::default();
     let summary = record::run(&plan, &mut out).expect("record");
+    eprintln!("{summary}");
+
+    // A live snapshot from `status` shows the same hot buffer.
+    let snap_path = "/tmp/status-snapshot.dtr";
+    damo_trace(&["status", "--snapshot", "0", "-o", snap_path]);
+    let snap = damo_record::native::read(&fs::read(snap_path).unwrap()).expect("read the snapshot record");
+    let snapshot = &snap.record.targets[0].snapshots[0];
+    assert!(
+        mean_accesses(snapshot, hot) > mean_accesses(snapshot, cold),
+        "status snapshot: hot {:.2} vs cold {:.2} accesses in {} regions",
+        mean_accesses(snapshot, hot),
+        mean_accesses(snapshot, cold),
+        snapshot.regions.len()
+    );
+
+    // tune changes the running kdamond in place; stop stops it and restores nr_kdamonds.
+    damo_trace(&["tune", "--aggr", "200ms"]);
+    let status: serde_json::Value = serde_json::from_str(&damo_trace(&["status", "--json"])).unwrap();
+    let k = &status["kdamonds"][0];
+    assert_eq!(k["contexts"][0]["intervals"]["aggr_us"], 200_000, "tune did not apply: {k}");
+    assert_eq!((k["state"].as_str(), k["pid"].as_u64(), k["ours"].as_bool()), (Some("on"), Some(u64::from(kdamond_pid)), Some(true)));
     drop(kdamond);
+    assert_eq!(fs::read_to_string(Path::new(ADMIN).join("nr_kdamonds")).unwrap().trim(), "0");
     let _ = workload.kill();
     let _ = workload.wait();
-    eprintln!("{summary}");
 
     let losses = out.losses.expect("finish was called");
     assert_eq!(losses.total(), 0, "lost events at default rates: {losses:?}");
@@ -177,8 +225,7 @@ fn observe_records_a_running_kdamond_without_changing_it() {
     let before = sysfs_state();
     let out = Path::new("/tmp/observe.data");
     let _ = fs::remove_file(out);
-    let damo_trace = std::env::var_os("DAMO_TRACE").map_or_else(|| PathBuf::from("/bin/damo-trace"), PathBuf::from);
-    let status = Command::new(damo_trace)
+    let status = Command::new(damo_trace_exe())
         .args(["record", "--observe", "--timeout", "3s", "-o"])
         .arg(out)
         .status()
@@ -197,4 +244,35 @@ fn observe_records_a_running_kdamond_without_changing_it() {
     assert_eq!((intervals.sample_us, intervals.aggr_us), (5000, 100_000));
     assert!(target.snapshots.len() >= 10, "{} snapshots in 3 s at 100 ms", target.snapshots.len());
     assert_eq!(read.record.losses.map(|l| l.total()), Some(0));
+}
+
+#[test]
+#[ignore = "needs the project's VM: writes DAMON sysfs"]
+fn control_never_touches_a_kdamond_it_did_not_start() {
+    in_vm_only();
+    let (mut workload, _, _) = start_workload();
+    // Started by raw sysfs writes, as another tool would: not ours.
+    let foreign = Kdamond::start(workload.id());
+    let sysfs_state = || {
+        let read = |p: &str| fs::read_to_string(Path::new(ADMIN).join(p)).unwrap();
+        (read("nr_kdamonds"), read("0/state"), read("0/pid"), read("0/contexts/0/monitoring_attrs/intervals/aggr_us"))
+    };
+    let before = sysfs_state();
+    let run = |args: &[&str]| Command::new(damo_trace_exe()).args(args).output().expect("run damo-trace");
+
+    let start = run(&["start", &workload.id().to_string()]);
+    let err = String::from_utf8_lossy(&start.stderr);
+    assert!(!start.status.success(), "start must be refused while a foreign kdamond runs");
+    assert!(err.contains("EBUSY") && err.contains(&format!("kdamond 0 (pid {})", foreign.pid)), "unclear refusal: {err}");
+    let tune = run(&["tune", "--kdamond_idx", "0", "--aggr", "200ms"]);
+    assert!(!tune.status.success() && String::from_utf8_lossy(&tune.stderr).contains("not started by damo-trace"));
+    assert!(run(&["stop"]).status.success(), "stop with nothing of ours succeeds and does nothing");
+    let snapshot = run(&["status", "--snapshot", "0"]);
+    assert!(!snapshot.status.success(), "a live snapshot would write to a foreign kdamond");
+    let status = run(&["status"]);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("not ours"));
+    assert_eq!(sysfs_state(), before, "damo-trace changed a kdamond it did not start");
+    drop(foreign);
+    let _ = workload.kill();
+    let _ = workload.wait();
 }

@@ -37,9 +37,21 @@ pub fn take(tree: &dyn Tree, owned: &Ownership, idx: usize, now_ns: u64) -> Resu
         }
     };
     let ctx = &kdamond.contexts[0];
-    write_state(tree, idx, "update_schemes_tried_regions").context("failed to ask for the tried regions")?;
     let dir = format!("kdamonds/{idx}/contexts/0/schemes/{stat}/tried_regions");
-    let n = tree.read_dir_count(&dir);
+    // A scheme reports regions once it has been applied: a new one after an aggregation
+    // interval or so. Ask again until it has.
+    let mut n = 0;
+    for _ in 0..10 {
+        write_state(tree, idx, "update_schemes_tried_regions").context("failed to ask for the tried regions")?;
+        n = tree.read_dir_count(&dir);
+        if n > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(ctx.intervals.aggr_us.clamp(10_000, 2_000_000)));
+    }
+    if n == 0 {
+        bail!("kdamond {idx}'s stat scheme reported no regions (is its target alive?)");
+    }
     let mut per_target: Vec<Vec<Region>> = vec![Vec::new(); ctx.targets.len().max(1)];
     for r in 0..n {
         let f = |name: &str| read_u64(tree, &format!("{dir}/{r}/{name}")).unwrap_or(0);
