@@ -31,6 +31,7 @@ fn stacks_of_a_recorded_command_symbolize_to_its_functions() {
         sample_hz: 499,
         follow_children: true,
         timeout: Some(Duration::from_secs(30)),
+        start_damon: None,
     };
     let mut out = Memory::default();
     let summary = record::run(&plan, &mut out).expect("record");

@@ -61,15 +61,17 @@ impl Kdamond {
 }
 
 impl Drop for Kdamond {
-    /// Stops the kdamond and waits until the kernel says it is off.
+    /// Stops the kdamond, waits until the kernel says it is off, and removes it, as a tool
+    /// cleaning up after itself would.
     fn drop(&mut self) {
         let _ = fs::write(Path::new(ADMIN).join("0/state"), "off");
         for _ in 0..100 {
             if fs::read_to_string(Path::new(ADMIN).join("0/state")).is_ok_and(|s| s.trim() == "off") {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = fs::write(Path::new(ADMIN).join("nr_kdamonds"), "0");
     }
 }
 
@@ -148,6 +150,7 @@ fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
         sample_hz: 99,
         follow_children: true,
         timeout: Some(Duration::from_secs(10)),
+        start_damon: None,
     };
     let mut out = Memory::default();
     let summary = record::run(&plan, &mut out).expect("record");
@@ -275,4 +278,24 @@ fn control_never_touches_a_kdamond_it_did_not_start() {
     drop(foreign);
     let _ = workload.kill();
     let _ = workload.wait();
+}
+
+#[test]
+#[ignore = "needs the project's VM: writes DAMON sysfs"]
+fn record_of_a_command_starts_and_stops_its_own_kdamond() {
+    in_vm_only();
+    let out = "/tmp/command.data";
+    let _ = fs::remove_file(out);
+    let workload = std::env::var("DAMO_WORKLOAD").unwrap_or_else(|_| "/bin/damo-workload".into());
+    let command = format!("{workload} hot-buffer --seconds 4 --hot-mib 8 --cold-mib 32");
+    damo_trace(&["record", &command, "--timeout", "20s", "-o", out, "--aggr", "50ms"]);
+    assert_eq!(fs::read_to_string(Path::new(ADMIN).join("nr_kdamonds")).unwrap().trim(), "0", "record must stop and remove its kdamond");
+    let read = damo_record::native::read(&fs::read(out).unwrap()).expect("read the record");
+    assert!(read.complete);
+    let [target] = &read.record.targets[..] else { panic!("expected one target, got {}", read.record.targets.len()) };
+    let intervals = target.intervals.expect("the started kdamond's intervals are in the record");
+    assert_eq!(intervals.aggr_us, 50_000, "--aggr reached the kdamond");
+    assert!(target.snapshots.len() >= 20, "{} snapshots in ~4 s at 50 ms", target.snapshots.len());
+    assert!(read.record.samples.len() >= 100, "{} stack samples of the command", read.record.samples.len());
+    assert_eq!(read.record.losses.map(|l| l.total()), Some(0));
 }

@@ -291,7 +291,7 @@ fn print_status(doc: &Document, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn load_document(path: &std::path::Path) -> Result<Document> {
+pub fn load_document(path: &std::path::Path) -> Result<Document> {
     let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not a kdamonds document", path.display()))
 }

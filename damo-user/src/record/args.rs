@@ -40,6 +40,9 @@ pub struct Args {
     /// Record CPU stacks only; no DAMON.
     #[arg(long = "no-damon", conflicts_with = "observe")]
     pub no_damon: bool,
+    /// DAMON parameters of the kdamond started for the target (damo's options).
+    #[command(flatten)]
+    pub damon: crate::control::args::DamonArgs,
 }
 
 fn parse_octal(text: &str) -> Result<u32, String> {
@@ -72,14 +75,27 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Runs `record` and prints the summary line.
 pub fn run(args: Args) -> Result<()> {
     let target = args.target.as_deref().map(TargetSpec::parse);
-    if !args.observe && !args.no_damon {
-        bail!(
-            "starting a kdamond for the target is not implemented yet; use --observe to record \
-             the kdamonds that already run, or --no-damon for CPU stacks only"
-        );
-    }
     if target.is_none() && !args.observe {
-        bail!("nothing to record: give a pid or a \"command\", or --observe");
+        bail!("nothing to record: give a pid, a \"command\", paddr or a kdamonds.json, or --observe");
+    }
+    // Without --observe or --no-damon, damo-trace starts kdamonds for the recording.
+    let start_damon = match (&target, args.observe || args.no_damon) {
+        (_, true) => None,
+        (Some(TargetSpec::KdamondsJson(path)), false) => Some(crate::control::args::load_document(path)?),
+        (Some(TargetSpec::Paddr), false) => {
+            let damon = crate::control::args::DamonArgs { ops: Some(args.damon.ops.clone().unwrap_or_else(|| "paddr".into())), ..args.damon.clone() };
+            Some(damon.document(None)?)
+        }
+        (Some(_), false) => {
+            let mut doc = args.damon.document(Some(0))?;
+            // The pid is filled in once known: a command gets one when it is started.
+            doc.kdamonds.iter_mut().flat_map(|k| &mut k.contexts).flat_map(|c| &mut c.targets).for_each(|t| t.pid = None);
+            Some(doc)
+        }
+        (None, false) => None,
+    };
+    if matches!(target, Some(TargetSpec::Paddr | TargetSpec::KdamondsJson(_))) && args.no_damon {
+        bail!("--no-damon records CPU stacks of a process: give a pid or a command");
     }
     let mut kdamonds = HashMap::new();
     if args.observe {
@@ -100,10 +116,20 @@ pub fn run(args: Args) -> Result<()> {
         sample_hz: args.sample_hz,
         follow_children: !args.no_follow,
         timeout: args.timeout,
+        start_damon,
     };
     let mut file = RecordFile::create(&args.out, args.output_permission, args.force, kdamonds)
         .with_context(|| format!("cannot write the record {}", args.out.display()))?;
-    let summary = super::run(&plan, &mut file)?;
+    let summary = match super::run(&plan, &mut file) {
+        Ok(summary) => summary,
+        Err(e) => {
+            if file.empty {
+                drop(file);
+                let _ = std::fs::remove_file(&args.out);
+            }
+            return Err(e);
+        }
+    };
     eprintln!("\r{summary} -> {}", args.out.display());
     Ok(())
 }

@@ -32,6 +32,8 @@ pub struct RecordFile {
     kdamonds: HashMap<u32, KdamondInfo>,
     pending: Vec<StackSample>,
     modules_written: usize,
+    /// Nothing but the header so far: a recording that failed to start leaves no file.
+    pub empty: bool,
 }
 
 impl RecordFile {
@@ -52,7 +54,7 @@ impl RecordFile {
         fs::set_permissions(path, fs::Permissions::from_mode(permission))
             .with_context(|| format!("failed to set the permissions of {}", path.display()))?;
         let writer = NativeWriter::new(BufWriter::with_capacity(1 << 16, file))?;
-        Ok(Self { writer: Some(writer), kdamonds, pending: Vec::new(), modules_written: 0 })
+        Ok(Self { writer: Some(writer), kdamonds, pending: Vec::new(), modules_written: 0, empty: true })
     }
 
     fn writer(&mut self) -> Result<&mut NativeWriter<BufWriter<File>>> {
@@ -69,7 +71,12 @@ impl RecordFile {
 }
 
 impl RecordOutput for RecordFile {
+    fn kdamond(&mut self, pid: u32, index: u32, intervals: Option<Intervals>) {
+        self.kdamonds.insert(pid, KdamondInfo { index, intervals });
+    }
+
     fn snapshot(&mut self, key: TargetKey, snapshot: &Snapshot) -> Result<()> {
+        self.empty = false;
         // Samples up to now go first, so the file stays roughly in time order.
         self.write_pending()?;
         let info = self.kdamonds.get(&key.kdamond_pid).copied();
@@ -86,6 +93,7 @@ impl RecordOutput for RecordFile {
     }
 
     fn stack(&mut self, sample: &StackSample) -> Result<()> {
+        self.empty = false;
         self.pending.push(sample.clone());
         if self.pending.len() >= STACK_BATCH {
             self.write_pending()?;

@@ -18,7 +18,16 @@ pub use self::{
     sink::Progress,
 };
 use self::{sink::RecordingSink, target::TargetSpec};
-use crate::{bpf::Tracer, collector, launch::GatedChild, pidfd::PidFd, privilege::Privileges, tracefs};
+use crate::{
+    bpf::Tracer,
+    collector,
+    control::{self, ownership::Ownership, params::Document, tree::SysfsTree},
+    launch::GatedChild,
+    pidfd::PidFd,
+    privilege::Privileges,
+    sysinfo::OWNED_STATE_FILE,
+    tracefs,
+};
 
 /// How a recording is set up, independent of the CLI and of the output file.
 #[derive(Debug, Clone)]
@@ -34,6 +43,9 @@ pub struct Plan {
     /// Also sample the target's descendants.
     pub follow_children: bool,
     pub timeout: Option<Duration>,
+    /// Kdamonds to start for the recording (and stop at its end); a target without a pid
+    /// gets the recorded process's.
+    pub start_damon: Option<Document>,
 }
 
 /// What the recording saw, for the summary line.
@@ -67,10 +79,10 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     }
     let tracefs = tracefs::find_or_mount()?;
     let mut tracer = Tracer::load(&tracefs)?;
-    if !plan.kdamond_pids.is_empty() {
-        for &pid in &plan.kdamond_pids {
-            tracer.add_kdamond(pid)?;
-        }
+    for &pid in &plan.kdamond_pids {
+        tracer.add_kdamond(pid)?;
+    }
+    if !plan.kdamond_pids.is_empty() || plan.start_damon.is_some() {
         tracer.attach_damon()?;
     }
     // A command is held before exec until its pid is in the filter map.
@@ -81,8 +93,21 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
             (Some(gated), Some(pid))
         }
         Some(TargetSpec::Pid(pid)) => (None, Some(*pid)),
-        Some(other) => bail!("record cannot sample {other:?}; give a pid or a command"),
-        None => (None, None),
+        Some(TargetSpec::Paddr | TargetSpec::KdamondsJson(_)) | None => (None, None),
+    };
+    // Kdamonds start once the target's pid is known and before a command runs, so DAMON
+    // watches it from its first instruction too.
+    let ours = match &plan.start_damon {
+        Some(doc) => match start_kdamonds(doc, target_pid, &mut tracer, output) {
+            Ok(started) => Some(started),
+            Err(e) => {
+                if let Some(g) = gated {
+                    let _ = g.abandon();
+                }
+                return Err(e);
+            }
+        },
+        None => None,
     };
     if let (Some(pid), true) = (target_pid, plan.sample_hz > 0) {
         tracer.add_target(pid)?;
@@ -98,10 +123,15 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     let started = Instant::now();
     let mut sink = RecordingSink::new(output, started);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let collected = runtime.block_on(async {
         let shutdown = shutdown_signal(exit_watch, plan.timeout);
         collector::collect(events, &mut sink, shutdown).await
-    })?;
+    });
+    // Stop what we started before anything else can fail; the ring buffer keeps what they
+    // produced until then.
+    let stopped = ours.map(|o| o.stop()).transpose();
+    collected?;
+    stopped?;
     if let Some(child) = child.as_mut() {
         // Reap it if it exited; a command still running at timeout/SIGINT keeps running.
         let _ = child.try_wait();
@@ -113,6 +143,53 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     let losses = sink.losses;
     sink.output().finish(&losses)?;
     Ok(Summary { duration: started.elapsed(), progress: sink.progress, losses })
+}
+
+/// Kdamonds this recording started, stopped when it ends.
+struct StartedKdamonds {
+    indices: Vec<usize>,
+    stopped: bool,
+}
+
+impl StartedKdamonds {
+    fn stop(mut self) -> Result<()> {
+        self.stopped = true;
+        control::stop(&SysfsTree::new(control::tree::ADMIN), &Ownership::new(OWNED_STATE_FILE), Some(&self.indices))?;
+        Ok(())
+    }
+}
+
+impl Drop for StartedKdamonds {
+    /// On an early return or a panic, the kdamonds still stop.
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = control::stop(&SysfsTree::new(control::tree::ADMIN), &Ownership::new(OWNED_STATE_FILE), Some(&self.indices));
+        }
+    }
+}
+
+fn start_kdamonds(doc: &Document, target_pid: Option<u32>, tracer: &mut Tracer, output: &mut dyn RecordOutput) -> Result<StartedKdamonds> {
+    let mut doc = doc.clone();
+    for ctx in doc.kdamonds.iter_mut().flat_map(|k| &mut k.contexts) {
+        for t in &mut ctx.targets {
+            if ctx.ops != "paddr" && t.pid.is_none() {
+                t.pid = target_pid;
+            }
+        }
+    }
+    let tree = SysfsTree::new(control::tree::ADMIN);
+    let started = control::start(&tree, &Ownership::new(OWNED_STATE_FILE), &doc)?;
+    let guard = StartedKdamonds { indices: started.iter().map(|&(i, _)| i).collect(), stopped: false };
+    for (&(index, pid), k) in started.iter().zip(&doc.kdamonds) {
+        tracer.add_kdamond(pid)?;
+        let intervals = k.contexts.first().map(|c| damo_record::model::Intervals {
+            sample_us: c.intervals.sample_us,
+            aggr_us: c.intervals.aggr_us,
+            ops_update_us: c.intervals.ops_update_us,
+        });
+        output.kdamond(pid, index as u32, intervals);
+    }
+    Ok(guard)
 }
 
 /// Completes on whichever comes first: the target's exit, the timeout, SIGINT, SIGTERM.

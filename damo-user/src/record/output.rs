@@ -3,11 +3,14 @@
 
 use anyhow::Result;
 pub use damo_record::model::{Losses, StackSample};
-use damo_record::model::{Module, Snapshot};
+use damo_record::model::{Intervals, Module, Snapshot};
 
 use crate::snapshots::TargetKey;
 
 pub trait RecordOutput {
+    /// A kdamond the recording started: its events carry `pid`; the record names it by
+    /// `index` with its `intervals`.
+    fn kdamond(&mut self, _pid: u32, _index: u32, _intervals: Option<Intervals>) {}
     /// A complete snapshot; the writer makes it durable before returning (one flush each).
     fn snapshot(&mut self, target: TargetKey, snapshot: &Snapshot) -> Result<()>;
     fn stack(&mut self, sample: &StackSample) -> Result<()>;
