@@ -155,3 +155,23 @@ fn filters_parse_damos_syntax() {
     assert_eq!(f[1].addr_range.map(|r| (r.start, r.end)), Some((4096, 8192)));
     assert_eq!(f[2].memcg_path.as_deref(), Some("/workload"));
 }
+
+#[test]
+fn status_json_round_trips_through_start() {
+    let k = FakeKernel::new();
+    let (_d, o) = owned();
+    start(&k, &o, &doc(1234)).unwrap();
+    let json = serde_json::to_string_pretty(&read::document(&k, &o)).unwrap();
+    stop(&k, &o, None).unwrap();
+    // What `status --json` printed starts the same kdamond again.
+    let again: Document = serde_json::from_str(&json).unwrap();
+    let fresh = FakeKernel::new();
+    let (_d2, o2) = owned();
+    start(&fresh, &o2, &again).unwrap();
+    let mut first = again.kdamonds[0].contexts.clone();
+    let mut second = read::document(&fresh, &o2).kdamonds[0].contexts.clone();
+    for s in first.iter_mut().chain(second.iter_mut()).flat_map(|c| &mut c.schemes) {
+        s.stats = None;
+    }
+    assert_eq!(first, second);
+}
