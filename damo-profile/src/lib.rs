@@ -1,5 +1,8 @@
-//! Symbolized stacks: names for recorded frames ([`symbols`]) and the FlameGraph-style folded
-//! stacks and SVGs built from them ([`folded`]).
+//! Symbolized stacks: names for recorded frames ([`symbols`]), samples selected by time and
+//! named outermost first ([`stacks`]), the profile table ([`table`]) and FlameGraph-style
+//! folded stacks and SVGs ([`folded`]).
 
 pub mod folded;
+pub mod stacks;
 pub mod symbols;
+pub mod table;

@@ -3,6 +3,7 @@
 pub mod nr_regions;
 pub mod options;
 pub mod plot;
+pub mod profile;
 pub mod times;
 pub mod wss;
 
@@ -25,6 +26,10 @@ pub enum ReportKind {
     NrRegions(nr_regions::Args),
     /// Time intervals in which the (filtered) snapshots have regions.
     Times(times::Args),
+    /// Hot functions while an access pattern held (damo's filters select the times).
+    Profile(profile::Args),
+    /// A flamegraph SVG of the stacks sampled while an access pattern held.
+    Flamegraph(profile::FlamegraphArgs),
 }
 
 pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
@@ -32,5 +37,7 @@ pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
         ReportKind::Wss(a) => wss::run(a, out),
         ReportKind::NrRegions(a) => nr_regions::run(a, out),
         ReportKind::Times(a) => times::run(a, out),
+        ReportKind::Profile(a) => profile::run(a, out),
+        ReportKind::Flamegraph(a) => profile::run_flamegraph(a),
     }
 }

@@ -1,0 +1,140 @@
+//! `report profile` and `report flamegraph`: the code that ran while an access pattern held.
+//! The pattern is damo's record filters; the times it held are `report times`' spans, and
+//! the stack samples inside them are symbolized and counted.
+
+use std::{io::Write, path::PathBuf};
+
+use anyhow::{bail, Context, Result};
+use damo_profile::{
+    folded::FoldedStacks,
+    stacks::{self, Namer},
+    table::Table,
+};
+use damo_record::model::Record;
+use damo_report::times;
+
+use super::options::{FilterArgs, InputArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Rows to print.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Print the rows as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a flamegraph SVG of the selected samples.
+    #[arg(long, value_name = "FILE")]
+    pub flamegraph: Option<PathBuf>,
+    /// Also write the selected stacks as folded lines (flamegraph.pl, speedscope, inferno).
+    #[arg(long, value_name = "FILE")]
+    pub folded: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FlamegraphArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// The SVG to write.
+    #[arg(short = 'o', long = "output", default_value = "flamegraph.svg", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Its title.
+    #[arg(long)]
+    pub title: Option<String>,
+}
+
+/// The selected samples, named; and what the selection was, for titles.
+struct Selection {
+    stacks: Vec<stacks::NamedStack>,
+    commands: Vec<String>,
+    what: String,
+}
+
+fn select(input: &InputArgs, filter: &FilterArgs) -> Result<Selection> {
+    let mut record: Record = input.load()?;
+    if record.samples.is_empty() {
+        bail!("{} has no stack samples: record with damo-trace (damo's records hold accesses only)", input.input.display());
+    }
+    let filter = filter.to_filter()?;
+    let spans = if filter.is_noop() {
+        None
+    } else {
+        if record.targets.iter().all(|t| t.snapshots.is_empty()) {
+            bail!("the filters select times from DAMON snapshots, and {} has none", input.input.display());
+        }
+        filter.apply(&mut record);
+        Some(times::intervals(&record))
+    };
+    let what = match &spans {
+        None => "all samples".to_owned(),
+        Some(s) => format!("{:.3} s in {} spans where the pattern held", s.iter().map(|(a, b)| (b - a) as f64 / 1e9).sum::<f64>(), s.len()),
+    };
+    let selected = stacks::select(&record, spans.as_deref());
+    let mut namer = Namer::new(&record);
+    let commands = selected.iter().map(|s| s.comm.clone()).collect();
+    let stacks = selected.into_iter().map(|s| namer.name(s)).collect();
+    Ok(Selection { stacks, commands, what })
+}
+
+fn folded(sel: &Selection) -> FoldedStacks {
+    let mut f = FoldedStacks::default();
+    for s in &sel.stacks {
+        f.add(s.frames.iter().map(String::as_str), 1);
+    }
+    f
+}
+
+fn create(path: &PathBuf) -> Result<std::io::BufWriter<std::fs::File>> {
+    Ok(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("failed to create {}", path.display()))?))
+}
+
+pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
+    let sel = select(&args.input, &args.filter)?;
+    let mut table = Table::default();
+    for (s, comm) in sel.stacks.iter().zip(&sel.commands) {
+        table.add(comm, &s.object, &s.symbol);
+    }
+    if args.json {
+        let doc = serde_json::json!({ "selection": sel.what, "samples": table.total(), "rows": table.rows(args.top) });
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "# {}", sel.what)?;
+        out.write_all(table.text(args.top).as_bytes())?;
+    }
+    if args.flamegraph.is_some() || args.folded.is_some() {
+        let f = folded(&sel);
+        if let Some(path) = &args.folded {
+            let mut w = create(path)?;
+            f.write_folded(&mut w)?;
+            w.flush()?;
+        }
+        if let Some(path) = &args.flamegraph {
+            if f.total() == 0 {
+                bail!("no samples in the selection: no flamegraph to draw");
+            }
+            let mut w = create(path)?;
+            f.write_flamegraph(&format!("damo-trace: {}", sel.what), &mut w)?;
+            w.flush()?;
+        }
+    }
+    Ok(())
+}
+
+pub fn run_flamegraph(args: FlamegraphArgs) -> Result<()> {
+    let sel = select(&args.input, &args.filter)?;
+    let f = folded(&sel);
+    if f.total() == 0 {
+        bail!("no samples in the selection: no flamegraph to draw");
+    }
+    let mut w = create(&args.output)?;
+    f.write_flamegraph(&args.title.unwrap_or_else(|| format!("damo-trace: {}", sel.what)), &mut w)?;
+    w.flush()?;
+    Ok(())
+}
