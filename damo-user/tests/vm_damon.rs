@@ -312,7 +312,9 @@ fn profile_names_the_function_that_made_each_buffer_hot() {
     let _ = fs::remove_file(out);
     let workload = std::env::var("DAMO_WORKLOAD").unwrap_or_else(|_| "/bin/damo-workload".into());
     // The workload's own lines ("buffer <name> <start>-<end>") come through damo-trace's stdout.
-    let printed = damo_trace(&["record", &format!("{workload} phases --phase-seconds 4"), "--timeout", "40s", "-o", out]);
+    // At least 100 regions from the start: DAMON isolates the hot 8 MiB of the 128 MiB
+    // buffer quickly instead of adapting its way there under emulation.
+    let printed = damo_trace(&["record", &format!("{workload} phases --phase-seconds 5"), "--minr", "100", "--timeout", "60s", "-o", out]);
     let buffer = |name: &str| {
         let line = printed.lines().find_map(|l| l.strip_prefix(&format!("buffer {name} "))).unwrap_or_else(|| panic!("no buffer {name} in {printed}"));
         let (a, b) = line.split_once('-').unwrap();

@@ -2,6 +2,7 @@
 
 mod bench;
 mod damo;
+mod demo;
 mod setup;
 mod test;
 mod vm;
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Run every test tier: offline, root on the host, the VM.
     Test(test::Options),
+    /// The demo: record a three-phase workload in the VM and write its reports into a folder.
+    Demo(demo::Options),
     /// Time damo-trace against damo on a generated record of ≥ 1 M regions.
     Bench(bench::Options),
     /// Boot the project's QEMU VM and run the real-kernel test scenario in it.
@@ -31,5 +34,6 @@ fn main() -> Result<()> {
         Command::Test(opts) => test::run(opts),
         Command::VmTest(opts) => vm::run(opts),
         Command::Bench(opts) => bench::run(opts),
+        Command::Demo(opts) => demo::run(opts),
     }
 }

@@ -35,15 +35,26 @@ impl Default for Options {
     }
 }
 
-pub fn run(opts: Options) -> Result<()> {
-    let started = Instant::now();
+/// The kernel, the static binaries and the initramfs holding them.
+pub struct Prepared {
+    pub kernel: PathBuf,
+    pub initramfs: PathBuf,
+    binaries: Binaries,
+}
+
+pub fn prepare() -> Result<Prepared> {
     let root = workspace_root();
     let cache = root.join(".cache/vm");
     fs::create_dir_all(&cache)?;
     let kernel = fetch_kernel(&cache)?;
     let binaries = build_binaries(&root)?;
     let initramfs = build_initramfs(&root, &cache, &binaries)?;
+    Ok(Prepared { kernel, initramfs, binaries })
+}
 
+pub fn run(opts: Options) -> Result<()> {
+    let started = Instant::now();
+    let Prepared { kernel, initramfs, binaries } = prepare()?;
     println!("vm: built in {:.0?}; kernel {}", started.elapsed(), kernel.display());
     // One boot per test: a fresh kernel each, so no test depends on what an earlier one left
     // in DAMON (a vaddr kdamond started after another stopped in the same boot of this
@@ -55,7 +66,7 @@ pub fn run(opts: Options) -> Result<()> {
     let mut results = Vec::new();
     for run in &runs {
         println!("vm: booting for {run}");
-        results.extend(boot(&kernel, &initramfs, run, Duration::from_secs(opts.timeout))?);
+        results.extend(boot(&kernel, &initramfs, run, Duration::from_secs(opts.timeout))?.results);
     }
     let failed: Vec<&String> = results.iter().filter(|(_, ok)| !ok).map(|(name, _)| name).collect();
     println!("vm: {} checks, {} failed, {:.0?} in all", results.len(), failed.len(), started.elapsed());
@@ -191,9 +202,17 @@ fn list_tests(executable: &Path) -> Result<Vec<String>> {
     Ok(tests)
 }
 
-/// Boots the VM for one run (`sysinfo` or `<binary>:<test>`), echoes its console, and
-/// returns each check's (name, passed).
-fn boot(kernel: &Path, initramfs: &Path, run: &str, timeout: Duration) -> Result<Vec<(String, bool)>> {
+/// What a boot printed.
+pub struct Boot {
+    /// Each check's (name, passed).
+    pub results: Vec<(String, bool)>,
+    /// The console, line by line.
+    pub console: Vec<String>,
+}
+
+/// Boots the VM for one run (`sysinfo`, `demo` or `<binary>:<test>`), echoing its console
+/// unless it is the demo's data.
+pub fn boot(kernel: &Path, initramfs: &Path, run: &str, timeout: Duration) -> Result<Boot> {
     let mut qemu = Command::new("qemu-system-x86_64")
         .args(["-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2", "-m", "1G"])
         .args(["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"])
@@ -219,12 +238,20 @@ fn boot(kernel: &Path, initramfs: &Path, run: &str, timeout: Duration) -> Result
     });
     let deadline = Instant::now() + timeout;
     let mut results = Vec::new();
+    let mut console = Vec::new();
     let mut done = false;
+    let mut quiet = false;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => {
-                println!("vm| {line}");
+                // The demo's record crosses the console as base64: not for eyes.
+                quiet |= line.starts_with("DAMO-DEMO-BEGIN");
+                if !quiet {
+                    println!("vm| {line}");
+                }
+                quiet &= !line.starts_with("DAMO-DEMO-END");
+                console.push(line.clone());
                 if let Some(rest) = line.trim().strip_prefix("DAMO-TEST ") {
                     match rest.split_once(' ') {
                         Some(("PASS", name)) => results.push((name.to_string(), true)),
@@ -249,7 +276,7 @@ fn boot(kernel: &Path, initramfs: &Path, run: &str, timeout: Duration) -> Result
     if results.is_empty() {
         bail!("the VM ran no checks");
     }
-    Ok(results)
+    Ok(Boot { results, console })
 }
 
 fn run_cmd(cmd: &mut Command) -> Result<()> {

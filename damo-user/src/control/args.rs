@@ -232,6 +232,13 @@ pub fn status(args: StatusArgs, out: &mut dyn Write) -> Result<()> {
     if !tree.exists("kdamonds/nr_kdamonds") {
         bail!("DAMON's sysfs interface is missing ({ADMIN}); the kernel needs CONFIG_DAMON_SYSFS");
     }
+    // Scheme stats are as fresh as the last `update_schemes_stats`: ask our own kdamonds for
+    // fresh ones (when we may write); others show what their owner last asked for.
+    if privilege::Privileges::current().root {
+        for k in super::present(&tree, &owned).into_iter().filter(|k| k.ours && k.running) {
+            let _ = super::tree::write_state(&tree, k.index, "update_schemes_stats");
+        }
+    }
     let doc = read::document(&tree, &owned);
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &doc)?;

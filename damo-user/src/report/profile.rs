@@ -73,7 +73,7 @@ fn select(input: &InputArgs, filter: &FilterArgs) -> Result<Selection> {
     };
     let what = match &spans {
         None => "all samples".to_owned(),
-        Some(s) => format!("{:.3} s in {} spans where the pattern held", s.iter().map(|(a, b)| (b - a) as f64 / 1e9).sum::<f64>(), s.len()),
+        Some(s) => format!("{:.3} s in {} spans where the pattern held", s.iter().map(|(a, b)| (b - a) as f64 / 1e9).fold(0.0, |x, y| x + y), s.len()),
     };
     let selected = stacks::select(&record, spans.as_deref());
     let mut namer = Namer::new(&record);

@@ -1,0 +1,112 @@
+//! `cargo xtask demo`: the README's first command. Boots the project's VM (any host kernel
+//! will do), records the bundled three-phase workload with damo-trace — DAMON snapshots and
+//! call stacks in one record — and writes reports into a folder: per-phase profiles and
+//! flamegraphs selected by access pattern, the working set over time, the whole profile.
+
+use std::{
+    path::PathBuf,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+
+use crate::{setup::workspace_root, test::cargo, vm};
+
+#[derive(clap::Args)]
+pub struct Options {
+    /// The folder to write the record and reports into.
+    #[arg(long, default_value = "demo-output")]
+    pub out: PathBuf,
+}
+
+/// The workload's buffers, the function that works on each, and the part it makes hot.
+const PHASES: [(&str, &str, Option<u64>); 3] = [
+    ("sequential", "phase_sequential_scan", None),
+    ("random", "phase_random_update", None),
+    ("hotspot", "phase_hot_spot", Some(8 << 20)),
+];
+
+pub fn run(opts: Options) -> Result<()> {
+    let started = Instant::now();
+    let root = workspace_root();
+    let out = if opts.out.is_absolute() { opts.out.clone() } else { root.join(&opts.out) };
+    std::fs::create_dir_all(&out).with_context(|| format!("failed to create {}", out.display()))?;
+    cargo(&["build", "--release", "-p", "damo-user", "--bin", "damo-trace"])?;
+    let damo_trace = root.join("target/release/damo-trace");
+
+    let prepared = vm::prepare()?;
+    println!("demo: recording the three-phase workload in the VM (about a minute under emulation)");
+    let boot = vm::boot(&prepared.kernel, &prepared.initramfs, "demo", Duration::from_secs(900))?;
+    if boot.results.iter().any(|(_, ok)| !ok) {
+        bail!("recording in the VM failed; see its console above");
+    }
+    let record = out.join("phases.dtr");
+    std::fs::write(&record, decode_record(&boot.console)?)?;
+    println!("demo: record {} ({} KiB)", record.display(), std::fs::metadata(&record)?.len() / 1024);
+
+    let report = |args: &[&str], save_as: Option<&str>| -> Result<String> {
+        let output = Command::new(&damo_trace).arg("report").args(args).current_dir(&out).output()?;
+        if !output.status.success() {
+            bail!("damo-trace report {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+        }
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if let Some(name) = save_as {
+            std::fs::write(out.join(name), &text)?;
+        }
+        Ok(text)
+    };
+    report(&["profile", "-i", "phases.dtr", "--flamegraph", "flamegraph-all.svg"], Some("profile-all.txt"))?;
+    report(&["wss", "-i", "phases.dtr", "--sortby", "time", "--exclude_samples", "0", "--all_wss", "--plot", "wss-over-time.svg"], None)?;
+    report(&["heatmap", "-i", "phases.dtr", "--output", "heatmap.svg"], None).ok();
+    println!("\ndemo: the function that ran while each buffer was hot (--access_rate 50% 100% --address <buffer>):");
+    for (name, function, hot_part) in PHASES {
+        let (start, end) = buffer(&boot.console, name)?;
+        let end = hot_part.map_or(end, |len| start + len);
+        let (s, e) = (start.to_string(), end.to_string());
+        let svg = format!("flamegraph-{name}.svg");
+        let args = ["profile", "-i", "phases.dtr", "--access_rate", "50%", "100%", "--address", &s, &e, "--flamegraph", &svg, "--top", "5"];
+        let text = report(&args, Some(&format!("profile-{name}.txt")))?;
+        let top = text.lines().find(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).unwrap_or("(no samples)");
+        println!("  {name:10} buffer {start:#x}-{end:#x}: {}   (expected {function})", top.trim());
+    }
+    println!("\ndemo: done in {:.0?}; open the SVGs in {}:", started.elapsed(), out.display());
+    let mut files: Vec<String> = std::fs::read_dir(&out)?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    println!("  {}", files.join("  "));
+    Ok(())
+}
+
+fn decode_record(console: &[String]) -> Result<Vec<u8>> {
+    let begin = console.iter().position(|l| l.starts_with("DAMO-DEMO-BEGIN")).context("the VM sent no record")?;
+    let end = console.iter().position(|l| l.starts_with("DAMO-DEMO-END")).context("the record was cut short")?;
+    let text: String = console[begin + 1..end].iter().map(|l| l.trim()).collect();
+    base64::engine::general_purpose::STANDARD.decode(text).context("the record got damaged on the console")
+}
+
+/// A buffer's range as the workload printed it ("buffer <name> 0x…-0x…").
+fn buffer(console: &[String], name: &str) -> Result<(u64, u64)> {
+    let prefix = format!("buffer {name} ");
+    let line = console
+        .iter()
+        .find_map(|l| l.trim_start_matches([' ', '|']).strip_prefix(&prefix))
+        .with_context(|| format!("the workload did not print its {name} buffer"))?;
+    let (a, b) = line.trim().split_once('-').context("bad buffer line")?;
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).context("bad buffer address");
+    Ok((hex(a)?, hex(b)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_console() {
+        let console: Vec<String> = ["  | buffer random 0x7f00-0x8f00", "DAMO-DEMO-BEGIN", "aGVs", "bG8=", "DAMO-DEMO-END"].map(String::from).to_vec();
+        assert_eq!(buffer(&console, "random").unwrap(), (0x7f00, 0x8f00));
+        assert_eq!(decode_record(&console).unwrap(), b"hello");
+        assert!(buffer(&console, "hotspot").is_err());
+    }
+}
+
