@@ -38,13 +38,14 @@ pub struct Namer {
 }
 
 impl Namer {
-    pub fn new(record: &Record) -> Self {
+    /// `search_dirs`: where else to find the recorded binaries (same name and build-id).
+    pub fn new(record: &Record, search_dirs: &[std::path::PathBuf]) -> Self {
         let modules: Vec<ModuleFile> = record.modules.iter().map(|m| ModuleFile { path: m.path.clone(), build_id: m.build_id.clone() }).collect();
         let objects = modules
             .iter()
             .map(|m| m.path.file_name().map_or_else(|| m.path.display().to_string(), |n| n.to_string_lossy().into_owned()))
             .collect();
-        Self { cache: SymbolCache::new(modules, record.kernel_symbols.iter().cloned()), objects }
+        Self { cache: SymbolCache::new(modules, record.kernel_symbols.iter().cloned()).with_search_dirs(search_dirs.to_vec()), objects }
     }
 
     pub fn name(&mut self, s: &StackSample) -> NamedStack {

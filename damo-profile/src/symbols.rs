@@ -23,8 +23,11 @@ pub type Names = Arc<[String]>;
 pub struct SymbolCache {
     symbolizer: Symbolizer,
     modules: Vec<ModuleFile>,
-    /// Per module: whether its file is still the one that was recorded.
-    usable: Vec<Option<bool>>,
+    /// Per module: the file to read, once found (the recorded path, or a file with the same
+    /// name and build-id in a search directory); `Some(None)` when there is none.
+    usable: Vec<Option<Option<PathBuf>>>,
+    /// Where else to look for a module, e.g. the binaries of a record made on another machine.
+    search_dirs: Vec<PathBuf>,
     user: HashMap<(u32, u64), Names>,
     kernel: HashMap<u64, Names>,
     kernel_names: HashMap<u64, String>,
@@ -39,10 +42,17 @@ impl SymbolCache {
             symbolizer,
             modules,
             usable,
+            search_dirs: Vec::new(),
             user: HashMap::new(),
             kernel: HashMap::new(),
             kernel_names: kernel_symbols.into_iter().collect(),
         }
+    }
+
+    /// Also looks for modules by file name in `dirs` (a build-id must match).
+    pub fn with_search_dirs(mut self, dirs: Vec<PathBuf>) -> Self {
+        self.search_dirs = dirs;
+        self
     }
 
     /// Names for a user frame. `offset` is where the sample was for the innermost frame and a
@@ -62,14 +72,23 @@ impl SymbolCache {
             return Arc::from([format!("[unknown] {offset:#x}")]);
         };
         let base = file.path.file_name().map_or_else(|| file.path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        let usable = *self.usable[module as usize].get_or_insert_with(|| {
-            let now = read_elf_build_id(&file.path).ok().flatten().map(|id| id.to_vec());
-            file.path.is_file() && (file.build_id.is_none() || now == file.build_id)
+        let search_dirs = &self.search_dirs;
+        let found = self.usable[module as usize].get_or_insert_with(|| {
+            let matches = |path: &PathBuf, need_id: bool| {
+                let now = read_elf_build_id(path).ok().flatten().map(|id| id.to_vec());
+                path.is_file() && if need_id { now.is_some() && now == file.build_id } else { file.build_id.is_none() || now == file.build_id }
+            };
+            if matches(&file.path, false) {
+                return Some(file.path.clone());
+            }
+            // Elsewhere only with proof that it is the same file.
+            let name = file.path.file_name()?;
+            search_dirs.iter().map(|d| d.join(name)).find(|p| file.build_id.is_some() && matches(p, true))
         });
-        if !usable {
+        let Some(path) = found.clone() else {
             return Arc::from([format!("[{base} changed or missing]")]);
-        }
-        let source = Source::Elf(Elf::new(&file.path));
+        };
+        let source = Source::Elf(Elf::new(&path));
         let sym = self.symbolizer.symbolize_single(&source, Input::FileOffset(offset));
         match sym.as_ref().ok().and_then(|s| s.as_sym()) {
             Some(sym) => {

@@ -17,6 +17,9 @@ pub enum ImageError {
 pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, ImageError> {
     let mut options = resvg::usvg::Options::default();
     options.fontdb_mut().load_system_fonts();
+    // fontdb maps the generic families to fonts it may not have; DejaVu (fonts-dejavu-core,
+    // which scripts/setup.sh installs) is on every Debian system that has any font.
+    options.fontdb_mut().set_sans_serif_family("DejaVu Sans");
     let tree = resvg::usvg::Tree::from_str(svg, &options).map_err(|e| ImageError::Render(e.to_string()))?;
     let size = tree.size().to_int_size();
     let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())

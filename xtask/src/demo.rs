@@ -57,7 +57,11 @@ pub fn run(opts: Options) -> Result<()> {
         }
         Ok(text)
     };
-    report(&["profile", "-i", "phases.dtr", "--flamegraph", "flamegraph-all.svg"], Some("profile-all.txt"))?;
+    // The VM ran the static builds: symbols come from them (matched by build-id).
+    let binaries = root.join("target/x86_64-unknown-linux-musl/release");
+    let search = binaries.to_str().context("a non-UTF-8 path")?;
+    report(&["profile", "-i", "phases.dtr", "--search_dir", search, "--flamegraph", "flamegraph-all.svg"], Some("profile-all.txt"))?;
+    report(&["phases", "-i", "phases.dtr", "--search_dir", search, "--flamegraphs", "phases"], Some("phases.txt"))?;
     report(&["wss", "-i", "phases.dtr", "--sortby", "time", "--exclude_samples", "0", "--all_wss", "--plot", "wss-over-time.svg"], None)?;
     report(&["heatmap", "-i", "phases.dtr", "--output", "heatmap.svg"], None).ok();
     println!("\ndemo: the function that ran while each buffer was hot (--access_rate 50% 100% --address <buffer>):");
@@ -66,7 +70,7 @@ pub fn run(opts: Options) -> Result<()> {
         let end = hot_part.map_or(end, |len| start + len);
         let (s, e) = (start.to_string(), end.to_string());
         let svg = format!("flamegraph-{name}.svg");
-        let args = ["profile", "-i", "phases.dtr", "--access_rate", "50%", "100%", "--address", &s, &e, "--flamegraph", &svg, "--top", "5"];
+        let args = ["profile", "-i", "phases.dtr", "--search_dir", search, "--access_rate", "50%", "100%", "--address", &s, &e, "--flamegraph", &svg, "--top", "5"];
         let text = report(&args, Some(&format!("profile-{name}.txt")))?;
         let top = text.lines().find(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).unwrap_or("(no samples)");
         println!("  {name:10} buffer {start:#x}-{end:#x}: {}   (expected {function})", top.trim());

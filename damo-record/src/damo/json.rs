@@ -121,7 +121,9 @@ struct JsonTarget {
     intervals: Option<JsonIntervals>,
     #[serde(default)]
     scheme_idx: Option<Field<Count>>,
-    target_id: Field<Count>,
+    /// Null in snapshots taken through DAMOS (damo's `damon.data.snapshot.*`).
+    #[serde(default)]
+    target_id: Option<Field<Count>>,
     snapshots: Vec<JsonSnapshot>,
 }
 
@@ -199,7 +201,7 @@ fn convert_target(t: JsonTarget) -> Result<TargetRecord, DamoError> {
         kdamond_idx: small(t.kdamond_idx, "kdamond_idx")?.unwrap_or(0),
         context_idx: small(t.context_idx, "context_idx")?.unwrap_or(0),
         scheme_idx: small(t.scheme_idx, "scheme_idx")?,
-        target_id: t.target_id.0,
+        target_id: t.target_id.map_or(0, |f| f.0),
         intervals,
         snapshots: Vec::with_capacity(t.snapshots.len()),
     };

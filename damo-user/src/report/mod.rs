@@ -1,7 +1,9 @@
 //! `damo-trace report <type>`: offline reports on records, with damo's options and output.
 
+pub mod heatmap;
 pub mod nr_regions;
 pub mod options;
+pub mod phases;
 pub mod plot;
 pub mod profile;
 pub mod times;
@@ -30,6 +32,10 @@ pub enum ReportKind {
     Profile(profile::Args),
     /// A flamegraph SVG of the stacks sampled while an access pattern held.
     Flamegraph(profile::FlamegraphArgs),
+    /// The record split into access phases, each with its hot memory and top functions.
+    Phases(phases::Args),
+    /// When which address ranges were how frequently accessed, as a heatmap.
+    Heatmap(heatmap::Args),
 }
 
 pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
@@ -39,5 +45,7 @@ pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
         ReportKind::Times(a) => times::run(a, out),
         ReportKind::Profile(a) => profile::run(a, out),
         ReportKind::Flamegraph(a) => profile::run_flamegraph(a),
+        ReportKind::Phases(a) => phases::run(a, out),
+        ReportKind::Heatmap(a) => heatmap::run(a, out),
     }
 }

@@ -29,6 +29,14 @@ pub fn load_record(path: &Path) -> Result<Record> {
     Ok(loaded.record)
 }
 
+/// Where to find the recorded binaries when the record was made elsewhere (a VM, another
+/// machine): directories searched by file name; a file is used only if its build-id matches.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SymbolArgs {
+    #[arg(long = "search_dir", value_name = "DIR")]
+    pub search_dirs: Vec<PathBuf>,
+}
+
 /// damo's record filters. Ranges are inclusive; repeatable ones keep what any range keeps.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct FilterArgs {

@@ -13,12 +13,14 @@ use damo_profile::{
 use damo_record::model::Record;
 use damo_report::times;
 
-use super::options::{FilterArgs, InputArgs};
+use super::options::{FilterArgs, InputArgs, SymbolArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
+    #[command(flatten)]
+    pub symbols: SymbolArgs,
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Rows to print.
@@ -40,6 +42,8 @@ pub struct FlamegraphArgs {
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
+    pub symbols: SymbolArgs,
+    #[command(flatten)]
     pub filter: FilterArgs,
     /// The SVG to write.
     #[arg(short = 'o', long = "output", default_value = "flamegraph.svg", value_name = "FILE")]
@@ -56,7 +60,7 @@ struct Selection {
     what: String,
 }
 
-fn select(input: &InputArgs, filter: &FilterArgs) -> Result<Selection> {
+fn select(input: &InputArgs, filter: &FilterArgs, symbols: &SymbolArgs) -> Result<Selection> {
     let mut record: Record = input.load()?;
     if record.samples.is_empty() {
         bail!("{} has no stack samples: record with damo-trace (damo's records hold accesses only)", input.input.display());
@@ -76,7 +80,7 @@ fn select(input: &InputArgs, filter: &FilterArgs) -> Result<Selection> {
         Some(s) => format!("{:.3} s in {} spans where the pattern held", s.iter().map(|(a, b)| (b - a) as f64 / 1e9).fold(0.0, |x, y| x + y), s.len()),
     };
     let selected = stacks::select(&record, spans.as_deref());
-    let mut namer = Namer::new(&record);
+    let mut namer = Namer::new(&record, &symbols.search_dirs);
     let commands = selected.iter().map(|s| s.comm.clone()).collect();
     let stacks = selected.into_iter().map(|s| namer.name(s)).collect();
     Ok(Selection { stacks, commands, what })
@@ -95,7 +99,7 @@ fn create(path: &PathBuf) -> Result<std::io::BufWriter<std::fs::File>> {
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
-    let sel = select(&args.input, &args.filter)?;
+    let sel = select(&args.input, &args.filter, &args.symbols)?;
     let mut table = Table::default();
     for (s, comm) in sel.stacks.iter().zip(&sel.commands) {
         table.add(comm, &s.object, &s.symbol);
@@ -128,7 +132,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
 }
 
 pub fn run_flamegraph(args: FlamegraphArgs) -> Result<()> {
-    let sel = select(&args.input, &args.filter)?;
+    let sel = select(&args.input, &args.filter, &args.symbols)?;
     let f = folded(&sel);
     if f.total() == 0 {
         bail!("no samples in the selection: no flamegraph to draw");

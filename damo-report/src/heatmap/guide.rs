@@ -1,0 +1,286 @@
+//! damo's guide (`damo report heatmap --guide`): per target, the time span and the
+//! contiguous address ranges, with how hot each is. It also picks the default ranges.
+
+use damo_record::units::{format_sz, format_time_ns};
+
+use super::{pynum::Num, source::{age, Source}};
+
+/// A contiguous address range of a target: no snapshot had a gap inside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuideRegion {
+    pub start: u64,
+    pub end: u64,
+    /// Sum of size × accesses of the regions touching it; `None` when none was accessed.
+    pub heats: Option<u128>,
+}
+
+impl GuideRegion {
+    pub fn heat_per_byte(&self) -> f64 {
+        match self.heats {
+            Some(h) if self.end > self.start => h as f64 / (self.end - self.start) as f64,
+            _ => 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guide {
+    pub kdamond_idx: u32,
+    pub context_idx: u32,
+    pub scheme_idx: Option<u32>,
+    pub tid: u64,
+    pub start_time: Num,
+    pub end_time: Num,
+    pub contig_regions: Vec<GuideRegion>,
+}
+
+impl Guide {
+    fn total_space(&self) -> u128 {
+        self.contig_regions.iter().map(|r| u128::from(r.end.saturating_sub(r.start))).sum()
+    }
+
+    /// Whether `source` belongs to this guide's kdamond, context, scheme and target.
+    pub fn matches(&self, t: &damo_record::model::TargetRecord) -> bool {
+        key(t) == (self.kdamond_idx, self.context_idx, self.scheme_idx, self.tid)
+    }
+
+    /// The hottest contiguous range (the first of equally hot ones).
+    pub fn hottest(&self) -> Option<&GuideRegion> {
+        let mut best: Option<&GuideRegion> = None;
+        for r in &self.contig_regions {
+            if best.is_none_or(|b| r.heat_per_byte() > b.heat_per_byte()) {
+                best = Some(r);
+            }
+        }
+        best
+    }
+
+    /// damo's text: raw numbers, or sizes and times for humans.
+    pub fn to_text(&self, raw: bool) -> String {
+        let mut s = format!("kdamond_idx: {}\ncontext_idx: {}\n", self.kdamond_idx, self.context_idx);
+        if let Some(i) = self.scheme_idx {
+            s += &format!("scheme_idx: {i}\n");
+        }
+        s += &format!(
+            "target_id: {}\ntime: [{}, {}) ({})",
+            self.tid,
+            format_time_ns(self.start_time.f64(), raw),
+            format_time_ns(self.end_time.f64(), raw),
+            format_time_ns(self.end_time.minus(self.start_time).f64(), raw)
+        );
+        for (i, r) in self.contig_regions.iter().enumerate() {
+            s += &format!(
+                "\nregion\t{i:2}: [{}, {}) ({})",
+                format_sz_accurate(r.start, raw),
+                format_sz_accurate(r.end, raw),
+                format_sz((r.end as f64) - (r.start as f64), raw)
+            );
+        }
+        s
+    }
+}
+
+/// damo's `format_sz_accurate`: six decimals in the largest unit below the size.
+pub fn format_sz_accurate(bytes: u64, raw: bool) -> String {
+    if raw {
+        return bytes.to_string();
+    }
+    if bytes == u64::MAX {
+        return "max".into();
+    }
+    let b = bytes as f64;
+    for (unit, shift) in [("EiB", 60), ("PiB", 50), ("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        let scale = (1u64 << shift) as f64;
+        if b > scale {
+            return format!("{:.6} {unit}", b / scale);
+        }
+    }
+    format!("{bytes} B")
+}
+
+type Key = (u32, u32, Option<u32>, u64);
+
+fn key(t: &damo_record::model::TargetRecord) -> Key {
+    (t.kdamond_idx, t.context_idx, t.scheme_idx, t.target_id)
+}
+
+struct Building {
+    key: Key,
+    start_time: Num,
+    end_time: Num,
+    /// damo treats address 0 as unset, like `None`.
+    lowest: u64,
+    highest: u64,
+    gaps: Vec<(u64, u64)>,
+}
+
+/// The guides of all targets, largest total space first (damo's `get_guide_info`).
+pub fn guides(sources: &[Source]) -> Vec<Guide> {
+    let mut building: Vec<Building> = Vec::new();
+    let mut gaps = Vec::new();
+    for src in sources {
+        let k = key(src.target);
+        for (i, snap) in src.snapshots().iter().enumerate() {
+            let g = match building.iter().position(|b| b.key == k) {
+                Some(p) => &mut building[p],
+                None => {
+                    building.push(Building {
+                        key: k,
+                        start_time: oldest_monitor_time(src, i),
+                        end_time: Num::Int(0),
+                        lowest: 0,
+                        highest: 0,
+                        gaps: Vec::new(),
+                    });
+                    building.last_mut().expect("just pushed")
+                }
+            };
+            g.end_time = Num::Int(i128::from(snap.end_ns));
+            gaps.clear();
+            let mut last_addr = 0u64;
+            for r in &snap.regions {
+                if g.lowest == 0 || r.start < g.lowest {
+                    g.lowest = r.start;
+                }
+                if g.highest == 0 || r.end > g.highest {
+                    g.highest = r.end;
+                }
+                if last_addr == 0 {
+                    last_addr = r.end;
+                    continue;
+                }
+                if last_addr != r.start {
+                    gaps.push((last_addr, r.start));
+                }
+                last_addr = r.end;
+            }
+            if g.gaps.is_empty() {
+                g.gaps = gaps.clone();
+            } else {
+                g.gaps = overlapping(&g.gaps, &gaps);
+            }
+        }
+    }
+    let mut out: Vec<Guide> = building
+        .into_iter()
+        .map(|b| {
+            let mut contig = Vec::with_capacity(b.gaps.len() + 1);
+            let mut start = b.lowest;
+            for &(gap_start, gap_end) in &b.gaps {
+                contig.push(GuideRegion { start, end: gap_start, heats: None });
+                start = gap_end;
+            }
+            contig.push(GuideRegion { start, end: b.highest, heats: None });
+            let (kdamond_idx, context_idx, scheme_idx, tid) = b.key;
+            Guide { kdamond_idx, context_idx, scheme_idx, tid, start_time: b.start_time, end_time: b.end_time, contig_regions: contig }
+        })
+        .collect();
+    for g in &mut out {
+        add_heats(g, sources);
+    }
+    // Stable: equal spaces keep their first-seen order, as damo's reverse sort does.
+    out.sort_by_key(|g| std::cmp::Reverse(g.total_space()));
+    out
+}
+
+fn oldest_monitor_time(src: &Source, idx: usize) -> Num {
+    let start = src.start(idx);
+    match src.target.intervals {
+        None => start,
+        Some(iv) => {
+            let longest = src.snapshots()[idx].regions.iter().map(age).fold(0, i128::max);
+            start.minus(Num::Int(longest * i128::from(iv.aggr_us) * 1000))
+        }
+    }
+}
+
+/// Whether the closed ranges are sorted by start with non-decreasing ends, so the ones
+/// touching a range are found by binary search.
+fn sorted(ranges: &[(u64, u64)]) -> bool {
+    ranges.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1)
+}
+
+/// Indices of `ranges` that damo's closed-interval overlap test matches with `[s, e]`.
+fn touching(ranges: &[(u64, u64)], is_sorted: bool, s: u64, e: u64) -> impl Iterator<Item = usize> + '_ {
+    let first = if is_sorted { ranges.partition_point(|r| r.1 < s) } else { 0 };
+    ranges[first..]
+        .iter()
+        .enumerate()
+        .take_while(move |(_, r)| !is_sorted || r.0 <= e)
+        .filter(move |(_, r)| !(r.1 < s || e < r.0))
+        .map(move |(i, _)| first + i)
+}
+
+/// damo's `overlapping_regions`: each old gap shrinks to its overlap with the new gaps it
+/// meets, in order; a gap meeting none stays as it was.
+fn overlapping(old: &[(u64, u64)], new: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let is_sorted = sorted(new);
+    old.iter()
+        .map(|&(mut s, mut e)| {
+            let first = if is_sorted { new.partition_point(|r| r.1 < s) } else { 0 };
+            for r in &new[first..] {
+                if is_sorted && r.0 > e {
+                    break;
+                }
+                if !(e < r.0 || r.1 < s) {
+                    s = s.max(r.0);
+                    e = e.min(r.1);
+                }
+            }
+            (s, e)
+        })
+        .collect()
+}
+
+fn add_heats(g: &mut Guide, sources: &[Source]) {
+    let ranges: Vec<(u64, u64)> = g.contig_regions.iter().map(|r| (r.start, r.end)).collect();
+    let is_sorted = sorted(&ranges);
+    let k = (g.kdamond_idx, g.context_idx, g.scheme_idx, g.tid);
+    for src in sources.iter().filter(|s| key(s.target) == k) {
+        for snap in src.snapshots() {
+            for r in snap.regions.iter().filter(|r| r.nr_accesses != 0) {
+                let heat = u128::from(r.end.wrapping_sub(r.start)) * u128::from(r.nr_accesses);
+                for i in touching(&ranges, is_sorted, r.start, r.end) {
+                    let h = &mut g.contig_regions[i].heats;
+                    *h = Some(h.unwrap_or(0) + heat);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use damo_record::model::{Region, Snapshot, TargetRecord};
+
+    fn snap(t: u64, regions: &[(u64, u64, u32)]) -> Snapshot {
+        Snapshot {
+            start_ns: t,
+            end_ns: t + 10,
+            regions: regions.iter().map(|&(start, end, n)| Region { start, end, nr_accesses: n, age: None }).collect(),
+            total_bytes: None,
+        }
+    }
+
+    #[test]
+    fn gaps_split_the_space_and_heat_picks_the_hottest() {
+        let t = TargetRecord {
+            target_id: 7,
+            snapshots: vec![snap(0, &[(100, 200, 1), (300, 400, 5)]), snap(10, &[(100, 200, 0), (300, 350, 9), (350, 400, 0)])],
+            ..Default::default()
+        };
+        let g = &guides(&[Source::new(&t, false)])[0];
+        assert_eq!(g.contig_regions.iter().map(|r| (r.start, r.end)).collect::<Vec<_>>(), [(100, 200), (300, 400)]);
+        assert_eq!(g.contig_regions[0].heats, Some(100));
+        assert_eq!(g.contig_regions[1].heats, Some(500 + 450));
+        assert_eq!(g.hottest().unwrap().start, 300);
+        assert_eq!(g.to_text(true), "kdamond_idx: 0\ncontext_idx: 0\ntarget_id: 7\ntime: [0, 20) (20)\nregion\t 0: [100, 200) (100)\nregion\t 1: [300, 400) (100)");
+    }
+
+    #[test]
+    fn accurate_sizes() {
+        assert_eq!(format_sz_accurate(94827419009024, false), "86.245035 TiB");
+        assert_eq!(format_sz_accurate(1000, false), "1000 B");
+    }
+}

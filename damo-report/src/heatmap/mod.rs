@@ -1,0 +1,118 @@
+//! damo's `report heatmap`: when (time) which memory (address) was how frequently accessed
+//! (heat), as a grid of cells. The numbers follow damo 3.4.3 exactly, including its mix of
+//! exact integers and floats (see [`pynum`]).
+//!
+//! Work is proportional to the regions and the cells each covers: every region adds its heat
+//! to the cells its time and address ranges overlap, once.
+
+pub mod ascii;
+pub mod grid;
+pub mod guide;
+pub mod pynum;
+pub mod ranges;
+pub mod raw;
+pub mod source;
+pub mod svg;
+pub mod temperature;
+
+use damo_record::model::Record;
+
+pub use ascii::Colorset;
+pub use grid::Grid;
+pub use ranges::DrawRange;
+pub use source::Source;
+
+/// A request damo would refuse, or one that cannot give a map.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct HeatmapError(pub String);
+
+impl HeatmapError {
+    pub fn new(msg: &str) -> Self {
+        HeatmapError(msg.to_owned())
+    }
+}
+
+/// Which maps to draw.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Select the record to draw; unset ones come from the largest target's guide.
+    pub kdamond_idx: Option<u32>,
+    pub context_idx: Option<u32>,
+    pub scheme_idx: Option<u32>,
+    pub tid: Option<u64>,
+    /// Cells along time and address.
+    pub resol: (usize, usize),
+    /// damo's `--time_range` texts: START END [BASE].
+    pub time_range: Option<Vec<String>>,
+    /// damo's `--address_range` texts, one map per range: START END [BASE].
+    pub address_ranges: Option<Vec<Vec<String>>>,
+    pub draw_range: DrawRange,
+    /// `--sort_temperature` with its frequency and age weights.
+    pub sort_temperature: Option<(f64, f64)>,
+}
+
+/// The records of `record`, with damo's snapshot times for its format.
+pub fn sources(record: &Record, from_perf_script: bool) -> Vec<Source<'_>> {
+    record.targets.iter().map(|t| Source::new(t, from_perf_script)).collect()
+}
+
+/// damo's `--guide` (raw numbers) or `--guide_human` text, a line per item.
+pub fn guide_text(record: &Record, from_perf_script: bool, raw: bool) -> String {
+    guide::guides(&sources(record, from_perf_script)).iter().map(|g| g.to_text(raw) + "\n").collect()
+}
+
+/// The maps damo draws for `req`, one per address range, or why there are none.
+pub fn build(record: &Record, from_perf_script: bool, req: &Request) -> Result<Vec<Grid>, HeatmapError> {
+    let with_intervals = record.targets.iter().filter(|t| t.intervals.is_some()).count();
+    if with_intervals != 0 && with_intervals != record.targets.len() {
+        return Err(HeatmapError::new("some records have intervals while some do not; cannot proceed"));
+    }
+    let heat_unit = if with_intervals > 0 { "hz" } else { "samples" };
+
+    let srcs = sources(record, from_perf_script);
+    let guides = guide::guides(&srcs);
+    let first = guides.first().ok_or_else(|| HeatmapError::new("the record has no snapshots"))?;
+    let key = (
+        req.kdamond_idx.unwrap_or(first.kdamond_idx),
+        req.context_idx.unwrap_or(first.context_idx),
+        req.scheme_idx.or(first.scheme_idx),
+        req.tid.unwrap_or(first.tid),
+    );
+    let guide = guides
+        .iter()
+        .find(|g| (g.kdamond_idx, g.context_idx, g.scheme_idx, g.tid) == key)
+        .ok_or_else(|| HeatmapError::new("no record has the given kdamond, context, scheme and target"))?;
+    let time = ranges::time_range(req.time_range.as_deref(), guide)?;
+    let addrs = ranges::address_ranges(req.address_ranges.as_deref(), req.draw_range, guide)?;
+    if addrs.is_empty() {
+        return Err(HeatmapError::new("no address range to draw"));
+    }
+
+    let sorted;
+    let srcs = match req.sort_temperature {
+        None => srcs,
+        Some(weights) => {
+            let int_ranges = addrs
+                .iter()
+                .map(|(s, e)| match (s, e) {
+                    (pynum::Num::Int(s), pynum::Num::Int(e)) => Ok((u64::try_from(*s).unwrap_or(0), u64::try_from(*e).unwrap_or(u64::MAX))),
+                    _ => Err(HeatmapError::new("--sort_temperature needs whole-byte address ranges")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut copy = record.clone();
+            temperature::sort_by_temperature(&mut copy, &int_ranges, weights)?;
+            sorted = copy;
+            sources(&sorted, from_perf_script)
+        }
+    };
+    let selected: Vec<Source> = srcs.into_iter().filter(|s| guide.matches(s.target)).collect();
+    addrs
+        .into_iter()
+        .map(|addr| {
+            let mut grid = Grid::new(time, addr, req.resol, heat_unit)?;
+            grid.add_sources(&selected);
+            Ok(grid)
+        })
+        .collect()
+}

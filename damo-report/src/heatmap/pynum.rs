@@ -1,0 +1,205 @@
+//! Python's number semantics, as far as damo's heatmap arithmetic needs them.
+//!
+//! damo mixes exact integers and floats (a perf-script record's first snapshot starts at a
+//! fractional nanosecond; `--time_range 1.5s 3s` gives floats): whether a step is exact or
+//! rounded decides the last bits of its heats, and the raw output prints `0` or `0.0`
+//! accordingly. [`Num`] keeps that distinction so the numbers come out identical.
+
+use std::cmp::Ordering;
+
+/// An `int` or a `float`, as Python would hold it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Num {
+    Int(i128),
+    Float(f64),
+}
+
+use Num::{Float, Int};
+
+impl Num {
+    pub fn f64(self) -> f64 {
+        match self {
+            Int(i) => i as f64,
+            Float(f) => f,
+        }
+    }
+
+    pub fn plus(self, o: Num) -> Num {
+        match (self, o) {
+            (Int(a), Int(b)) => a.checked_add(b).map_or(Float(a as f64 + b as f64), Int),
+            _ => Float(self.f64() + o.f64()),
+        }
+    }
+
+    pub fn minus(self, o: Num) -> Num {
+        match (self, o) {
+            (Int(a), Int(b)) => a.checked_sub(b).map_or(Float(a as f64 - b as f64), Int),
+            _ => Float(self.f64() - o.f64()),
+        }
+    }
+
+    pub fn times(self, o: Num) -> Num {
+        match (self, o) {
+            (Int(a), Int(b)) => a.checked_mul(b).map_or(Float(a as f64 * b as f64), Int),
+            _ => Float(self.f64() * o.f64()),
+        }
+    }
+
+    /// `/`: always a float; integer operands are divided exactly when they fit a double.
+    pub fn truediv(self, o: Num) -> f64 {
+        self.f64() / o.f64()
+    }
+
+    /// `//`: floor division, an `int` for two ints.
+    pub fn floordiv(self, o: Num) -> Option<Num> {
+        match (self, o) {
+            (_, Int(0)) => None,
+            (Int(a), Int(b)) => Some(Int(a.div_euclid(b) - i128::from(b < 0 && a.rem_euclid(b) != 0))),
+            _ => {
+                let (a, b) = (self.f64(), o.f64());
+                if b == 0.0 {
+                    return None;
+                }
+                // CPython's float_floor_div.
+                let m = a % b;
+                let mut div = (a - m) / b;
+                if m != 0.0 && ((b < 0.0) != (m < 0.0)) {
+                    div -= 1.0;
+                }
+                Some(Float(if div != 0.0 {
+                    let fl = div.floor();
+                    if div - fl > 0.5 { fl + 1.0 } else { fl }
+                } else {
+                    0.0f64.copysign(a / b)
+                }))
+            }
+        }
+    }
+
+    /// `int(x)`: truncation toward zero.
+    pub fn trunc(self) -> Option<i128> {
+        match self {
+            Int(i) => Some(i),
+            Float(f) if f.is_finite() => Some(f.trunc() as i128),
+            Float(_) => None,
+        }
+    }
+
+    /// Python's `max(self, o)`: the first argument unless the second is larger.
+    pub fn max(self, o: Num) -> Num {
+        if o.compare(self) == Ordering::Greater { o } else { self }
+    }
+
+    /// Python's `min(self, o)`: the first argument unless the second is smaller.
+    pub fn min(self, o: Num) -> Num {
+        if o.compare(self) == Ordering::Less { o } else { self }
+    }
+
+    /// Exact comparison, as Python compares ints with floats (NaN compares equal here).
+    pub fn compare(self, o: Num) -> Ordering {
+        match (self, o) {
+            (Int(a), Int(b)) => a.cmp(&b),
+            (Float(a), Float(b)) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+            (Int(a), Float(b)) => cmp_int_float(a, b),
+            (Float(a), Int(b)) => cmp_int_float(b, a).reverse(),
+        }
+    }
+
+    pub fn lt(self, o: Num) -> bool {
+        self.compare(o) == Ordering::Less
+    }
+
+    /// `repr()` / `'%s' %`.
+    pub fn repr(self) -> String {
+        match self {
+            Int(i) => i.to_string(),
+            Float(f) => float_repr(f),
+        }
+    }
+}
+
+fn cmp_int_float(a: i128, b: f64) -> Ordering {
+    if b.is_nan() {
+        return Ordering::Equal;
+    }
+    if b >= 1.7e38 {
+        return Ordering::Less;
+    }
+    if b <= -1.7e38 {
+        return Ordering::Greater;
+    }
+    let fl = b.floor();
+    match a.cmp(&(fl as i128)) {
+        Ordering::Equal if b > fl => Ordering::Less,
+        other => other,
+    }
+}
+
+/// Python's `repr(float)`: the shortest digits that read back the same, in fixed notation
+/// for exponents -4..16 (always with a fraction) and `1.5e-05` style otherwise.
+pub fn float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
+    let exp: i32 = exp.parse().expect("{:e} exponent is a number");
+    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if !(-4..16).contains(&exp) {
+        let frac = &digits[1..];
+        let dot = if frac.is_empty() { String::new() } else { format!(".{frac}") };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{}{dot}e{esign}{:02}", &digits[..1], exp.abs());
+    }
+    if exp < 0 {
+        return format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize));
+    }
+    let int_len = exp as usize + 1;
+    if digits.len() <= int_len {
+        format!("{sign}{digits}{}.0", "0".repeat(int_len - digits.len()))
+    } else {
+        format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repr_matches_python() {
+        for (f, s) in [
+            (0.0, "0.0"),
+            (-0.03125, "-0.03125"),
+            (1.0, "1.0"),
+            (20.816666666666666, "20.816666666666666"),
+            (1e16, "1e+16"),
+            (1.5e-5, "1.5e-05"),
+            (0.0001, "0.0001"),
+            (123456789012345.6, "123456789012345.6"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (-2.5e20, "-2.5e+20"),
+        ] {
+            assert_eq!(float_repr(f), s);
+        }
+    }
+
+    #[test]
+    fn mixed_arithmetic_follows_python() {
+        assert_eq!(Int(7).floordiv(Int(2)), Some(Int(3)));
+        assert_eq!(Int(-7).floordiv(Int(2)), Some(Int(-4)));
+        assert_eq!(Float(7.5).floordiv(Int(2)), Some(Float(3.0)));
+        assert_eq!(Int(1).floordiv(Int(0)), None);
+        assert_eq!(Int(3).max(Float(3.0)), Int(3));
+        assert_eq!(Float(3.0).max(Int(3)), Float(3.0));
+        assert_eq!(Int(3).min(Float(2.5)), Float(2.5));
+        assert_eq!(Float(-0.5).trunc(), Some(0));
+        assert!(Int(9_007_199_254_740_993).compare(Float(9_007_199_254_740_992.0)) == Ordering::Greater);
+        assert_eq!(Int(2).times(Int(3)).repr(), "6");
+        assert_eq!(Int(2).times(Float(3.0)).repr(), "6.0");
+    }
+}
