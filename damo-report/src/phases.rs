@@ -6,7 +6,9 @@
 //! squared distance of snapshots to their segment's mean, keep splitting while a split gains
 //! more than a penalty, like the BIC of a piecewise-constant model. The penalty scales with
 //! the noise, estimated from consecutive snapshots' differences, so a steady workload with
-//! noisy samples stays one phase and a real change of the hot set splits.
+//! noisy samples stays one phase and a real change of the hot set splits. Neighbouring
+//! phases whose mean hot sets still point the same way (cosine similarity ≥ 0.9: the same
+//! memory, only hotter or colder, as while DAMON adapts its regions) are joined again.
 
 use damo_record::model::{Record, Snapshot, TargetRecord};
 
@@ -89,16 +91,16 @@ impl Space {
         }
     }
 
-    /// The address range of a bucket (its first and last covered bytes).
+    /// The address range of a bucket: its part in the mapping that holds its middle (a
+    /// bucket may straddle the gap between two mappings).
     fn bucket_range(&self, bucket: usize) -> (u64, u64) {
         let width = self.total as f64 / BUCKETS as f64;
-        let at = |lin: f64| {
-            let lin = lin as u64;
-            let i = self.spans.partition_point(|&(s, e, off)| off + (e - s) <= lin).min(self.spans.len().saturating_sub(1));
-            let (s, _, off) = self.spans[i];
-            s + lin.saturating_sub(off)
-        };
-        (at(bucket as f64 * width), at(((bucket + 1) as f64 * width - 1.0).max(0.0)) + 1)
+        let (lo, hi) = ((bucket as f64 * width) as u64, (((bucket + 1) as f64 * width) as u64).max(1));
+        let mid = lo + (hi - lo) / 2;
+        let i = self.spans.partition_point(|&(s, e, off)| off + (e - s) <= mid).min(self.spans.len().saturating_sub(1));
+        let (s, e, off) = self.spans[i];
+        let len = e - s;
+        (s + lo.saturating_sub(off).min(len), s + hi.saturating_sub(off).min(len))
     }
 }
 
@@ -182,7 +184,30 @@ pub fn segment(target: &TargetRecord, o: &PhaseOptions) -> Vec<Phase> {
             _ => break,
         }
     }
+    // A split must change what is hot, not only how hot: neighbours whose mean hot sets
+    // point the same way (DAMON still adapting its regions, a rate drifting) join again.
+    let mean = |a: usize, b: usize| -> Vec<f64> { (0..BUCKETS).map(|k| (prefix.sum[b][k] - prefix.sum[a][k]) / (b - a) as f64).collect() };
+    let mut i = 1;
+    while i + 1 < cuts.len() {
+        if cosine(&mean(cuts[i - 1], cuts[i]), &mean(cuts[i], cuts[i + 1])) >= SAME_HOT_SET {
+            cuts.remove(i);
+        } else {
+            i += 1;
+        }
+    }
     cuts.windows(2).map(|w| describe(target, &space, &x, w[0], w[1])).collect()
+}
+
+/// Cosine similarity of two phases' mean hot sets above which they are one phase.
+const SAME_HOT_SET: f64 = 0.9;
+
+fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    match norm(a) * norm(b) {
+        0.0 => if norm(a) == norm(b) { 1.0 } else { 0.0 },
+        n => dot / n,
+    }
 }
 
 fn describe(target: &TargetRecord, space: &Space, x: &[[f64; BUCKETS]], a: usize, b: usize) -> Phase {
@@ -263,6 +288,20 @@ mod tests {
             assert!(heat > 0.7, "phase {i}: heat {heat}");
             assert_eq!(p.mean_wss / 0x100_0000, 1, "one hot region, plus noise");
         }
+    }
+
+    #[test]
+    fn hotter_or_colder_on_the_same_memory_is_one_phase() {
+        let mut t = planted();
+        t.snapshots.truncate(30);
+        for (i, s) in t.snapshots.iter_mut().enumerate() {
+            for r in &mut s.regions {
+                if r.nr_accesses >= 15 && i < 15 {
+                    r.nr_accesses = 8; // DAMON still adapting: the same region, less hot
+                }
+            }
+        }
+        assert_eq!(segment(&t, &PhaseOptions::default()).len(), 1);
     }
 
     #[test]

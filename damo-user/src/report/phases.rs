@@ -101,7 +101,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
             writeln!(out, "  hot {s:#x}-{e:#x} ({}) at {:.0}% access rate", units::format_sz((e - s) as f64, false), heat * 100.0)?;
         }
         for r in rows {
-            writeln!(out, "  {:6.2}%  {}  [{}]", r.overhead_percent, r.symbol, r.object)?;
+            writeln!(out, "  {:6.2}%  {}  ({})", r.overhead_percent, r.symbol, r.object)?;
         }
     }
     if args.json {
