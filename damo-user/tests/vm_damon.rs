@@ -332,4 +332,31 @@ fn profile_names_the_function_that_made_each_buffer_hot() {
         eprintln!("{name}: {} {top:?}", report["selection"]);
         assert_eq!(report["rows"][0]["symbol"], function, "while the {name} buffer was hot: {report}");
     }
+
+    // `report phases` finds the three phases on its own, in order. The workload first fills
+    // its buffers (page faults and memset), which is a phase of its own when it lasts a
+    // second or more under emulation: 3 or 4 phases.
+    let phases: serde_json::Value =
+        serde_json::from_str(&damo_trace(&["report", "phases", "-i", out, "--json"])).unwrap();
+    let tops: Vec<&str> = phases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["top"][0]["symbol"].as_str().unwrap_or(""))
+        .collect();
+    eprintln!("phases: {tops:?}");
+    assert!(
+        (3..=4).contains(&tops.len()),
+        "{} phases: {phases}",
+        tops.len()
+    );
+    assert_eq!(
+        &tops[tops.len() - 3..],
+        [
+            "phase_sequential_scan",
+            "phase_random_update",
+            "phase_hot_spot"
+        ],
+        "{phases}"
+    );
 }

@@ -74,10 +74,14 @@ fn known(duration: Duration) {
     let mut buf = vec![0u8; 4 * MIB];
     announce("known", &buf);
     let until = Instant::now() + duration;
+    let mut iterations = 0u64;
     while Instant::now() < until {
         black_box(workload_compute(200_000));
         workload_fill(&mut buf);
+        iterations += 1;
     }
+    // The work done, for measuring how much recording slows the workload down.
+    println!("known iterations {iterations}");
 }
 
 /// Pure computation in this binary.

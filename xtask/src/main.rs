@@ -6,6 +6,7 @@ mod demo;
 mod setup;
 mod test;
 mod vm;
+mod vm_bench;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ enum Command {
     Demo(demo::Options),
     /// Time damo-trace against damo on a generated record of ≥ 1 M regions.
     Bench(bench::Options),
+    /// Measure what recording costs, in the VM: collector CPU and workload slowdown.
+    VmBench,
     /// Boot the project's QEMU VM and run the real-kernel test scenario in it.
     VmTest(vm::Options),
 }
@@ -35,5 +38,6 @@ fn main() -> Result<()> {
         Command::VmTest(opts) => vm::run(opts),
         Command::Bench(opts) => bench::run(opts),
         Command::Demo(opts) => demo::run(opts),
+        Command::VmBench => vm_bench::run(),
     }
 }

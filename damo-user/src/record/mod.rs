@@ -54,6 +54,8 @@ pub struct Summary {
     pub duration: Duration,
     pub progress: Progress,
     pub losses: Losses,
+    /// CPU time damo-trace itself used while collecting (user + system).
+    pub cpu: Duration,
 }
 
 impl std::fmt::Display for Summary {
@@ -61,12 +63,14 @@ impl std::fmt::Display for Summary {
         let p = &self.progress;
         write!(
             f,
-            "recorded {:.1}s: {} snapshots, {} regions, {} stack samples, {} lost",
+            "recorded {:.1}s: {} snapshots, {} regions, {} stack samples, {} lost; collector CPU {:.3}s ({:.2}% of a core)",
             self.duration.as_secs_f64(),
             p.snapshots,
             p.regions,
             p.samples,
-            self.losses.total()
+            self.losses.total(),
+            self.cpu.as_secs_f64(),
+            self.cpu.as_secs_f64() * 100.0 / self.duration.as_secs_f64().max(1e-9)
         )
     }
 }
@@ -121,12 +125,14 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     let mut child = gated.map(GatedChild::release).transpose()?;
 
     let started = Instant::now();
+    let cpu_before = cpu_time();
     let mut sink = RecordingSink::new(output, started);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let collected = runtime.block_on(async {
         let shutdown = shutdown_signal(exit_watch, plan.timeout);
         collector::collect(events, &mut sink, shutdown).await
     });
+    let cpu = cpu_time().saturating_sub(cpu_before);
     // Stop what we started before anything else can fail; the ring buffer keeps what they
     // produced until then.
     let stopped = ours.map(|o| o.stop()).transpose();
@@ -142,7 +148,21 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     sink.output().kernel_symbols(&symbols)?;
     let losses = sink.losses;
     sink.output().finish(&losses)?;
-    Ok(Summary { duration: started.elapsed(), progress: sink.progress, losses })
+    Ok(Summary {
+        duration: started.elapsed(),
+        progress: sink.progress,
+        losses,
+        cpu,
+    })
+}
+
+/// User + system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct we own.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 /// Kdamonds this recording started, stopped when it ends.
