@@ -74,6 +74,52 @@ pub struct Record {
     pub kernel_symbols: Vec<(u64, String)>,
     /// What was dropped while recording; `None` for records from other tools.
     pub losses: Option<Losses>,
+    /// DAMOS details of damo's JSON records (`damon.data.snapshot.*`), one per target in
+    /// `targets` order; `None` for every other source. Only `report access` reads them.
+    pub damos: Option<Vec<DamosInfo>>,
+}
+
+/// What damo's JSON keeps beside a target's regions when they come through DAMOS.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DamosInfo {
+    /// damo wrote `"target_id": null`.
+    pub target_id_null: bool,
+    /// The intervals auto-tuning goal, when damo wrote one.
+    pub intervals_goal: Option<IntervalsGoal>,
+    pub scheme_filters: Vec<SchemeFilter>,
+    /// Per snapshot, keyed by `end_ns`.
+    pub snapshots: Vec<DamosSnapshotInfo>,
+}
+
+/// damo's `intervals_goal`; `access_bp_milli` is the basis points times 1000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IntervalsGoal {
+    pub access_bp_milli: u64,
+    pub aggrs: u64,
+    pub min_sample_us: u64,
+    pub max_sample_us: u64,
+}
+
+/// A DAMOS filter of the scheme that took the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SchemeFilter {
+    pub filter_type: String,
+    pub matching: bool,
+    pub allow: bool,
+    pub memcg_path: String,
+    pub address_range: Option<(u64, u64)>,
+    pub damon_target_idx: Option<u64>,
+    pub hugepage_size: Option<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DamosSnapshotInfo {
+    pub end_ns: u64,
+    /// damo's `damos_stats` (nr_tried, sz_tried, nr_applied, sz_applied,
+    /// sz_ops_filter_passed, qt_exceeds, nr_snapshots, max_nr_snapshots).
+    pub stats: Option<[u64; 8]>,
+    /// `(region start, sz_filter_passed)`, sorted by start.
+    pub sz_filter_passed: Vec<(u64, u64)>,
 }
 
 /// An executable or shared library that stack addresses were found in.

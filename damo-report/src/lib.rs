@@ -1,6 +1,7 @@
 //! Reports on DAMON records, giving damo's answers: the same filters, numbers and line
 //! formats, from any record damo-trace reads.
 
+pub mod access;
 pub mod adjust;
 pub mod chart;
 pub mod dist;
@@ -9,5 +10,6 @@ pub mod heatmap;
 pub mod image;
 pub mod nr_regions;
 pub mod phases;
+pub mod record_info;
 pub mod times;
 pub mod wss;

@@ -10,7 +10,7 @@ use serde::{de, Deserialize, Deserializer};
 
 use super::DamoError;
 use crate::{
-    model::{Intervals, Record, Region, Snapshot, TargetRecord},
+    model::{DamosInfo, DamosSnapshotInfo, Intervals, IntervalsGoal, Record, Region, SchemeFilter, Snapshot, TargetRecord},
     units,
 };
 
@@ -125,6 +125,53 @@ struct JsonTarget {
     #[serde(default)]
     target_id: Option<Field<Count>>,
     snapshots: Vec<JsonSnapshot>,
+    #[serde(default)]
+    scheme_filters: Option<Vec<JsonFilter>>,
+}
+
+#[derive(Deserialize)]
+struct JsonFilter {
+    filter_type: String,
+    #[serde(default)]
+    matching: bool,
+    #[serde(default)]
+    allow: bool,
+    #[serde(default)]
+    memcg_path: Option<String>,
+    #[serde(default)]
+    address_range: Option<JsonRange>,
+    #[serde(default)]
+    damon_target_idx: Option<Field<Count>>,
+    #[serde(default)]
+    hugepage_size: Option<[Field<Bytes>; 2]>,
+}
+
+#[derive(Deserialize)]
+struct JsonRange {
+    start: Field<Bytes>,
+    end: Field<Bytes>,
+}
+
+#[derive(Deserialize)]
+struct JsonGoal {
+    access_bp: Field<Percent>,
+    aggrs: Field<Count>,
+    min_sample_us: Field<Us>,
+    max_sample_us: Field<Us>,
+}
+
+#[derive(Deserialize)]
+struct JsonStats {
+    nr_tried: Field<Count>,
+    sz_tried: Field<Bytes>,
+    nr_applied: Field<Count>,
+    sz_applied: Field<Bytes>,
+    sz_ops_filter_passed: Field<Bytes>,
+    qt_exceeds: Field<Count>,
+    #[serde(default)]
+    nr_snapshots: Option<Field<Count>>,
+    #[serde(default)]
+    max_nr_snapshots: Option<Field<Count>>,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +179,8 @@ struct JsonIntervals {
     sample_us: Field<Us>,
     aggr_us: Field<Us>,
     ops_update_us: Field<Us>,
+    #[serde(default)]
+    intervals_goal: Option<JsonGoal>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +190,8 @@ struct JsonSnapshot {
     regions: Vec<JsonRegion>,
     #[serde(default)]
     total_bytes: Option<Field<Bytes>>,
+    #[serde(default)]
+    damos_stats: Option<JsonStats>,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +202,8 @@ struct JsonRegion {
     nr_accesses: Option<JsonNrAccesses>,
     #[serde(default)]
     age: Option<JsonAge>,
+    #[serde(default)]
+    sz_filter_passed: Option<Field<Bytes>>,
 }
 
 #[derive(Deserialize)]
@@ -186,13 +239,38 @@ pub fn read_from(reader: impl std::io::Read) -> Result<Record, DamoError> {
 
 fn convert(targets: Vec<JsonTarget>) -> Result<Record, DamoError> {
     let mut record = Record::default();
+    let mut damos = Vec::new();
     for t in targets {
-        record.targets.push(convert_target(t)?);
+        let (target, info) = convert_target(t)?;
+        record.targets.push(target);
+        damos.push(info);
+    }
+    if damos.iter().any(|d| *d != DamosInfo { target_id_null: d.target_id_null, ..Default::default() }) {
+        record.damos = Some(damos);
     }
     Ok(record)
 }
 
-fn convert_target(t: JsonTarget) -> Result<TargetRecord, DamoError> {
+fn convert_target(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError> {
+    let mut info = DamosInfo {
+        target_id_null: t.target_id.is_none(),
+        intervals_goal: t.intervals.as_ref().and_then(|i| i.intervals_goal.as_ref()).map(|g| IntervalsGoal {
+            access_bp_milli: (g.access_bp.0 * 1000.0).round() as u64,
+            aggrs: g.aggrs.0,
+            min_sample_us: g.min_sample_us.0,
+            max_sample_us: g.max_sample_us.0,
+        }),
+        scheme_filters: t.scheme_filters.unwrap_or_default().into_iter().map(|f| SchemeFilter {
+            filter_type: f.filter_type,
+            matching: f.matching,
+            allow: f.allow,
+            memcg_path: f.memcg_path.unwrap_or_default(),
+            address_range: f.address_range.map(|r| (r.start.0, r.end.0)),
+            damon_target_idx: f.damon_target_idx.map(|i| i.0),
+            hugepage_size: f.hugepage_size.map(|[a, b]| (a.0, b.0)),
+        }).collect(),
+        snapshots: Vec::new(),
+    };
     let intervals = t.intervals.map(|i| Intervals { sample_us: i.sample_us.0, aggr_us: i.aggr_us.0, ops_update_us: i.ops_update_us.0 });
     let small = |f: Option<Field<Count>>, what| {
         f.map(|f| u32::try_from(f.0).map_err(|_| DamoError::Json(format!("{what} {} is out of range", f.0)))).transpose()
@@ -206,6 +284,16 @@ fn convert_target(t: JsonTarget) -> Result<TargetRecord, DamoError> {
         snapshots: Vec::with_capacity(t.snapshots.len()),
     };
     for s in t.snapshots {
+        let mut sz_filter_passed: Vec<(u64, u64)> =
+            s.regions.iter().filter_map(|r| r.sz_filter_passed.as_ref().map(|p| (r.start.0, p.0))).collect();
+        sz_filter_passed.sort_unstable();
+        let stats = s.damos_stats.map(|d| {
+            [d.nr_tried.0, d.sz_tried.0, d.nr_applied.0, d.sz_applied.0, d.sz_ops_filter_passed.0, d.qt_exceeds.0,
+             d.nr_snapshots.map_or(0, |n| n.0), d.max_nr_snapshots.map_or(0, |n| n.0)]
+        });
+        if stats.is_some() || !sz_filter_passed.is_empty() {
+            info.snapshots.push(DamosSnapshotInfo { end_ns: s.end_time.0, stats, sz_filter_passed });
+        }
         let regions = s.regions.into_iter().map(|r| convert_region(r, intervals)).collect::<Result<Vec<_>, _>>()?;
         if is_fake(&regions) {
             continue;
@@ -218,7 +306,7 @@ fn convert_target(t: JsonTarget) -> Result<TargetRecord, DamoError> {
             total_bytes: s.total_bytes.map(|f| f.0),
         });
     }
-    Ok(target)
+    Ok((target, info))
 }
 
 /// damo's fake snapshot (one `0-0` region with -1 counts) only carries a start time.

@@ -1,11 +1,13 @@
 //! `damo-trace report <type>`: offline reports on records, with damo's options and output.
 
+pub mod access;
 pub mod heatmap;
 pub mod nr_regions;
 pub mod options;
 pub mod phases;
 pub mod plot;
 pub mod profile;
+pub mod record_info;
 pub mod times;
 pub mod wss;
 
@@ -36,6 +38,13 @@ pub enum ReportKind {
     Phases(phases::Args),
     /// When which address ranges were how frequently accessed, as a heatmap.
     Heatmap(heatmap::Args),
+    /// The snapshots' regions and access patterns, in damo's styles and formats.
+    Access(access::Args),
+    /// Every snapshot's regions as damo's raw listing (`access --raw_form`).
+    Raw(access::Args),
+    /// Each target's time span and the address ranges monitored throughout.
+    #[command(name = "record_info")]
+    RecordInfo(record_info::Args),
 }
 
 pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
@@ -47,5 +56,8 @@ pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
         ReportKind::Flamegraph(a) => profile::run_flamegraph(a),
         ReportKind::Phases(a) => phases::run(a, out),
         ReportKind::Heatmap(a) => heatmap::run(a, out),
+        ReportKind::Access(a) => access::run(a, out),
+        ReportKind::Raw(a) => access::run_raw(a, out),
+        ReportKind::RecordInfo(a) => record_info::run(a, out),
     }
 }

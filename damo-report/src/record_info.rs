@@ -1,0 +1,220 @@
+//! `report record_info`: per target, the time span and the address ranges that stayed
+//! monitored in every snapshot (damo's "guide"), largest address space first.
+
+use crate::access::numfmt::time_ns_int;
+use damo_record::{model::Record, units::format_sz};
+
+/// damo's `format_sz_accurate`: six decimals.
+fn sz_accurate(bytes: u64, raw: bool) -> String {
+    if raw {
+        return bytes.to_string();
+    }
+    if bytes == u64::MAX {
+        return "max".into();
+    }
+    let b = bytes as f64;
+    for (unit, shift) in [
+        ("EiB", 60),
+        ("PiB", 50),
+        ("TiB", 40),
+        ("GiB", 30),
+        ("MiB", 20),
+        ("KiB", 10),
+    ] {
+        let scale = (1u64 << shift) as f64;
+        if b > scale {
+            return format!("{:.6} {unit}", b / scale);
+        }
+    }
+    format!("{bytes} B")
+}
+
+struct Guide {
+    header: Vec<String>,
+    start_ns: i128,
+    end_ns: u64,
+    lowest: u64,
+    highest: u64,
+    gaps: Vec<(u64, u64)>,
+}
+
+impl Guide {
+    fn regions(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut start = self.lowest;
+        for &(a, b) in &self.gaps {
+            out.push((start, a));
+            start = b;
+        }
+        out.push((start, self.highest));
+        out
+    }
+}
+
+/// damo's `overlapping_regions`: each old gap narrowed by every new gap it touches.
+fn overlapping(old: &[(u64, u64)], new: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    old.iter()
+        .map(|&r1| {
+            let mut r1 = r1;
+            // Gaps come sorted; only those touching r1 can narrow it.
+            let from = new.partition_point(|r2| r2.1 < r1.0);
+            for &r2 in &new[from..] {
+                if r2.0 > r1.1 {
+                    break;
+                }
+                if !(r1.1 < r2.0 || r2.1 < r1.0) {
+                    r1 = (r1.0.max(r2.0), r1.1.min(r2.1));
+                }
+            }
+            r1
+        })
+        .collect()
+}
+
+/// kdamond, context, scheme and target id (`u64::MAX` for a null id).
+type GuideKey = (u32, u32, Option<u32>, u64);
+
+pub fn report(record: &Record, raw: bool) -> String {
+    let mut guides: Vec<(GuideKey, Guide)> = Vec::new();
+    for (ti, t) in record.targets.iter().enumerate() {
+        let null_id = record
+            .damos
+            .as_ref()
+            .and_then(|d| d.get(ti))
+            .is_some_and(|d| d.target_id_null);
+        let key = (
+            t.kdamond_idx,
+            t.context_idx,
+            t.scheme_idx,
+            if null_id { u64::MAX } else { t.target_id },
+        );
+        for s in &t.snapshots {
+            let gi = match guides.iter().position(|(k, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    let oldest = match t.intervals {
+                        None => i128::from(s.start_ns),
+                        Some(iv) => {
+                            let age = s
+                                .regions
+                                .iter()
+                                .map(|r| r.age.unwrap_or(0))
+                                .max()
+                                .unwrap_or(0);
+                            i128::from(s.start_ns) - i128::from(age) * i128::from(iv.aggr_us) * 1000
+                        }
+                    };
+                    let mut header = vec![
+                        format!("kdamond_idx: {}", t.kdamond_idx),
+                        format!("context_idx: {}", t.context_idx),
+                    ];
+                    if let Some(i) = t.scheme_idx {
+                        header.push(format!("scheme_idx: {i}"));
+                    }
+                    if !null_id {
+                        header.push(format!("target_id: {}", t.target_id));
+                    }
+                    guides.push((
+                        key,
+                        Guide {
+                            header,
+                            start_ns: oldest,
+                            end_ns: 0,
+                            lowest: 0,
+                            highest: 0,
+                            gaps: Vec::new(),
+                        },
+                    ));
+                    guides.len() - 1
+                }
+            };
+            let g = &mut guides[gi].1;
+            g.end_ns = s.end_ns;
+            let mut last: u64 = 0;
+            let mut gaps = Vec::new();
+            for r in &s.regions {
+                if g.lowest == 0 || r.start < g.lowest {
+                    g.lowest = r.start;
+                }
+                if g.highest == 0 || r.end > g.highest {
+                    g.highest = r.end;
+                }
+                if last == 0 {
+                    last = r.end;
+                    continue;
+                }
+                if last != r.start {
+                    gaps.push((last, r.start));
+                }
+                last = r.end;
+            }
+            g.gaps = if g.gaps.is_empty() {
+                gaps
+            } else {
+                overlapping(&g.gaps, &gaps)
+            };
+        }
+    }
+    let mut list: Vec<Guide> = guides.into_iter().map(|(_, g)| g).collect();
+    let space = |g: &Guide| {
+        g.regions()
+            .iter()
+            .map(|&(a, b)| i128::from(b) - i128::from(a))
+            .sum::<i128>()
+    };
+    list.sort_by_key(|g| std::cmp::Reverse(space(g)));
+    let mut out = Vec::new();
+    for g in &list {
+        out.extend(g.header.iter().cloned());
+        out.push(format!(
+            "time: [{}, {}) ({})",
+            time_ns_int(g.start_ns, raw),
+            time_ns_int(i128::from(g.end_ns), raw),
+            time_ns_int(i128::from(g.end_ns) - g.start_ns, raw)
+        ));
+        for (i, (a, b)) in g.regions().into_iter().enumerate() {
+            out.push(format!(
+                "region\t{i:2}: [{}, {}) ({})",
+                sz_accurate(a, raw),
+                sz_accurate(b, raw),
+                format_sz(b.saturating_sub(a) as f64, raw)
+            ));
+        }
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use damo_record::model::{Region, Snapshot, TargetRecord};
+
+    #[test]
+    fn gaps_common_to_all_snapshots() {
+        let reg = |start, end| Region {
+            start,
+            end,
+            nr_accesses: 0,
+            age: None,
+        };
+        let snap = |regions| Snapshot {
+            start_ns: 0,
+            end_ns: 10,
+            regions,
+            total_bytes: None,
+        };
+        let rec = Record {
+            targets: vec![TargetRecord {
+                snapshots: vec![
+                    snap(vec![reg(100, 200), reg(300, 400)]),
+                    snap(vec![reg(100, 250), reg(280, 400)]),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let out = report(&rec, true);
+        assert!(out.contains("region\t 0: [100, 250) (150)"), "{out}");
+        assert!(out.contains("region\t 1: [280, 400) (120)"), "{out}");
+    }
+}

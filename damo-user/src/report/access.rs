@@ -1,0 +1,219 @@
+//! `report access` and `report raw` options: damo's names, defaults and choices.
+
+use std::{io::Write, path::PathBuf};
+
+use anyhow::{bail, Result};
+use damo_report::access::{self, BoxValue, Options, SortKey};
+
+use super::options::{load_record, FilterArgs};
+
+#[derive(Debug, clap::Args)]
+#[command(rename_all = "snake_case")]
+pub struct Args {
+    /// The record to show.
+    #[arg(
+        short = 'i',
+        long = "input",
+        value_name = "FILE",
+        default_value = "damon.data"
+    )]
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Output style among damo's pre-configured ones.
+    #[arg(long, default_value = "detailed", value_parser = ["detailed", "simple-boxes", "temperature-sz-hist", "recency-sz-hist", "cold-memory-tail", "recency-percentiles", "idle-time-percentiles", "temperature-percentiles", "cold", "hot"])]
+    pub style: String,
+    /// Percentiles to show: up to three numbers are Python range() arguments, more are a list.
+    #[arg(long, num_args = 1.., allow_negative_numbers = true)]
+    pub percentiles_range: Option<Vec<i64>>,
+    /// Fields to sort regions by, applied in turn.
+    #[arg(long, num_args = 1.., default_values = ["address"], value_parser = ["address", "access_rate", "age", "size", "temperature"])]
+    pub sort_regions_by: Vec<String>,
+    /// Sort regions in descending order for these keys ("all" for every key).
+    #[arg(long, num_args = 1.., value_parser = ["address", "access_rate", "age", "size", "temperature", "all"])]
+    pub sort_regions_dsc: Option<Vec<String>>,
+    /// Temperature weights of size, access rate and age.
+    #[arg(long, num_args = 3, default_values = ["0", "100", "100"], allow_negative_numbers = true)]
+    pub temperature_weights: Vec<i64>,
+    /// Draw histograms in log scale.
+    #[arg(long)]
+    pub hist_logscale: bool,
+    /// Histogram ranges: pairs of min and max values.
+    #[arg(long, num_args = 1.., allow_hyphen_values = true)]
+    pub hist_ranges: Option<Vec<String>>,
+    /// Draw histograms cumulatively.
+    #[arg(long)]
+    pub hist_cumulate: bool,
+    /// Customize a template: <set|append> <record_head|snapshot_head|region|snapshot_tail|record_tail> <template>.
+    #[arg(long, num_args = 3, action = clap::ArgAction::Append, allow_hyphen_values = true)]
+    pub format: Vec<String>,
+    /// Template shown at the beginning of each record.
+    #[arg(long)]
+    pub format_record_head: Option<String>,
+    /// Template shown at the end of each record.
+    #[arg(long)]
+    pub format_record_tail: Option<String>,
+    /// Template shown at the beginning of each snapshot.
+    #[arg(long)]
+    pub format_snapshot_head: Option<String>,
+    /// Template shown at the end of each snapshot.
+    #[arg(long)]
+    pub format_snapshot_tail: Option<String>,
+    /// Template shown for each region.
+    #[arg(long)]
+    pub format_region: Option<String>,
+    /// Width of the snapshot heatmap.
+    #[arg(long, default_value_t = 80)]
+    pub snapshot_heatmap_width: usize,
+    /// Colorset of the snapshot heatmap.
+    #[arg(long, default_value = "gray", value_parser = ["gray", "flame", "emotion"])]
+    pub snapshot_heatmap_colorset: String,
+    /// Draw gaps of the snapshot heatmap to scale.
+    #[arg(long)]
+    pub snapshot_heatmap_static: bool,
+    /// Show each region's access pattern as a box.
+    #[arg(long)]
+    pub region_box: bool,
+    /// Values the box's length, color and height show.
+    #[arg(long, num_args = 3, default_values = ["age", "access_rate", "size"], value_parser = ["size", "access_rate", "age", "none"])]
+    pub region_box_values: Vec<String>,
+    /// Minimum and maximum box length.
+    #[arg(long, num_args = 2, default_values = ["1", "30"])]
+    pub region_box_min_max_length: Vec<i64>,
+    /// Minimum and maximum box height.
+    #[arg(long, num_args = 2, default_values = ["1", "5"])]
+    pub region_box_min_max_height: Vec<i64>,
+    /// Colorset of the region box.
+    #[arg(long, default_value = "gray", value_parser = ["gray", "flame", "emotion"])]
+    pub region_box_colorset: String,
+    /// Scales of the box's length, color and height.
+    #[arg(long, num_args = 3, default_values = ["log", "linear", "log"], value_parser = ["linear", "log"])]
+    pub region_box_scales: Vec<String>,
+    /// Where to align the region box.
+    #[arg(long, default_value = "left", value_parser = ["left", "right"])]
+    pub region_box_align: String,
+    /// Minimum characters of a keyword's text (damo's defaults for a keyword come first and win).
+    #[arg(long, num_args = 2, action = clap::ArgAction::Append, value_names = ["KEYWORD", "NUMBER"])]
+    pub min_chars_for: Vec<String>,
+    /// Print only the total size of each snapshot's regions.
+    #[arg(long)]
+    pub total_sz_only: bool,
+    /// Use machine-friendly raw numbers.
+    #[arg(long)]
+    pub raw_number: bool,
+    /// Print in JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print damo's raw region listing.
+    #[arg(long)]
+    pub raw_form: bool,
+}
+
+fn box_value(s: &str) -> Option<BoxValue> {
+    match s {
+        "size" => Some(BoxValue::Size),
+        "access_rate" => Some(BoxValue::AccessRate),
+        "age" => Some(BoxValue::Age),
+        _ => None,
+    }
+}
+
+impl Args {
+    fn options(&self) -> Result<Options> {
+        let three = |v: &[String], what: &str| -> Result<[String; 3]> {
+            match v {
+                [a, b, c] => Ok([a.clone(), b.clone(), c.clone()]),
+                _ => bail!("{what} takes three values"),
+            }
+        };
+        let two = |v: &[i64], what: &str| -> Result<(i64, i64)> {
+            match v {
+                [a, b] => Ok((*a, *b)),
+                _ => bail!("{what} takes two values"),
+            }
+        };
+        let [w0, w1, w2] = self.temperature_weights.as_slice() else {
+            bail!("--temperature_weights takes three values")
+        };
+        let values = three(&self.region_box_values, "--region_box_values")?;
+        let scales = three(&self.region_box_scales, "--region_box_scales")?;
+        let mut min_chars = Vec::new();
+        for pair in self.min_chars_for.chunks(2) {
+            let [k, n] = pair else {
+                bail!("--min_chars_for takes two values")
+            };
+            let n: usize = n
+                .parse()
+                .map_err(|_| anyhow::anyhow!("wrong --min_chars_for number {n:?}"))?;
+            min_chars.push((k.clone(), n));
+        }
+        if self
+            .percentiles_range
+            .as_ref()
+            .is_some_and(|r| r.len() == 3 && r[2] == 0)
+        {
+            bail!("--percentiles_range: the step must not be zero");
+        }
+        Ok(Options {
+            style: self.style.clone(),
+            percentiles_range: self.percentiles_range.clone(),
+            sort_regions_by: self
+                .sort_regions_by
+                .iter()
+                .filter_map(|s| SortKey::parse(s))
+                .collect(),
+            sort_regions_dsc: self.sort_regions_dsc.clone().unwrap_or_default(),
+            temperature_weights: [*w0, *w1, *w2],
+            hist_logscale: self.hist_logscale,
+            hist_ranges: self.hist_ranges.clone(),
+            hist_cumulate: self.hist_cumulate,
+            format: self.format.chunks(3).map(|c| c.to_vec()).collect(),
+            format_record_head: self.format_record_head.clone(),
+            format_record_tail: self.format_record_tail.clone(),
+            format_snapshot_head: self.format_snapshot_head.clone(),
+            format_snapshot_tail: self.format_snapshot_tail.clone(),
+            format_region: self.format_region.clone(),
+            snapshot_heatmap_width: self.snapshot_heatmap_width,
+            snapshot_heatmap_colorset: self.snapshot_heatmap_colorset.clone(),
+            snapshot_heatmap_static: self.snapshot_heatmap_static,
+            region_box: self.region_box,
+            region_box_values: values.map(|v| box_value(&v)),
+            region_box_min_max_length: two(
+                &self.region_box_min_max_length,
+                "--region_box_min_max_length",
+            )?,
+            region_box_min_max_height: two(
+                &self.region_box_min_max_height,
+                "--region_box_min_max_height",
+            )?,
+            region_box_colorset: self.region_box_colorset.clone(),
+            region_box_scales: scales.map(|s| s == "log"),
+            region_box_align_right: self.region_box_align == "right",
+            min_chars_for: min_chars,
+            total_sz_only: self.total_sz_only,
+            raw_number: self.raw_number,
+            json: self.json,
+            raw_form: self.raw_form,
+        })
+    }
+}
+
+pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
+    let opts = args.options()?;
+    let filter = args.filter.to_filter()?;
+    let mut record = load_record(&args.input)?;
+    filter.apply(&mut record);
+    if record.targets.is_empty() {
+        writeln!(out, "No record in {}", args.input.display())?;
+        return Ok(());
+    }
+    let text = access::report(&record, &opts)?;
+    writeln!(out, "{text}")?;
+    Ok(())
+}
+
+/// `report raw`: `report access --raw_form`.
+pub fn run_raw(mut args: Args, out: &mut dyn Write) -> Result<()> {
+    args.raw_form = true;
+    run(args, out)
+}
