@@ -50,6 +50,15 @@ pub fn get_opt(buf: &mut impl Buf) -> Option<Option<u64>> {
     Some(get_varint(buf)?.checked_sub(1))
 }
 
+/// Signed differences: 0, -1, 1, -2… become 0, 1, 2, 3…
+pub fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+pub fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +76,9 @@ mod tests {
         assert_eq!(get_varint(&mut &[0x80u8][..]), None, "cut inside a varint");
         assert_eq!(get_varint(&mut &[0xffu8; 11][..]), None, "longer than 64 bits");
         assert_eq!(get_bytes(&mut &[5u8, 1, 2][..]), None, "length past the end");
+        for v in [0, 1, -1, 1000, -1000, i64::MAX, i64::MIN] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+        assert_eq!(zigzag(-1), 1);
     }
 }

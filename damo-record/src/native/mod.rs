@@ -9,18 +9,22 @@
 //!
 //! A reader stops at the first chunk that is cut short or fails its checksum and returns
 //! everything before it, saying where the damage is: a recording killed at any byte loses at
-//! most the chunk being written. Unknown chunk kinds are skipped, so newer writers can add
+//! most the chunk being written. Snapshots go in frames of an open-ended chunk, one frame per
+//! snapshot coded against the target's previous one (0.3 bytes a region), each flushed as it
+//! is written, so a kill loses at most the snapshot being written. Unknown chunk kinds are skipped, so newer writers can add
 //! kinds without breaking older readers; a new version number means an incompatible change.
 
 mod codec;
 mod reader;
+mod snapshot;
 mod writer;
 
 pub use reader::{read, NativeRead};
 pub use writer::NativeWriter;
 
 pub const MAGIC: [u8; 8] = *b"\x89DTR\r\n\x1a\n";
-pub const VERSION: u32 = 1;
+/// 2: snapshots in frames coded against their predecessors (1 had a chunk per snapshot).
+pub const VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 16;
 pub const CHUNK_HEADER_LEN: usize = 12;
 
@@ -30,7 +34,9 @@ pub const CHUNK_HEADER_LEN: usize = 12;
 pub enum ChunkKind {
     /// A target's identity and intervals; later chunks refer to it by its index.
     Target = 1,
-    /// One snapshot of one target.
+    /// Snapshots, one frame each (an open-ended, [`FLAG_FRAMED`] chunk). Frames continue one
+    /// raw deflate stream across the whole record, and each snapshot is coded against the
+    /// previous one of its target.
     Snapshot = 2,
     /// Modules appended to the table that stack frames index.
     Modules = 3,
@@ -63,6 +69,11 @@ impl ChunkKind {
 
 /// Chunk flag: the payload is zlib-compressed.
 pub const FLAG_ZLIB: u16 = 1;
+/// Chunk flag: the chunk is open-ended. Its length field is [`OPEN_LEN`], its CRC covers the
+/// header only, and frames follow it: v length (0 ends the chunk), u16 check (the low half
+/// of the frame's CRC-32), the frame. A cut loses only the frame it falls in.
+pub const FLAG_FRAMED: u16 = 2;
+pub const OPEN_LEN: u32 = u32::MAX;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NativeError {

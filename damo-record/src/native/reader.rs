@@ -5,9 +5,12 @@ use std::io::Read;
 use bytes::Buf;
 use flate2::read::ZlibDecoder;
 
-use super::{codec::*, ChunkKind, NativeError, CHUNK_HEADER_LEN, FLAG_ZLIB, HEADER_LEN, MAGIC, VERSION};
+use super::{
+    codec::*, snapshot, ChunkKind, NativeError, CHUNK_HEADER_LEN, FLAG_FRAMED, FLAG_ZLIB, HEADER_LEN, MAGIC,
+    OPEN_LEN, VERSION,
+};
 use crate::model::{
-    FileAddr, Intervals, Losses, Module, Record, Region, Snapshot, StackSample, TargetRecord,
+    FileAddr, Intervals, Losses, Module, Record, StackSample, TargetRecord,
 };
 
 /// Compressed chunks may not inflate past this: a corrupt length must not exhaust memory.
@@ -43,6 +46,16 @@ pub fn read(data: &[u8]) -> Result<NativeRead, NativeError> {
     let mut pos = HEADER_LEN;
     let mut damaged_at = None;
     while pos < data.len() {
+        if let Some((kind, body_start)) = framed_chunk_at(data, pos) {
+            match state.frames(kind, data, body_start) {
+                Ok(next) => pos = next,
+                Err(at) => {
+                    damaged_at = Some(at as u64);
+                    break;
+                }
+            }
+            continue;
+        }
         match chunk_at(data, pos).and_then(|(kind, payload, next)| state.chunk(kind, &payload).map(|()| next)) {
             Some(next) => pos = next,
             None => {
@@ -52,6 +65,17 @@ pub fn read(data: &[u8]) -> Result<NativeRead, NativeError> {
         }
     }
     Ok(NativeRead { record: state.record, damaged_at, complete: state.complete && damaged_at.is_none() })
+}
+
+/// The kind of the open-ended chunk at `pos` and where its frames start; `None` if the chunk
+/// there is not one (or is damaged: [`chunk_at`] then says so).
+fn framed_chunk_at(data: &[u8], pos: usize) -> Option<(u16, usize)> {
+    let header = data.get(pos..pos + CHUNK_HEADER_LEN)?;
+    let flags = u16::from_le_bytes([header[2], header[3]]);
+    let len = u32::from_le_bytes(header[4..8].try_into().unwrap());
+    let crc = u32::from_le_bytes(header[8..12].try_into().unwrap());
+    (flags & FLAG_FRAMED != 0 && len == OPEN_LEN && crc32fast::hash(&header[..4]) == crc)
+        .then(|| (u16::from_le_bytes([header[0], header[1]]), pos + CHUNK_HEADER_LEN))
 }
 
 /// The chunk at `pos`: its kind, inflated payload and the offset after it; `None` if damaged.
@@ -86,12 +110,92 @@ struct Decoder {
 }
 
 impl Decoder {
+    /// Reads the frames of the open-ended chunk whose frames start at `pos`: the offset after
+    /// its end mark, or the offset of the first frame that is cut short or damaged. A failed
+    /// check takes back the frames it covers.
+    fn frames(&mut self, kind: u16, data: &[u8], mut pos: usize) -> Result<usize, usize> {
+        let snapshots = ChunkKind::from_u16(kind) == Some(ChunkKind::Snapshot);
+        // Targets of the snapshots read since the last check, where the first of them starts,
+        // and the CRC-32 of their frames.
+        let mut unchecked: Vec<usize> = Vec::new();
+        let mut group_at = pos;
+        let mut crc = crc32fast::Hasher::new();
+        loop {
+            let frame_at = pos;
+            let mut p = data.get(pos..).ok_or(frame_at)?;
+            let head = get_varint(&mut p).ok_or(frame_at)?;
+            let head_len = data.len() - p.len() - frame_at;
+            let len = usize::try_from(head >> 1).map_err(|_| frame_at)?;
+            let checked = head & 1 != 0;
+            let need = len.checked_add(if checked { 4 } else { 0 }).ok_or(frame_at)?;
+            if p.len() < need {
+                return Err(frame_at);
+            }
+            let body = &p[..len];
+            pos = frame_at + head_len + need;
+            crc.update(&data[frame_at..frame_at + head_len]);
+            crc.update(body);
+            // Damage followed by nothing but zeros is a torn tail (a crash before the file's
+            // data reached the disk), read like a cut; other damage makes the unchecked frames
+            // before it suspect too.
+            let torn = data[pos..].iter().all(|&b| b == 0);
+            if len > 0 {
+                if snapshots && self.snapshot_frame(body, &mut unchecked).is_none() {
+                    if torn {
+                        return Err(frame_at);
+                    }
+                    self.take_back(&unchecked);
+                    return Err(group_at);
+                }
+                // Frames of a kind from a newer writer: skipped.
+            } else if !checked && !unchecked.is_empty() {
+                // The writer checks the frames before an end mark: this is a zero-filled tail
+                // (a crash before the file's data reached the disk), read like a cut.
+                return Err(frame_at);
+            }
+            if checked {
+                let want = u32::from_le_bytes(p[len..len + 4].try_into().unwrap());
+                if std::mem::take(&mut crc).finalize() != want {
+                    if torn {
+                        // Only this frame's snapshot goes.
+                        let this = if snapshots && len > 0 { unchecked.len() - 1 } else { unchecked.len() };
+                        self.take_back(&unchecked[this..]);
+                        return Err(frame_at);
+                    }
+                    self.take_back(&unchecked);
+                    return Err(group_at);
+                }
+                unchecked.clear();
+                group_at = pos;
+            }
+            if len == 0 {
+                return Ok(pos);
+            }
+        }
+    }
+
+    fn take_back(&mut self, unchecked: &[usize]) {
+        for &index in unchecked.iter().rev() {
+            self.record.targets[index].snapshots.pop();
+        }
+    }
+
+    fn snapshot_frame(&mut self, body: &[u8], unchecked: &mut Vec<usize>) -> Option<()> {
+        let (index, rest) = snapshot::decode(body)?;
+        let target = self.record.targets.get_mut(index)?;
+        let s = rest.snapshot(target.snapshots.last(), &snapshot::recent(&target.snapshots))?;
+        target.snapshots.push(s);
+        unchecked.push(index);
+        Some(())
+    }
+
     /// Applies one intact chunk; `None` if its payload does not decode.
     fn chunk(&mut self, kind: u16, payload: &[u8]) -> Option<()> {
         let p = &mut &payload[..];
         match ChunkKind::from_u16(kind) {
             Some(ChunkKind::Target) => self.target(p),
-            Some(ChunkKind::Snapshot) => self.snapshot(p),
+            // Snapshots come only in frames.
+            Some(ChunkKind::Snapshot) => None,
             Some(ChunkKind::Modules) => self.modules(p),
             Some(ChunkKind::Stacks) => self.stacks(p),
             Some(ChunkKind::KernelSymbols) => self.kernel_symbols(p),
@@ -119,31 +223,6 @@ impl Decoder {
             _ => Some(Intervals { sample_us: get_varint(p)?, aggr_us: get_varint(p)?, ops_update_us: get_varint(p)? }),
         };
         self.record.targets.push(TargetRecord { kdamond_idx, context_idx, scheme_idx, target_id, intervals, snapshots: Vec::new() });
-        Some(())
-    }
-
-    fn snapshot(&mut self, p: &mut &[u8]) -> Option<()> {
-        let index = usize::try_from(get_varint(p)?).ok()?;
-        let start_ns = get_varint(p)?;
-        let end_ns = start_ns.checked_add(get_varint(p)?)?;
-        let total_bytes = get_opt(p)?;
-        let n = usize::try_from(get_varint(p)?).ok()?;
-        // Each region takes at least 4 bytes: a bogus count cannot make us allocate much.
-        if n > p.len() / 4 {
-            return None;
-        }
-        let mut regions = Vec::with_capacity(n);
-        let mut prev_end = 0u64;
-        for _ in 0..n {
-            let start = prev_end.checked_add(get_varint(p)?)?;
-            let end = start.checked_add(get_varint(p)?)?;
-            let nr_accesses = u32::try_from(get_varint(p)?).ok()?;
-            let age = get_opt(p)?.map(u32::try_from).transpose().ok()?;
-            regions.push(Region { start, end, nr_accesses, age });
-            prev_end = end;
-        }
-        let target = self.record.targets.get_mut(index)?;
-        target.snapshots.push(Snapshot { start_ns, end_ns, regions, total_bytes });
         Some(())
     }
 

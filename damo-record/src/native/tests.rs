@@ -135,3 +135,175 @@ fn unknown_chunk_kinds_are_skipped() {
     assert!(read.complete);
     assert_eq!(read.record, expected);
 }
+
+fn write_all(record: &Record) -> Vec<u8> {
+    let mut w = NativeWriter::new(Vec::new()).unwrap();
+    let most = record.targets.iter().map(|t| t.snapshots.len()).max().unwrap_or(0);
+    // Interleaved, as a recording writes them.
+    for i in 0..most {
+        for t in &record.targets {
+            if let Some(s) = t.snapshots.get(i) {
+                w.snapshot(t, s).unwrap();
+            }
+        }
+    }
+    w.finish().unwrap()
+}
+
+fn damo_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/damo-report-data/damon.data")
+}
+
+/// The bar: a record's snapshots take at most a tenth of damo's json_compressed.
+#[test]
+fn the_damo_fixture_takes_a_tenth_of_its_json_compressed_size() {
+    let path = damo_fixture();
+    let json_compressed = std::fs::metadata(&path).unwrap().len();
+    let loaded = crate::load::load(&path).unwrap();
+    let bytes = write_all(&loaded.record);
+    assert!(
+        bytes.len() as u64 * 10 <= json_compressed,
+        "{} bytes for damo's {json_compressed} bytes of json_compressed ({:.1}×)",
+        bytes.len(),
+        json_compressed as f64 / bytes.len() as f64
+    );
+    let read = read(&bytes).unwrap();
+    assert!(read.complete);
+    assert_eq!(read.record.targets, loaded.record.targets);
+}
+
+#[test]
+fn synthetic_records_round_trip() {
+    for (targets, snapshots, regions, seed) in [(3, 200, 150, 1), (1, 50, 1, 2), (5, 20, 1000, 3)] {
+        let record = crate::synth::record(crate::synth::SynthSpec { targets, snapshots_per_target: snapshots, regions, seed });
+        let read = read(&write_all(&record)).unwrap();
+        assert!(read.complete);
+        assert_eq!(read.record, record);
+    }
+}
+
+/// xorshift64*, for regions no monitor would report.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
+/// Whatever a reader of another format hands over is stored exactly: unsorted, overlapping,
+/// empty and unaligned regions, extreme numbers, ages that come and go, times that jump back.
+#[test]
+fn arbitrary_snapshots_round_trip() {
+    let mut rng = Rng(0x1234_5678);
+    let mut record = Record::default();
+    for id in 0..3 {
+        let mut t = target(id);
+        let mut regions: Vec<Region> = Vec::new();
+        for i in 0..300u64 {
+            match rng.next() % 4 {
+                // Keep most regions and touch a few, like DAMON.
+                0 | 1 if !regions.is_empty() => {
+                    let k = (rng.next() % regions.len() as u64) as usize;
+                    regions[k].nr_accesses = rng.pick(&[0, 1, 20, u32::MAX]);
+                    regions[k].age = rng.pick(&[None, Some(0), Some(1), Some(u32::MAX)]);
+                    if rng.next() % 3 == 2 {
+                        let r = regions[k];
+                        let mid = r.start.wrapping_add(rng.pick(&[4096, 1, 8192 * 3, 0]));
+                        regions[k].end = mid;
+                        regions.insert(k + 1, Region { start: mid, ..r });
+                    }
+                    if rng.next() % 3 == 2 && k + 1 < regions.len() {
+                        regions[k].end = regions[k + 1].end;
+                        regions.remove(k + 1);
+                    }
+                }
+                _ => {
+                    let n = rng.next() % 12;
+                    regions = (0..n)
+                        .map(|_| {
+                            let x = rng.next();
+                            let start = rng.pick(&[0, 4096, 0x7f00_0000_0000, u64::MAX - 4096, u64::MAX, x]);
+                            let x = rng.next();
+                            let end = start.wrapping_add(rng.pick(&[0, 4096, 1, 1 << 40, x]));
+                            Region { start, end, nr_accesses: rng.pick(&[0, 5, u32::MAX]), age: rng.pick(&[None, Some(0), Some(7), Some(u32::MAX)]) }
+                        })
+                        .collect();
+                }
+            }
+            let x = rng.next();
+            let start_ns = rng.pick(&[i * 100, u64::MAX - i, 0, x]);
+            let x = rng.next();
+            let end_ns = rng.pick(&[start_ns.wrapping_add(100), 0, u64::MAX, x]);
+            let x = rng.next();
+            let total_bytes = rng.pick(&[None, Some(0), Some(u64::MAX), Some(x)]);
+            t.snapshots.push(Snapshot { start_ns, end_ns, regions: regions.clone(), total_bytes });
+        }
+        record.targets.push(t);
+    }
+    let read = read(&write_all(&record)).unwrap();
+    assert!(read.complete);
+    assert_eq!(read.record, record);
+}
+
+/// Frames carry a CRC-32 every few frames: a damaged frame takes back the frames its check
+/// covers, and the checked ones before stay.
+#[test]
+fn a_damaged_snapshot_frame_loses_only_its_group() {
+    let record = crate::synth::record(crate::synth::SynthSpec { targets: 1, snapshots_per_target: 100, regions: 50, seed: 4 });
+    let mut bytes = write_all(&record);
+    let at = bytes.len() * 3 / 4;
+    bytes[at] ^= 0x10;
+    let read = read(&bytes).unwrap();
+    assert!(!read.complete);
+    let damaged_at = read.damaged_at.expect("the damage is found") as usize;
+    assert!(damaged_at <= at);
+    let kept = &read.record.targets[0].snapshots;
+    assert!(kept.len() >= 60 && kept.len() < 100, "kept {}", kept.len());
+    assert_eq!(kept[..], record.targets[0].snapshots[..kept.len()]);
+}
+
+/// Cut everywhere in a record whose frames span several checks and two targets.
+#[test]
+fn a_cut_at_any_byte_of_many_snapshots_keeps_the_ones_before() {
+    let record = crate::synth::record(crate::synth::SynthSpec { targets: 2, snapshots_per_target: 40, regions: 12, seed: 5 });
+    let bytes = write_all(&record);
+    let mut last = 0;
+    for cut in HEADER_LEN..bytes.len() {
+        let read = read(&bytes[..cut]).unwrap();
+        let n: usize = read.record.targets.iter().map(|t| t.snapshots.len()).sum();
+        assert!(n >= last, "cut at {cut} lost snapshots a shorter cut had");
+        last = n;
+        for (got, want) in read.record.targets.iter().zip(&record.targets) {
+            assert_eq!(got.snapshots[..], want.snapshots[..got.snapshots.len()], "cut at {cut}");
+        }
+    }
+    assert_eq!(last, 80, "a cut in the End chunk keeps every snapshot");
+}
+
+/// A crash can leave the file's tail zero-filled: that reads like a cut.
+#[test]
+fn a_zero_filled_tail_keeps_the_frames_before_it() {
+    let record = crate::synth::record(crate::synth::SynthSpec { targets: 1, snapshots_per_target: 20, regions: 30, seed: 6 });
+    let bytes = write_all(&record);
+    let whole = read(&bytes).unwrap();
+    for cut in HEADER_LEN..bytes.len() {
+        let mut torn = bytes[..cut].to_vec();
+        torn.resize(bytes.len() + 64, 0);
+        let read = read(&torn).unwrap();
+        assert!(!read.complete);
+        let cut_only = super::read(&bytes[..cut]).unwrap();
+        let got = read.record.targets.first().map_or(&[][..], |t| &t.snapshots[..]);
+        let floor = cut_only.record.targets.first().map_or(0, |t| t.snapshots.len());
+        // Zeros can complete a frame whose end was zeros anyway: more than the cut, never wrong.
+        assert!(got.len() >= floor, "zero tail from {cut} lost snapshots");
+        assert!(got[..] == record.targets[0].snapshots[..got.len()], "zero tail from {cut} made up a snapshot");
+    }
+    assert_eq!(whole.record.targets, record.targets);
+}

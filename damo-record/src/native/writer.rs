@@ -9,7 +9,7 @@ use std::{
 use bytes::{BufMut, BytesMut};
 use flate2::{write::ZlibEncoder, Compression};
 
-use super::{codec::*, ChunkKind, NativeError, FLAG_ZLIB, MAGIC, VERSION};
+use super::{codec::*, snapshot, ChunkKind, NativeError, FLAG_FRAMED, FLAG_ZLIB, MAGIC, OPEN_LEN, VERSION};
 use crate::model::{Losses, Module, Snapshot, StackSample, TargetRecord};
 
 /// Payloads at least this long are compressed when that makes them smaller.
@@ -21,7 +21,14 @@ type TargetId = (u32, u32, Option<u32>, u64);
 pub struct NativeWriter<W: Write> {
     out: W,
     payload: BytesMut,
-    targets: HashMap<TargetId, u64>,
+    /// Each target's index and last snapshot, which the next one is coded against.
+    targets: HashMap<TargetId, (u64, Option<Snapshot>, snapshot::Recent)>,
+    /// A Snapshot chunk is open: frames may follow without a chunk header.
+    run_open: bool,
+    /// Frames since the last check, and the CRC-32 of their bytes.
+    unchecked: u32,
+    group_crc: crc32fast::Hasher,
+    frame: Vec<u8>,
 }
 
 impl<W: Write> NativeWriter<W> {
@@ -32,35 +39,75 @@ impl<W: Write> NativeWriter<W> {
         header[8..12].copy_from_slice(&VERSION.to_le_bytes());
         out.write_all(&header)?;
         out.flush()?;
-        Ok(Self { out, payload: BytesMut::with_capacity(1 << 16), targets: HashMap::new() })
+        Ok(Self {
+            out,
+            payload: BytesMut::with_capacity(1 << 16),
+            targets: HashMap::new(),
+            run_open: false,
+            unchecked: 0,
+            group_crc: crc32fast::Hasher::new(),
+            frame: Vec::new(),
+        })
     }
 
     /// Appends one snapshot of `target` (whose `snapshots` are ignored), declaring the target
     /// first if it is new.
     pub fn snapshot(&mut self, target: &TargetRecord, snapshot: &Snapshot) -> Result<(), NativeError> {
-        let index = self.target_index(target)?;
-        let p = &mut self.payload;
-        put_varint(p, index);
-        put_varint(p, snapshot.start_ns);
-        put_varint(p, snapshot.end_ns.saturating_sub(snapshot.start_ns));
-        put_opt(p, snapshot.total_bytes);
-        put_varint(p, snapshot.regions.len() as u64);
-        let mut prev_end = 0u64;
-        for r in &snapshot.regions {
-            // Regions are sorted and adjacent more often than not: gaps are mostly 0.
-            put_varint(p, r.start.wrapping_sub(prev_end));
-            put_varint(p, r.end.wrapping_sub(r.start));
-            put_varint(p, u64::from(r.nr_accesses));
-            put_opt(p, r.age.map(u64::from));
-            prev_end = r.end;
+        let key = self.target_index(target)?;
+        let (index, prev, recent) = self.targets.get_mut(&key).expect("declared above");
+        self.frame.clear();
+        snapshot::encode(&mut self.frame, *index, prev.as_ref(), recent, snapshot);
+        snapshot::push_recent(recent, snapshot);
+        // Keep the snapshot for the next one's coding, reusing the old one's allocation.
+        match prev {
+            Some(p) => p.clone_from(snapshot),
+            None => *prev = Some(snapshot.clone()),
         }
-        self.emit(ChunkKind::Snapshot)
+        let mut head = BytesMut::with_capacity(CHUNK_HEADER + 16);
+        if !self.run_open {
+            chunk_header(&mut head, ChunkKind::Snapshot, FLAG_FRAMED, OPEN_LEN, &[]);
+            self.run_open = true;
+        }
+        self.unchecked += 1;
+        let checked = self.unchecked >= CHECK_EVERY;
+        let frame_at = head.len();
+        put_varint(&mut head, (self.frame.len() as u64) << 1 | u64::from(checked));
+        self.group_crc.update(&head[frame_at..]);
+        self.group_crc.update(&self.frame);
+        self.out.write_all(&head)?;
+        self.out.write_all(&self.frame)?;
+        if checked {
+            self.write_check()?;
+        }
+        self.out.flush()?;
+        Ok(())
     }
 
-    fn target_index(&mut self, t: &TargetRecord) -> Result<u64, NativeError> {
+    /// Writes the CRC-32 of the frames since the last check.
+    fn write_check(&mut self) -> io::Result<()> {
+        self.unchecked = 0;
+        self.out.write_all(&std::mem::take(&mut self.group_crc).finalize().to_le_bytes())
+    }
+
+    /// Ends the open Snapshot chunk, if any, before another chunk.
+    fn close_run(&mut self) -> Result<(), NativeError> {
+        if std::mem::take(&mut self.run_open) {
+            if self.unchecked > 0 {
+                // An end mark that checks the frames before it.
+                self.group_crc.update(&[1]);
+                self.out.write_all(&[1])?;
+                self.write_check()?;
+            } else {
+                self.out.write_all(&[0])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn target_index(&mut self, t: &TargetRecord) -> Result<TargetId, NativeError> {
         let key = (t.kdamond_idx, t.context_idx, t.scheme_idx, t.target_id);
-        if let Some(&index) = self.targets.get(&key) {
-            return Ok(index);
+        if self.targets.contains_key(&key) {
+            return Ok(key);
         }
         let index = self.targets.len() as u64;
         let p = &mut self.payload;
@@ -79,8 +126,8 @@ impl<W: Write> NativeWriter<W> {
             None => p.put_u8(0),
         }
         self.emit(ChunkKind::Target)?;
-        self.targets.insert(key, index);
-        Ok(index)
+        self.targets.insert(key, (index, None, [0; snapshot::RECENT]));
+        Ok(key)
     }
 
     /// Appends modules to the table stack frames index (pass only the new ones).
@@ -158,6 +205,7 @@ impl<W: Write> NativeWriter<W> {
 
     /// Writes the pending payload as one chunk and flushes it.
     fn emit(&mut self, kind: ChunkKind) -> Result<(), NativeError> {
+        self.close_run()?;
         let raw = self.payload.split();
         let (flags, body) = if raw.len() >= COMPRESS_MIN {
             let compressed = zlib(&raw)?;
@@ -166,20 +214,31 @@ impl<W: Write> NativeWriter<W> {
             (0, raw.to_vec())
         };
         let len = u32::try_from(body.len()).map_err(|_| io::Error::other("chunk larger than 4 GiB"))?;
-        let mut header = BytesMut::with_capacity(12);
-        header.put_u16_le(kind as u16);
-        header.put_u16_le(flags);
-        header.put_u32_le(len);
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&header[..4]);
-        crc.update(&body);
-        header.put_u32_le(crc.finalize());
+        let mut header = BytesMut::with_capacity(CHUNK_HEADER);
+        chunk_header(&mut header, kind, flags, len, &body);
         self.out.write_all(&header)?;
         self.out.write_all(&body)?;
         self.out.flush()?;
         Ok(())
     }
 }
+
+const CHUNK_HEADER: usize = super::CHUNK_HEADER_LEN;
+
+/// kind, flags, length and the CRC-32 of kind, flags and `body`.
+fn chunk_header(out: &mut BytesMut, kind: ChunkKind, flags: u16, len: u32, body: &[u8]) {
+    let at = out.len();
+    out.put_u16_le(kind as u16);
+    out.put_u16_le(flags);
+    out.put_u32_le(len);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&out[at..at + 4]);
+    crc.update(body);
+    out.put_u32_le(crc.finalize());
+}
+
+/// Snapshot frames carry a CRC-32 of themselves and the frames before them this often.
+const CHECK_EVERY: u32 = 32;
 
 fn zlib(data: &[u8]) -> io::Result<Vec<u8>> {
     let mut encoder = ZlibEncoder::new(Vec::with_capacity(data.len() / 2), Compression::fast());
