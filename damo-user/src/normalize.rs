@@ -1,18 +1,41 @@
-//! Turns a live process's user addresses into (file, file offset) pairs with blazesym's
-//! normalizer, so stacks can be symbolized after the process exited, even on another machine
-//! that has the same files (matched by build-id).
+//! Turns a live process's user addresses into (file, file offset) pairs, so stacks can be
+//! symbolized after the process exited, even on another machine that has the same files
+//! (matched by build-id, read once per file).
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{Context, Result};
-use blazesym::normalize::{Normalizer, UserMeta};
+use blazesym::helper::read_elf_build_id;
 pub use damo_record::model::{FileAddr, Module, UNKNOWN_MODULE};
 
+use crate::procfs::{self, Vma};
+
 /// Normalizes addresses and interns the modules they belong to.
+///
+/// Each process's `/proc/<pid>/maps` is parsed once and kept: a sample costs a binary search,
+/// not a file read. An address outside every cached mapping (a new `mmap`, a `dlopen`) makes
+/// the next lookup read the maps again, and [`expire`](Self::expire) (called about once a
+/// second) drops every cache, so a mapping replaced in place is stale for a second at most.
+/// Kept maps also name the samples a process leaves in the ring buffer as it exits.
 pub struct AddressNormalizer {
-    normalizer: Normalizer,
+    proc_root: PathBuf,
+    maps: HashMap<u32, Maps>,
+    build_ids: HashMap<PathBuf, Option<Vec<u8>>>,
     modules: Vec<Module>,
     index: HashMap<Module, u32>,
+}
+
+struct Maps {
+    /// Executable mappings, sorted by start.
+    vmas: Vec<Vma>,
+    /// Read since the last `expire`.
+    fresh: bool,
+    /// Read again for an unknown address since the last `expire` (once is enough: JIT code
+    /// would otherwise make every sample read the maps).
+    reloaded_for_unknown: bool,
 }
 
 impl Default for AddressNormalizer {
@@ -23,10 +46,11 @@ impl Default for AddressNormalizer {
 
 impl AddressNormalizer {
     pub fn new() -> Self {
-        // No VMA caching: a target may dlopen or exec at any time, and a stale map would
-        // silently attribute samples to the wrong file.
-        let normalizer = Normalizer::builder().enable_build_ids(true).enable_vma_caching(false).build();
-        Self { normalizer, modules: Vec::new(), index: HashMap::new() }
+        Self::with_proc_root("/proc")
+    }
+
+    pub fn with_proc_root(proc_root: impl Into<PathBuf>) -> Self {
+        Self { proc_root: proc_root.into(), maps: HashMap::new(), build_ids: HashMap::new(), modules: Vec::new(), index: HashMap::new() }
     }
 
     /// Every module seen so far; `FileAddr::module` indexes this.
@@ -34,37 +58,65 @@ impl AddressNormalizer {
         &self.modules
     }
 
-    /// Normalizes `addrs` of process `pid`, which must still be alive.
-    pub fn normalize(&mut self, pid: u32, addrs: &[u64]) -> Result<Vec<FileAddr>> {
-        let Self { normalizer, modules, index } = self;
-        let output = normalizer
-            .normalize_user_addrs(pid.into(), addrs)
-            .with_context(|| format!("failed to normalize addresses of pid {pid}"))?;
-        let ids: Vec<u32> = output
-            .meta
-            .iter()
-            .map(|meta| match meta {
-                UserMeta::Elf(elf) => {
-                    let module = Module {
-                        path: elf.path.clone(),
-                        build_id: elf.build_id.as_ref().map(|id| id.to_vec()),
-                    };
-                    intern(modules, index, module)
-                }
-                _ => UNKNOWN_MODULE,
-            })
-            .collect();
-        Ok(output
-            .outputs
-            .iter()
-            .zip(addrs)
-            .map(|(&(offset, meta), &addr)| match ids[meta] {
-                UNKNOWN_MODULE => FileAddr { module: UNKNOWN_MODULE, offset: addr },
-                module => FileAddr { module, offset },
-            })
-            .collect())
+    /// Marks every cached map stale: the next sample of each process reads its maps again.
+    pub fn expire(&mut self) {
+        for m in self.maps.values_mut() {
+            (m.fresh, m.reloaded_for_unknown) = (false, false);
+        }
     }
 
+    /// Normalizes `addrs` of process `pid`: alive, or seen alive before.
+    pub fn normalize(&mut self, pid: u32, addrs: &[u64]) -> Result<Vec<FileAddr>> {
+        let (stale, may_retry) = self.maps.get(&pid).map_or((true, true), |m| (!m.fresh, !m.reloaded_for_unknown));
+        if stale {
+            self.reload(pid, false)?;
+        } else if may_retry && addrs.iter().any(|&a| self.find(pid, a).is_none()) {
+            self.reload(pid, true)?;
+        }
+        let mut out = Vec::with_capacity(addrs.len());
+        for &addr in addrs {
+            let Some(vma) = self.find(pid, addr).filter(|v| v.name.starts_with('/')).cloned() else {
+                // Unmapped, or code outside any file: [vdso], JIT.
+                out.push(FileAddr { module: UNKNOWN_MODULE, offset: addr });
+                continue;
+            };
+            let module = self.module(&vma.name);
+            out.push(FileAddr { module, offset: addr - vma.start + vma.offset });
+        }
+        Ok(out)
+    }
+
+    fn find(&self, pid: u32, addr: u64) -> Option<&Vma> {
+        let vmas = &self.maps.get(&pid)?.vmas;
+        let i = vmas.partition_point(|v| v.end <= addr);
+        vmas.get(i).filter(|v| v.start <= addr)
+    }
+
+    /// Reads the maps again; a process that is gone keeps the maps it had.
+    fn reload(&mut self, pid: u32, for_unknown: bool) -> Result<()> {
+        match procfs::vmas(&self.proc_root, pid) {
+            Ok(vmas) => {
+                let mut vmas: Vec<Vma> = vmas.into_iter().filter(|v| v.perms.contains('x')).collect();
+                vmas.sort_unstable_by_key(|v| v.start);
+                self.maps.insert(pid, Maps { vmas, fresh: true, reloaded_for_unknown: for_unknown });
+                Ok(())
+            }
+            Err(_) if self.maps.contains_key(&pid) => {
+                if let Some(m) = self.maps.get_mut(&pid) {
+                    // Gone: its last maps stay, and nothing will change them any more.
+                    (m.fresh, m.reloaded_for_unknown) = (true, true);
+                }
+                Ok(())
+            }
+            Err(e) => Err(e).with_context(|| format!("failed to normalize addresses of pid {pid}")),
+        }
+    }
+
+    fn module(&mut self, path: &str) -> u32 {
+        let path = Path::new(path.strip_suffix(" (deleted)").unwrap_or(path)).to_path_buf();
+        let build_id = self.build_ids.entry(path.clone()).or_insert_with(|| read_elf_build_id(&path).ok().flatten().map(|id| id.to_vec())).clone();
+        intern(&mut self.modules, &mut self.index, Module { path, build_id })
+    }
 }
 
 fn intern(modules: &mut Vec<Module>, index: &mut HashMap<Module, u32>, module: Module) -> u32 {
@@ -87,6 +139,28 @@ mod tests {
     #[inline(never)]
     fn damo_trace_normalize_probe() -> u64 {
         std::hint::black_box(42)
+    }
+
+    #[test]
+    fn cached_maps_serve_a_process_that_is_gone_and_reload_for_new_mappings() {
+        let proc_root = tempfile::tempdir().unwrap();
+        let dir = proc_root.path().join("77");
+        std::fs::create_dir(&dir).unwrap();
+        let maps = dir.join("maps");
+        std::fs::write(&maps, "1000-2000 r-xp 00003000 08:01 1 /usr/lib/liba.so\n3000-4000 rw-p 00000000 00:00 0 \n").unwrap();
+        let mut n = AddressNormalizer::with_proc_root(proc_root.path());
+        let got = n.normalize(77, &[0x1010, 0x3010]).unwrap();
+        assert_eq!(got[0].offset, 0x3010, "file offset = addr - start + mapping offset");
+        assert_eq!(n.modules()[got[0].module as usize].path, Path::new("/usr/lib/liba.so"));
+        assert_eq!(got[1], FileAddr { module: UNKNOWN_MODULE, offset: 0x3010 }, "not executable");
+        // A new mapping appears: the unknown address makes the maps be read again.
+        std::fs::write(&maps, "1000-2000 r-xp 00003000 08:01 1 /usr/lib/liba.so\n5000-6000 r-xp 00000000 08:01 2 /usr/lib/libb.so\n").unwrap();
+        assert_eq!(n.normalize(77, &[0x5004]).unwrap()[0].offset, 4);
+        // The process is gone: what was read still names its samples.
+        std::fs::remove_dir_all(&dir).unwrap();
+        n.expire();
+        assert_eq!(n.normalize(77, &[0x1010]).unwrap()[0].offset, 0x3010);
+        assert!(n.normalize(78, &[0x1010]).is_err(), "a process never seen cannot be normalized");
     }
 
     #[test]

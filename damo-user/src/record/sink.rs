@@ -105,6 +105,7 @@ impl EventSink for RecordingSink<'_> {
     /// The status line, redrawn in place on a terminal.
     fn tick(&mut self) -> Result<()> {
         self.output.flush()?;
+        self.normalizer.expire();
         if std::io::stderr().is_terminal() {
             let p = &self.progress;
             eprint!(
