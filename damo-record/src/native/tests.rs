@@ -182,20 +182,7 @@ fn synthetic_records_round_trip() {
     }
 }
 
-/// xorshift64*, for regions no monitor would report.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
-        from[(self.next() % from.len() as u64) as usize]
-    }
-}
+use crate::synth::Rng;
 
 /// Whatever a reader of another format hands over is stored exactly: unsorted, overlapping,
 /// empty and unaligned regions, extreme numbers, ages that come and go, times that jump back.
