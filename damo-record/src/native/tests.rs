@@ -194,41 +194,41 @@ fn arbitrary_snapshots_round_trip() {
         let mut t = target(id);
         let mut regions: Vec<Region> = Vec::new();
         for i in 0..300u64 {
-            match rng.next() % 4 {
+            match rng.next_u64() % 4 {
                 // Keep most regions and touch a few, like DAMON.
                 0 | 1 if !regions.is_empty() => {
-                    let k = (rng.next() % regions.len() as u64) as usize;
+                    let k = (rng.next_u64() % regions.len() as u64) as usize;
                     regions[k].nr_accesses = rng.pick(&[0, 1, 20, u32::MAX]);
                     regions[k].age = rng.pick(&[None, Some(0), Some(1), Some(u32::MAX)]);
-                    if rng.next() % 3 == 2 {
+                    if rng.next_u64() % 3 == 2 {
                         let r = regions[k];
                         let mid = r.start.wrapping_add(rng.pick(&[4096, 1, 8192 * 3, 0]));
                         regions[k].end = mid;
                         regions.insert(k + 1, Region { start: mid, ..r });
                     }
-                    if rng.next() % 3 == 2 && k + 1 < regions.len() {
+                    if rng.next_u64() % 3 == 2 && k + 1 < regions.len() {
                         regions[k].end = regions[k + 1].end;
                         regions.remove(k + 1);
                     }
                 }
                 _ => {
-                    let n = rng.next() % 12;
+                    let n = rng.next_u64() % 12;
                     regions = (0..n)
                         .map(|_| {
-                            let x = rng.next();
+                            let x = rng.next_u64();
                             let start = rng.pick(&[0, 4096, 0x7f00_0000_0000, u64::MAX - 4096, u64::MAX, x]);
-                            let x = rng.next();
+                            let x = rng.next_u64();
                             let end = start.wrapping_add(rng.pick(&[0, 4096, 1, 1 << 40, x]));
                             Region { start, end, nr_accesses: rng.pick(&[0, 5, u32::MAX]), age: rng.pick(&[None, Some(0), Some(7), Some(u32::MAX)]) }
                         })
                         .collect();
                 }
             }
-            let x = rng.next();
+            let x = rng.next_u64();
             let start_ns = rng.pick(&[i * 100, u64::MAX - i, 0, x]);
-            let x = rng.next();
+            let x = rng.next_u64();
             let end_ns = rng.pick(&[start_ns.wrapping_add(100), 0, u64::MAX, x]);
-            let x = rng.next();
+            let x = rng.next_u64();
             let total_bytes = rng.pick(&[None, Some(0), Some(u64::MAX), Some(x)]);
             t.snapshots.push(Snapshot { start_ns, end_ns, regions: regions.clone(), total_bytes });
         }
