@@ -2,6 +2,7 @@
 //! damo-trace's own format; [`damo`]: damo's), opening any of them ([`load`]), and damo's
 //! number and unit texts ([`units`]).
 
+pub mod cache;
 pub mod damo;
 pub mod load;
 pub mod model;

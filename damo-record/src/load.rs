@@ -111,6 +111,14 @@ impl LoadError {
     }
 }
 
+/// The format of the file at `path`, from its first bytes.
+pub fn sniff_file(path: &Path) -> Option<Format> {
+    let mut head = [0u8; 4096];
+    let mut f = std::fs::File::open(path).ok()?;
+    let n = std::io::Read::read(&mut f, &mut head).ok()?;
+    sniff(&head[..n])
+}
+
 /// The format of `data` from its first bytes; `None` when it is none of ours.
 pub fn sniff(data: &[u8]) -> Option<Format> {
     if data.starts_with(&native::MAGIC[..data.len().min(native::MAGIC.len())]) && data.len() >= 4 {

@@ -57,7 +57,7 @@ fn target(spec: SynthSpec, t: usize, rng: &mut Rng) -> TargetRecord {
         let n = state.len();
         // A hot window that jumps to a new place every phase.
         let phase = i / 50;
-        let mut phase_rng = Rng(((phase as u64 + 1) * 0x1234_5678_9abc_def1) ^ t as u64);
+        let mut phase_rng = Rng((phase as u64 + 1).wrapping_mul(0x1234_5678_9abc_def1) ^ t as u64);
         let hot_start = phase_rng.below(n as u64) as usize;
         let hot_len = 1 + phase_rng.below((n / 8).max(1) as u64) as usize;
         let mut regions = Vec::with_capacity(n);

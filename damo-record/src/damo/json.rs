@@ -284,13 +284,19 @@ fn convert_target(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError>
         snapshots: Vec::with_capacity(t.snapshots.len()),
     };
     for s in t.snapshots {
-        let mut sz_filter_passed: Vec<(u64, u64)> =
-            s.regions.iter().filter_map(|r| r.sz_filter_passed.as_ref().map(|p| (r.start.0, p.0))).collect();
-        sz_filter_passed.sort_unstable();
         let stats = s.damos_stats.map(|d| {
             [d.nr_tried.0, d.sz_tried.0, d.nr_applied.0, d.sz_applied.0, d.sz_ops_filter_passed.0, d.qt_exceeds.0,
              d.nr_snapshots.map_or(0, |n| n.0), d.max_nr_snapshots.map_or(0, |n| n.0)]
         });
+        // Every damo record has `sz_filter_passed`, mostly "0 B": a missing entry reads as 0,
+        // so plain records keep none and stay cheap (and cacheable).
+        let mut sz_filter_passed: Vec<(u64, u64)> = s
+            .regions
+            .iter()
+            .filter_map(|r| r.sz_filter_passed.as_ref().map(|p| (r.start.0, p.0)))
+            .filter(|&(_, passed)| stats.is_some() || passed != 0)
+            .collect();
+        sz_filter_passed.sort_unstable();
         if stats.is_some() || !sz_filter_passed.is_empty() {
             info.snapshots.push(DamosSnapshotInfo { end_ns: s.end_time.0, stats, sz_filter_passed });
         }

@@ -107,7 +107,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         bail!("--df_passed is not supported: the record does not keep DAMOS filter-passed sizes");
     }
     let colors = Colorset::from_name(&args.stdout_colorset).context("unknown colorset")?;
-    let loaded = damo_record::load::load(&args.input.input)?;
+    let loaded = damo_record::cache::load(&args.input.input)?;
     if let Some(damage) = &loaded.damage {
         eprintln!("damo-trace: warning: {}: {damage}", args.input.input.display());
     }

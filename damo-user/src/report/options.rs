@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use damo_record::{load, model::Record, units};
+use damo_record::{model::Record, units};
 use damo_report::filter::RecordFilter;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -22,7 +22,7 @@ impl InputArgs {
 
 /// Reads a record; a damaged tail is reported on stderr and the intact part is used.
 pub fn load_record(path: &Path) -> Result<Record> {
-    let loaded = load::load(path)?;
+    let loaded = damo_record::cache::load(path)?;
     if let Some(damage) = loaded.damage {
         eprintln!("damo-trace: warning: {}: {damage}", path.display());
     }
