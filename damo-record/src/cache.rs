@@ -81,7 +81,7 @@ fn evict(dir: &Path) -> std::io::Result<()> {
         .flatten()
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
-    entries.sort_by(|a, b| b.0.cmp(&a.0));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.0));
     for (_, p) in entries.into_iter().skip(MAX_ENTRIES) {
         let _ = std::fs::remove_file(p);
     }
