@@ -23,9 +23,11 @@ pub fn take(tree: &dyn Tree, owned: &Ownership, idx: usize, now_ns: u64) -> Resu
     let doc: Document = read::document(tree, owned);
     let mut kdamond = doc.kdamonds.into_iter().nth(idx).context("the kdamond vanished")?;
     let ctx = kdamond.contexts.first_mut().context("the kdamond has no context")?;
+    let mut committed = false;
     let stat = match ctx.schemes.iter().position(is_plain_stat) {
         Some(s) => s,
         None => {
+            committed = true;
             // Add a stat scheme that matches every region, and commit it.
             ctx.schemes.push(Scheme { stats: None, ..plain_stat() });
             for s in &mut ctx.schemes {
@@ -37,6 +39,12 @@ pub fn take(tree: &dyn Tree, owned: &Ownership, idx: usize, now_ns: u64) -> Resu
         }
     };
     let ctx = &kdamond.contexts[0];
+    let aggr = std::time::Duration::from_micros(ctx.intervals.aggr_us.clamp(10_000, 2_000_000));
+    if committed {
+        // The commit can restart the regions' counting: let a few aggregation intervals pass
+        // so the snapshot shows accesses, not a fresh start.
+        std::thread::sleep(aggr * 3);
+    }
     let dir = format!("kdamonds/{idx}/contexts/0/schemes/{stat}/tried_regions");
     // A scheme reports regions once it has been applied: a new one after an aggregation
     // interval or so. Ask again until it has.
@@ -47,7 +55,7 @@ pub fn take(tree: &dyn Tree, owned: &Ownership, idx: usize, now_ns: u64) -> Resu
         if n > 0 {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_micros(ctx.intervals.aggr_us.clamp(10_000, 2_000_000)));
+        std::thread::sleep(aggr);
     }
     if n == 0 {
         bail!("kdamond {idx}'s stat scheme reported no regions (is its target alive?)");
