@@ -63,7 +63,7 @@ pub fn run(opts: Options) -> Result<()> {
     report(&["profile", "-i", "phases.dtr", "--search_dir", search, "--flamegraph", "flamegraph-all.svg"], Some("profile-all.txt"))?;
     report(&["phases", "-i", "phases.dtr", "--search_dir", search, "--flamegraphs", "phases"], Some("phases.txt"))?;
     report(&["wss", "-i", "phases.dtr", "--sortby", "time", "--exclude_samples", "0", "--all_wss", "--plot", "wss-over-time.svg"], None)?;
-    report(&["heatmap", "-i", "phases.dtr", "--output", "heatmap.svg"], None).ok();
+    report(&["heatmap", "-i", "phases.dtr", "--output", "heatmap.svg"], None)?;
     println!("\ndemo: the function that ran while each buffer was hot (--access_rate 50% 100% --address <buffer>):");
     for (name, function, hot_part) in PHASES {
         let (start, end) = buffer(&boot.console, name)?;
