@@ -29,13 +29,22 @@ pub struct AddressNormalizer {
 }
 
 struct Maps {
-    /// Executable mappings, sorted by start.
-    vmas: Vec<Vma>,
+    /// Executable mappings, sorted by start, with their module resolved when read, so a
+    /// frame costs a binary search and nothing else.
+    vmas: Vec<Mapping>,
     /// Read since the last `expire`.
     fresh: bool,
     /// Read again for an unknown address since the last `expire` (once is enough: JIT code
     /// would otherwise make every sample read the maps).
     reloaded_for_unknown: bool,
+}
+
+struct Mapping {
+    start: u64,
+    end: u64,
+    offset: u64,
+    /// `UNKNOWN_MODULE` for code outside any file: [vdso], JIT.
+    module: u32,
 }
 
 impl Default for AddressNormalizer {
@@ -73,20 +82,17 @@ impl AddressNormalizer {
         } else if may_retry && addrs.iter().any(|&a| self.find(pid, a).is_none()) {
             self.reload(pid, true)?;
         }
-        let mut out = Vec::with_capacity(addrs.len());
-        for &addr in addrs {
-            let Some(vma) = self.find(pid, addr).filter(|v| v.name.starts_with('/')).cloned() else {
-                // Unmapped, or code outside any file: [vdso], JIT.
-                out.push(FileAddr { module: UNKNOWN_MODULE, offset: addr });
-                continue;
-            };
-            let module = self.module(&vma.name);
-            out.push(FileAddr { module, offset: addr - vma.start + vma.offset });
-        }
-        Ok(out)
+        Ok(addrs
+            .iter()
+            .map(|&addr| match self.find(pid, addr) {
+                Some(m) if m.module != UNKNOWN_MODULE => FileAddr { module: m.module, offset: addr - m.start + m.offset },
+                // Unmapped, or code outside any file.
+                _ => FileAddr { module: UNKNOWN_MODULE, offset: addr },
+            })
+            .collect())
     }
 
-    fn find(&self, pid: u32, addr: u64) -> Option<&Vma> {
+    fn find(&self, pid: u32, addr: u64) -> Option<&Mapping> {
         let vmas = &self.maps.get(&pid)?.vmas;
         let i = vmas.partition_point(|v| v.end <= addr);
         vmas.get(i).filter(|v| v.start <= addr)
@@ -96,7 +102,14 @@ impl AddressNormalizer {
     fn reload(&mut self, pid: u32, for_unknown: bool) -> Result<()> {
         match procfs::vmas(&self.proc_root, pid) {
             Ok(vmas) => {
-                let mut vmas: Vec<Vma> = vmas.into_iter().filter(|v| v.perms.contains('x')).collect();
+                let mut vmas: Vec<Mapping> = vmas
+                    .into_iter()
+                    .filter(|v| v.perms.contains('x'))
+                    .map(|v: Vma| {
+                        let module = if v.name.starts_with('/') { self.module(&v.name) } else { UNKNOWN_MODULE };
+                        Mapping { start: v.start, end: v.end, offset: v.offset, module }
+                    })
+                    .collect();
                 vmas.sort_unstable_by_key(|v| v.start);
                 self.maps.insert(pid, Maps { vmas, fresh: true, reloaded_for_unknown: for_unknown });
                 Ok(())
@@ -181,9 +194,11 @@ mod tests {
         let name = sym.as_sym().map(|s| s.name.to_string());
         assert_eq!(name.as_deref(), Some("damo_trace_normalize_probe"));
 
-        // Interning: the same module again gets the same id.
+        // Interning: the same module again gets the same id, and no module is added twice.
+        let known = normalizer.modules().len();
+        normalizer.expire();
         let again = normalizer.normalize(std::process::id(), &[addr]).unwrap();
         assert_eq!(again[0].module, module);
-        assert_eq!(normalizer.modules().len(), 1);
+        assert_eq!(normalizer.modules().len(), known);
     }
 }
