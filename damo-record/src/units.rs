@@ -5,8 +5,6 @@
 //! the same in both tools: commas are ignored, "min"/"max" are the type's bounds, sizes are
 //! binary (K = KiB), a time without a unit is in the function's own unit.
 
-use std::fmt;
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{text:?} is not a valid {what}")]
 pub struct UnitError {
@@ -41,15 +39,6 @@ impl Number {
             Number::Float(f) if f.is_nan() || f < 0.0 => None,
             // `as` saturates: damo's `min(ulong_max, int(x))`.
             Number::Float(f) => Some((f * scale as f64) as u64),
-        }
-    }
-}
-
-impl fmt::Display for Number {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Number::Int(i) => write!(f, "{i}"),
-            Number::Float(x) => write!(f, "{x}"),
         }
     }
 }

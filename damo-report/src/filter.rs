@@ -2,7 +2,7 @@
 //! `--sz_snapshot`, `--snapshot_time`, `--snapshot_idx`, `--temperature`), applied in damo's
 //! order and with its arithmetic, so the same options keep the same regions.
 
-use damo_record::model::{Intervals, Record, Region, Snapshot};
+use damo_record::model::{Intervals, Record, Region};
 
 /// Inclusive `[min, max]` bounds, as damo's `<min> <max>` option pairs mean them.
 pub type Range<T> = (T, T);
@@ -150,15 +150,10 @@ fn clip_to(regions: &[Region], ranges: &[Range<u64>]) -> Vec<Region> {
     out
 }
 
-/// Snapshots of every target, in record order, with their target's intervals.
-pub fn snapshots(record: &Record) -> impl Iterator<Item = (&Snapshot, Option<&Intervals>)> {
-    record.targets.iter().flat_map(|t| t.snapshots.iter().map(move |s| (s, t.intervals.as_ref())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use damo_record::model::TargetRecord;
+    use damo_record::model::{Snapshot, TargetRecord};
 
     fn region(start: u64, end: u64, nr_accesses: u32, age: u32) -> Region {
         Region { start, end, nr_accesses, age: Some(age) }

@@ -1,23 +1,17 @@
 //! `report access` and `report raw` options: damo's names, defaults and choices.
 
-use std::{io::Write, path::PathBuf};
+use std::io::Write;
 
 use anyhow::{bail, Result};
 use damo_report::access::{self, BoxValue, Options, SortKey};
 
-use super::options::{load_record, FilterArgs};
+use super::options::{FilterArgs, InputArgs};
 
 #[derive(Debug, clap::Args)]
 #[command(rename_all = "snake_case")]
 pub struct Args {
-    /// The record to show.
-    #[arg(
-        short = 'i',
-        long = "input",
-        value_name = "FILE",
-        default_value = "damon.data"
-    )]
-    pub input: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Output style among damo's pre-configured ones.
@@ -201,10 +195,10 @@ impl Args {
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let opts = args.options()?;
     let filter = args.filter.to_filter()?;
-    let mut record = load_record(&args.input)?;
+    let mut record = args.input.load()?;
     filter.apply(&mut record);
     if record.targets.is_empty() {
-        writeln!(out, "No record in {}", args.input.display())?;
+        writeln!(out, "No record in {}", args.input.input.display())?;
         return Ok(());
     }
     let text = access::report(&record, &opts)?;
