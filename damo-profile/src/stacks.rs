@@ -41,11 +41,13 @@ impl Namer {
     /// `search_dirs`: where else to find the recorded binaries (same name and build-id).
     pub fn new(record: &Record, search_dirs: &[std::path::PathBuf]) -> Self {
         let modules: Vec<ModuleFile> = record.modules.iter().map(|m| ModuleFile { path: m.path.clone(), build_id: m.build_id.clone() }).collect();
-        let objects = modules
-            .iter()
-            .map(|m| m.path.file_name().map_or_else(|| m.path.display().to_string(), |n| n.to_string_lossy().into_owned()))
-            .collect();
-        Self { cache: SymbolCache::new(modules, record.kernel_symbols.iter().cloned()).with_search_dirs(search_dirs.to_vec()), objects }
+        let objects = modules.iter().map(|m| m.path.file_name().map_or_else(|| m.path.display().to_string(), |n| n.to_string_lossy().into_owned())).collect();
+        let mut cache = SymbolCache::new(modules, record.kernel_symbols.iter().cloned()).with_search_dirs(search_dirs.to_vec());
+        // Every distinct frame of the record in one batch: reports name most samples anyway,
+        // and a batch costs a fraction of single lookups.
+        let frames = record.samples.iter().flat_map(|s| s.user.iter().enumerate().filter(|(_, f)| f.module != UNKNOWN_MODULE).map(|(depth, f)| (f.module, f.offset, depth > 0)));
+        cache.prefetch_user(frames);
+        Self { cache, objects }
     }
 
     pub fn name(&mut self, s: &StackSample) -> NamedStack {

@@ -11,11 +11,7 @@ use damo_record::{
 use differential::ours;
 
 /// (buffer start, function address, function name) of each phase, in order.
-const PHASES: [(u64, u64, &str); 3] = [
-    (0x1000_0000, 0xffff_ffff_8100_1000, "phase_scan"),
-    (0x2000_0000, 0xffff_ffff_8100_2000, "phase_update"),
-    (0x3000_0000, 0xffff_ffff_8100_3000, "phase_hotspot"),
-];
+const PHASES: [(u64, u64, &str); 3] = [(0x1000_0000, 0xffff_ffff_8100_1000, "phase_scan"), (0x2000_0000, 0xffff_ffff_8100_2000, "phase_update"), (0x3000_0000, 0xffff_ffff_8100_3000, "phase_hotspot")];
 const CALLER: u64 = 0xffff_ffff_8100_9000;
 const BUFFER: u64 = 16 << 20;
 /// Snapshots per phase (100 ms each).
@@ -30,11 +26,7 @@ fn planted(path: &std::path::Path) {
         for i in 0..SNAPSHOTS {
             let n = p as u64 * SNAPSHOTS + i;
             let (start_ns, end_ns) = (n * 100_000_000, (n + 1) * 100_000_000);
-            let regions = PHASES
-                .iter()
-                .enumerate()
-                .map(|(q, &(start, _, _))| Region { start, end: start + BUFFER, nr_accesses: if q == p { 18 + (i % 3) as u32 } else { 0 }, age: Some(0) })
-                .collect();
+            let regions = PHASES.iter().enumerate().map(|(q, &(start, _, _))| Region { start, end: start + BUFFER, nr_accesses: if q == p { 18 + (i % 3) as u32 } else { 0 }, age: Some(0) }).collect();
             w.snapshot(&target, &Snapshot { start_ns, end_ns, regions, total_bytes: None }).unwrap();
             for k in 0..10 {
                 // One sample in ten is elsewhere, so the top function is not the only one.

@@ -3,6 +3,7 @@
 //! wall times and their ratio. A benchmark, not a test: nothing here passes or fails on time.
 
 mod cases;
+mod profile;
 
 use std::{
     path::{Path, PathBuf},
@@ -33,6 +34,9 @@ pub struct Options {
     /// Skip damo (only damo-trace's times and throughput).
     #[arg(long)]
     pub no_damo: bool,
+    /// Only the profile reports on a 10-minute record with stacks (no damo comparison).
+    #[arg(long)]
+    pub profile_only: bool,
 }
 
 pub fn run(opts: Options) -> Result<()> {
@@ -41,6 +45,9 @@ pub fn run(opts: Options) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     cargo(&["build", "--release", "-p", "damo-user", "--bin", "damo-trace"])?;
     let ours = root.join("target/release/damo-trace");
+    if opts.profile_only {
+        return profile::run(&ours, &dir);
+    }
     let damo_bin = if opts.no_damo { None } else { Some(damo_install::ensure(&root)?) };
 
     let spec = SynthSpec { targets: opts.targets, snapshots_per_target: opts.snapshots, regions: opts.regions, seed: 1 };
@@ -96,7 +103,7 @@ pub fn run(opts: Options) -> Result<()> {
             }
         }
     }
-    Ok(())
+    profile::run(&ours, &dir)
 }
 
 struct Files {
