@@ -265,6 +265,78 @@ fn observe_records_a_running_kdamond_without_changing_it() {
 
 #[test]
 #[ignore = "needs the project's VM: writes DAMON sysfs"]
+fn observe_records_a_kdamond_of_damo_trace_start_without_changing_it() {
+    in_vm_only();
+    let (mut workload, hot, _) = start_workload();
+    let pid = workload.id().to_string();
+    damo_trace(&["start", &pid, "--damos_action", "stat"]);
+    let kdamond = OurKdamond;
+    // Everything `start` wrote or noted, and what the kernel counts: --observe changes none.
+    let state = || {
+        let read = |p: &str| fs::read_to_string(Path::new(ADMIN).join(p)).unwrap();
+        let ctx = "0/contexts/0";
+        (
+            [read("nr_kdamonds"), read("0/state"), read("0/pid"), read(&format!("{ctx}/operations")), read(&format!("{ctx}/targets/0/pid_target"))],
+            ["sample_us", "aggr_us", "update_us"].map(|i| read(&format!("{ctx}/monitoring_attrs/intervals/{i}"))),
+            [read(&format!("{ctx}/monitoring_attrs/nr_regions/min")), read(&format!("{ctx}/monitoring_attrs/nr_regions/max"))],
+            [read(&format!("{ctx}/schemes/nr_schemes")), read(&format!("{ctx}/schemes/0/action"))],
+            fs::read_to_string(damo_user::sysinfo::OWNED_STATE_FILE).unwrap(),
+        )
+    };
+    let before = state();
+    let out = "/tmp/observe-ours.data";
+    let _ = fs::remove_file(out);
+    damo_trace(&["record", "--observe", &pid, "--timeout", "3s", "-o", out]);
+    assert_eq!(state(), before, "--observe changed the kdamond that `start` started");
+    let status: serde_json::Value = serde_json::from_str(&damo_trace(&["status", "--json"])).unwrap();
+    assert_eq!((status["kdamonds"][0]["state"].as_str(), status["kdamonds"][0]["ours"].as_bool()), (Some("on"), Some(true)), "{status}");
+    drop(kdamond);
+    let _ = workload.kill();
+    let _ = workload.wait();
+
+    let read = damo_record::native::read(&fs::read(out).unwrap()).expect("read the record");
+    assert!(read.complete && read.damaged_at.is_none());
+    let [target] = &read.record.targets[..] else { panic!("expected one target: {:?}", read.record.targets.len()) };
+    assert_eq!((target.kdamond_idx, target.intervals.map(|i| i.aggr_us)), (0, Some(100_000)));
+    assert!(target.snapshots.len() >= 10, "{} snapshots in 3 s at 100 ms", target.snapshots.len());
+    let covers_hot = |s: &Snapshot| s.regions.iter().any(|r| r.start < hot.1 && hot.0 < r.end);
+    assert!(target.snapshots.iter().all(covers_hot), "a snapshot misses the workload's hot buffer");
+    assert!(read.record.samples.len() >= 50, "only {} stack samples of the observed pid in 3 s", read.record.samples.len());
+    assert!(read.record.samples.iter().all(|s| s.pid == workload.id()));
+    assert_eq!(read.record.losses.map(|l| l.total()), Some(0));
+}
+
+#[test]
+#[ignore = "needs the project's VM: writes DAMON sysfs"]
+fn record_paddr_monitors_the_biggest_system_ram_block() {
+    in_vm_only();
+    let (mut workload, _, _) = start_workload();
+    let out = "/tmp/paddr.data";
+    let _ = fs::remove_file(out);
+    damo_trace(&["record", "paddr", "--timeout", "4s", "-o", out]);
+    let _ = workload.kill();
+    let _ = workload.wait();
+    assert_eq!(fs::read_to_string(Path::new(ADMIN).join("nr_kdamonds")).unwrap().trim(), "0", "record must stop and remove its kdamond");
+
+    let ram = damo_user::control::iomem::biggest_system_ram(&fs::read_to_string("/proc/iomem").unwrap()).unwrap();
+    let read = damo_record::native::read(&fs::read(out).unwrap()).expect("read the record");
+    assert!(read.complete);
+    let [target] = &read.record.targets[..] else { panic!("expected one target, got {}", read.record.targets.len()) };
+    assert!(target.snapshots.len() >= 10, "{} snapshots in 4 s at 100 ms", target.snapshots.len());
+    for s in &target.snapshots {
+        let (first, last) = (s.regions.first().unwrap(), s.regions.last().unwrap());
+        assert!(ram.start <= first.start && last.end <= ram.end, "regions {:#x}-{:#x} outside System RAM {ram:x?}", first.start, last.end);
+        assert!(s.regions.windows(2).all(|w| w[0].end <= w[1].start), "regions overlap or are unsorted");
+    }
+    // The workload keeps 8 MiB hot: physical memory shows accesses.
+    let late = &target.snapshots[target.snapshots.len() / 2..];
+    assert!(late.iter().any(|s| s.regions.iter().any(|r| r.nr_accesses > 0)), "no access seen in physical memory");
+    assert!(read.record.samples.is_empty(), "paddr has no process to sample");
+    assert_eq!(read.record.losses.map(|l| l.total()), Some(0));
+}
+
+#[test]
+#[ignore = "needs the project's VM: writes DAMON sysfs"]
 fn control_never_touches_a_kdamond_it_did_not_start() {
     in_vm_only();
     let (mut workload, _, _) = start_workload();

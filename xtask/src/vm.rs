@@ -27,11 +27,14 @@ pub struct Options {
     /// Seconds before the VM is declared hung and killed.
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,
+    /// Boot only for the tests whose name contains this (all by default).
+    #[arg(long)]
+    pub only: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { timeout: 900 }
+        Self { timeout: 900, only: None }
     }
 }
 
@@ -62,6 +65,9 @@ pub fn run(opts: Options) -> Result<()> {
     let mut runs = vec!["sysinfo".to_owned()];
     for test in &binaries.tests {
         runs.extend(list_tests(test)?);
+    }
+    if let Some(only) = &opts.only {
+        runs.retain(|r| r.contains(only.as_str()));
     }
     let mut results = Vec::new();
     for run in &runs {

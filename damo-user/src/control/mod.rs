@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod args;
+pub mod iomem;
 pub mod ownership;
 pub mod params;
 pub mod read;
@@ -74,6 +75,8 @@ pub fn start(tree: &dyn Tree, owned: &Ownership, doc: &Document) -> Result<Vec<(
             if foreign.len() == 1 { "s" } else { "" }
         );
     }
+    let mut doc = doc.clone();
+    iomem::fill_paddr_regions(&mut doc, || std::fs::read_to_string("/proc/iomem"))?;
     write(tree, "kdamonds/nr_kdamonds", &doc.kdamonds.len().to_string())?;
     let mut started = Vec::new();
     for (idx, k) in doc.kdamonds.iter().enumerate() {
