@@ -10,6 +10,7 @@
 pub enum EventKind {
     Region = 1,
     StackSample = 2,
+    SchemeRegion = 3,
 }
 
 /// One region reported by the `damon:damon_aggregated` tracepoint.
@@ -27,6 +28,28 @@ pub struct RegionEvent {
     pub end: u64,
     /// Regions the target has in this snapshot: the tracepoint has no snapshot marker, so the
     /// collector counts events up to it.
+    pub nr_regions: u32,
+    pub nr_accesses: u32,
+    pub age: u32,
+    pub _pad: u32,
+}
+
+/// One region a DAMOS scheme is about to act on, from `damon:damos_before_apply` (6.9+).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchemeRegionEvent {
+    /// Always `EventKind::SchemeRegion`.
+    pub kind: u32,
+    pub kdamond_pid: u32,
+    /// `bpf_ktime_get_ns` (CLOCK_MONOTONIC).
+    pub ts_ns: u64,
+    /// The target's position in its context (not a pid or target id).
+    pub target_idx: u64,
+    pub start: u64,
+    pub end: u64,
+    pub context_idx: u32,
+    pub scheme_idx: u32,
+    /// Regions the target has (all of them, not only those the scheme acts on).
     pub nr_regions: u32,
     pub nr_accesses: u32,
     pub age: u32,
@@ -72,6 +95,20 @@ pub struct RegionLayout {
     pub age: u32,
 }
 
+/// Where `damos_before_apply`'s fields sit, read from its tracefs `format` file at load time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchemeRegionLayout {
+    pub context_idx: u32,
+    pub scheme_idx: u32,
+    pub target_idx: u32,
+    pub start: u32,
+    pub end: u32,
+    pub nr_accesses: u32,
+    pub age: u32,
+    pub nr_regions: u32,
+}
+
 /// Where `sched:sched_process_fork`'s `child_pid` sits, for following a target's children.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,9 +127,12 @@ pub mod lost {
     /// The pid filter map was full when a child of a target forked.
     pub const TARGET_MAP_FULL: u32 = 3;
     pub const COUNT: u32 = 4;
+    // A full ring buffer drops scheme regions under REGION_RINGBUF_FULL too: both are DAMON
+    // region events, and the record's loss counters keep their four slots.
 }
 
 const _: () = assert!(core::mem::size_of::<RegionEvent>() == 56);
+const _: () = assert!(core::mem::size_of::<SchemeRegionEvent>() == 64);
 const _: () = assert!(core::mem::size_of::<StackEvent>() == 48 + 2 * 8 * MAX_STACK_DEPTH);
 const _: () = assert!(core::mem::align_of::<StackEvent>() == 8);
 
@@ -101,4 +141,5 @@ mod pod {
     // SAFETY: plain-old-data: repr(C), integer fields only, no padding bytes left implicit.
     unsafe impl aya::Pod for super::RegionLayout {}
     unsafe impl aya::Pod for super::ForkLayout {}
+    unsafe impl aya::Pod for super::SchemeRegionLayout {}
 }

@@ -12,7 +12,7 @@ use aya::{
     util::online_cpus,
     Ebpf, EbpfLoader,
 };
-use damo_common::{lost, ForkLayout, RegionEvent, RegionLayout, StackEvent};
+use damo_common::{lost, ForkLayout, RegionEvent, RegionLayout, SchemeRegionEvent, SchemeRegionLayout, StackEvent};
 
 use crate::tracefs;
 
@@ -34,10 +34,16 @@ impl Tracer {
             Ok(format) => region_layout(&format)?,
             Err(_) => RegionLayout::default(),
         };
+        // Kernels before 6.9 have no damos_before_apply; attach_schemes says so when asked.
+        let scheme_layout = match tracefs::read_format(tracefs, "damon", "damos_before_apply") {
+            Ok(format) => scheme_region_layout(&format)?,
+            Err(_) => SchemeRegionLayout::default(),
+        };
         let fork = tracefs::read_format(tracefs, "sched", "sched_process_fork")?;
         let fork_layout = ForkLayout { child_pid: fork.offset_of("child_pid", 4)? };
         let ebpf = EbpfLoader::new()
             .override_global("REGION_LAYOUT", &region_layout, true)
+            .override_global("SCHEME_REGION_LAYOUT", &scheme_layout, true)
             .override_global("FORK_LAYOUT", &fork_layout, true)
             .load(OBJECT)
             .context("failed to load the eBPF object (are you root, with BPF enabled?)")?;
@@ -47,6 +53,13 @@ impl Tracer {
     /// Attaches to `damon:damon_aggregated`; only kdamonds added with `add_kdamond` pass.
     pub fn attach_damon(&mut self) -> Result<()> {
         self.attach_tracepoint("damon_aggregated", "damon", "damon_aggregated")
+    }
+
+    /// Attaches to `damon:damos_before_apply` (the regions DAMOS schemes act on), for
+    /// `--schemes_target_regions`; only kdamonds added with `add_kdamond` pass.
+    pub fn attach_schemes(&mut self) -> Result<()> {
+        self.attach_tracepoint("damos_before_apply", "damon", "damos_before_apply")
+            .context("recording scheme target regions needs the damon:damos_before_apply tracepoint (Linux 6.9 or later)")
     }
 
     /// Makes children of target processes targets too.
@@ -133,10 +146,25 @@ fn region_layout(format: &tracefs::Format) -> Result<RegionLayout> {
     })
 }
 
+/// Where `damos_before_apply`'s fields are.
+fn scheme_region_layout(format: &tracefs::Format) -> Result<SchemeRegionLayout> {
+    Ok(SchemeRegionLayout {
+        context_idx: format.offset_of("context_idx", 4)?,
+        scheme_idx: format.offset_of("scheme_idx", 4)?,
+        target_idx: format.offset_of("target_idx", 8)?,
+        start: format.offset_of("start", 8)?,
+        end: format.offset_of("end", 8)?,
+        nr_accesses: format.offset_of("nr_accesses", 4)?,
+        age: format.offset_of("age", 4)?,
+        nr_regions: format.offset_of("nr_regions", 4)?,
+    })
+}
+
 /// One event from the ring buffer.
 #[derive(Debug)]
 pub enum Event {
     Region(RegionEvent),
+    SchemeRegion(SchemeRegionEvent),
     Stack(Box<StackEvent>),
 }
 
@@ -147,6 +175,9 @@ impl Event {
         if kind == damo_common::EventKind::Region as u32 && bytes.len() >= size_of::<RegionEvent>() {
             // SAFETY: length checked; RegionEvent is plain old data.
             Some(Self::Region(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) }))
+        } else if kind == damo_common::EventKind::SchemeRegion as u32 && bytes.len() >= size_of::<SchemeRegionEvent>() {
+            // SAFETY: length checked; SchemeRegionEvent is plain old data.
+            Some(Self::SchemeRegion(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) }))
         } else if kind == damo_common::EventKind::StackSample as u32
             && bytes.len() >= size_of::<StackEvent>()
         {
@@ -202,6 +233,44 @@ mod tests {
         }
         assert!(Event::decode(&bytes_of(&event)[..20]).is_none(), "short item must be refused");
         assert!(Event::decode(&[9, 0, 0, 0]).is_none(), "unknown kind must be refused");
+    }
+
+    #[test]
+    fn decodes_scheme_region_events() {
+        let event = SchemeRegionEvent {
+            kind: damo_common::EventKind::SchemeRegion as u32,
+            kdamond_pid: 7,
+            ts_ns: 1,
+            target_idx: 0,
+            start: 4096,
+            end: 8192,
+            context_idx: 0,
+            scheme_idx: 1,
+            nr_regions: 3,
+            nr_accesses: 20,
+            age: 5,
+            _pad: 0,
+        };
+        match Event::decode(bytes_of(&event)) {
+            Some(Event::SchemeRegion(decoded)) => assert_eq!(decoded, event),
+            other => panic!("expected a scheme region event, got {other:?}"),
+        }
+        assert!(Event::decode(&bytes_of(&event)[..60]).is_none(), "short item must be refused");
+    }
+
+    #[test]
+    fn reads_the_scheme_layout_of_this_kernel_format() {
+        let format = tracefs::parse_format(
+            "name: damos_before_apply\nID: 769\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\n\
+             \tfield:unsigned int context_idx;\toffset:8;\tsize:4;\tsigned:0;\n\tfield:unsigned int scheme_idx;\toffset:12;\tsize:4;\tsigned:0;\n\
+             \tfield:unsigned long target_idx;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:unsigned long start;\toffset:24;\tsize:8;\tsigned:0;\n\
+             \tfield:unsigned long end;\toffset:32;\tsize:8;\tsigned:0;\n\tfield:unsigned int nr_accesses;\toffset:40;\tsize:4;\tsigned:0;\n\
+             \tfield:unsigned int age;\toffset:44;\tsize:4;\tsigned:0;\n\tfield:unsigned int nr_regions;\toffset:48;\tsize:4;\tsigned:0;\n",
+        )
+        .unwrap();
+        let layout = scheme_region_layout(&format).unwrap();
+        assert_eq!((layout.context_idx, layout.scheme_idx, layout.target_idx, layout.start, layout.end), (8, 12, 16, 24, 32));
+        assert_eq!((layout.nr_accesses, layout.age, layout.nr_regions), (40, 44, 48));
     }
 
     #[test]

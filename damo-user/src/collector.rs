@@ -5,7 +5,7 @@ use std::future::Future;
 
 use anyhow::Result;
 use aya::maps::{MapData, RingBuf};
-use damo_common::{RegionEvent, StackEvent};
+use damo_common::{RegionEvent, SchemeRegionEvent, StackEvent};
 use tokio::io::{unix::AsyncFd, Interest};
 
 use crate::bpf::Event;
@@ -14,6 +14,11 @@ use crate::bpf::Event;
 pub trait EventSink {
     fn region(&mut self, event: &RegionEvent) -> Result<()>;
     fn stack(&mut self, event: &StackEvent) -> Result<()>;
+    /// A region a DAMOS scheme is about to act on. Only recordings that attach
+    /// `damos_before_apply` get them; a sink without a use for them counts them as undecodable.
+    fn scheme_region(&mut self, _event: &SchemeRegionEvent) -> Result<()> {
+        self.undecodable(size_of::<SchemeRegionEvent>())
+    }
     /// A ring buffer item that did not decode (a kernel/user version mismatch).
     fn undecodable(&mut self, len: usize) -> Result<()>;
     /// Called about once a second, e.g. to redraw a status line.
@@ -53,6 +58,7 @@ fn drain(ring: &mut RingBuf<MapData>, sink: &mut dyn EventSink) -> Result<()> {
     while let Some(item) = ring.next() {
         match Event::decode(&item) {
             Some(Event::Region(event)) => sink.region(&event)?,
+            Some(Event::SchemeRegion(event)) => sink.scheme_region(&event)?,
             Some(Event::Stack(event)) => sink.stack(&event)?,
             None => sink.undecodable(item.len())?,
         }

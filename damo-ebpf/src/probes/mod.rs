@@ -1,3 +1,4 @@
 mod damon_aggregated;
+mod damos_before_apply;
 mod perf_sample;
 mod sched_fork;
