@@ -77,6 +77,84 @@ pub struct Record {
     /// DAMOS details of damo's JSON records (`damon.data.snapshot.*`), one per target in
     /// `targets` order; `None` for every other source. Only `report access` reads them.
     pub damos: Option<Vec<DamosInfo>>,
+    /// Memory footprints of the recorded processes and of the system, about once a second
+    /// (damo's `mem_footprint`); empty for records that have none (damo's, older ones).
+    pub footprints: Vec<FootprintSnapshot>,
+    /// Memory mappings of the recorded processes: an entry when a process's mappings differ
+    /// from its previous entry, which holds until then (damo's `vmas`).
+    pub vmas: Vec<VmaSnapshot>,
+    /// CPU time and threads of the recorded processes and kdamonds, about once a second
+    /// (damo's `proc_stats`).
+    pub proc_stats: Vec<ProcStatSample>,
+}
+
+/// The memory footprints read at one moment (damo's `MemFootprintsSnapshot`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FootprintSnapshot {
+    /// CLOCK_MONOTONIC, like snapshot times.
+    pub ts_ns: u64,
+    /// `/proc/meminfo`; `None` if it could not be read.
+    pub system: Option<SystemMemory>,
+    /// `/proc/<pid>/statm` of each recorded process alive at `ts_ns`.
+    pub processes: Vec<ProcessFootprint>,
+}
+
+/// System-wide memory from `/proc/meminfo`, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SystemMemory {
+    pub total: u64,
+    pub free: u64,
+    pub available: u64,
+    pub buffers: u64,
+    pub cached: u64,
+}
+
+/// A process's `/proc/<pid>/statm`, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProcessFootprint {
+    pub pid: u32,
+    pub vsz: u64,
+    pub rss: u64,
+    pub shared: u64,
+    pub text: u64,
+    pub data: u64,
+}
+
+/// A process's mappings (`/proc/<pid>/maps`) from `ts_ns` on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VmaSnapshot {
+    pub ts_ns: u64,
+    pub pid: u32,
+    /// In address order.
+    pub vmas: Vec<Vma>,
+}
+
+/// One mapping: `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Vma {
+    pub start: u64,
+    pub end: u64,
+    /// `r-xp` and the like.
+    pub perms: String,
+    /// File offset of `start`.
+    pub offset: u64,
+    /// The file, `[heap]`, `[stack]`…; empty for anonymous memory.
+    pub name: String,
+}
+
+/// What `/proc/<pid>/stat` said about a process at `ts_ns`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcStatSample {
+    pub ts_ns: u64,
+    pub pid: u32,
+    /// `kdamond.0` for kdamonds.
+    pub comm: String,
+    /// CPU time since the process started, in user and in kernel mode.
+    pub utime_ns: u64,
+    pub stime_ns: u64,
+    pub nr_threads: u64,
+    /// Resident memory, in bytes.
+    pub rss: u64,
 }
 
 /// What damo's JSON keeps beside a target's regions when they come through DAMOS.

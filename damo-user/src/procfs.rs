@@ -25,16 +25,8 @@ pub struct SystemMemory {
     pub cached: u64,
 }
 
-/// One line of `/proc/<pid>/maps`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Vma {
-    pub start: u64,
-    pub end: u64,
-    pub perms: String,
-    pub offset: u64,
-    /// The file, `[heap]`, `[stack]`…; empty for anonymous memory.
-    pub name: String,
-}
+/// One line of `/proc/<pid>/maps`, as the record keeps it.
+pub use damo_record::model::Vma;
 
 /// CPU time and threads from `/proc/<pid>/stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -32,6 +32,8 @@ fn stacks_of_a_recorded_command_symbolize_to_its_functions() {
         follow_children: true,
         timeout: Some(Duration::from_secs(30)),
         start_damon: None,
+        schemes_target_regions: false,
+        proc_samples: Default::default(),
     };
     let mut out = Memory::default();
     let summary = record::run(&plan, &mut out).expect("record");
@@ -116,4 +118,21 @@ fn sigint_ends_the_recording_with_a_complete_record() {
     assert_eq!(read.damaged_at, None);
     assert!(read.record.samples.len() >= 200, "{} samples", read.record.samples.len());
     assert_eq!(read.record.losses.map(|l| l.kernel), Some([0; 4]));
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn the_record_has_footprints_mappings_and_cpu_times_of_the_workload() {
+    let read = record_and_signal(libc::SIGINT, Duration::from_millis(3500));
+    let r = &read.record;
+    // The workload's pid is the one its stacks were sampled in.
+    let pids: std::collections::HashSet<u32> = r.samples.iter().map(|s| s.pid).collect();
+    assert!(r.footprints.len() >= 2, "{} footprint snapshots in ~3.5 s (one a second)", r.footprints.len());
+    assert!(r.footprints.iter().all(|f| f.system.is_some_and(|m| m.total > m.free)), "meminfo in every footprint snapshot");
+    let rss = r.footprints.iter().flat_map(|f| &f.processes).filter(|p| pids.contains(&p.pid)).map(|p| p.rss).max();
+    assert!(rss.is_some_and(|rss| rss > 0), "no footprint of the workload ({pids:?}) with rss > 0: {:?}", r.footprints);
+    let mapped = r.vmas.iter().filter(|v| pids.contains(&v.pid)).flat_map(|v| &v.vmas);
+    assert!(mapped.clone().any(|v| v.name.contains("damo-workload")), "the workload's own binary is not among its recorded mappings");
+    let cpu = r.proc_stats.iter().filter(|s| pids.contains(&s.pid)).map(|s| s.utime_ns + s.stime_ns).max();
+    assert!(cpu.is_some_and(|ns| ns > 0), "no CPU time of the busy workload: {:?}", r.proc_stats);
 }

@@ -23,11 +23,7 @@ use damo_user::{
 const ADMIN: &str = "/sys/kernel/mm/damon/admin/kdamonds";
 
 fn in_vm_only() {
-    assert_eq!(
-        std::env::var("DAMO_TRACE_IN_VM").as_deref(),
-        Ok("1"),
-        "this test writes DAMON sysfs and runs only inside the project's VM (cargo xtask vm-test)"
-    );
+    assert_eq!(std::env::var("DAMO_TRACE_IN_VM").as_deref(), Ok("1"), "this test writes DAMON sysfs and runs only inside the project's VM (cargo xtask vm-test)");
 }
 
 fn write(path: impl AsRef<Path>, value: &str) {
@@ -99,11 +95,7 @@ impl Drop for OurKdamond {
 /// Starts the workload and reads the address ranges it announces.
 fn start_workload() -> (Child, (u64, u64), (u64, u64)) {
     let exe = std::env::var_os("DAMO_WORKLOAD").map_or_else(|| PathBuf::from("/bin/damo-workload"), PathBuf::from);
-    let mut child = Command::new(exe)
-        .args(["hot-buffer", "--seconds", "60", "--hot-mib", "8", "--cold-mib", "64"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start damo-workload");
+    let mut child = Command::new(exe).args(["hot-buffer", "--seconds", "60", "--hot-mib", "8", "--cold-mib", "64"]).stdout(Stdio::piped()).spawn().expect("start damo-workload");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut range = |name: &str| {
         let line = lines.next().expect("workload output").unwrap();
@@ -125,7 +117,11 @@ fn mean_accesses(snapshot: &Snapshot, (start, end): (u64, u64)) -> f64 {
         weighted += overlap * f64::from(r.nr_accesses);
         bytes += overlap;
     }
-    if bytes == 0.0 { 0.0 } else { weighted / bytes }
+    if bytes == 0.0 {
+        0.0
+    } else {
+        weighted / bytes
+    }
 }
 
 #[test]
@@ -141,10 +137,8 @@ fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
     // no commit (a commit into a running kdamond has, under emulation, at times restarted its
     // access checks with nothing counted; the snapshot path without a scheme is unit-tested).
     let started = damo_trace(&["start", &workload.id().to_string(), "--damos_action", "stat"]);
-    let kdamond_pid: u32 = started
-        .lines()
-        .find_map(|l| l.strip_prefix("started kdamond 0 (pid ")?.strip_suffix(')')?.parse().ok())
-        .unwrap_or_else(|| panic!("no kdamond in `start` output: {started}"));
+    let kdamond_pid: u32 =
+        started.lines().find_map(|l| l.strip_prefix("started kdamond 0 (pid ")?.strip_suffix(')')?.parse().ok()).unwrap_or_else(|| panic!("no kdamond in `start` output: {started}"));
     let kdamond = OurKdamond;
     let plan = Plan {
         target: Some(TargetSpec::Pid(workload.id())),
@@ -154,6 +148,8 @@ fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
         follow_children: true,
         timeout: Some(Duration::from_secs(10)),
         start_damon: None,
+        schemes_target_regions: false,
+        proc_samples: Default::default(),
     };
     let mut out = Memory::default();
     let summary = record::run(&plan, &mut out).expect("record");
@@ -220,11 +216,7 @@ fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
     let in_hot_loop = out
         .samples
         .iter()
-        .filter(|s| {
-            s.user.iter().enumerate().any(|(depth, f)| {
-                f.module != UNKNOWN_MODULE && symbols.user(f.module, f.offset, depth > 0).iter().any(|n| n == "workload_hot_loop")
-            })
-        })
+        .filter(|s| s.user.iter().enumerate().any(|(depth, f)| f.module != UNKNOWN_MODULE && symbols.user(f.module, f.offset, depth > 0).iter().any(|n| n == "workload_hot_loop")))
         .count();
     assert!(in_hot_loop * 10 >= out.samples.len() * 5, "workload_hot_loop in only {in_hot_loop}/{} stacks", out.samples.len());
 }
@@ -242,11 +234,7 @@ fn observe_records_a_running_kdamond_without_changing_it() {
     let before = sysfs_state();
     let out = Path::new("/tmp/observe.data");
     let _ = fs::remove_file(out);
-    let status = Command::new(damo_trace_exe())
-        .args(["record", "--observe", "--timeout", "3s", "-o"])
-        .arg(out)
-        .status()
-        .expect("run damo-trace record --observe");
+    let status = Command::new(damo_trace_exe()).args(["record", "--observe", "--timeout", "3s", "-o"]).arg(out).status().expect("run damo-trace record --observe");
     assert!(status.success(), "damo-trace record --observe failed: {status}");
     assert_eq!(sysfs_state(), before, "--observe changed the kdamond");
     drop(kdamond);
@@ -337,6 +325,61 @@ fn record_paddr_monitors_the_biggest_system_ram_block() {
 
 #[test]
 #[ignore = "needs the project's VM: writes DAMON sysfs"]
+fn schemes_target_regions_records_what_each_scheme_tried() {
+    in_vm_only();
+    let out = "/tmp/schemes.data";
+    let _ = fs::remove_file(out);
+    let workload = std::env::var("DAMO_WORKLOAD").unwrap_or_else(|_| "/bin/damo-workload".into());
+    let command = format!("{workload} hot-buffer --seconds 4 --hot-mib 8 --cold-mib 32");
+    // Scheme 0 matches every region; scheme 1 only regions accessed in at least 10% of samples.
+    let args = [
+        "record",
+        &command,
+        "--timeout",
+        "20s",
+        "-o",
+        out,
+        "--schemes_target_regions",
+        "--damos_action",
+        "stat",
+        "--damos_action",
+        "stat",
+        "--damos_access_rate",
+        "0%",
+        "100%",
+        "--damos_access_rate",
+        "10%",
+        "100%",
+    ];
+    damo_trace(&args);
+    let read = damo_record::native::read(&fs::read(out).unwrap()).expect("read the record");
+    assert!(read.complete);
+    let scheme = |idx: u32| read.record.targets.iter().find(|t| t.scheme_idx == Some(idx));
+    assert!(read.record.targets.iter().all(|t| t.scheme_idx.is_some()), "only scheme snapshots are recorded");
+    let all = scheme(0).expect("scheme 0 tried regions");
+    assert!(all.snapshots.len() >= 10, "{} passes of scheme 0 in ~4 s at 100 ms", all.snapshots.len());
+    for s in &all.snapshots {
+        assert!(s.regions.windows(2).all(|w| w[0].end <= w[1].start), "a pass has unsorted or overlapping regions");
+    }
+    // A match-all pass covers the whole target, as an aggregation does: once DAMON's ranges
+    // include the buffers the command mapped after it started (ranges update every second),
+    // every pass spans their 40 MiB.
+    let spans: Vec<u64> = all.snapshots.iter().map(|s| s.regions.iter().map(|r| r.end - r.start).sum()).collect();
+    assert!(spans[spans.len() / 2..].iter().all(|&b| b >= 40 << 20), "a late match-all pass misses the 40 MiB of buffers: {spans:?}");
+    let max = all.intervals.expect("intervals").max_nr_accesses();
+    let hot = scheme(1).map_or(0, |t| t.snapshots.len());
+    eprintln!("scheme 1 (>= 10% accessed) tried regions in {hot} passes");
+    if let Some(t) = scheme(1) {
+        for r in t.snapshots.iter().flat_map(|s| &s.regions) {
+            assert!(u64::from(r.nr_accesses) * 10 >= max, "scheme 1 tried a region of {} accesses (max {max})", r.nr_accesses);
+        }
+    }
+    let losses = read.record.losses.expect("losses are recorded");
+    assert_eq!((losses.kernel, losses.incomplete_snapshots, losses.undecodable_events), ([0; 4], 0, 0), "{losses:?}");
+}
+
+#[test]
+#[ignore = "needs the project's VM: writes DAMON sysfs"]
 fn control_never_touches_a_kdamond_it_did_not_start() {
     in_vm_only();
     let (mut workload, _, _) = start_workload();
@@ -422,27 +465,9 @@ fn profile_names_the_function_that_made_each_buffer_hot() {
     // `report phases` finds the three phases on its own, in order. The workload first fills
     // its buffers (page faults and memset), which is a phase of its own when it lasts a
     // second or more under emulation: 3 or 4 phases.
-    let phases: serde_json::Value =
-        serde_json::from_str(&damo_trace(&["report", "phases", "-i", out, "--json"])).unwrap();
-    let tops: Vec<&str> = phases
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["top"][0]["symbol"].as_str().unwrap_or(""))
-        .collect();
+    let phases: serde_json::Value = serde_json::from_str(&damo_trace(&["report", "phases", "-i", out, "--json"])).unwrap();
+    let tops: Vec<&str> = phases.as_array().unwrap().iter().map(|p| p["top"][0]["symbol"].as_str().unwrap_or("")).collect();
     eprintln!("phases: {tops:?}");
-    assert!(
-        (3..=4).contains(&tops.len()),
-        "{} phases: {phases}",
-        tops.len()
-    );
-    assert_eq!(
-        &tops[tops.len() - 3..],
-        [
-            "phase_sequential_scan",
-            "phase_random_update",
-            "phase_hot_spot"
-        ],
-        "{phases}"
-    );
+    assert!((3..=4).contains(&tops.len()), "{} phases: {phases}", tops.len());
+    assert_eq!(&tops[tops.len() - 3..], ["phase_sequential_scan", "phase_random_update", "phase_hot_spot"], "{phases}");
 }

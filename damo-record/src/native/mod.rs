@@ -48,8 +48,13 @@ pub enum ChunkKind {
     Losses = 6,
     /// The writer finished cleanly.
     End = 7,
-    // Reserved for what recording adds next: 8 footprints, 9 vmas, 10 proc stats,
-    // 11 DAMON parameters (JSON), 12 metadata (JSON).
+    /// Memory footprint snapshots (`Record::footprints`).
+    Footprints = 8,
+    /// Processes' mappings (`Record::vmas`).
+    Vmas = 9,
+    /// Processes' CPU times (`Record::proc_stats`).
+    ProcStats = 10,
+    // Reserved for what recording adds next: 11 DAMON parameters (JSON), 12 metadata (JSON).
 }
 
 impl ChunkKind {
@@ -62,6 +67,9 @@ impl ChunkKind {
             5 => Self::KernelSymbols,
             6 => Self::Losses,
             7 => Self::End,
+            8 => Self::Footprints,
+            9 => Self::Vmas,
+            10 => Self::ProcStats,
             _ => return None,
         })
     }

@@ -9,9 +9,7 @@ use super::{
     codec::*, snapshot, ChunkKind, NativeError, CHUNK_HEADER_LEN, FLAG_FRAMED, FLAG_ZLIB, HEADER_LEN, MAGIC,
     OPEN_LEN, VERSION,
 };
-use crate::model::{
-    FileAddr, Intervals, Losses, Module, Record, StackSample, TargetRecord,
-};
+use crate::model::{FileAddr, FootprintSnapshot, Intervals, Losses, Module, ProcStatSample, ProcessFootprint, Record, StackSample, SystemMemory, TargetRecord, Vma, VmaSnapshot};
 
 /// Compressed chunks may not inflate past this: a corrupt length must not exhaust memory.
 const MAX_INFLATED: u64 = 1 << 30;
@@ -200,6 +198,9 @@ impl Decoder {
             Some(ChunkKind::Stacks) => self.stacks(p),
             Some(ChunkKind::KernelSymbols) => self.kernel_symbols(p),
             Some(ChunkKind::Losses) => self.losses(p),
+            Some(ChunkKind::Footprints) => self.footprints(p),
+            Some(ChunkKind::Vmas) => self.vmas(p),
+            Some(ChunkKind::ProcStats) => self.proc_stats(p),
             Some(ChunkKind::End) => {
                 self.complete = true;
                 Some(())
@@ -277,6 +278,68 @@ impl Decoder {
         Some(())
     }
 
+    /// Like the other kinds below, all of the chunk or nothing of it.
+    fn footprints(&mut self, p: &mut &[u8]) -> Option<()> {
+        let n = get_varint(p)?;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let ts_ns = get_varint(p)?;
+            let system = match get_fields(p)?.as_slice() {
+                [] => None,
+                &[total, free, available, buffers, cached, ..] => Some(SystemMemory { total, free, available, buffers, cached }),
+                _ => return None,
+            };
+            let n_processes = get_varint(p)?;
+            let mut processes = Vec::new();
+            for _ in 0..n_processes {
+                let pid = u32::try_from(get_varint(p)?).ok()?;
+                let &[vsz, rss, shared, text, data, ..] = get_fields(p)?.as_slice() else { return None };
+                processes.push(ProcessFootprint { pid, vsz, rss, shared, text, data });
+            }
+            out.push(FootprintSnapshot { ts_ns, system, processes });
+        }
+        self.record.footprints.append(&mut out);
+        Some(())
+    }
+
+    fn vmas(&mut self, p: &mut &[u8]) -> Option<()> {
+        let n = get_varint(p)?;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let ts_ns = get_varint(p)?;
+            let pid = u32::try_from(get_varint(p)?).ok()?;
+            let n_vmas = get_varint(p)?;
+            let mut vmas = Vec::new();
+            let mut prev_end = 0u64;
+            for _ in 0..n_vmas {
+                let start = prev_end.wrapping_add(get_varint(p)?);
+                let end = start.wrapping_add(get_varint(p)?);
+                prev_end = end;
+                let offset = get_varint(p)?;
+                let perms = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
+                let name = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
+                vmas.push(Vma { start, end, perms, offset, name });
+            }
+            out.push(VmaSnapshot { ts_ns, pid, vmas });
+        }
+        self.record.vmas.append(&mut out);
+        Some(())
+    }
+
+    fn proc_stats(&mut self, p: &mut &[u8]) -> Option<()> {
+        let n = get_varint(p)?;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let ts_ns = get_varint(p)?;
+            let pid = u32::try_from(get_varint(p)?).ok()?;
+            let comm = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
+            let &[utime_ns, stime_ns, nr_threads, rss, ..] = get_fields(p)?.as_slice() else { return None };
+            out.push(ProcStatSample { ts_ns, pid, comm, utime_ns, stime_ns, nr_threads, rss });
+        }
+        self.record.proc_stats.append(&mut out);
+        Some(())
+    }
+
     fn losses(&mut self, p: &mut &[u8]) -> Option<()> {
         let n = get_varint(p)?;
         let counters = (0..n).map(|_| get_varint(p)).collect::<Option<Vec<u64>>>()?;
@@ -289,4 +352,13 @@ impl Decoder {
         });
         Some(())
     }
+}
+
+/// A group of fields: their count, then each. Fields past those this reader knows are skipped.
+fn get_fields(p: &mut &[u8]) -> Option<Vec<u64>> {
+    let n = usize::try_from(get_varint(p)?).ok()?;
+    if n > p.len() {
+        return None;
+    }
+    (0..n).map(|_| get_varint(p)).collect()
 }

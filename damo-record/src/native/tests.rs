@@ -294,3 +294,129 @@ fn a_zero_filled_tail_keeps_the_frames_before_it() {
     }
     assert_eq!(whole.record.targets, record.targets);
 }
+
+/// A record of what recording samples from /proc, interleaved with snapshots as a recording
+/// writes them, and its bytes. The vmas are big enough to be compressed.
+fn proc_record() -> (Record, Vec<u8>) {
+    let mut w = NativeWriter::new(Vec::new()).unwrap();
+    let mut expected = Record::default();
+    let mut t = target(7);
+    let libc = |start: u64, perms: &str, offset: u64| Vma { start, end: start + 0x1000, perms: perms.into(), offset, name: "/usr/lib/x86_64-linux-gnu/libc.so.6".into() };
+    for i in 0..4u64 {
+        let ts_ns = (i + 1) * 1_000_000_000;
+        let s = snapshot(i, 5);
+        w.snapshot(&t, &s).unwrap();
+        t.snapshots.push(s);
+        let footprint = FootprintSnapshot {
+            ts_ns,
+            system: (i != 2).then_some(SystemMemory { total: 8 << 30, free: (4 << 30) - i * 4096, available: 6 << 30, buffers: 1 << 20, cached: 1 << 30 }),
+            processes: vec![
+                ProcessFootprint { pid: 42, vsz: 100 << 20, rss: (10 + i) << 20, shared: 1 << 20, text: 4096, data: 8 << 20 },
+                ProcessFootprint { pid: 43, vsz: 50 << 20, rss: 5 << 20, shared: 0, text: 4096, data: 1 << 20 },
+            ],
+        };
+        w.footprints(std::slice::from_ref(&footprint)).unwrap();
+        expected.footprints.push(footprint);
+        let vmas = VmaSnapshot {
+            ts_ns,
+            pid: 42,
+            vmas: vec![
+                Vma { start: 0x5555_0000_0000, end: 0x5555_0000_1000 + i * 4096, perms: "r-xp".into(), offset: 0x1000, name: "/usr/bin/app".into() },
+                Vma { start: 0x5555_0100_0000, end: 0x5555_0200_0000, perms: "rw-p".into(), offset: 0, name: "[heap]".into() },
+                Vma { start: 0x7f00_0000_0000, end: 0x7f00_1000_0000, perms: "rw-p".into(), offset: 0, name: String::new() },
+                libc(0x7f10_0000_0000, "r--p", 0),
+                libc(0x7f10_0000_1000, "r-xp", 0x1000),
+                libc(0x7f10_0000_2000, "r--p", 0x2000),
+                libc(0x7f10_0000_3000, "rw-p", 0x3000),
+                // Out of order, as no kernel writes them, still round trips.
+                Vma { start: 0x1000, end: 0x2000, perms: "---p".into(), offset: 0, name: "[vvar]".into() },
+                Vma { start: 0xffff_ffff_ff60_0000, end: 0xffff_ffff_ff60_1000, perms: "--xp".into(), offset: 0, name: "[vsyscall]".into() },
+            ],
+        };
+        w.vmas(std::slice::from_ref(&vmas)).unwrap();
+        expected.vmas.push(vmas);
+        let stats = vec![
+            ProcStatSample { ts_ns, pid: 42, comm: "app".into(), utime_ns: i * 10_000_000, stime_ns: i * 1_000_000, nr_threads: 3, rss: (10 + i) << 20 },
+            ProcStatSample { ts_ns, pid: 1234, comm: "kdamond.0".into(), utime_ns: 0, stime_ns: i * 20_000_000, nr_threads: 1, rss: 0 },
+        ];
+        w.proc_stats(&stats).unwrap();
+        expected.proc_stats.extend(stats);
+    }
+    let bytes = w.finish().unwrap();
+    expected.targets = vec![t];
+    (expected, bytes)
+}
+
+#[test]
+fn footprints_vmas_and_proc_stats_round_trip() {
+    let (expected, bytes) = proc_record();
+    let read = read(&bytes).unwrap();
+    assert!(read.complete);
+    assert_eq!(read.damaged_at, None);
+    assert_eq!(read.record, expected);
+    // The empty case too: a chunk of none, and a snapshot of no process.
+    let mut w = NativeWriter::new(Vec::new()).unwrap();
+    w.footprints(&[FootprintSnapshot { ts_ns: 5, system: None, processes: Vec::new() }]).unwrap();
+    w.vmas(&[]).unwrap();
+    w.proc_stats(&[]).unwrap();
+    let empty = super::read(&w.finish().unwrap()).unwrap();
+    assert_eq!(empty.record.footprints, [FootprintSnapshot { ts_ns: 5, system: None, processes: Vec::new() }]);
+    assert!(empty.record.vmas.is_empty() && empty.record.proc_stats.is_empty());
+}
+
+#[test]
+fn a_cut_at_any_byte_keeps_the_proc_samples_before_it() {
+    let (expected, bytes) = proc_record();
+    let mut last = (0, 0, 0, 0);
+    for cut in HEADER_LEN..bytes.len() {
+        let read = read(&bytes[..cut]).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        assert!(!read.complete, "cut at {cut} claims to be complete");
+        let r = &read.record;
+        // Whole chunks only: every entry read is the one written, none is half there.
+        assert_eq!(r.footprints[..], expected.footprints[..r.footprints.len()], "cut at {cut}");
+        assert_eq!(r.vmas[..], expected.vmas[..r.vmas.len()], "cut at {cut}");
+        assert_eq!(r.proc_stats[..], expected.proc_stats[..r.proc_stats.len()], "cut at {cut}");
+        assert_eq!(r.proc_stats.len() % 2, 0, "cut at {cut}: half a proc stats chunk");
+        let snapshots = r.targets.first().map_or(0, |t| t.snapshots.len());
+        assert_eq!(r.targets.first().map_or(&[][..], |t| &t.snapshots[..]), &expected.targets[0].snapshots[..snapshots]);
+        let now = (snapshots, r.footprints.len(), r.vmas.len(), r.proc_stats.len());
+        assert!(now >= last, "cut at {cut} lost what a shorter cut had: {now:?} < {last:?}");
+        last = now;
+    }
+    assert_eq!(last, (4, 4, 4, 8));
+}
+
+#[test]
+fn a_damaged_proc_chunk_keeps_everything_before_it() {
+    let (expected, mut bytes) = proc_record();
+    // Find the third Vmas chunk by walking the chunks after the first framed run ends.
+    let (mut pos, mut seen) = (HEADER_LEN, 0);
+    let at = loop {
+        let kind = u16::from_le_bytes([bytes[pos], bytes[pos + 1]]);
+        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap());
+        if len == OPEN_LEN {
+            // A framed snapshot run: one frame, then its end mark with a check.
+            let mut p = &bytes[pos + CHUNK_HEADER_LEN..];
+            let head = codec::get_varint(&mut p).unwrap();
+            let after_frame = bytes.len() - p.len() + (head >> 1) as usize + if head & 1 != 0 { 4 } else { 0 };
+            let mut q = &bytes[after_frame..];
+            let end = codec::get_varint(&mut q).unwrap();
+            pos = bytes.len() - q.len() + if end & 1 != 0 { 4 } else { 0 };
+            continue;
+        }
+        if kind == ChunkKind::Vmas as u16 {
+            seen += 1;
+            if seen == 3 {
+                break pos;
+            }
+        }
+        pos += CHUNK_HEADER_LEN + len as usize;
+    };
+    bytes[at + CHUNK_HEADER_LEN + 3] ^= 0x40;
+    let read = read(&bytes).unwrap();
+    assert_eq!(read.damaged_at, Some(at as u64));
+    assert!(!read.complete);
+    assert_eq!(read.record.vmas[..], expected.vmas[..2]);
+    assert_eq!(read.record.footprints[..], expected.footprints[..3]);
+    assert_eq!(read.record.proc_stats[..], expected.proc_stats[..4]);
+}

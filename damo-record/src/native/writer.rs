@@ -10,7 +10,7 @@ use bytes::{BufMut, BytesMut};
 use flate2::{write::ZlibEncoder, Compression};
 
 use super::{codec::*, snapshot, ChunkKind, NativeError, FLAG_FRAMED, FLAG_ZLIB, MAGIC, OPEN_LEN, VERSION};
-use crate::model::{Losses, Module, Snapshot, StackSample, TargetRecord};
+use crate::model::{FootprintSnapshot, Losses, Module, ProcStatSample, Snapshot, StackSample, TargetRecord, VmaSnapshot};
 
 /// Payloads at least this long are compressed when that makes them smaller.
 const COMPRESS_MIN: usize = 256;
@@ -197,6 +197,59 @@ impl<W: Write> NativeWriter<W> {
         self.emit(ChunkKind::Losses)
     }
 
+    /// Appends memory footprint snapshots. Each field group is preceded by its field count, so
+    /// newer writers can add fields.
+    pub fn footprints(&mut self, snapshots: &[FootprintSnapshot]) -> Result<(), NativeError> {
+        let p = &mut self.payload;
+        put_varint(p, snapshots.len() as u64);
+        for s in snapshots {
+            put_varint(p, s.ts_ns);
+            match &s.system {
+                Some(m) => put_fields(p, &[m.total, m.free, m.available, m.buffers, m.cached]),
+                None => put_varint(p, 0),
+            }
+            put_varint(p, s.processes.len() as u64);
+            for f in &s.processes {
+                put_varint(p, u64::from(f.pid));
+                put_fields(p, &[f.vsz, f.rss, f.shared, f.text, f.data]);
+            }
+        }
+        self.emit(ChunkKind::Footprints)
+    }
+
+    /// Appends processes' mappings; each mapping's start is coded from the previous one's end.
+    pub fn vmas(&mut self, snapshots: &[VmaSnapshot]) -> Result<(), NativeError> {
+        let p = &mut self.payload;
+        put_varint(p, snapshots.len() as u64);
+        for s in snapshots {
+            put_varint(p, s.ts_ns);
+            put_varint(p, u64::from(s.pid));
+            put_varint(p, s.vmas.len() as u64);
+            let mut prev_end = 0u64;
+            for v in &s.vmas {
+                put_varint(p, v.start.wrapping_sub(prev_end));
+                put_varint(p, v.end.wrapping_sub(v.start));
+                prev_end = v.end;
+                put_varint(p, v.offset);
+                put_bytes(p, v.perms.as_bytes());
+                put_bytes(p, v.name.as_bytes());
+            }
+        }
+        self.emit(ChunkKind::Vmas)
+    }
+
+    pub fn proc_stats(&mut self, stats: &[ProcStatSample]) -> Result<(), NativeError> {
+        let p = &mut self.payload;
+        put_varint(p, stats.len() as u64);
+        for s in stats {
+            put_varint(p, s.ts_ns);
+            put_varint(p, u64::from(s.pid));
+            put_bytes(p, s.comm.as_bytes());
+            put_fields(p, &[s.utime_ns, s.stime_ns, s.nr_threads, s.rss]);
+        }
+        self.emit(ChunkKind::ProcStats)
+    }
+
     /// Marks the record complete and hands back the output (e.g. to fsync a file).
     pub fn finish(mut self) -> Result<W, NativeError> {
         self.emit(ChunkKind::End)?;
@@ -235,6 +288,14 @@ fn chunk_header(out: &mut BytesMut, kind: ChunkKind, flags: u16, len: u32, body:
     crc.update(&out[at..at + 4]);
     crc.update(body);
     out.put_u32_le(crc.finalize());
+}
+
+/// A group of fields: their count, then each.
+fn put_fields(p: &mut BytesMut, fields: &[u64]) {
+    put_varint(p, fields.len() as u64);
+    for &f in fields {
+        put_varint(p, f);
+    }
 }
 
 /// Snapshot frames carry a CRC-32 of themselves and the frames before them this often.

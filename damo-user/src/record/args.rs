@@ -40,16 +40,25 @@ pub struct Args {
     /// Record CPU stacks only; no DAMON.
     #[arg(long = "no-damon", conflicts_with = "observe")]
     pub no_damon: bool,
+    /// Record the regions DAMOS schemes tried to apply their actions to (one snapshot per
+    /// scheme pass, from damon:damos_before_apply, Linux 6.9+) instead of every aggregation.
+    #[arg(long = "schemes_target_regions")]
+    pub schemes_target_regions: bool,
+    /// What to record, in damo's words: access (DAMON snapshots), cpu_profile (call stacks),
+    /// mem_footprint, vmas and proc_stats (read from /proc about once a second). Give it after
+    /// the target: it takes every word that follows.
+    #[arg(long = "do_record", num_args = 1.., value_parser = DO_RECORD, default_values = DO_RECORD)]
+    pub do_record: Vec<String>,
     /// DAMON parameters of the kdamond started for the target (damo's options).
     #[command(flatten)]
     pub damon: crate::control::args::DamonArgs,
 }
 
+/// damo's `--do_record` choices (but damon_trace_events), all recorded by default.
+const DO_RECORD: [&str; 5] = ["access", "cpu_profile", "mem_footprint", "vmas", "proc_stats"];
+
 fn parse_octal(text: &str) -> Result<u32, String> {
-    u32::from_str_radix(text.trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|&m| m <= 0o7777)
-        .ok_or_else(|| format!("{text} is not an octal permission like 600"))
+    u32::from_str_radix(text.trim_start_matches("0o"), 8).ok().filter(|&m| m <= 0o7777).ok_or_else(|| format!("{text} is not an octal permission like 600"))
 }
 
 /// damo's time units: us, ms, s, m, h; a bare number is seconds.
@@ -74,6 +83,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Runs `record` and prints the summary line.
 pub fn run(args: Args) -> Result<()> {
+    let doing = |what: &str| args.do_record.iter().any(|w| w == what);
+    let (access, cpu_profile) = (doing("access"), doing("cpu_profile"));
+    let proc_samples = super::ProcSampling { footprints: doing("mem_footprint"), vmas: doing("vmas"), stats: doing("proc_stats") };
+    let mut args = args;
+    if !access {
+        if args.observe {
+            bail!("--observe records DAMON's snapshots: --do_record needs access");
+        }
+        args.no_damon = true;
+    }
+    if !cpu_profile {
+        args.sample_hz = 0;
+    }
     let target = args.target.as_deref().map(TargetSpec::parse);
     if target.is_none() && !args.observe {
         bail!("nothing to record: give a pid, a \"command\", paddr or a kdamonds.json, or --observe");
@@ -94,6 +116,14 @@ pub fn run(args: Args) -> Result<()> {
         }
         (None, false) => None,
     };
+    if args.schemes_target_regions {
+        if args.no_damon {
+            bail!("--schemes_target_regions records DAMOS schemes: it cannot go with --no-damon");
+        }
+        if start_damon.as_ref().is_some_and(|doc| doc.kdamonds.iter().flat_map(|k| &k.contexts).all(|c| c.schemes.is_empty())) {
+            bail!("--schemes_target_regions records what DAMOS schemes try: give one, e.g. --damos_action stat");
+        }
+    }
     if matches!(target, Some(TargetSpec::Paddr | TargetSpec::KdamondsJson(_))) && args.no_damon {
         bail!("--no-damon records CPU stacks of a process: give a pid or a command");
     }
@@ -117,9 +147,10 @@ pub fn run(args: Args) -> Result<()> {
         follow_children: !args.no_follow,
         timeout: args.timeout,
         start_damon,
+        schemes_target_regions: args.schemes_target_regions,
+        proc_samples,
     };
-    let mut file = RecordFile::create(&args.out, args.output_permission, args.force, kdamonds)
-        .with_context(|| format!("cannot write the record {}", args.out.display()))?;
+    let mut file = RecordFile::create(&args.out, args.output_permission, args.force, kdamonds).with_context(|| format!("cannot write the record {}", args.out.display()))?;
     let summary = match super::run(&plan, &mut file) {
         Ok(summary) => summary,
         Err(e) => {

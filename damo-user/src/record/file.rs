@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use damo_record::{
-    model::{Intervals, Losses, Module, Snapshot, StackSample, TargetRecord},
+    model::{FootprintSnapshot, Intervals, Losses, Module, ProcStatSample, Snapshot, StackSample, TargetRecord, VmaSnapshot},
     native::NativeWriter,
 };
 
@@ -43,16 +43,9 @@ impl RecordFile {
         if path.exists() && !force {
             bail!("{} exists; pass --force to overwrite it", path.display());
         }
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(permission)
-            .open(path)
-            .with_context(|| format!("failed to create {}", path.display()))?;
+        let file = OpenOptions::new().write(true).create(true).truncate(true).mode(permission).open(path).with_context(|| format!("failed to create {}", path.display()))?;
         // The mode applies only to new files, and the umask may have narrowed it.
-        fs::set_permissions(path, fs::Permissions::from_mode(permission))
-            .with_context(|| format!("failed to set the permissions of {}", path.display()))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(permission)).with_context(|| format!("failed to set the permissions of {}", path.display()))?;
         let writer = NativeWriter::new(BufWriter::with_capacity(1 << 16, file))?;
         Ok(Self { writer: Some(writer), kdamonds, pending: Vec::new(), modules_written: 0, empty: true })
     }
@@ -77,13 +70,13 @@ impl RecordOutput for RecordFile {
 
     fn snapshot(&mut self, key: TargetKey, snapshot: &Snapshot) -> Result<()> {
         self.empty = false;
-        // Samples up to now go first, so the file stays roughly in time order.
-        self.write_pending()?;
+        // Pending samples wait for their batch or the next flush (once a second): writing them
+        // before every snapshot made chunks of a sample or two at short aggregation intervals.
         let info = self.kdamonds.get(&key.kdamond_pid).copied();
         let target = TargetRecord {
             kdamond_idx: info.map_or(0, |i| i.index),
-            context_idx: 0,
-            scheme_idx: None,
+            context_idx: key.context_idx,
+            scheme_idx: key.scheme_idx,
             target_id: key.target_id,
             intervals: info.and_then(|i| i.intervals),
             snapshots: Vec::new(),
@@ -114,6 +107,25 @@ impl RecordOutput for RecordFile {
     fn kernel_symbols(&mut self, symbols: &[(u64, String)]) -> Result<()> {
         self.write_pending()?;
         self.writer()?.kernel_symbols(symbols)?;
+        Ok(())
+    }
+
+    // /proc samples follow the stack samples taken before them, keeping rough time order.
+    fn footprints(&mut self, snapshot: &FootprintSnapshot) -> Result<()> {
+        self.write_pending()?;
+        self.writer()?.footprints(std::slice::from_ref(snapshot))?;
+        Ok(())
+    }
+
+    fn vmas(&mut self, vmas: &[VmaSnapshot]) -> Result<()> {
+        self.write_pending()?;
+        self.writer()?.vmas(vmas)?;
+        Ok(())
+    }
+
+    fn proc_stats(&mut self, stats: &[ProcStatSample]) -> Result<()> {
+        self.write_pending()?;
+        self.writer()?.proc_stats(stats)?;
         Ok(())
     }
 

@@ -17,9 +17,5 @@ pub fn resolve(addrs: &[u64]) -> Vec<(u64, String)> {
     let Ok(symbols) = symbolizer.symbolize(&source, Input::AbsAddr(addrs)) else {
         return Vec::new();
     };
-    addrs
-        .iter()
-        .zip(symbols)
-        .filter_map(|(&addr, sym)| Some((addr, sym.as_sym()?.name.to_string())))
-        .collect()
+    addrs.iter().zip(symbols).filter_map(|(&addr, sym)| Some((addr, sym.as_sym()?.name.to_string()))).collect()
 }

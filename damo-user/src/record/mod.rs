@@ -5,7 +5,8 @@ pub mod args;
 pub mod file;
 mod kernel_symbols;
 pub mod output;
-mod sink;
+pub mod procs;
+pub mod sink;
 pub mod target;
 
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 pub use self::{
     output::{Losses, RecordOutput, StackSample},
+    procs::ProcSampling,
     sink::Progress,
 };
 use self::{sink::RecordingSink, target::TargetSpec};
@@ -46,6 +48,11 @@ pub struct Plan {
     /// Kdamonds to start for the recording (and stop at its end); a target without a pid
     /// gets the recorded process's.
     pub start_damon: Option<Document>,
+    /// Record the regions DAMOS schemes tried (`damos_before_apply`) instead of the
+    /// aggregated snapshots, like damo's `--schemes_target_regions`.
+    pub schemes_target_regions: bool,
+    /// What to read from /proc about once a second: footprints, mappings, CPU times.
+    pub proc_samples: ProcSampling,
 }
 
 /// What the recording saw, for the summary line.
@@ -88,6 +95,9 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     }
     if !plan.kdamond_pids.is_empty() || plan.start_damon.is_some() {
         tracer.attach_damon()?;
+        if plan.schemes_target_regions {
+            tracer.attach_schemes()?;
+        }
     }
     // A command is held before exec until its pid is in the filter map.
     let (gated, target_pid) = match &plan.target {
@@ -126,7 +136,14 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
 
     let started = Instant::now();
     let cpu_before = cpu_time();
-    let mut sink = RecordingSink::new(output, started);
+    let mut sink = RecordingSink::new(output, started, plan.schemes_target_regions);
+    if plan.proc_samples.any() {
+        // The target, and the processes DAMON targets by pid (a kdamonds.json may name them).
+        let damon_pids = plan.start_damon.iter().flat_map(|d| &d.kdamonds).flat_map(|k| &k.contexts).flat_map(|c| &c.targets).filter_map(|t| t.pid);
+        let roots = target_pid.into_iter().chain(damon_pids).collect();
+        let kdamonds = plan.kdamond_pids.iter().chain(ours.iter().flat_map(|o| &o.pids)).copied().collect();
+        sink.procs = Some(procs::ProcSampler::new(std::path::Path::new("/proc"), plan.proc_samples, roots, plan.follow_children, kdamonds));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let collected = runtime.block_on(async {
         let shutdown = shutdown_signal(exit_watch, plan.timeout);
@@ -142,18 +159,14 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
         // Reap it if it exited; a command still running at timeout/SIGINT keeps running.
         let _ = child.try_wait();
     }
+    sink.finish_passes()?;
     sink.losses.kernel = tracer.lost()?;
     let kernel_addrs: Vec<u64> = sink.kernel_addresses().collect();
     let symbols = kernel_symbols::resolve(&kernel_addrs);
     sink.output().kernel_symbols(&symbols)?;
     let losses = sink.losses;
     sink.output().finish(&losses)?;
-    Ok(Summary {
-        duration: started.elapsed(),
-        progress: sink.progress,
-        losses,
-        cpu,
-    })
+    Ok(Summary { duration: started.elapsed(), progress: sink.progress, losses, cpu })
 }
 
 /// User + system CPU time of this process so far.
@@ -168,6 +181,7 @@ fn cpu_time() -> Duration {
 /// Kdamonds this recording started, stopped when it ends.
 struct StartedKdamonds {
     indices: Vec<usize>,
+    pids: Vec<u32>,
     stopped: bool,
 }
 
@@ -199,14 +213,10 @@ fn start_kdamonds(doc: &Document, target_pid: Option<u32>, tracer: &mut Tracer, 
     }
     let tree = SysfsTree::new(control::tree::ADMIN);
     let started = control::start(&tree, &Ownership::new(OWNED_STATE_FILE), &doc)?;
-    let guard = StartedKdamonds { indices: started.iter().map(|&(i, _)| i).collect(), stopped: false };
+    let guard = StartedKdamonds { indices: started.iter().map(|&(i, _)| i).collect(), pids: started.iter().map(|&(_, pid)| pid).collect(), stopped: false };
     for (&(index, pid), k) in started.iter().zip(&doc.kdamonds) {
         tracer.add_kdamond(pid)?;
-        let intervals = k.contexts.first().map(|c| damo_record::model::Intervals {
-            sample_us: c.intervals.sample_us,
-            aggr_us: c.intervals.aggr_us,
-            ops_update_us: c.intervals.ops_update_us,
-        });
+        let intervals = k.contexts.first().map(|c| damo_record::model::Intervals { sample_us: c.intervals.sample_us, aggr_us: c.intervals.aggr_us, ops_update_us: c.intervals.ops_update_us });
         output.kdamond(pid, index as u32, intervals);
     }
     Ok(guard)

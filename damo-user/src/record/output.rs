@@ -2,8 +2,8 @@
 //! do tests.
 
 use anyhow::Result;
+use damo_record::model::{FootprintSnapshot, Intervals, Module, ProcStatSample, Snapshot, VmaSnapshot};
 pub use damo_record::model::{Losses, StackSample};
-use damo_record::model::{Intervals, Module, Snapshot};
 
 use crate::snapshots::TargetKey;
 
@@ -18,6 +18,18 @@ pub trait RecordOutput {
     fn modules(&mut self, modules: &[Module]) -> Result<()>;
     /// Names of the kernel addresses seen, resolved at the end of the recording.
     fn kernel_symbols(&mut self, symbols: &[(u64, String)]) -> Result<()>;
+    /// Memory footprints read from /proc, about once a second (outputs may ignore them).
+    fn footprints(&mut self, _snapshot: &FootprintSnapshot) -> Result<()> {
+        Ok(())
+    }
+    /// Mappings of the processes whose mappings changed since their previous entry.
+    fn vmas(&mut self, _vmas: &[VmaSnapshot]) -> Result<()> {
+        Ok(())
+    }
+    /// CPU times of the recorded processes and the kdamonds, about once a second.
+    fn proc_stats(&mut self, _stats: &[ProcStatSample]) -> Result<()> {
+        Ok(())
+    }
     /// Makes buffered content durable; called about once a second.
     fn flush(&mut self) -> Result<()> {
         Ok(())

@@ -3,14 +3,14 @@
 use std::{collections::BTreeSet, io::IsTerminal, time::Instant};
 
 use anyhow::Result;
-use damo_common::{RegionEvent, StackEvent};
+use damo_common::{RegionEvent, SchemeRegionEvent, StackEvent};
 
 use super::output::{Losses, RecordOutput, StackSample};
 use crate::{
     bpf,
     collector::EventSink,
     normalize::{AddressNormalizer, FileAddr, UNKNOWN_MODULE},
-    snapshots::SnapshotAssembler,
+    snapshots::{SchemePasses, SnapshotAssembler, TargetKey},
 };
 
 /// Running totals for the status line and the summary.
@@ -24,25 +24,32 @@ pub struct Progress {
 pub struct RecordingSink<'a> {
     output: &'a mut dyn RecordOutput,
     assembler: SnapshotAssembler,
+    /// Set for `--schemes_target_regions`: the record holds what DAMOS schemes tried, and
+    /// aggregations only mark where their passes end.
+    scheme_passes: Option<SchemePasses>,
     normalizer: AddressNormalizer,
     modules_written: usize,
     kernel_addrs: BTreeSet<u64>,
     started: Instant,
     pub progress: Progress,
     pub losses: Losses,
+    /// Reads footprints, mappings and CPU times from /proc at each tick, when set.
+    pub procs: Option<super::procs::ProcSampler>,
 }
 
 impl<'a> RecordingSink<'a> {
-    pub fn new(output: &'a mut dyn RecordOutput, started: Instant) -> Self {
+    pub fn new(output: &'a mut dyn RecordOutput, started: Instant, schemes_target_regions: bool) -> Self {
         Self {
             output,
             assembler: SnapshotAssembler::default(),
+            scheme_passes: schemes_target_regions.then(SchemePasses::default),
             normalizer: AddressNormalizer::new(),
             modules_written: 0,
             kernel_addrs: BTreeSet::new(),
             started,
             progress: Progress::default(),
             losses: Losses::default(),
+            procs: None,
         }
     }
 
@@ -54,10 +61,28 @@ impl<'a> RecordingSink<'a> {
     pub fn output(&mut self) -> &mut dyn RecordOutput {
         self.output
     }
+
+    /// Writes the scheme passes still open (the recording ended).
+    pub fn finish_passes(&mut self) -> Result<()> {
+        let closed = self.scheme_passes.as_mut().map(SchemePasses::finish).unwrap_or_default();
+        self.write_snapshots(closed)
+    }
+
+    fn write_snapshots(&mut self, snapshots: Vec<(TargetKey, damo_record::model::Snapshot)>) -> Result<()> {
+        for (key, snapshot) in snapshots {
+            self.progress.snapshots += 1;
+            self.output.snapshot(key, &snapshot)?;
+        }
+        Ok(())
+    }
 }
 
 impl EventSink for RecordingSink<'_> {
     fn region(&mut self, event: &RegionEvent) -> Result<()> {
+        if let Some(passes) = &mut self.scheme_passes {
+            let closed = passes.end_of_iteration(event.kdamond_pid);
+            return self.write_snapshots(closed);
+        }
         self.progress.regions += 1;
         let before = self.assembler.incomplete;
         if let Some((key, snapshot)) = self.assembler.push(event) {
@@ -66,6 +91,15 @@ impl EventSink for RecordingSink<'_> {
         }
         self.losses.incomplete_snapshots += self.assembler.incomplete - before;
         Ok(())
+    }
+
+    fn scheme_region(&mut self, event: &SchemeRegionEvent) -> Result<()> {
+        let Some(passes) = &mut self.scheme_passes else {
+            return self.undecodable(size_of::<SchemeRegionEvent>());
+        };
+        self.progress.regions += 1;
+        let closed = passes.push(event);
+        self.write_snapshots(closed.into_iter().collect())
     }
 
     fn stack(&mut self, event: &StackEvent) -> Result<()> {
@@ -86,15 +120,7 @@ impl EventSink for RecordingSink<'_> {
         let kernel = bpf::kernel_frames(event).to_vec();
         self.kernel_addrs.extend(&kernel);
         let comm_len = event.comm.iter().position(|&b| b == 0).unwrap_or(event.comm.len());
-        self.output.stack(&StackSample {
-            ts_ns: event.ts_ns,
-            pid: event.pid,
-            tid: event.tid,
-            cpu: event.cpu,
-            comm: String::from_utf8_lossy(&event.comm[..comm_len]).into_owned(),
-            user,
-            kernel,
-        })
+        self.output.stack(&StackSample { ts_ns: event.ts_ns, pid: event.pid, tid: event.tid, cpu: event.cpu, comm: String::from_utf8_lossy(&event.comm[..comm_len]).into_owned(), user, kernel })
     }
 
     fn undecodable(&mut self, _len: usize) -> Result<()> {
@@ -105,17 +131,13 @@ impl EventSink for RecordingSink<'_> {
     /// The status line, redrawn in place on a terminal.
     fn tick(&mut self) -> Result<()> {
         self.output.flush()?;
+        if let Some(procs) = &mut self.procs {
+            procs.sample(super::procs::monotonic_ns(), self.output)?;
+        }
         self.normalizer.expire();
         if std::io::stderr().is_terminal() {
             let p = &self.progress;
-            eprint!(
-                "\r{:>6.1}s  {} snapshots  {} regions  {} samples  {} lost ",
-                self.started.elapsed().as_secs_f64(),
-                p.snapshots,
-                p.regions,
-                p.samples,
-                self.losses.total()
-            );
+            eprint!("\r{:>6.1}s  {} snapshots  {} regions  {} samples  {} lost ", self.started.elapsed().as_secs_f64(), p.snapshots, p.regions, p.samples, self.losses.total());
         }
         Ok(())
     }
