@@ -181,6 +181,10 @@ pub fn report(record: &Record, raw: bool) -> String {
             ));
         }
     }
+    // damo keeps these in files of their own; only records that have them say so.
+    if !record.footprints.is_empty() || !record.vmas.is_empty() || !record.proc_stats.is_empty() {
+        out.push(format!("proc samples: {} footprint snapshots, {} vma snapshots, {} proc stats", record.footprints.len(), record.vmas.len(), record.proc_stats.len()));
+    }
     out.join("\n")
 }
 
@@ -216,5 +220,12 @@ mod tests {
         let out = report(&rec, true);
         assert!(out.contains("region\t 0: [100, 250) (150)"), "{out}");
         assert!(out.contains("region\t 1: [280, 400) (120)"), "{out}");
+    }
+
+    #[test]
+    fn counts_proc_samples_when_there_are_any() {
+        assert!(!report(&Record::default(), true).contains("proc samples"));
+        let rec = Record { footprints: vec![Default::default(); 3], proc_stats: vec![Default::default(); 6], ..Default::default() };
+        assert_eq!(report(&rec, true), "proc samples: 3 footprint snapshots, 0 vma snapshots, 6 proc stats");
     }
 }
