@@ -1,8 +1,11 @@
 //! Symbolized stacks: names for recorded frames ([`symbols`]), samples selected by time and
-//! named outermost first ([`stacks`]), the profile table ([`table`]) and FlameGraph-style
-//! folded stacks and SVGs ([`folded`]).
+//! named outermost first ([`stacks`]), the profile table ([`table`]), FlameGraph-style
+//! folded stacks and SVGs ([`folded`]), and exports for other tools: pprof ([`pprof`]) and
+//! speedscope ([`speedscope`]).
 
 pub mod folded;
+pub mod pprof;
+pub mod speedscope;
 pub mod stacks;
 pub mod symbols;
 pub mod table;

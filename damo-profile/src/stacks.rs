@@ -11,15 +11,14 @@ use crate::symbols::{ModuleFile, SymbolCache};
 pub fn select<'a>(record: &'a Record, spans: Option<&[(u64, u64)]>) -> Vec<&'a StackSample> {
     match spans {
         None => record.samples.iter().collect(),
-        Some(spans) => record
-            .samples
-            .iter()
-            .filter(|s| {
-                let i = spans.partition_point(|&(_, end)| end <= s.ts_ns);
-                spans.get(i).is_some_and(|&(start, _)| start <= s.ts_ns)
-            })
-            .collect(),
+        Some(spans) => record.samples.iter().filter(|s| in_spans(spans, s.ts_ns)).collect(),
     }
+}
+
+/// Whether `ts_ns` falls in one of `spans` (`[start, end)` ns, sorted).
+pub fn in_spans(spans: &[(u64, u64)], ts_ns: u64) -> bool {
+    let i = spans.partition_point(|&(_, end)| end <= ts_ns);
+    spans.get(i).is_some_and(|&(start, _)| start <= ts_ns)
 }
 
 /// One named sample.
@@ -76,5 +75,107 @@ impl Namer {
             (None, None) => ("[no stack]".into(), "[unknown]".into()),
         };
         NamedStack { frames, symbol, object }
+    }
+}
+
+/// Where a frame is, for exporters that keep frames apart (pprof locations, speedscope files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrameAt {
+    /// A file offset in `Record::modules[module]`.
+    User {
+        module: u32,
+        offset: u64,
+    },
+    /// A user address outside any file (JIT code, a vanished mapping).
+    Unknown(u64),
+    Kernel(u64),
+}
+
+/// One frame of a sample with its names: the function, then the functions inlined into it at
+/// that address (outermost first, as [`crate::symbols::Names`]).
+#[derive(Debug, Clone)]
+pub struct NamedFrame {
+    pub at: FrameAt,
+    /// Whether `at` is a return address (every user frame but the innermost), which names
+    /// the call before it: the same address can name differently as a leaf.
+    pub is_return: bool,
+    pub names: crate::symbols::Names,
+}
+
+impl Namer {
+    /// The frames of a sample innermost first (pprof's order): kernel frames, then user
+    /// frames. Kernel names keep their `_[k]` suffix; empty for a sample without a stack.
+    pub fn frames(&mut self, s: &StackSample) -> Vec<NamedFrame> {
+        let kernel = s.kernel.iter().map(|&addr| NamedFrame { at: FrameAt::Kernel(addr), is_return: false, names: self.cache.kernel(addr) });
+        let mut frames: Vec<NamedFrame> = kernel.collect();
+        for (depth, f) in s.user.iter().enumerate() {
+            let is_return = depth > 0;
+            frames.push(if f.module == UNKNOWN_MODULE {
+                NamedFrame { at: FrameAt::Unknown(f.offset), is_return, names: [format!("[unknown] {:#x}", f.offset)].into() }
+            } else {
+                NamedFrame { at: FrameAt::User { module: f.module, offset: f.offset }, is_return, names: self.cache.user(f.module, f.offset, is_return) }
+            });
+        }
+        frames
+    }
+}
+
+/// The record's cpu-clock sampling rate when it does not say (`record --sample_hz`'s default).
+pub const DEFAULT_SAMPLE_HZ: u64 = 99;
+
+/// How long one sample stands for, in ns. Records do not store their sampling rate, so it is
+/// the median gap between consecutive samples of one thread: a thread on CPU is sampled once
+/// per period, and the median ignores the long gaps while it sleeps (most of a thread's
+/// gaps must be on-CPU ones). With fewer than 16 gaps to go by it is 1e9/[`DEFAULT_SAMPLE_HZ`];
+/// the bool says whether the period came from the samples.
+pub fn sampling_period_ns(samples: &[StackSample]) -> (u64, bool) {
+    let default = 1_000_000_000 / DEFAULT_SAMPLE_HZ;
+    let mut last: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
+    let mut gaps = Vec::new();
+    for s in samples {
+        if let Some(prev) = last.insert(s.tid, s.ts_ns) {
+            if s.ts_ns > prev {
+                gaps.push(s.ts_ns - prev);
+            }
+        }
+    }
+    if gaps.len() < 16 {
+        return (default, false);
+    }
+    let mid = gaps.len() / 2;
+    let (_, &mut median, _) = gaps.select_nth_unstable(mid);
+    (median, true)
+}
+
+#[cfg(test)]
+mod export_tests {
+    use super::*;
+    use damo_record::model::FileAddr;
+
+    fn sample(ts_ns: u64, tid: u32) -> StackSample {
+        StackSample { ts_ns, pid: 1, tid, cpu: 0, comm: "t".into(), user: vec![], kernel: vec![] }
+    }
+
+    #[test]
+    fn period_is_the_median_gap_of_a_thread() {
+        // Two threads 4 ms apart, each sampled every 10 ms, one with a long sleep.
+        let mut samples: Vec<StackSample> = (0..12u64).flat_map(|i| [sample(i * 10_000_000, 1), sample(i * 10_000_000 + 4_000_000, 2)]).collect();
+        samples.push(sample(5_000_000_000, 1));
+        assert_eq!(sampling_period_ns(&samples), (10_000_000, true));
+        assert_eq!(sampling_period_ns(&samples[..10]), (1_000_000_000 / DEFAULT_SAMPLE_HZ, false), "too few gaps");
+    }
+
+    #[test]
+    fn frames_are_innermost_first_with_kernel_below_user() {
+        let record = Record {
+            samples: vec![StackSample { user: vec![FileAddr { module: UNKNOWN_MODULE, offset: 0x10 }, FileAddr { module: UNKNOWN_MODULE, offset: 0x20 }], kernel: vec![0xffff_0001], ..sample(0, 1) }],
+            kernel_symbols: vec![(0xffff_0001, "do_read".into())],
+            ..Default::default()
+        };
+        let mut namer = Namer::new(&record, &[]);
+        let frames = namer.frames(&record.samples[0]);
+        let got: Vec<(FrameAt, bool, &str)> = frames.iter().map(|f| (f.at, f.is_return, f.names[0].as_str())).collect();
+        assert_eq!(got, [(FrameAt::Kernel(0xffff_0001), false, "do_read_[k]"), (FrameAt::Unknown(0x10), false, "[unknown] 0x10"), (FrameAt::Unknown(0x20), true, "[unknown] 0x20")]);
+        assert_eq!(namer.name(&record.samples[0]).frames, ["[unknown] 0x20", "[unknown] 0x10", "-", "do_read_[k]"], "the flat names agree");
     }
 }

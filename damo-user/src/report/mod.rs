@@ -1,13 +1,17 @@
 //! `damo-trace report <type>`: offline reports on records, with damo's options and output.
 
 pub mod access;
+pub mod export;
+pub mod footprints;
 pub mod heatmap;
+pub mod holistic;
 pub mod nr_regions;
 pub mod options;
 pub mod phases;
 pub mod plot;
 pub mod profile;
 pub mod record_info;
+mod selection;
 pub mod times;
 pub mod wss;
 
@@ -34,14 +38,20 @@ pub enum ReportKind {
     Profile(profile::Args),
     /// A flamegraph SVG of the stacks sampled while an access pattern held.
     Flamegraph(profile::FlamegraphArgs),
+    /// The same stack samples as a pprof profile or a speedscope file, for other tools.
+    Export(export::Args),
     /// The record split into access phases, each with its hot memory and top functions.
     Phases(phases::Args),
     /// When which address ranges were how frequently accessed, as a heatmap.
     Heatmap(heatmap::Args),
+    /// One page: heatmap, working set size and function timeline on one time axis, phases marked.
+    Holistic(holistic::Args),
     /// The snapshots' regions and access patterns, in damo's styles and formats.
     Access(access::Args),
     /// Every snapshot's regions as damo's raw listing (`access --raw_form`).
     Raw(access::Args),
+    /// Distribution of the recorded processes' and the system's memory footprints.
+    Footprints(footprints::Args),
     /// Each target's time span and the address ranges monitored throughout.
     #[command(name = "record_info")]
     RecordInfo(record_info::Args),
@@ -54,10 +64,13 @@ pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
         ReportKind::Times(a) => times::run(a, out),
         ReportKind::Profile(a) => profile::run(a, out),
         ReportKind::Flamegraph(a) => profile::run_flamegraph(a),
+        ReportKind::Export(a) => export::run(a, out),
         ReportKind::Phases(a) => phases::run(a, out),
         ReportKind::Heatmap(a) => heatmap::run(a, out),
+        ReportKind::Holistic(a) => holistic::run(a),
         ReportKind::Access(a) => access::run(a, out),
         ReportKind::Raw(a) => access::run_raw(a, out),
+        ReportKind::Footprints(a) => footprints::run(a, out),
         ReportKind::RecordInfo(a) => record_info::run(a, out),
     }
 }
