@@ -4,7 +4,10 @@
 use std::{collections::HashMap, io::Write};
 
 use anyhow::{Context, Result};
-use inferno::flamegraph::{self, Options};
+use inferno::{
+    differential,
+    flamegraph::{self, Options},
+};
 
 /// Counts of identical stacks, each a list of frame names outermost first.
 #[derive(Debug, Default, Clone)]
@@ -54,8 +57,25 @@ impl FoldedStacks {
         let mut options = Options::default();
         options.title = title.to_string();
         options.count_name = "samples".to_string();
-        flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), out)
-            .context("failed to draw the flamegraph")
+        flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), out).context("failed to draw the flamegraph")
+    }
+}
+
+impl FoldedStacks {
+    /// A differential flamegraph (inferno's, after Brendan Gregg's): frames are sized by
+    /// `self`'s samples and coloured by how their share changed from `baseline` (red: more
+    /// of `self` is spent there, blue: less). `baseline` is scaled to `self`'s total first,
+    /// so selections of different lengths compare.
+    pub fn write_differential(&self, baseline: &FoldedStacks, title: &str, out: &mut dyn Write) -> Result<()> {
+        let (before, after) = (baseline.lines().join("\n"), self.lines().join("\n"));
+        let mut both = Vec::new();
+        differential::from_readers(differential::Options { normalize: true, strip_hex: false }, before.as_bytes(), after.as_bytes(), &mut both).context("failed to compare the stacks")?;
+        let both = String::from_utf8(both).context("differential stacks are not UTF-8")?;
+        let mut options = Options::default();
+        options.title = title.to_string();
+        options.subtitle = Some("red: a larger share of the samples than in the baseline, blue: a smaller one".into());
+        options.count_name = "samples".to_string();
+        flamegraph::from_lines(&mut options, both.lines(), out).context("failed to draw the differential flamegraph")
     }
 }
 
@@ -87,5 +107,26 @@ mod tests {
         for frame in ["workload_compute", "workload_fill", "__memset_avx2"] {
             assert!(svg.contains(frame), "{frame} missing from the SVG");
         }
+    }
+
+    #[test]
+    fn differential_flamegraph_colours_what_grew_red_and_what_shrank_blue() {
+        let (mut hot, mut rest) = (FoldedStacks::default(), FoldedStacks::default());
+        hot.add(["main", "scan_hot"], 90);
+        hot.add(["main", "idle"], 10);
+        rest.add(["main", "scan_hot"], 100);
+        rest.add(["main", "idle"], 900);
+        let mut svg = Vec::new();
+        hot.write_differential(&rest, "hot vs rest", &mut svg).unwrap();
+        let svg = String::from_utf8(svg).unwrap();
+        // inferno colours a frame rgb(255,x,x) when it grew and rgb(x,x,255) when it shrank.
+        let fill_of = |name: &str| {
+            let at = svg.find(&format!("<title>{name} (")).unwrap_or_else(|| panic!("{name} missing"));
+            let rect = &svg[at..];
+            let fill = &rect[rect.find("fill=\"").unwrap() + 6..];
+            fill[..fill.find('"').unwrap()].to_owned()
+        };
+        assert!(fill_of("scan_hot").starts_with("rgb(255,"), "grown frame not red: {}", fill_of("scan_hot"));
+        assert!(fill_of("idle").ends_with(",255)"), "shrunk frame not blue: {}", fill_of("idle"));
     }
 }

@@ -3,50 +3,20 @@
 //! phases, name each one's function first, and draw one flamegraph per phase.
 
 mod differential;
+mod planted;
 
 use damo_record::{
-    model::{Intervals, Region, Snapshot, StackSample, TargetRecord},
+    model::StackSample,
     native::NativeWriter,
 };
 use differential::ours;
-
-/// (buffer start, function address, function name) of each phase, in order.
-const PHASES: [(u64, u64, &str); 3] = [(0x1000_0000, 0xffff_ffff_8100_1000, "phase_scan"), (0x2000_0000, 0xffff_ffff_8100_2000, "phase_update"), (0x3000_0000, 0xffff_ffff_8100_3000, "phase_hotspot")];
-const CALLER: u64 = 0xffff_ffff_8100_9000;
-const BUFFER: u64 = 16 << 20;
-/// Snapshots per phase (100 ms each).
-const SNAPSHOTS: u64 = 30;
-
-fn planted(path: &std::path::Path) {
-    let intervals = Intervals { sample_us: 5_000, aggr_us: 100_000, ops_update_us: 1_000_000 };
-    let target = TargetRecord { intervals: Some(intervals), ..Default::default() };
-    let mut w = NativeWriter::new(std::fs::File::create(path).unwrap()).unwrap();
-    let mut samples = Vec::new();
-    for (p, &(_, function, _)) in PHASES.iter().enumerate() {
-        for i in 0..SNAPSHOTS {
-            let n = p as u64 * SNAPSHOTS + i;
-            let (start_ns, end_ns) = (n * 100_000_000, (n + 1) * 100_000_000);
-            let regions = PHASES.iter().enumerate().map(|(q, &(start, _, _))| Region { start, end: start + BUFFER, nr_accesses: if q == p { 18 + (i % 3) as u32 } else { 0 }, age: Some(0) }).collect();
-            w.snapshot(&target, &Snapshot { start_ns, end_ns, regions, total_bytes: None }).unwrap();
-            for k in 0..10 {
-                // One sample in ten is elsewhere, so the top function is not the only one.
-                let leaf = if k == 9 { CALLER } else { function };
-                samples.push(StackSample { ts_ns: start_ns + k * 10_000_000 + 1, pid: 7, tid: 7, cpu: 0, comm: "planted".into(), user: vec![], kernel: vec![leaf, CALLER] });
-            }
-        }
-    }
-    w.stacks(&samples).unwrap();
-    let mut symbols: Vec<(u64, String)> = PHASES.iter().map(|&(_, a, name)| (a, name.to_string())).collect();
-    symbols.push((CALLER, "caller".into()));
-    w.kernel_symbols(&symbols).unwrap();
-    w.finish().unwrap();
-}
+use planted::{BUFFER, CALLER, PHASES, SNAPSHOTS};
 
 #[test]
 fn finds_the_planted_phases_and_their_functions() {
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("planted.dtr");
-    planted(&rec);
+    planted::write(&rec);
     let svgs = dir.path().join("flamegraphs");
     let (ok, out, err) = ours(&["report", "phases", "-i", rec.to_str().unwrap(), "--json", "--flamegraphs", svgs.to_str().unwrap()]);
     assert!(ok, "{err}");
@@ -81,4 +51,31 @@ fn phases_needs_snapshots() {
     w.finish().unwrap();
     let (ok, _, err) = ours(&["report", "phases", "-i", rec.to_str().unwrap()]);
     assert!(!ok && err.contains("no DAMON snapshots"), "{err}");
+}
+
+#[test]
+fn profile_diff_colours_the_function_of_the_selected_phase_red() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("planted.dtr");
+    planted::write(&rec);
+    let svg_path = dir.path().join("diff.svg");
+    let (buffer, _, function) = PHASES[1];
+    let (start, end) = (buffer.to_string(), (buffer + BUFFER).to_string());
+    let args = ["report", "profile", "-i", rec.to_str().unwrap(), "--access_rate", "50%", "100%", "--address", &start, &end, "--diff", svg_path.to_str().unwrap()];
+    let (ok, _, err) = ours(&args);
+    assert!(ok, "{err}");
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    let doc = roxmltree::Document::parse_with_options(&svg, roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() }).expect("the diff is XML");
+    // Each frame is a <g> with a <title> ("name (count samples, share; +change)") and a <rect>.
+    let fill_of = |name: &str| {
+        let g = doc.descendants().find(|n| n.has_tag_name("g") && n.children().any(|c| c.has_tag_name("title") && c.text().is_some_and(|t| t.starts_with(&format!("{name} (")))));
+        g.and_then(|g| g.children().find(|c| c.has_tag_name("rect"))).and_then(|r| r.attribute("fill")).map(str::to_owned)
+    };
+    let grown = fill_of(function).unwrap_or_else(|| panic!("{function} missing from the diff"));
+    assert!(grown.starts_with("rgb(255,"), "{function} ran only in the selected phase, yet is not red: {grown}");
+    assert!(fill_of(PHASES[0].2).is_none(), "{} did not run in the selected times, so it has no frame", PHASES[0].2);
+
+    let everything = ["report", "profile", "-i", rec.to_str().unwrap(), "--diff", svg_path.to_str().unwrap()];
+    let (ok, _, err) = ours(&everything);
+    assert!(!ok && err.contains("--diff compares"), "a diff without a selection must fail clearly: {err}");
 }

@@ -10,10 +10,12 @@ use damo_profile::{
     stacks::{self, Namer},
     table::Table,
 };
-use damo_record::model::Record;
-use damo_report::times;
+use damo_record::model::StackSample;
 
-use super::options::{FilterArgs, InputArgs, SymbolArgs};
+use super::{
+    options::{FilterArgs, InputArgs, SymbolArgs},
+    selection::{self, Selected},
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,6 +37,10 @@ pub struct Args {
     /// Also write the selected stacks as folded lines (flamegraph.pl, speedscope, inferno).
     #[arg(long, value_name = "FILE")]
     pub folded: Option<PathBuf>,
+    /// Also write a differential flamegraph of the selected times against the rest of the
+    /// record: red frames take a larger share of the samples while the pattern held.
+    #[arg(long, value_name = "FILE")]
+    pub diff: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -56,39 +62,28 @@ pub struct FlamegraphArgs {
 /// The selected samples, named; and what the selection was, for titles.
 struct Selection {
     stacks: Vec<stacks::NamedStack>,
+    /// The samples outside the selected times, when asked for (`--diff`).
+    rest: Option<Vec<stacks::NamedStack>>,
     commands: Vec<String>,
     what: String,
 }
 
-fn select(input: &InputArgs, filter: &FilterArgs, symbols: &SymbolArgs) -> Result<Selection> {
-    let mut record: Record = input.load()?;
-    if record.samples.is_empty() {
-        bail!("{} has no stack samples: record with damo-trace (damo's records hold accesses only)", input.input.display());
-    }
-    let filter = filter.to_filter()?;
-    let spans = if filter.is_noop() {
-        None
-    } else {
-        if record.targets.iter().all(|t| t.snapshots.is_empty()) {
-            bail!("the filters select times from DAMON snapshots, and {} has none", input.input.display());
-        }
-        filter.apply(&mut record);
-        Some(times::intervals(&record))
-    };
-    let what = match &spans {
-        None => "all samples".to_owned(),
-        Some(s) => format!("{:.3} s in {} spans where the pattern held", s.iter().map(|(a, b)| (b - a) as f64 / 1e9).fold(0.0, |x, y| x + y), s.len()),
-    };
+fn select(input: &InputArgs, filter: &FilterArgs, symbols: &SymbolArgs, with_rest: bool) -> Result<Selection> {
+    let Selected { record, spans, what } = selection::load(input, filter)?;
     let selected = stacks::select(&record, spans.as_deref());
     let mut namer = Namer::new(&record, &symbols.search_dirs);
     let commands = selected.iter().map(|s| s.comm.clone()).collect();
+    let rest = with_rest.then(|| {
+        let outside = |s: &&StackSample| spans.as_deref().is_some_and(|spans| !stacks::in_spans(spans, s.ts_ns));
+        record.samples.iter().filter(outside).map(|s| namer.name(s)).collect()
+    });
     let stacks = selected.into_iter().map(|s| namer.name(s)).collect();
-    Ok(Selection { stacks, commands, what })
+    Ok(Selection { stacks, rest, commands, what })
 }
 
-fn folded(sel: &Selection) -> FoldedStacks {
+fn folded(stacks: &[stacks::NamedStack]) -> FoldedStacks {
     let mut f = FoldedStacks::default();
-    for s in &sel.stacks {
+    for s in stacks {
         f.add(s.frames.iter().map(String::as_str), 1);
     }
     f
@@ -99,7 +94,7 @@ fn create(path: &PathBuf) -> Result<std::io::BufWriter<std::fs::File>> {
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
-    let sel = select(&args.input, &args.filter, &args.symbols)?;
+    let sel = select(&args.input, &args.filter, &args.symbols, args.diff.is_some())?;
     let mut table = Table::default();
     for (s, comm) in sel.stacks.iter().zip(&sel.commands) {
         table.add(comm, &s.object, &s.symbol);
@@ -112,8 +107,8 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "# {}", sel.what)?;
         out.write_all(table.text(args.top).as_bytes())?;
     }
-    if args.flamegraph.is_some() || args.folded.is_some() {
-        let f = folded(&sel);
+    if args.flamegraph.is_some() || args.folded.is_some() || args.diff.is_some() {
+        let f = folded(&sel.stacks);
         if let Some(path) = &args.folded {
             let mut w = create(path)?;
             f.write_folded(&mut w)?;
@@ -127,13 +122,22 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
             f.write_flamegraph(&format!("damo-trace: {}", sel.what), &mut w)?;
             w.flush()?;
         }
+        if let Some(path) = &args.diff {
+            let rest = folded(sel.rest.as_deref().unwrap_or_default());
+            if f.total() == 0 || rest.total() == 0 {
+                bail!("--diff compares the selected times with the rest: {} samples inside, {} outside", f.total(), rest.total());
+            }
+            let mut w = create(path)?;
+            f.write_differential(&rest, &format!("damo-trace: {} against the other {} samples", sel.what, rest.total()), &mut w)?;
+            w.flush()?;
+        }
     }
     Ok(())
 }
 
 pub fn run_flamegraph(args: FlamegraphArgs) -> Result<()> {
-    let sel = select(&args.input, &args.filter, &args.symbols)?;
-    let f = folded(&sel);
+    let sel = select(&args.input, &args.filter, &args.symbols, false)?;
+    let f = folded(&sel.stacks);
     if f.total() == 0 {
         bail!("no samples in the selection: no flamegraph to draw");
     }
