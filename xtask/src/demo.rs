@@ -1,7 +1,8 @@
 //! `cargo xtask demo`: the README's first command. Boots the project's VM (any host kernel
 //! will do), records the bundled three-phase workload with damo-trace — DAMON snapshots and
 //! call stacks in one record — and writes reports into a folder: per-phase profiles and
-//! flamegraphs selected by access pattern, the working set over time, the whole profile.
+//! flamegraphs selected by access pattern, the working set over time, the whole profile, and
+//! `holistic.svg`/`.html`: heatmap, working set and function timeline on one page.
 
 use std::{
     path::PathBuf,
@@ -64,17 +65,21 @@ pub fn run(opts: Options) -> Result<()> {
     report(&["phases", "-i", "phases.dtr", "--search_dir", search, "--flamegraphs", "phases"], Some("phases.txt"))?;
     report(&["wss", "-i", "phases.dtr", "--sortby", "time", "--exclude_samples", "0", "--all_wss", "--plot", "wss-over-time.svg"], None)?;
     report(&["heatmap", "-i", "phases.dtr", "--output", "heatmap.svg"], None)?;
+    report(&["holistic", "-i", "phases.dtr", "--search_dir", search, "-o", "holistic.svg"], None)?;
+    report(&["holistic", "-i", "phases.dtr", "--search_dir", search, "-o", "holistic.html"], None)?;
     println!("\ndemo: the function that ran while each buffer was hot (--access_rate 50% 100% --address <buffer>):");
     for (name, function, hot_part) in PHASES {
         let (start, end) = buffer(&boot.console, name)?;
         let end = hot_part.map_or(end, |len| start + len);
         let (s, e) = (start.to_string(), end.to_string());
-        let svg = format!("flamegraph-{name}.svg");
-        let args = ["profile", "-i", "phases.dtr", "--search_dir", search, "--access_rate", "50%", "100%", "--address", &s, &e, "--flamegraph", &svg, "--top", "5"];
+        let (svg, diff) = (format!("flamegraph-{name}.svg"), format!("diff-{name}.svg"));
+        let args = ["profile", "-i", "phases.dtr", "--search_dir", search, "--access_rate", "50%", "100%", "--address", &s, &e, "--flamegraph", &svg, "--diff", &diff, "--top", "5"];
         let text = report(&args, Some(&format!("profile-{name}.txt")))?;
         let top = text.lines().find(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).unwrap_or("(no samples)");
         println!("  {name:10} buffer {start:#x}-{end:#x}: {}   (expected {function})", top.trim());
     }
+    println!("\ndemo: diff-<buffer>.svg: that time against the rest (red: more of the samples than otherwise)");
+    println!("demo: holistic.html (or .svg): the heatmap, working set and function timeline on one page, phases marked");
     println!("\ndemo: done in {:.0?}; open the SVGs in {}:", started.elapsed(), out.display());
     let mut files: Vec<String> = std::fs::read_dir(&out)?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     files.sort();

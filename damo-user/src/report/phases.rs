@@ -10,7 +10,7 @@ use damo_profile::{
     stacks::{self, Namer},
     table::Table,
 };
-use damo_record::units;
+use damo_record::{model::TargetRecord, units};
 use damo_report::phases::{self, PhaseOptions};
 
 use super::options::{InputArgs, SymbolArgs};
@@ -21,12 +21,8 @@ pub struct Args {
     pub input: InputArgs,
     #[command(flatten)]
     pub symbols: SymbolArgs,
-    /// The shortest phase (1s; a bare number is µs).
-    #[arg(long = "min_phase", default_value = "1s")]
-    pub min_phase: String,
-    /// The most phases to report.
-    #[arg(long = "max_phases", default_value_t = 12)]
-    pub max_phases: usize,
+    #[command(flatten)]
+    pub phases: PhaseArgs,
     /// Functions to list per phase.
     #[arg(long, default_value_t = 3)]
     pub top: usize,
@@ -38,18 +34,36 @@ pub struct Args {
     pub json: bool,
 }
 
+/// How phases are found; `report holistic` takes the same options.
+#[derive(Debug, clap::Args)]
+pub struct PhaseArgs {
+    /// The shortest phase (1s; a bare number is µs).
+    #[arg(long = "min_phase", default_value = "1s")]
+    pub min_phase: String,
+    /// The most phases to find.
+    #[arg(long = "max_phases", default_value_t = 12)]
+    pub max_phases: usize,
+}
+
+impl PhaseArgs {
+    /// The segmentation options for `target`: the shortest phase in its aggregation intervals
+    /// (or, without intervals, in its first snapshot's length).
+    pub fn options(&self, target: &TargetRecord) -> Result<PhaseOptions> {
+        let min_us = units::parse_us(&self.min_phase).context("bad --min_phase")?;
+        let aggr_us = target.intervals.map(|i| i.aggr_us).filter(|&a| a > 0).unwrap_or_else(|| {
+            let s = &target.snapshots[0];
+            (s.end_ns.saturating_sub(s.start_ns) / 1000).max(1)
+        });
+        Ok(PhaseOptions { min_snapshots: (min_us / aggr_us).max(1) as usize, max_phases: self.max_phases.max(1), ..Default::default() })
+    }
+}
+
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let record = args.input.load()?;
     let Some(target) = phases::main_target(&record).filter(|t| !t.snapshots.is_empty()) else {
         bail!("{} has no DAMON snapshots to find phases in", args.input.input.display());
     };
-    let min_us = units::parse_us(&args.min_phase).context("bad --min_phase")?;
-    let aggr_us = target.intervals.map(|i| i.aggr_us).filter(|&a| a > 0).unwrap_or_else(|| {
-        let s = &target.snapshots[0];
-        (s.end_ns.saturating_sub(s.start_ns) / 1000).max(1)
-    });
-    let options = PhaseOptions { min_snapshots: (min_us / aggr_us).max(1) as usize, max_phases: args.max_phases.max(1), ..Default::default() };
-    let found = phases::segment(target, &options);
+    let found = phases::segment(target, &args.phases.options(target)?);
     if let Some(dir) = &args.flamegraphs {
         std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
     }
