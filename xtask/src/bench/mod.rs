@@ -37,6 +37,15 @@ pub struct Options {
     /// Only the profile reports on a 10-minute record with stacks (no damo comparison).
     #[arg(long)]
     pub profile_only: bool,
+    /// Only the collector's CPU cost per region event and per stack sample (a native replay
+    /// through the recording path; `cargo xtask vm-bench` measures it under real DAMON).
+    #[arg(long)]
+    pub collector_only: bool,
+}
+
+/// The collector replay bench (damo-user/benches/collector.rs).
+fn collector() -> Result<()> {
+    cargo(&["bench", "-p", "damo-user", "--bench", "collector"])
 }
 
 pub fn run(opts: Options) -> Result<()> {
@@ -47,6 +56,9 @@ pub fn run(opts: Options) -> Result<()> {
     let ours = root.join("target/release/damo-trace");
     if opts.profile_only {
         return profile::run(&ours, &dir);
+    }
+    if opts.collector_only {
+        return collector();
     }
     let damo_bin = if opts.no_damo { None } else { Some(damo_install::ensure(&root)?) };
 
@@ -103,7 +115,8 @@ pub fn run(opts: Options) -> Result<()> {
             }
         }
     }
-    profile::run(&ours, &dir)
+    profile::run(&ours, &dir)?;
+    collector()
 }
 
 struct Files {
