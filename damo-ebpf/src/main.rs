@@ -13,8 +13,10 @@ mod probes;
 #[cfg(target_arch = "bpf")]
 mod maps {
     use aya_ebpf::{
+        bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+        helpers::bpf_ktime_get_ns,
         macros::map,
-        maps::{HashMap, PerCpuArray, RingBuf},
+        maps::{Array, HashMap, PerCpuArray, RingBuf},
     };
     use damo_common::lost;
 
@@ -34,6 +36,33 @@ mod maps {
     #[map]
     pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(lost::COUNT, 0);
 
+    /// When the collector was last woken (ns, `bpf_ktime_get_ns`).
+    #[map]
+    static LAST_WAKEUP: Array<u64> = Array::with_max_entries(1, 0);
+
+    /// Wake the collector at most this often unless data piles up: a wakeup per event cost
+    /// about 100 µs of its CPU each (a context switch into a cold cache), far more than the
+    /// event itself.
+    const WAKEUP_EVERY_NS: u64 = 100_000_000;
+    /// ...or when this much is waiting (1/32 of the ring), so a burst never fills it.
+    const WAKEUP_BYTES: u64 = 256 << 10;
+
+    /// The submit flags for the next event: wake the reader only when a batch is due.
+    pub fn wakeup_flags() -> u64 {
+        let Some(last) = LAST_WAKEUP.get_ptr_mut(0) else { return 0 };
+        // SAFETY: bpf_ktime_get_ns has no preconditions.
+        let now = unsafe { bpf_ktime_get_ns() };
+        // SAFETY: one shared slot; CPUs racing on it cause at most an extra or a later wakeup.
+        unsafe {
+            if now.wrapping_sub(*last) >= WAKEUP_EVERY_NS || EVENTS.query(BPF_RB_AVAIL_DATA.into()) >= WAKEUP_BYTES {
+                *last = now;
+                BPF_RB_FORCE_WAKEUP.into()
+            } else {
+                BPF_RB_NO_WAKEUP.into()
+            }
+        }
+    }
+
     pub fn count_lost(index: u32) {
         if let Some(counter) = LOST.get_ptr_mut(index) {
             // SAFETY: per-CPU slot; eBPF programs do not preempt each other on one CPU here.
@@ -48,4 +77,4 @@ mod maps {
 }
 
 #[cfg(target_arch = "bpf")]
-use maps::{count_lost, EVENTS, KDAMOND_PIDS, TARGET_TGIDS};
+use maps::{count_lost, wakeup_flags, EVENTS, KDAMOND_PIDS, TARGET_TGIDS};

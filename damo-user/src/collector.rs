@@ -47,7 +47,12 @@ pub async fn collect(
                 drain(guard.get_inner_mut(), sink)?;
                 guard.clear_ready();
             }
-            _ = ticks.tick() => sink.tick()?,
+            _ = ticks.tick() => {
+                // The eBPF side wakes us for batches (at most every 100 ms, or when 256 KiB
+                // wait): whatever came after the last wakeup is read here, within a second.
+                drain(ring.get_mut(), sink)?;
+                sink.tick()?;
+            }
             () = &mut shutdown => break,
         }
     }

@@ -13,7 +13,7 @@ use aya_ebpf::{
 };
 use damo_common::{lost, EventKind, RegionEvent, RegionLayout};
 
-use crate::{count_lost, EVENTS, KDAMOND_PIDS};
+use crate::{count_lost, wakeup_flags, EVENTS, KDAMOND_PIDS};
 
 /// Set by the loader from the tracefs `format` file.
 #[no_mangle]
@@ -61,7 +61,7 @@ fn try_damon_aggregated(ctx: &TracePointContext) -> Result<(), i64> {
             _pad: 0,
         }
     };
-    if EVENTS.output::<RegionEvent>(&event, 0).is_err() {
+    if EVENTS.output::<RegionEvent>(&event, wakeup_flags()).is_err() {
         count_lost(lost::REGION_RINGBUF_FULL);
     }
     Ok(())

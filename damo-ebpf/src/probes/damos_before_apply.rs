@@ -17,7 +17,7 @@ use aya_ebpf::{
 };
 use damo_common::{lost, EventKind, SchemeRegionEvent, SchemeRegionLayout};
 
-use crate::{count_lost, EVENTS, KDAMOND_PIDS};
+use crate::{count_lost, wakeup_flags, EVENTS, KDAMOND_PIDS};
 
 /// Set by the loader from the tracefs `format` file.
 #[no_mangle]
@@ -65,7 +65,7 @@ fn try_damos_before_apply(ctx: &TracePointContext) -> Result<(), i64> {
             _pad: 0,
         }
     };
-    if EVENTS.output::<SchemeRegionEvent>(&event, 0).is_err() {
+    if EVENTS.output::<SchemeRegionEvent>(&event, wakeup_flags()).is_err() {
         count_lost(lost::REGION_RINGBUF_FULL);
     }
     Ok(())

@@ -9,7 +9,7 @@ use aya_ebpf::{
 };
 use damo_common::{lost, EventKind, StackEvent, MAX_STACK_DEPTH};
 
-use crate::{count_lost, EVENTS, TARGET_TGIDS};
+use crate::{count_lost, wakeup_flags, EVENTS, TARGET_TGIDS};
 
 const STACK_BYTES: u32 = (MAX_STACK_DEPTH * 8) as u32;
 
@@ -52,5 +52,5 @@ fn try_perf_sample(ctx: &PerfEventContext) {
             count_lost(lost::STACK_UNREADABLE);
         }
     }
-    entry.submit(0);
+    entry.submit(wakeup_flags());
 }
