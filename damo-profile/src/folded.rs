@@ -25,7 +25,11 @@ impl FoldedStacks {
             }
             // `;` separates frames and a trailing number is the count: keep names from
             // breaking either (C++/Rust names can hold `;` only in odd cases, spaces often).
-            line.extend(frame.chars().map(|c| if c == ';' { ':' } else { c }));
+            if frame.contains(';') {
+                line.extend(frame.chars().map(|c| if c == ';' { ':' } else { c }));
+            } else {
+                line.push_str(frame);
+            }
         }
         if line.is_empty() {
             line.push_str("[no frames]");

@@ -121,7 +121,7 @@ impl Frames {
                 FrameAt::Kernel(_) => Some(KERNEL_MAPPING.to_owned()),
             };
             for name in f.names.iter() {
-                stack.push(self.get(Frame { name: name.clone(), file: file.clone() }));
+                stack.push(self.get(Frame { name: name.to_string(), file: file.clone() }));
             }
         }
         if stack.is_empty() {

@@ -2,9 +2,11 @@
 //! frames outermost first, the FlameGraph way (user frames, a `-` separator, kernel frames
 //! suffixed `_[k]`).
 
+use std::collections::HashMap;
+
 use damo_record::model::{Record, StackSample, UNKNOWN_MODULE};
 
-use crate::symbols::{ModuleFile, SymbolCache};
+use crate::symbols::{ModuleFile, Name, SymbolCache};
 
 /// Samples whose time falls in one of `spans` (`[start, end)` ns, sorted); all of them when
 /// `spans` is `None`.
@@ -21,58 +23,77 @@ pub fn in_spans(spans: &[(u64, u64)], ts_ns: u64) -> bool {
     spans.get(i).is_some_and(|&(start, _)| start <= ts_ns)
 }
 
-/// One named sample.
+/// One named sample. Names are shared with the symbol cache: naming copies no strings.
 pub struct NamedStack {
     /// Outermost first.
-    pub frames: Vec<String>,
+    pub frames: Vec<Name>,
     /// The innermost frame (where the CPU was) and the file it is in.
-    pub symbol: String,
-    pub object: String,
+    pub symbol: Name,
+    pub object: Name,
 }
 
 /// Names stacks, reusing one symbolizer for the whole report.
 pub struct Namer {
     cache: SymbolCache,
-    objects: Vec<String>,
+    objects: Vec<Name>,
+    /// Kernel frames' names without their `_[k]` suffix, for the symbol column.
+    kernel_symbols: HashMap<u64, Name>,
+    /// The names every report repeats.
+    separator: Name,
+    kernel_object: Name,
+    unknown: Name,
+    no_stack: Name,
 }
 
 impl Namer {
     /// `search_dirs`: where else to find the recorded binaries (same name and build-id).
     pub fn new(record: &Record, search_dirs: &[std::path::PathBuf]) -> Self {
         let modules: Vec<ModuleFile> = record.modules.iter().map(|m| ModuleFile { path: m.path.clone(), build_id: m.build_id.clone() }).collect();
-        let objects = modules.iter().map(|m| m.path.file_name().map_or_else(|| m.path.display().to_string(), |n| n.to_string_lossy().into_owned())).collect();
+        let objects = modules.iter().map(|m| Name::from(m.path.file_name().map_or_else(|| m.path.display().to_string(), |n| n.to_string_lossy().into_owned()))).collect();
         let mut cache = SymbolCache::new(modules, record.kernel_symbols.iter().cloned()).with_search_dirs(search_dirs.to_vec());
         // Every distinct frame of the record in one batch: reports name most samples anyway,
         // and a batch costs a fraction of single lookups.
         let frames = record.samples.iter().flat_map(|s| s.user.iter().enumerate().filter(|(_, f)| f.module != UNKNOWN_MODULE).map(|(depth, f)| (f.module, f.offset, depth > 0)));
         cache.prefetch_user(frames);
-        Self { cache, objects }
+        Self {
+            cache,
+            objects,
+            kernel_symbols: HashMap::new(),
+            separator: "-".into(),
+            kernel_object: "[kernel.kallsyms]".into(),
+            unknown: "[unknown]".into(),
+            no_stack: "[no stack]".into(),
+        }
     }
 
     pub fn name(&mut self, s: &StackSample) -> NamedStack {
         let mut frames = Vec::with_capacity(s.user.len() + s.kernel.len() + 1);
         for (depth, f) in s.user.iter().enumerate().rev() {
-            let names = if f.module == UNKNOWN_MODULE { [format!("[unknown] {:#x}", f.offset)].into() } else { self.cache.user(f.module, f.offset, depth > 0) };
+            let names = if f.module == UNKNOWN_MODULE { [Name::from(format!("[unknown] {:#x}", f.offset))].into() } else { self.cache.user(f.module, f.offset, depth > 0) };
             frames.extend(names.iter().cloned());
         }
         if !s.kernel.is_empty() {
             if !s.user.is_empty() {
-                frames.push("-".into());
+                frames.push(self.separator.clone());
             }
             for &addr in s.kernel.iter().rev() {
                 frames.extend(self.cache.kernel(addr).iter().cloned());
             }
         }
         if frames.is_empty() {
-            frames.push(format!("[{}: no stack]", s.comm));
+            frames.push(format!("[{}: no stack]", s.comm).into());
         }
         let (symbol, object) = match (s.kernel.first(), s.user.first()) {
-            (Some(_), _) => (frames.last().cloned().unwrap_or_default().trim_end_matches("_[k]").to_owned(), "[kernel.kallsyms]".to_owned()),
+            (Some(&addr), _) => {
+                let innermost = frames.last().cloned().unwrap_or_default();
+                let symbol = self.kernel_symbols.entry(addr).or_insert_with(|| innermost.trim_end_matches("_[k]").into()).clone();
+                (symbol, self.kernel_object.clone())
+            }
             (None, Some(f)) => {
-                let object = self.objects.get(f.module as usize).cloned().unwrap_or_else(|| "[unknown]".into());
+                let object = self.objects.get(f.module as usize).unwrap_or(&self.unknown).clone();
                 (frames.last().cloned().unwrap_or_default(), object)
             }
-            (None, None) => ("[no stack]".into(), "[unknown]".into()),
+            (None, None) => (self.no_stack.clone(), self.unknown.clone()),
         };
         NamedStack { frames, symbol, object }
     }
@@ -111,7 +132,7 @@ impl Namer {
         for (depth, f) in s.user.iter().enumerate() {
             let is_return = depth > 0;
             frames.push(if f.module == UNKNOWN_MODULE {
-                NamedFrame { at: FrameAt::Unknown(f.offset), is_return, names: [format!("[unknown] {:#x}", f.offset)].into() }
+                NamedFrame { at: FrameAt::Unknown(f.offset), is_return, names: [Name::from(format!("[unknown] {:#x}", f.offset))].into() }
             } else {
                 NamedFrame { at: FrameAt::User { module: f.module, offset: f.offset }, is_return, names: self.cache.user(f.module, f.offset, is_return) }
             });
@@ -174,8 +195,8 @@ mod export_tests {
         };
         let mut namer = Namer::new(&record, &[]);
         let frames = namer.frames(&record.samples[0]);
-        let got: Vec<(FrameAt, bool, &str)> = frames.iter().map(|f| (f.at, f.is_return, f.names[0].as_str())).collect();
+        let got: Vec<(FrameAt, bool, &str)> = frames.iter().map(|f| (f.at, f.is_return, &*f.names[0])).collect();
         assert_eq!(got, [(FrameAt::Kernel(0xffff_0001), false, "do_read_[k]"), (FrameAt::Unknown(0x10), false, "[unknown] 0x10"), (FrameAt::Unknown(0x20), true, "[unknown] 0x20")]);
-        assert_eq!(namer.name(&record.samples[0]).frames, ["[unknown] 0x20", "[unknown] 0x10", "-", "do_read_[k]"], "the flat names agree");
+        assert_eq!(namer.name(&record.samples[0]).frames.iter().map(|f| &**f).collect::<Vec<_>>(), ["[unknown] 0x20", "[unknown] 0x10", "-", "do_read_[k]"], "the flat names agree");
     }
 }

@@ -18,7 +18,9 @@ pub struct ModuleFile {
 
 /// Function names of one frame, outermost first: the function, then the functions inlined
 /// into it at that address.
-pub type Names = Arc<[String]>;
+/// Shared, so naming a sample copies no strings.
+pub type Names = Arc<[Name]>;
+pub type Name = Arc<str>;
 
 pub struct SymbolCache {
     symbolizer: Symbolizer,
@@ -129,20 +131,20 @@ impl SymbolCache {
     /// The name of a frame whose module is unknown, or whose file is gone or changed.
     fn unresolvable(&self, module: u32, offset: u64) -> Names {
         match self.base_name(module) {
-            Some(base) => Arc::from([format!("[{base} changed or missing]")]),
-            None => Arc::from([format!("[unknown] {offset:#x}")]),
+            Some(base) => Arc::from([Name::from(format!("[{base} changed or missing]"))]),
+            None => Arc::from([Name::from(format!("[unknown] {offset:#x}"))]),
         }
     }
 
     fn names(&self, module: u32, offset: u64, sym: Option<&blazesym::symbolize::Sym<'_>>) -> Names {
         match sym {
             Some(sym) => {
-                let mut names = vec![sym.name.to_string()];
+                let mut names = vec![Name::from(&*sym.name)];
                 // blazesym lists inlined functions outermost first.
-                names.extend(sym.inlined.iter().map(|f| f.name.to_string()));
+                names.extend(sym.inlined.iter().map(|f| Name::from(&*f.name)));
                 Arc::from(names)
             }
-            None => Arc::from([format!("[{}+{offset:#x}]", self.base_name(module).unwrap_or_default())]),
+            None => Arc::from([Name::from(format!("[{}+{offset:#x}]", self.base_name(module).unwrap_or_default()))]),
         }
     }
 
@@ -155,7 +157,7 @@ impl SymbolCache {
             Some(name) => format!("{name}_[k]"),
             None => format!("[kernel {addr:#x}]_[k]"),
         };
-        let names: Names = Arc::from([name]);
+        let names: Names = Arc::from([Name::from(name)]);
         self.kernel.insert(addr, names.clone());
         names
     }
@@ -201,13 +203,13 @@ mod tests {
             ModuleFile { path: PathBuf::from("/nonexistent/libgone.so"), build_id: None },
         ];
         let mut cache = SymbolCache::new(modules, [(0xffff_ffff_8100_0000, "do_syscall_64".to_string())]);
-        assert_eq!(cache.user(0, offset, false)[0], "damo_profile_symbols_probe");
-        assert_eq!(cache.user(0, offset + 1, true)[0], "damo_profile_symbols_probe", "return addresses step back");
+        assert_eq!(&*cache.user(0, offset, false)[0], "damo_profile_symbols_probe");
+        assert_eq!(&*cache.user(0, offset + 1, true)[0], "damo_profile_symbols_probe", "return addresses step back");
         let changed = format!("[{} changed or missing]", path.file_name().unwrap().to_string_lossy());
-        assert_eq!(cache.user(1, offset, false)[0], changed, "a build-id mismatch is not trusted");
-        assert_eq!(cache.user(2, 0x10, false)[0], "[libgone.so changed or missing]");
-        assert_eq!(cache.user(9, 0x10, false)[0], "[unknown] 0x10");
-        assert_eq!(cache.kernel(0xffff_ffff_8100_0000)[0], "do_syscall_64_[k]");
+        assert_eq!(&*cache.user(1, offset, false)[0], changed.as_str(), "a build-id mismatch is not trusted");
+        assert_eq!(&*cache.user(2, 0x10, false)[0], "[libgone.so changed or missing]");
+        assert_eq!(&*cache.user(9, 0x10, false)[0], "[unknown] 0x10");
+        assert_eq!(&*cache.kernel(0xffff_ffff_8100_0000)[0], "do_syscall_64_[k]");
 
         let mut batched = SymbolCache::new(cache.modules.clone(), []);
         batched.prefetch_user([(0, offset, false), (0, offset + 1, true), (1, offset, false), (2, 0x10, false), (9, 0x10, false)]);
@@ -215,6 +217,6 @@ mod tests {
         for (module, offset, ret) in [(0, offset, false), (0, offset + 1, true), (1, offset, false), (2, 0x10, false), (9, 0x10, false)] {
             assert_eq!(batched.user(module, offset, ret), cache.user(module, offset, ret), "module {module} offset {offset:#x}");
         }
-        assert_eq!(cache.kernel(0x1234)[0], "[kernel 0x1234]_[k]");
+        assert_eq!(&*cache.kernel(0x1234)[0], "[kernel 0x1234]_[k]");
     }
 }

@@ -216,7 +216,7 @@ fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
     let in_hot_loop = out
         .samples
         .iter()
-        .filter(|s| s.user.iter().enumerate().any(|(depth, f)| f.module != UNKNOWN_MODULE && symbols.user(f.module, f.offset, depth > 0).iter().any(|n| n == "workload_hot_loop")))
+        .filter(|s| s.user.iter().enumerate().any(|(depth, f)| f.module != UNKNOWN_MODULE && symbols.user(f.module, f.offset, depth > 0).iter().any(|n| &**n == "workload_hot_loop")))
         .count();
     assert!(in_hot_loop * 10 >= out.samples.len() * 5, "workload_hot_loop in only {in_hot_loop}/{} stacks", out.samples.len());
 }

@@ -133,11 +133,11 @@ fn bands(record: &Record, perf: bool, target: &TargetRecord) -> Vec<(u64, u64)> 
 /// The function a sample stands for: its innermost named user frame (the workload's own
 /// code, even while in a system call), else `report profile`'s symbol.
 fn function_of(s: &StackSample, named: NamedStack) -> String {
-    let user = if s.user.is_empty() { 0 } else { named.frames.iter().position(|f| f == "-").unwrap_or(named.frames.len()) };
+    let user = if s.user.is_empty() { 0 } else { named.frames.iter().position(|f| &**f == "-").unwrap_or(named.frames.len()) };
     // Unnamed frames ("[unknown] 0x…", "[libc.so.6+0x…]") are bracketed.
     match named.frames[..user].iter().rev().find(|f| !f.starts_with('[')) {
-        Some(f) => f.clone(),
-        None => named.symbol,
+        Some(f) => f.to_string(),
+        None => named.symbol.to_string(),
     }
 }
 
@@ -159,7 +159,7 @@ mod tests {
     }
 
     fn named(frames: &[&str], symbol: &str) -> NamedStack {
-        NamedStack { frames: frames.iter().map(|f| f.to_string()).collect(), symbol: symbol.into(), object: String::new() }
+        NamedStack { frames: frames.iter().map(|&f| f.into()).collect(), symbol: symbol.into(), object: "".into() }
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
             for s in &selected {
                 let named = namer.name(s);
                 table.add(&s.comm, &named.object, &named.symbol);
-                folded.add(named.frames.iter().map(String::as_str), 1);
+                folded.add(named.frames.iter().map(AsRef::as_ref), 1);
             }
         }
         if let (Some(dir), true) = (&args.flamegraphs, folded.total() > 0) {

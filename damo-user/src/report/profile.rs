@@ -84,7 +84,7 @@ fn select(input: &InputArgs, filter: &FilterArgs, symbols: &SymbolArgs, with_res
 fn folded(stacks: &[stacks::NamedStack]) -> FoldedStacks {
     let mut f = FoldedStacks::default();
     for s in stacks {
-        f.add(s.frames.iter().map(String::as_str), 1);
+        f.add(s.frames.iter().map(AsRef::as_ref), 1);
     }
     f
 }
