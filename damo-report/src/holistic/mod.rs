@@ -3,6 +3,7 @@
 //! figure of DAMON's fft example). Layout only: the caller loads the record, builds the
 //! heatmaps and names the samples (damo-report does not symbolize).
 
+pub mod bands;
 pub mod html;
 pub mod svg;
 pub mod text;

@@ -117,10 +117,13 @@ fn map_request(record: &Record, perf: bool, target: &TargetRecord) -> Request {
     }
 }
 
-/// The contiguous address ranges (heatmap's guide) that saw the most accesses, at most
-/// `MAX_BANDS`, highest addresses first as on an address axis: ranges never accessed would
-/// only take room from those that were.
+/// The address ranges to draw, highest first as on an address axis: the hot bands, or when
+/// nothing was accessed, the contiguous ranges of the heatmap's guide, at most `MAX_BANDS`.
 fn bands(record: &Record, perf: bool, target: &TargetRecord) -> Vec<(u64, u64)> {
+    let hot = holistic::bands::hot_bands(target, MAX_BANDS);
+    if !hot.is_empty() {
+        return hot;
+    }
     let guides = heatmap::guide::guides(&heatmap::sources(record, perf));
     let Some(guide) = guides.iter().find(|g| g.matches(target)) else { return Vec::new() };
     let mut ranges: Vec<&GuideRegion> = guide.contig_regions.iter().collect();
