@@ -61,6 +61,9 @@ impl FoldedStacks {
         let mut options = Options::default();
         options.title = title.to_string();
         options.count_name = "samples".to_string();
+        // Colours from the function names: a function keeps its colour across the per-phase
+        // and per-selection flamegraphs of one record.
+        options.hash = true;
         flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), out).context("failed to draw the flamegraph")
     }
 }

@@ -86,6 +86,29 @@ pub struct Record {
     /// CPU time and threads of the recorded processes and kdamonds, about once a second
     /// (damo's `proc_stats`).
     pub proc_stats: Vec<ProcStatSample>,
+    /// How the record was made; `None` for other tools' records and older ones.
+    pub metadata: Option<Metadata>,
+}
+
+/// How a recording was made: what reports need to read it right (the sampling rate, the
+/// wall clock) and what a reader wants to know (the command, the machine, the parameters).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Metadata {
+    /// The recorder and its version, e.g. "damo-trace 0.1.0".
+    pub recorder: String,
+    /// Its command line.
+    pub command_line: Vec<String>,
+    pub hostname: String,
+    pub kernel_release: String,
+    pub nr_cpus: u32,
+    /// cpu-clock samples per second on each CPU; 0: no stacks were sampled.
+    pub sample_hz: u64,
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC when the recording started: added to a record
+    /// time (CLOCK_MONOTONIC), it gives the wall-clock time in ns since the epoch.
+    pub realtime_offset_ns: Option<i64>,
+    /// The DAMON parameters of the kdamonds the recording started (damo's kdamonds JSON).
+    pub damon: Option<serde_json::Value>,
 }
 
 /// The memory footprints read at one moment (damo's `MemFootprintsSnapshot`).

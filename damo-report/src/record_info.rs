@@ -185,7 +185,23 @@ pub fn report(record: &Record, raw: bool) -> String {
     if !record.footprints.is_empty() || !record.vmas.is_empty() || !record.proc_stats.is_empty() {
         out.push(format!("proc samples: {} footprint snapshots, {} vma snapshots, {} proc stats", record.footprints.len(), record.vmas.len(), record.proc_stats.len()));
     }
+    if let Some(m) = &record.metadata {
+        out.push(metadata_line(m, record));
+    }
     out.join("\n")
+}
+
+/// One line on how a damo-trace record was made: by what, where, when, at what sampling rate.
+fn metadata_line(m: &damo_record::model::Metadata, record: &Record) -> String {
+    let first_ns = record.targets.iter().filter_map(|t| t.snapshots.first()).map(|s| s.start_ns).chain(record.samples.first().map(|s| s.ts_ns)).min();
+    let when = match (m.realtime_offset_ns, first_ns) {
+        (Some(offset), Some(ns)) => u64::try_from(i128::from(ns) + i128::from(offset))
+            .ok()
+            .map(|wall| format!(" from {}", humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_nanos(wall)))),
+        _ => None,
+    };
+    let stacks = if m.sample_hz > 0 { format!("stacks at {} Hz", m.sample_hz) } else { "no stacks".into() };
+    format!("recorded by {} on {} (Linux {}, {} CPUs){}, {stacks}: {}", m.recorder, m.hostname, m.kernel_release, m.nr_cpus, when.unwrap_or_default(), m.command_line.join(" "))
 }
 
 #[cfg(test)]
@@ -220,6 +236,24 @@ mod tests {
         let out = report(&rec, true);
         assert!(out.contains("region\t 0: [100, 250) (150)"), "{out}");
         assert!(out.contains("region\t 1: [280, 400) (120)"), "{out}");
+    }
+
+    #[test]
+    fn says_how_a_damo_trace_record_was_made() {
+        let metadata = damo_record::model::Metadata {
+            recorder: "damo-trace 0.1.0".into(),
+            command_line: vec!["damo-trace".into(), "record".into(), "ls".into()],
+            hostname: "box".into(),
+            kernel_release: "6.12.117".into(),
+            nr_cpus: 2,
+            sample_hz: 99,
+            // 2026-12-01T00:00:00Z is 1_796_083_200 s after the epoch.
+            realtime_offset_ns: Some(1_796_083_200_000_000_000 - 5_000_000_000),
+            damon: None,
+        };
+        let sample = damo_record::model::StackSample { ts_ns: 5_000_000_000, pid: 1, tid: 1, cpu: 0, comm: "ls".into(), user: vec![], kernel: vec![] };
+        let rec = Record { metadata: Some(metadata), samples: vec![sample], ..Default::default() };
+        assert_eq!(report(&rec, true), "recorded by damo-trace 0.1.0 on box (Linux 6.12.117, 2 CPUs) from 2026-12-01T00:00:00Z, stacks at 99 Hz: damo-trace record ls");
     }
 
     #[test]

@@ -108,6 +108,10 @@ fn a_killed_recorder_leaves_a_readable_record() {
     // Samples are flushed at least once a second: ~2 s of 199 Hz must be there.
     assert!(read.record.samples.len() >= 200, "only {} samples survived kill -9", read.record.samples.len());
     assert!(!read.record.modules.is_empty());
+    // How it was made is the first thing written, so even a killed recording says it.
+    let metadata = read.record.metadata.as_ref().expect("the record's metadata");
+    assert!(metadata.recorder.starts_with("damo-trace ") && metadata.command_line.iter().any(|a| a == "record"), "{metadata:?}");
+    assert!(metadata.sample_hz > 0 && metadata.realtime_offset_ns.is_some(), "{metadata:?}");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::{collections::HashMap, path::Path};
 
 use damo_profile::pprof;
 use damo_record::{
-    model::{FileAddr, Intervals, Module, Region, Snapshot, StackSample, TargetRecord},
+    model::{FileAddr, Intervals, Metadata, Module, Region, Snapshot, StackSample, TargetRecord},
     native::NativeWriter,
 };
 use differential::ours;
@@ -34,12 +34,20 @@ fn main_of_binary() -> (std::path::PathBuf, u64) {
 
 /// 20 snapshots of 100 ms, 5..10 hot; 10 samples of each thread per snapshot.
 fn planted(path: &Path) -> Module {
+    planted_with(path, None)
+}
+
+/// The planted record, saying how it was made when `metadata` is given.
+fn planted_with(path: &Path, metadata: Option<&Metadata>) -> Module {
     let (bin, main) = main_of_binary();
     let module = Module { build_id: blazesym::helper::read_elf_build_id(&bin).unwrap().map(|b| b.to_vec()), path: bin };
     let user = vec![FileAddr { module: 0, offset: main }];
     let intervals = Intervals { sample_us: 5_000, aggr_us: 100_000, ops_update_us: 1_000_000 };
     let target = TargetRecord { intervals: Some(intervals), ..Default::default() };
     let mut w = NativeWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    if let Some(m) = metadata {
+        w.metadata(m).unwrap();
+    }
     w.modules(std::slice::from_ref(&module)).unwrap();
     let mut samples = Vec::new();
     for i in 0..20u64 {
@@ -132,6 +140,19 @@ fn pprof_has_the_planted_functions_and_counts() {
     assert_eq!(totals["hot_function"], (50, 50 * 5_000_000));
     assert_eq!(totals["main"], (100, 100 * 5_000_000));
     assert!(!totals.contains_key("cold_function"), "{totals:?}");
+}
+
+#[test]
+fn the_records_sampling_rate_and_wall_clock_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("with-metadata.dtr");
+    let metadata = Metadata { sample_hz: 250, realtime_offset_ns: Some(1_796_083_200_000_000_000), ..Default::default() };
+    planted_with(&rec, Some(&metadata));
+    let out = dir.path().join("m.pb.gz");
+    let said = export(&rec, &out, &[]);
+    assert!(said.contains("4000000 ns each (from the record's sampling rate)"), "{said}");
+    let p = pprof::read(std::fs::File::open(&out).unwrap()).unwrap();
+    assert_eq!((p.period, p.time_nanos), (4_000_000, 1_796_083_200_000_000_001), "the first sample's wall-clock time");
 }
 
 #[test]

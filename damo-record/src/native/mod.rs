@@ -54,7 +54,9 @@ pub enum ChunkKind {
     Vmas = 9,
     /// Processes' CPU times (`Record::proc_stats`).
     ProcStats = 10,
-    // Reserved for what recording adds next: 11 DAMON parameters (JSON), 12 metadata (JSON).
+    // 11 is reserved.
+    /// How the record was made (`Record::metadata`), as JSON; the last one wins.
+    Metadata = 12,
 }
 
 impl ChunkKind {
@@ -70,6 +72,7 @@ impl ChunkKind {
             8 => Self::Footprints,
             9 => Self::Vmas,
             10 => Self::ProcStats,
+            12 => Self::Metadata,
             _ => return None,
         })
     }

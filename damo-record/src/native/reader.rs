@@ -201,6 +201,10 @@ impl Decoder {
             Some(ChunkKind::Footprints) => self.footprints(p),
             Some(ChunkKind::Vmas) => self.vmas(p),
             Some(ChunkKind::ProcStats) => self.proc_stats(p),
+            Some(ChunkKind::Metadata) => {
+                self.record.metadata = Some(serde_json::from_slice(p).ok()?);
+                Some(())
+            }
             Some(ChunkKind::End) => {
                 self.complete = true;
                 Some(())

@@ -420,3 +420,27 @@ fn a_damaged_proc_chunk_keeps_everything_before_it() {
     assert_eq!(read.record.footprints[..], expected.footprints[..3]);
     assert_eq!(read.record.proc_stats[..], expected.proc_stats[..4]);
 }
+
+#[test]
+fn metadata_round_trips_and_the_last_one_wins() {
+    let first = Metadata { recorder: "damo-trace 0.1.0".into(), sample_hz: 99, ..Default::default() };
+    let last = Metadata {
+        recorder: "damo-trace 0.1.0".into(),
+        command_line: vec!["damo-trace".into(), "record".into(), "ls -l".into()],
+        hostname: "box".into(),
+        kernel_release: "6.12.117".into(),
+        nr_cpus: 2,
+        sample_hz: 499,
+        realtime_offset_ns: Some(1_700_000_000_000_000_000),
+        damon: Some(serde_json::json!({"kdamonds": [{"contexts": []}]})),
+    };
+    let mut w = NativeWriter::new(Vec::new()).unwrap();
+    w.metadata(&first).unwrap();
+    w.metadata(&last).unwrap();
+    let bytes = w.finish().unwrap();
+    let read = read(&bytes).unwrap();
+    assert_eq!(read.record.metadata, Some(last));
+    // A record without it (damo's, older ones) says nothing rather than something wrong.
+    let none = read(&NativeWriter::new(Vec::new()).unwrap().finish().unwrap()).unwrap().record;
+    assert_eq!(none.metadata, None);
+}

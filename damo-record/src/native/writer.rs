@@ -10,7 +10,7 @@ use bytes::{BufMut, BytesMut};
 use flate2::{write::ZlibEncoder, Compression};
 
 use super::{codec::*, snapshot, ChunkKind, NativeError, FLAG_FRAMED, FLAG_ZLIB, MAGIC, OPEN_LEN, VERSION};
-use crate::model::{FootprintSnapshot, Losses, Module, ProcStatSample, Snapshot, StackSample, TargetRecord, VmaSnapshot};
+use crate::model::{FootprintSnapshot, Losses, Metadata, Module, ProcStatSample, Snapshot, StackSample, TargetRecord, VmaSnapshot};
 
 /// Payloads at least this long are compressed when that makes them smaller.
 const COMPRESS_MIN: usize = 256;
@@ -248,6 +248,13 @@ impl<W: Write> NativeWriter<W> {
             put_fields(p, &[s.utime_ns, s.stime_ns, s.nr_threads, s.rss]);
         }
         self.emit(ChunkKind::ProcStats)
+    }
+
+    /// Says how the record was made; a later call replaces what an earlier one said.
+    pub fn metadata(&mut self, metadata: &Metadata) -> Result<(), NativeError> {
+        let json = serde_json::to_vec(metadata).map_err(|e| NativeError::Io(e.into()))?;
+        self.payload.extend_from_slice(&json);
+        self.emit(ChunkKind::Metadata)
     }
 
     /// Marks the record complete and hands back the output (e.g. to fsync a file).

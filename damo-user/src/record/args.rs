@@ -151,6 +151,7 @@ pub fn run(args: Args) -> Result<()> {
         proc_samples,
     };
     let mut file = RecordFile::create(&args.out, args.output_permission, args.force, kdamonds).with_context(|| format!("cannot write the record {}", args.out.display()))?;
+    file.metadata(&super::metadata::of(&plan))?;
     let summary = match super::run(&plan, &mut file) {
         Ok(summary) => summary,
         Err(e) => {

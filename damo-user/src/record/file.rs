@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use damo_record::{
-    model::{FootprintSnapshot, Intervals, Losses, Module, ProcStatSample, Snapshot, StackSample, TargetRecord, VmaSnapshot},
+    model::{Metadata, FootprintSnapshot, Intervals, Losses, Module, ProcStatSample, Snapshot, StackSample, TargetRecord, VmaSnapshot},
     native::NativeWriter,
 };
 
@@ -48,6 +48,12 @@ impl RecordFile {
         fs::set_permissions(path, fs::Permissions::from_mode(permission)).with_context(|| format!("failed to set the permissions of {}", path.display()))?;
         let writer = NativeWriter::new(BufWriter::with_capacity(1 << 16, file))?;
         Ok(Self { writer: Some(writer), kdamonds, pending: Vec::new(), modules_written: 0, empty: true })
+    }
+
+    /// Says how the record was made (written first, so even a cut record has it).
+    pub fn metadata(&mut self, metadata: &Metadata) -> Result<()> {
+        self.writer()?.metadata(metadata)?;
+        Ok(())
     }
 
     fn writer(&mut self) -> Result<&mut NativeWriter<BufWriter<File>>> {

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod file;
 mod kernel_symbols;
+pub mod metadata;
 pub mod output;
 pub mod procs;
 pub mod sink;

@@ -41,8 +41,8 @@ pub struct Args {
     /// speedscope.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// The rate the stacks were sampled at (record's --sample_hz); by default the median gap
-    /// between a thread's samples, or 99 when there are too few.
+    /// The rate the stacks were sampled at (record's --sample_hz); by default the rate the
+    /// record says, else the median gap between a thread's samples, or 99 when there are few.
     #[arg(long = "sample_hz", value_name = "HZ", value_parser = clap::value_parser!(u64).range(1..))]
     pub sample_hz: Option<u64>,
 }
@@ -68,8 +68,10 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if selected.is_empty() {
         bail!("no samples in the selection ({what}): nothing to export");
     }
+    let recorded_hz = record.metadata.as_ref().map_or(0, |m| m.sample_hz);
     let (period_ns, how) = match args.sample_hz {
         Some(hz) => (1_000_000_000 / hz, "--sample_hz"),
+        None if recorded_hz > 0 => (1_000_000_000 / recorded_hz, "the record's sampling rate"),
         None => match stacks::sampling_period_ns(&record.samples) {
             (p, true) => (p, "the median gap between samples"),
             (p, false) => (p, "the default 99 Hz: too few samples to measure the rate"),
@@ -82,7 +84,14 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let mut namer = Namer::new(&record, &args.symbols.search_dirs);
     let title = format!("damo-trace: {what}");
     let written = match format {
-        Format::Pprof => pprof::write(&pprof::build(&record.modules, &selected, &mut namer, period_ns, &title), &mut w),
+        Format::Pprof => {
+            let mut profile = pprof::build(&record.modules, &selected, &mut namer, period_ns, &title);
+            // Record times are CLOCK_MONOTONIC; pprof wants the wall clock, when it is known.
+            if let Some(offset) = record.metadata.as_ref().and_then(|m| m.realtime_offset_ns) {
+                profile.time_nanos = profile.time_nanos.saturating_add(offset);
+            }
+            pprof::write(&profile, &mut w)
+        }
         Format::Speedscope => serde_json::to_writer(&mut w, &speedscope::build(&record.modules, &selected, &mut namer, period_ns, &title)).map_err(Into::into),
     };
     written.and_then(|()| w.flush()).with_context(|| format!("failed to write {}", path.display()))?;

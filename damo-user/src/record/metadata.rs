@@ -1,0 +1,52 @@
+//! What a record says about how it was made (`damo_record::model::Metadata`).
+
+use damo_record::model::Metadata;
+
+use super::Plan;
+
+/// The metadata of a recording of `plan` that starts now.
+pub fn of(plan: &Plan) -> Metadata {
+    let read = |path: &str| std::fs::read_to_string(path).map(|s| s.trim().to_owned()).unwrap_or_default();
+    Metadata {
+        recorder: concat!("damo-trace ", env!("CARGO_PKG_VERSION")).into(),
+        command_line: std::env::args().collect(),
+        hostname: read("/proc/sys/kernel/hostname"),
+        kernel_release: read("/proc/sys/kernel/osrelease"),
+        nr_cpus: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
+        sample_hz: if plan.target.is_some() { plan.sample_hz } else { 0 },
+        realtime_offset_ns: Some(realtime_offset_ns()),
+        damon: plan.start_damon.as_ref().and_then(|doc| serde_json::to_value(doc).ok()),
+    }
+}
+
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC, now: what turns event times into wall-clock times.
+fn realtime_offset_ns() -> i64 {
+    let now = |clock| {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime fills the struct we own.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    };
+    now(libc::CLOCK_REALTIME) - now(libc::CLOCK_MONOTONIC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_clock_offset_turns_monotonic_times_into_today() {
+        let plan = Plan { target: None, user: None, kdamond_pids: Vec::new(), sample_hz: 99, follow_children: true, timeout: None, start_damon: None, schemes_target_regions: false, proc_samples: Default::default() };
+        let m = of(&plan);
+        assert_eq!(m.sample_hz, 0, "nothing is sampled without a target");
+        let mono = {
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: as above.
+            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+            ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+        };
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+        assert!((mono + m.realtime_offset_ns.unwrap() - wall).abs() < 1_000_000_000, "more than a second off");
+        assert!(m.recorder.starts_with("damo-trace ") && m.nr_cpus > 0 && !m.kernel_release.is_empty());
+    }
+}
