@@ -438,8 +438,7 @@ fn metadata_round_trips_and_the_last_one_wins() {
     w.metadata(&first).unwrap();
     w.metadata(&last).unwrap();
     let bytes = w.finish().unwrap();
-    let read = read(&bytes).unwrap();
-    assert_eq!(read.record.metadata, Some(last));
+    assert_eq!(read(&bytes).unwrap().record.metadata, Some(last));
     // A record without it (damo's, older ones) says nothing rather than something wrong.
     let none = read(&NativeWriter::new(Vec::new()).unwrap().finish().unwrap()).unwrap().record;
     assert_eq!(none.metadata, None);

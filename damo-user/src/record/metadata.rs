@@ -21,13 +21,14 @@ pub fn of(plan: &Plan) -> Metadata {
 
 /// CLOCK_REALTIME minus CLOCK_MONOTONIC, now: what turns event times into wall-clock times.
 fn realtime_offset_ns() -> i64 {
-    let now = |clock| {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: clock_gettime fills the struct we own.
-        unsafe { libc::clock_gettime(clock, &mut ts) };
-        ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
-    };
-    now(libc::CLOCK_REALTIME) - now(libc::CLOCK_MONOTONIC)
+    clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime fills the struct we own.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 #[cfg(test)]
@@ -39,12 +40,7 @@ mod tests {
         let plan = Plan { target: None, user: None, kdamond_pids: Vec::new(), sample_hz: 99, follow_children: true, timeout: None, start_damon: None, schemes_target_regions: false, proc_samples: Default::default() };
         let m = of(&plan);
         assert_eq!(m.sample_hz, 0, "nothing is sampled without a target");
-        let mono = {
-            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-            // SAFETY: as above.
-            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-            ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
-        };
+        let mono = clock_ns(libc::CLOCK_MONOTONIC);
         let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
         assert!((mono + m.realtime_offset_ns.unwrap() - wall).abs() < 1_000_000_000, "more than a second off");
         assert!(m.recorder.starts_with("damo-trace ") && m.nr_cpus > 0 && !m.kernel_release.is_empty());
