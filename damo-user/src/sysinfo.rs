@@ -72,6 +72,8 @@ pub struct Kdamond {
     pub intervals_us: Option<[u64; 3]>,
     /// Whether damo-trace started it; only those are ever written to.
     pub ours: bool,
+    /// The processes its contexts monitor (`pid_target` of vaddr/fvaddr targets).
+    pub target_pids: Vec<u32>,
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
@@ -142,8 +144,16 @@ pub fn list_kdamonds(admin: &Path, owned_state: &Path) -> Vec<Kdamond> {
                 (Some(s), Some(a), Some(u)) => Some([s, a, u]),
                 _ => None,
             };
+            let target_pids = (0..nr_contexts)
+                .flat_map(|c| {
+                    let targets = dir.join(format!("contexts/{c}/targets"));
+                    let n: usize = read(targets.join("nr_targets")).and_then(|n| n.parse().ok()).unwrap_or(0);
+                    (0..n).filter_map(move |t| read(targets.join(format!("{t}/pid_target"))).and_then(|p| p.parse().ok()).filter(|&p: &u32| p > 0))
+                })
+                .collect();
             Kdamond {
                 index,
+                target_pids,
                 intervals_us,
                 state: read(dir.join("state")).unwrap_or_else(|| "unknown".into()),
                 ours: pid.is_some_and(|pid| owned.contains(&(index, pid))),
@@ -313,6 +323,12 @@ mod tests {
             write(&k.join("contexts/0/operations"), ops);
             write(&k.join("contexts/0/avail_operations"), "vaddr\nfvaddr\npaddr\n");
         }
+        // kdamond 1 monitors two processes; a target without a pid (paddr's) reads 0.
+        let targets = admin.join("kdamonds/1/contexts/0/targets");
+        write(&targets.join("nr_targets"), "3\n");
+        for (t, pid) in [(0, "300\n"), (1, "0\n"), (2, "301\n")] {
+            write(&targets.join(format!("{t}/pid_target")), pid);
+        }
         write(&dir.join("proc/sys/kernel/osrelease"), "6.12.0-test\n");
         write(&dir.join("proc/sys/kernel/perf_event_paranoid"), "2\n");
         // Index 1 with its current pid is ours; index 0 with an old pid is not.
@@ -337,6 +353,7 @@ mod tests {
         let owned: Vec<(usize, Option<u32>, bool)> = info.kdamonds.iter().map(|k| (k.index, k.pid, k.ours)).collect();
         assert_eq!(owned, [(0, Some(79), false), (1, Some(4242), true)]);
         assert_eq!(info.kdamonds[1].operations, ["vaddr"]);
+        assert_eq!((&info.kdamonds[0].target_pids[..], &info.kdamonds[1].target_pids[..]), (&[][..], &[300, 301][..]));
         let advice = info.advice.join("\n");
         assert!(advice.contains("kdamond 0 (pid 79) not started by damo-trace"), "{advice}");
         assert!(!advice.contains("kdamond 1"), "our own kdamond is not foreign: {advice}");

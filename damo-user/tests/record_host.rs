@@ -28,6 +28,7 @@ fn stacks_of_a_recorded_command_symbolize_to_its_functions() {
         target: Some(TargetSpec::Command(format!("{} known --seconds 2", workload().display()))),
         user: None,
         kdamond_pids: Vec::new(),
+        monitored_pids: Vec::new(),
         sample_hz: 499,
         follow_children: true,
         timeout: Some(Duration::from_secs(30)),

@@ -144,6 +144,7 @@ fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
         target: Some(TargetSpec::Pid(workload.id())),
         user: None,
         kdamond_pids: vec![kdamond_pid],
+        monitored_pids: Vec::new(),
         sample_hz: 99,
         follow_children: true,
         timeout: Some(Duration::from_secs(10)),
@@ -237,6 +238,7 @@ fn observe_records_a_running_kdamond_without_changing_it() {
     let status = Command::new(damo_trace_exe()).args(["record", "--observe", "--timeout", "3s", "-o"]).arg(out).status().expect("run damo-trace record --observe");
     assert!(status.success(), "damo-trace record --observe failed: {status}");
     assert_eq!(sysfs_state(), before, "--observe changed the kdamond");
+    let kdamond_pid = kdamond.pid;
     drop(kdamond);
     let _ = workload.kill();
     let _ = workload.wait();
@@ -249,6 +251,11 @@ fn observe_records_a_running_kdamond_without_changing_it() {
     assert_eq!((intervals.sample_us, intervals.aggr_us), (5000, 100_000));
     assert!(target.snapshots.len() >= 10, "{} snapshots in 3 s at 100 ms", target.snapshots.len());
     assert_eq!(read.record.losses.map(|l| l.total()), Some(0));
+    // The process the observed kdamond monitors gets its footprints recorded, and the
+    // kdamond its CPU times, as damo's record does.
+    let workload_pid = workload.id();
+    assert!(read.record.footprints.iter().any(|f| f.processes.iter().any(|p| p.pid == workload_pid && p.rss > 0)), "no footprint of the monitored pid {workload_pid}");
+    assert!(read.record.proc_stats.iter().any(|s| s.pid == kdamond_pid && s.comm.starts_with("kdamond")), "no CPU times of the observed kdamond");
 }
 
 #[test]

@@ -128,12 +128,14 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--no-damon records CPU stacks of a process: give a pid or a command");
     }
     let mut kdamonds = HashMap::new();
+    let mut monitored_pids = Vec::new();
     if args.observe {
         let roots = Roots::system();
         for k in sysinfo::list_kdamonds(&roots.damon_admin, &roots.owned_state) {
             let (Some(pid), "on") = (k.pid, k.state.as_str()) else { continue };
             let intervals = k.intervals_us.map(|[sample_us, aggr_us, ops_update_us]| Intervals { sample_us, aggr_us, ops_update_us });
             kdamonds.insert(pid, KdamondInfo { index: k.index as u32, intervals });
+            monitored_pids.extend(&k.target_pids);
         }
         if kdamonds.is_empty() {
             bail!("--observe: no kdamond is running (see damo-trace sysinfo)");
@@ -143,6 +145,7 @@ pub fn run(args: Args) -> Result<()> {
         target,
         user: args.user,
         kdamond_pids: kdamonds.keys().copied().collect(),
+        monitored_pids,
         sample_hz: args.sample_hz,
         follow_children: !args.no_follow,
         timeout: args.timeout,

@@ -41,6 +41,8 @@ pub struct Plan {
     pub user: Option<String>,
     /// Pids of kdamonds whose region events to record.
     pub kdamond_pids: Vec<u32>,
+    /// Processes the observed kdamonds monitor: their /proc samples are recorded too.
+    pub monitored_pids: Vec<u32>,
     /// cpu-clock sampling frequency; 0 disables stack sampling.
     pub sample_hz: u64,
     /// Also sample the target's descendants.
@@ -141,7 +143,7 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     if plan.proc_samples.any() {
         // The target, and the processes DAMON targets by pid (a kdamonds.json may name them).
         let damon_pids = plan.start_damon.iter().flat_map(|d| &d.kdamonds).flat_map(|k| &k.contexts).flat_map(|c| &c.targets).filter_map(|t| t.pid);
-        let roots = target_pid.into_iter().chain(damon_pids).collect();
+        let roots = target_pid.into_iter().chain(damon_pids).chain(plan.monitored_pids.iter().copied()).collect();
         let kdamonds = plan.kdamond_pids.iter().chain(ours.iter().flat_map(|o| &o.pids)).copied().collect();
         sink.procs = Some(procs::ProcSampler::new(std::path::Path::new("/proc"), plan.proc_samples, roots, plan.follow_children, kdamonds));
     }
