@@ -201,7 +201,9 @@ fn metadata_line(m: &damo_record::model::Metadata, record: &Record) -> String {
         _ => None,
     };
     let stacks = if m.sample_hz > 0 { format!("stacks at {} Hz", m.sample_hz) } else { "no stacks".into() };
-    format!("recorded by {} on {} (Linux {}, {} CPUs){}, {stacks}: {}", m.recorder, m.hostname, m.kernel_release, m.nr_cpus, when.unwrap_or_default(), m.command_line.join(" "))
+    // Arguments with spaces (a "command" target) quoted, so the line reads as it was typed.
+    let command: Vec<String> = m.command_line.iter().map(|a| if a.contains(char::is_whitespace) { format!("\"{a}\"") } else { a.clone() }).collect();
+    format!("recorded by {} on {} (Linux {}, {} CPUs){}, {stacks}: {}", m.recorder, m.hostname, m.kernel_release, m.nr_cpus, when.unwrap_or_default(), command.join(" "))
 }
 
 #[cfg(test)]
@@ -242,7 +244,7 @@ mod tests {
     fn says_how_a_damo_trace_record_was_made() {
         let metadata = damo_record::model::Metadata {
             recorder: "damo-trace 0.1.0".into(),
-            command_line: vec!["damo-trace".into(), "record".into(), "ls".into()],
+            command_line: vec!["damo-trace".into(), "record".into(), "ls -l".into()],
             hostname: "box".into(),
             kernel_release: "6.12.117".into(),
             nr_cpus: 2,
@@ -253,7 +255,7 @@ mod tests {
         };
         let sample = damo_record::model::StackSample { ts_ns: 5_000_000_000, pid: 1, tid: 1, cpu: 0, comm: "ls".into(), user: vec![], kernel: vec![] };
         let rec = Record { metadata: Some(metadata), samples: vec![sample], ..Default::default() };
-        assert_eq!(report(&rec, true), "recorded by damo-trace 0.1.0 on box (Linux 6.12.117, 2 CPUs) from 2026-12-01T00:00:00Z, stacks at 99 Hz: damo-trace record ls");
+        assert_eq!(report(&rec, true), "recorded by damo-trace 0.1.0 on box (Linux 6.12.117, 2 CPUs) from 2026-12-01T00:00:00Z, stacks at 99 Hz: damo-trace record \"ls -l\"");
     }
 
     #[test]
