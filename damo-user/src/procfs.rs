@@ -15,15 +15,8 @@ pub struct Footprint {
     pub data: u64,
 }
 
-/// System-wide memory from `/proc/meminfo`, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SystemMemory {
-    pub total: u64,
-    pub free: u64,
-    pub available: u64,
-    pub buffers: u64,
-    pub cached: u64,
-}
+/// System-wide memory from `/proc/meminfo`, in bytes, as the record keeps it.
+pub use damo_record::model::SystemMemory;
 
 /// One line of `/proc/<pid>/maps`, as the record keeps it.
 pub use damo_record::model::Vma;

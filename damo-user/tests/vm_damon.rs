@@ -92,6 +92,12 @@ impl Drop for OurKdamond {
     }
 }
 
+/// A command line running the workload with `args`.
+fn workload_command(args: &str) -> String {
+    let workload = std::env::var("DAMO_WORKLOAD").unwrap_or_else(|_| "/bin/damo-workload".into());
+    format!("{workload} {args}")
+}
+
 /// Starts the workload and reads the address ranges it announces.
 fn start_workload() -> (Child, (u64, u64), (u64, u64)) {
     let exe = std::env::var_os("DAMO_WORKLOAD").map_or_else(|| PathBuf::from("/bin/damo-workload"), PathBuf::from);
@@ -336,8 +342,7 @@ fn schemes_target_regions_records_what_each_scheme_tried() {
     in_vm_only();
     let out = "/tmp/schemes.data";
     let _ = fs::remove_file(out);
-    let workload = std::env::var("DAMO_WORKLOAD").unwrap_or_else(|_| "/bin/damo-workload".into());
-    let command = format!("{workload} hot-buffer --seconds 4 --hot-mib 8 --cold-mib 32");
+    let command = workload_command("hot-buffer --seconds 4 --hot-mib 8 --cold-mib 32");
     // Scheme 0 matches every region; scheme 1 only regions accessed in at least 10% of samples.
     let args = [
         "record",
@@ -422,8 +427,7 @@ fn record_of_a_command_starts_and_stops_its_own_kdamond() {
     in_vm_only();
     let out = "/tmp/command.data";
     let _ = fs::remove_file(out);
-    let workload = std::env::var("DAMO_WORKLOAD").unwrap_or_else(|_| "/bin/damo-workload".into());
-    let command = format!("{workload} hot-buffer --seconds 4 --hot-mib 8 --cold-mib 32");
+    let command = workload_command("hot-buffer --seconds 4 --hot-mib 8 --cold-mib 32");
     damo_trace(&["record", &command, "--timeout", "20s", "-o", out, "--aggr", "50ms"]);
     assert_eq!(fs::read_to_string(Path::new(ADMIN).join("nr_kdamonds")).unwrap().trim(), "0", "record must stop and remove its kdamond");
     let read = damo_record::native::read(&fs::read(out).unwrap()).expect("read the record");
@@ -446,11 +450,10 @@ fn profile_names_the_function_that_made_each_buffer_hot() {
     in_vm_only();
     let out = "/tmp/phases.data";
     let _ = fs::remove_file(out);
-    let workload = std::env::var("DAMO_WORKLOAD").unwrap_or_else(|_| "/bin/damo-workload".into());
     // The workload's own lines ("buffer <name> <start>-<end>") come through damo-trace's stdout.
     // At least 100 regions from the start: DAMON isolates the hot 8 MiB of the 128 MiB
     // buffer quickly instead of adapting its way there under emulation.
-    let printed = damo_trace(&["record", &format!("{workload} phases --phase-seconds 5"), "--minr", "100", "--timeout", "60s", "-o", out]);
+    let printed = damo_trace(&["record", &workload_command("phases --phase-seconds 5"), "--minr", "100", "--timeout", "60s", "-o", out]);
     let buffer = |name: &str| {
         let line = printed.lines().find_map(|l| l.strip_prefix(&format!("buffer {name} "))).unwrap_or_else(|| panic!("no buffer {name} in {printed}"));
         let (a, b) = line.split_once('-').unwrap();

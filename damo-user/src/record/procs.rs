@@ -13,7 +13,7 @@ use std::{
 };
 
 use anyhow::Result;
-use damo_record::model::{FootprintSnapshot, ProcStatSample, ProcessFootprint, SystemMemory, Vma, VmaSnapshot};
+use damo_record::model::{FootprintSnapshot, ProcStatSample, ProcessFootprint, Vma, VmaSnapshot};
 
 use super::output::RecordOutput;
 use crate::procfs;
@@ -80,7 +80,7 @@ impl ProcSampler {
     pub fn sample(&mut self, ts_ns: u64, output: &mut dyn RecordOutput) -> Result<()> {
         let pids = self.processes();
         if self.what.footprints {
-            let system = procfs::system_memory(&self.proc_root).ok().map(|m| SystemMemory { total: m.total, free: m.free, available: m.available, buffers: m.buffers, cached: m.cached });
+            let system = procfs::system_memory(&self.proc_root).ok();
             let processes = pids
                 .iter()
                 .filter_map(|&pid| {
@@ -241,7 +241,7 @@ mod tests {
         sampler.sample(1_000, &mut out).unwrap();
         let f = &out.footprints[0];
         assert_eq!(f.ts_ns, 1_000);
-        assert_eq!(f.system, Some(SystemMemory { total: 1_024_000, free: 409_600, available: 614_400, buffers: 10_240, cached: 102_400 }));
+        assert_eq!(f.system, Some(procfs::SystemMemory { total: 1_024_000, free: 409_600, available: 614_400, buffers: 10_240, cached: 102_400 }));
         let rss: Vec<(u32, u64)> = f.processes.iter().map(|p| (p.pid, p.rss)).collect();
         assert_eq!(rss, [(10, 50 * page), (11, 20 * page)], "the child is found, the dead root 404 is not");
         assert_eq!(out.vmas.iter().map(|v| v.pid).collect::<Vec<_>>(), [10, 11]);
