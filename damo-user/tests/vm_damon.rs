@@ -480,4 +480,11 @@ fn profile_names_the_function_that_made_each_buffer_hot() {
     eprintln!("phases: {tops:?}");
     assert!((3..=4).contains(&tops.len()), "{} phases: {phases}", tops.len());
     assert_eq!(&tops[tops.len() - 3..], ["phase_sequential_scan", "phase_random_update", "phase_hot_spot"], "{phases}");
+
+    // The one-page view of the same record labels the same phases with their functions.
+    damo_trace(&["report", "holistic", "-i", out, "-o", "/tmp/holistic.svg"]);
+    let svg = fs::read_to_string("/tmp/holistic.svg").unwrap();
+    for function in &tops[tops.len() - 3..] {
+        assert!(svg.contains(&format!(": {function}")), "the holistic page does not label a phase {function}");
+    }
 }
