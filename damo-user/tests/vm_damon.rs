@@ -423,6 +423,42 @@ fn control_never_touches_a_kdamond_it_did_not_start() {
 
 #[test]
 #[ignore = "needs the project's VM: writes DAMON sysfs"]
+fn record_of_a_kdamonds_json_starts_what_it_describes() {
+    in_vm_only();
+    let (mut workload, hot, _) = start_workload();
+    // damo's --kdamonds format, with damo's units.
+    let json = format!(
+        r#"{{"kdamonds": [{{"contexts": [{{"ops": "vaddr", "targets": [{{"pid": {}}}],
+            "intervals": {{"sample_us": "5 ms", "aggr_us": "200 ms", "ops_update_us": "1 s"}},
+            "nr_regions": {{"min": "10", "max": "1,000"}}}}]}}]}}"#,
+        workload.id()
+    );
+    fs::write("/tmp/kdamonds.json", json).unwrap();
+    let out = "/tmp/json.data";
+    let _ = fs::remove_file(out);
+    damo_trace(&["record", "/tmp/kdamonds.json", "--timeout", "4s", "-o", out]);
+    let _ = workload.kill();
+    let _ = workload.wait();
+    assert_eq!(fs::read_to_string(Path::new(ADMIN).join("nr_kdamonds")).unwrap().trim(), "0", "record must stop and remove its kdamond");
+
+    let read = damo_record::native::read(&fs::read(out).unwrap()).expect("read the record");
+    assert!(read.complete);
+    let [target] = &read.record.targets[..] else { panic!("expected one target, got {}", read.record.targets.len()) };
+    assert_eq!(target.intervals.map(|i| i.aggr_us), Some(200_000), "the JSON's intervals reached the kdamond");
+    assert!(target.snapshots.len() >= 10, "{} snapshots in 4 s at 200 ms", target.snapshots.len());
+    let late = &target.snapshots[target.snapshots.len() / 2..];
+    assert!(late.iter().all(|s| s.regions.iter().any(|r| r.start < hot.1 && hot.0 < r.end)), "a snapshot misses the hot buffer");
+    // The pid the JSON names is the one whose footprints are recorded; the record keeps the
+    // parameters it started.
+    let pid = workload.id();
+    assert!(read.record.footprints.iter().any(|f| f.processes.iter().any(|p| p.pid == pid)), "no footprint of pid {pid}");
+    let damon = read.record.metadata.as_ref().and_then(|m| m.damon.as_ref()).expect("the started parameters in the metadata");
+    assert_eq!(damon["kdamonds"][0]["contexts"][0]["targets"][0]["pid"], pid, "{damon}");
+    assert_eq!(read.record.losses.map(|l| l.total()), Some(0));
+}
+
+#[test]
+#[ignore = "needs the project's VM: writes DAMON sysfs"]
 fn record_of_a_command_starts_and_stops_its_own_kdamond() {
     in_vm_only();
     let out = "/tmp/command.data";
