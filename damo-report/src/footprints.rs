@@ -132,6 +132,31 @@ pub fn from_damo_json(text: &[u8]) -> Result<Vec<FootprintSnapshot>, DamoFootpri
     Ok(out)
 }
 
+/// `footprints` as damo's `<record>.mem_footprint` JSON, the inverse of [`from_damo_json`]:
+/// statm fields in 4 KiB pages, meminfo in KiB, times in wall-clock seconds when
+/// `realtime_offset_ns` says how to get them (else the record's CLOCK_MONOTONIC seconds).
+/// damo's fields that the record does not keep (`lrs`, `dt`: always 0 since Linux 2.6) are 0.
+pub fn to_damo_json(footprints: &[FootprintSnapshot], realtime_offset_ns: Option<i64>) -> serde_json::Value {
+    use serde_json::json;
+    const PAGE: u64 = 4096;
+    let snapshots = footprints.iter().map(|s| {
+        let ns = i128::from(s.ts_ns) + i128::from(realtime_offset_ns.unwrap_or(0));
+        let mut entries: Vec<serde_json::Value> = s
+            .processes
+            .iter()
+            .map(|p| {
+                let footprint = json!({"size": p.vsz / PAGE, "resident": p.rss / PAGE, "shared": p.shared / PAGE, "trs": p.text / PAGE, "lrs": 0, "drs": p.data / PAGE, "dt": 0});
+                json!({"pid": p.pid, "footprint": footprint})
+            })
+            .collect();
+        if let Some(m) = &s.system {
+            entries.push(json!({"pid": null, "footprint": {"total": m.total / 1024, "free": m.free / 1024, "available": m.available / 1024, "buffers": m.buffers / 1024, "cached": m.cached / 1024}}));
+        }
+        json!({"time": ns as f64 / 1e9, "footprints": entries})
+    });
+    serde_json::Value::Array(snapshots.collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +226,22 @@ mod tests {
         assert_eq!((s[1].processes[0].pid, s[1].system), (43, None));
         assert!(from_damo_json(b"{\"records\": []}").is_err());
         assert!(from_damo_json(b"[{\"footprints\": []}]").is_err());
+    }
+
+    #[test]
+    fn writes_what_it_reads_as_damo_writes_it() {
+        let snapshots = vec![FootprintSnapshot {
+            ts_ns: 2_000_000_000,
+            system: Some(SystemMemory { total: 8 << 30, free: 1 << 30, available: 2 << 30, buffers: 4096, cached: 1 << 20 }),
+            processes: vec![ProcessFootprint { pid: 42, vsz: 100 * MIB, rss: 10 * MIB, shared: MIB, text: 8192, data: 4 * MIB }],
+        }];
+        // Wall clock: the offset turns 2 s of CLOCK_MONOTONIC into 1_700_000_000.5 s.
+        let json = to_damo_json(&snapshots, Some(1_699_999_998_500_000_000));
+        assert_eq!(json[0]["time"], 1_700_000_000.5);
+        assert_eq!(json[0]["footprints"][0], serde_json::json!({"pid": 42, "footprint": {"size": 25_600, "resident": 2560, "shared": 256, "trs": 2, "lrs": 0, "drs": 1024, "dt": 0}}));
+        assert_eq!(json[0]["footprints"][1]["footprint"]["total"], 8 << 20);
+        let back = from_damo_json(&serde_json::to_vec(&json).unwrap()).unwrap();
+        assert_eq!((back[0].system, &back[0].processes), (snapshots[0].system, &snapshots[0].processes));
+        assert_eq!(to_damo_json(&snapshots, None)[0]["time"], 2.0, "without a wall clock, the record's own seconds");
     }
 }

@@ -1,5 +1,6 @@
 //! `damo-trace convert`: a record (any format this tool reads) rewritten in one of damo's
-//! formats, so damo and scripts written for it can read damo-trace's records.
+//! formats, so damo and scripts written for it can read damo-trace's records; memory
+//! footprints go beside it in damo's `<output>.mem_footprint`.
 
 use std::{
     fs::OpenOptions,
@@ -10,6 +11,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use damo_record::damo::{self, DamoFormat};
+use damo_report::footprints;
 
 use crate::report::options::load_record;
 
@@ -38,6 +40,20 @@ fn parse_octal(s: &str) -> Result<u32, String> {
 
 pub fn run(args: Args) -> Result<()> {
     let record = load_record(&args.input)?;
+    let mut out = create(&args, &args.output)?;
+    damo::write(&record, args.format, &mut out).and_then(|()| out.flush()).with_context(|| format!("failed to write {}", args.output.display()))?;
+    // damo keeps memory footprints in a file of their own beside the record.
+    if !record.footprints.is_empty() {
+        let path = PathBuf::from(format!("{}.mem_footprint", args.output.display()));
+        let json = footprints::to_damo_json(&record.footprints, record.metadata.as_ref().and_then(|m| m.realtime_offset_ns));
+        let mut out = create(&args, &path)?;
+        serde_json::to_writer(&mut out, &json).map_err(std::io::Error::from).and_then(|()| out.flush()).with_context(|| format!("failed to write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Creates `path` with the requested permission, refusing to overwrite without `--force`.
+fn create(args: &Args, path: &std::path::Path) -> Result<BufWriter<std::fs::File>> {
     let mut options = OpenOptions::new();
     options.write(true).mode(args.output_permission);
     if args.force {
@@ -45,10 +61,6 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         options.create_new(true);
     }
-    let file = options.open(&args.output).with_context(|| {
-        format!("failed to create {}{}", args.output.display(), if args.force { "" } else { " (use --force to overwrite)" })
-    })?;
-    let mut out = BufWriter::new(file);
-    damo::write(&record, args.format, &mut out).and_then(|()| out.flush()).with_context(|| format!("failed to write {}", args.output.display()))?;
-    Ok(())
+    let file = options.open(path).with_context(|| format!("failed to create {}{}", path.display(), if args.force { "" } else { " (use --force to overwrite)" }))?;
+    Ok(BufWriter::new(file))
 }

@@ -156,3 +156,21 @@ fn matches_damo_on_its_mem_footprint_files() {
         assert_eq!(ours, theirs, "damo-trace report {full:?} differs from damo's");
     }
 }
+
+#[test]
+fn convert_writes_the_footprints_as_damos_mem_footprint() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded(&dir.path().join("rec.dtr"));
+    let (ok, _, err) = ours(&["convert", "-i", dir.path().join("rec.dtr").to_str().unwrap(), "-o", dir.path().join("damon.data").to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(dir.path().join("damon.data.mem_footprint").is_file(), "no mem_footprint beside the converted record");
+    // The converted pair reports what the record does, to the byte; damo reads it the same.
+    let d = damo();
+    for args in [&["footprints"][..], &["footprints", "rss", "--raw_number", "--sortby", "time", "--all_footprint"], &["footprints", "sys_used", "-r", "0", "101", "10"]] {
+        let native = ours_report(&[args, &["-i", "rec.dtr"]].concat(), dir.path());
+        assert_eq!(ours_report(&[args, &["-i", "damon.data"]].concat(), dir.path()), native, "{args:?}");
+        if let Some(d) = &d {
+            assert_eq!(damo_report(d, &[args, &["--input", "damon.data.mem_footprint"]].concat(), dir.path()), native, "damo on the converted footprints, {args:?}");
+        }
+    }
+}
