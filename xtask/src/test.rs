@@ -26,6 +26,8 @@ const ROOT_TESTS: [(&str, &str); 2] = [("damo-user", "ebpf_smoke"), ("damo-user"
 pub fn run(opts: Options) -> Result<()> {
     setup::ensure()?;
     let started = Instant::now();
+    // The host tiers must leave the machine's kdamonds exactly as they found them.
+    let host_damon = host_damon_state();
     // The differential tests compare with damo itself and must not skip here.
     let damo = damo::ensure(&workspace_root())?;
     let status = Command::new(env!("CARGO"))
@@ -53,6 +55,10 @@ pub fn run(opts: Options) -> Result<()> {
         }
         println!("xtask: tier 2 passed in {:.0?}", t.elapsed());
     }
+    let after = host_damon_state();
+    if after != host_damon {
+        bail!("the host tiers changed this machine's DAMON sysfs:\nbefore: {host_damon:?}\nafter:  {after:?}");
+    }
 
     if !opts.skip_vm {
         let t = Instant::now();
@@ -69,4 +75,19 @@ pub fn cargo(args: &[&str]) -> Result<()> {
         bail!("cargo {} failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+/// What the host's kdamonds are: `nr_kdamonds`, then each kdamond's state and pid (read-only).
+fn host_damon_state() -> Vec<(String, String)> {
+    let root = std::path::Path::new("/sys/kernel/mm/damon/admin/kdamonds");
+    let read = |rel: String| {
+        let value = std::fs::read_to_string(root.join(&rel)).map_or_else(|e| format!("({e})"), |v| v.trim().to_owned());
+        (rel, value)
+    };
+    let mut state = vec![read("nr_kdamonds".into())];
+    let n: usize = state[0].1.parse().unwrap_or(0);
+    for i in 0..n {
+        state.extend([read(format!("{i}/state")), read(format!("{i}/pid"))]);
+    }
+    state
 }
