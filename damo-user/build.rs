@@ -16,14 +16,15 @@ fn main() {
     }
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest_dir.parent().unwrap();
-    for dir in ["damo-ebpf/src", "damo-ebpf/Cargo.toml", "damo-common/src"] {
+    for dir in ["damo-ebpf/src", "damo-ebpf/Cargo.toml", "damo-ebpf/toolchain.toml", "damo-common/src"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     // A target dir of its own: the outer cargo holds the workspace's lock while we run.
     let target_dir = out_dir.join("ebpf-target");
+    let toolchain = checked_toolchain(workspace);
     let mut cargo = Command::new("rustup");
     cargo
-        .args(["run", "nightly", "cargo", "build", "--release", "--package", "damo-ebpf"])
+        .args(["run", &toolchain, "cargo", "build", "--release", "--package", "damo-ebpf"])
         .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
         .arg("--target-dir")
         .arg(&target_dir)
@@ -46,4 +47,34 @@ fn main() {
     let built = target_dir.join("bpfel-unknown-none/release/damo");
     fs::copy(&built, &object)
         .unwrap_or_else(|e| panic!("failed to copy {}: {e}", built.display()));
+}
+
+/// The pinned eBPF toolchain (damo-ebpf/toolchain.toml), after checking that the installed one
+/// is that compiler: a floating nightly with another LLVM than bpf-linker's fails late and
+/// obscurely, so a mismatch stops the build here with what to do.
+fn checked_toolchain(workspace: &std::path::Path) -> String {
+    let pin_path = workspace.join("damo-ebpf/toolchain.toml");
+    let pin = fs::read_to_string(&pin_path).unwrap_or_else(|e| panic!("failed to read {}: {e}", pin_path.display()));
+    let field = |key: &str| {
+        pin.lines()
+            .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('=').map(|v| v.trim().trim_matches('"').to_owned()))
+            .unwrap_or_else(|| panic!("{} has no `{key}`", pin_path.display()))
+    };
+    let (toolchain, hash, date, llvm) = (field("toolchain"), field("commit-hash"), field("commit-date"), field("llvm-major"));
+    let output = Command::new("rustup").args(["run", &toolchain, "rustc", "-vV"]).output();
+    let version = match output {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        _ => panic!("the eBPF toolchain `{toolchain}` is not installed; run scripts/setup.sh (or set DAMO_TRACE_NO_EBPF=1 to build without tracing)"),
+    };
+    let value = |key: &str| version.lines().find_map(|l| l.strip_prefix(key)).map(str::trim).unwrap_or("?").to_owned();
+    let (got_hash, got_date, got_llvm) = (value("commit-hash:"), value("commit-date:"), value("LLVM version:"));
+    if !got_hash.starts_with(&hash) || got_date != date || got_llvm.split('.').next() != Some(llvm.as_str()) {
+        panic!(
+            "the eBPF build is pinned to rustc {hash} ({date}, LLVM {llvm}) in {}, but `rustup run {toolchain}` is {} ({got_date}, LLVM {got_llvm}); \
+             install the pinned nightly as `{toolchain}`, or bump the pin together with bpf-linker's LLVM (docs/ebpf-build.md)",
+            pin_path.display(),
+            &got_hash[..got_hash.len().min(9)]
+        );
+    }
+    toolchain
 }

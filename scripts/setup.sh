@@ -2,6 +2,7 @@
 # Installs what damo-trace needs to build, test and run its VM on a fresh Debian 12 machine.
 # Idempotent: every step checks first and does nothing when its tool is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 need_root() { if [ "$(id -u)" -ne 0 ]; then echo "setup: run as root (sudo $0)" >&2; exit 1; fi; }
 
@@ -29,9 +30,21 @@ if [ ${#missing[@]} -gt 0 ] || [ -n "$missing_qemu" ]; then
   fi
 fi
 
-# The eBPF crate builds with nightly's -Z build-std=core; nightly ships LLVM 22 like llvm-22-dev.
-rustup component list --toolchain nightly --installed | grep -q '^rust-src' \
-  || rustup component add rust-src --toolchain nightly
+# The eBPF crate builds with the nightly pinned in damo-ebpf/toolchain.toml (-Z build-std=core);
+# its LLVM must be the one bpf-linker links (llvm-22-dev).
+pin() { sed -n "s/^$1 *= *\"\(.*\)\"/\1/p" damo-ebpf/toolchain.toml; }
+ebpf_toolchain=$(pin toolchain)
+if ! version=$(rustup run "$ebpf_toolchain" rustc -vV 2>/dev/null); then
+  echo "setup: the eBPF toolchain '$ebpf_toolchain' is missing: rustup toolchain install $ebpf_toolchain" >&2; exit 1
+fi
+if ! grep -q "^commit-hash: $(pin commit-hash)" <<<"$version" || ! grep -q "^commit-date: $(pin commit-date)" <<<"$version" \
+   || ! grep -q "^LLVM version: $(pin llvm-major)\." <<<"$version"; then
+  echo "setup: '$ebpf_toolchain' is not the pinned eBPF compiler ($(pin commit-hash) $(pin commit-date), LLVM $(pin llvm-major));" >&2
+  echo "setup: it is: $(grep -E '^(commit-hash|commit-date|LLVM)' <<<"$version" | tr '\n' ' ')(see docs/ebpf-build.md)" >&2
+  exit 1
+fi
+rustup component list --toolchain "$ebpf_toolchain" --installed | grep -q '^rust-src' \
+  || rustup component add rust-src --toolchain "$ebpf_toolchain"
 # Static binaries for the VM.
 rustup target list --installed | grep -q x86_64-unknown-linux-musl \
   || rustup target add x86_64-unknown-linux-musl
