@@ -131,6 +131,11 @@ fn write_filter(tree: &dyn Tree, dir: &str, f: &Filter) -> Result<(), ApplyError
             write(tree, &format!("{dir}/addr_start"), &r.start.to_string())?;
             write(tree, &format!("{dir}/addr_end"), &r.end.to_string())?;
         }
+        "hugepage_size" => {
+            let [min, max] = f.hugepage_size.ok_or_else(|| ApplyError::Invalid("a hugepage_size filter needs a size range".into()))?;
+            write(tree, &format!("{dir}/min"), &min.to_string())?;
+            write(tree, &format!("{dir}/max"), &max.to_string())?;
+        }
         "target" => {
             let idx = f.target_idx.ok_or_else(|| ApplyError::Invalid("a target filter needs a target index".into()))?;
             write(tree, &format!("{dir}/damon_target_idx"), &idx.to_string())?;

@@ -446,12 +446,19 @@ fn parse_filters(words: &[String]) -> Result<Vec<Filter>> {
         let (kind, args) = tail.split_first().context("--damos_filter: missing the filter type")?;
         let end = args.iter().position(|w| w == "allow" || w == "reject").unwrap_or(args.len());
         let (args, next) = args.split_at(end);
-        let mut f = Filter { kind: kind.clone(), matching, allow, memcg_path: None, addr_range: None, target_idx: None };
+        let mut f = Filter { kind: kind.clone(), matching, allow, memcg_path: None, addr_range: None, target_idx: None, hugepage_size: None };
         match (kind.as_str(), args) {
             ("anon" | "active" | "young" | "unmapped", []) => {}
             ("memcg", [path]) => f.memcg_path = Some(path.clone()),
             ("addr", [s, e]) => f.addr_range = Some(AddrRange { start: units::parse_bytes(s)?, end: units::parse_bytes(e)? }),
             ("target", [i]) => f.target_idx = Some(i.parse().context("--damos_filter target: bad index")?),
+            ("hugepage_size", [min, max]) => {
+                let (min, max) = (units::parse_bytes(min)?, units::parse_bytes(max)?);
+                if min > max {
+                    bail!("--damos_filter hugepage_size: the minimum {min} is above the maximum {max}");
+                }
+                f.hugepage_size = Some([min, max]);
+            }
             (k, a) => bail!("--damos_filter: unknown filter {k:?} with arguments {a:?}"),
         }
         filters.push(f);

@@ -206,6 +206,10 @@ pub struct Filter {
     pub addr_range: Option<AddrRange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_idx: Option<u32>,
+    /// The closed range of page sizes a `hugepage_size` filter matches, `[min, max]` as damo
+    /// writes it ("2 MiB" or bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "byte_pair")]
+    pub hugepage_size: Option<[u64; 2]>,
 }
 
 fn yes() -> bool {
@@ -244,6 +248,12 @@ fn parsed<'de, D: Deserializer<'de>, T>(
 
 fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     parsed(d, |i| i, units::parse_bytes)
+}
+
+fn byte_pair<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u64; 2]>, D::Error> {
+    #[derive(Deserialize)]
+    struct Bytes(#[serde(deserialize_with = "bytes")] u64);
+    Ok(Option::<[Bytes; 2]>::deserialize(d)?.map(|[a, b]| [a.0, b.0]))
 }
 
 fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {

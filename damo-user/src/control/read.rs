@@ -89,6 +89,7 @@ fn scheme(tree: &dyn Tree, dir: &str, i: Intervals) -> Scheme {
                 memcg_path: (kind == "memcg").then(|| tree.read(&format!("{fdir}/memcg_path")).unwrap_or_default()),
                 addr_range: (kind == "addr").then(|| AddrRange { start: u(tree, format!("{fdir}/addr_start")), end: u(tree, format!("{fdir}/addr_end")) }),
                 target_idx: (kind == "target").then(|| u(tree, format!("{fdir}/damon_target_idx")) as u32),
+                hugepage_size: (kind == "hugepage_size").then(|| [u(tree, format!("{fdir}/min")), u(tree, format!("{fdir}/max"))]),
                 kind,
             }
         })

@@ -146,14 +146,39 @@ fn bad_parameters_are_refused_before_any_write() {
 fn filters_parse_damos_syntax() {
     let args = DamonArgs {
         damos_action: vec!["pageout".into()],
-        damos_filter: "reject non anon allow addr 4K 8K reject memcg /workload".split(' ').map(String::from).collect(),
+        damos_filter: "reject non anon allow addr 4K 8K reject memcg /workload allow hugepage_size 2M 1G".split(' ').map(String::from).collect(),
         ..Default::default()
     };
     let f = &args.document(Some(1)).unwrap().kdamonds[0].contexts[0].schemes[0].filters;
-    assert_eq!(f.len(), 3);
+    assert_eq!(f.len(), 4);
     assert_eq!((f[0].kind.as_str(), f[0].matching, f[0].allow), ("anon", false, false));
     assert_eq!(f[1].addr_range.map(|r| (r.start, r.end)), Some((4096, 8192)));
     assert_eq!(f[2].memcg_path.as_deref(), Some("/workload"));
+    assert_eq!(f[3].hugepage_size, Some([2 << 20, 1 << 30]));
+    let reversed = DamonArgs { damos_action: vec!["stat".into()], damos_filter: "allow hugepage_size 1G 2M".split(' ').map(String::from).collect(), ..Default::default() };
+    assert!(format!("{:#}", reversed.document(Some(1)).unwrap_err()).contains("minimum"));
+}
+
+#[test]
+fn a_hugepage_size_filter_reaches_sysfs_and_reads_back_from_a_kdamonds_json() {
+    // damo's kdamonds JSON writes the range as a [min, max] pair with units.
+    let json = r#"{"kdamonds": [{"contexts": [{"ops": "vaddr", "targets": [{"pid": 42}],
+        "intervals": {"sample_us": "5 ms", "aggr_us": "100 ms", "ops_update_us": "1 s"},
+        "schemes": [{"action": "stat", "filters": [{"filter_type": "hugepage_size", "matching": true, "allow": false,
+                                                     "hugepage_size": ["2 MiB", "2 MiB"]}]}]}]}]}"#;
+    let doc: Document = serde_json::from_str(json).unwrap();
+    assert_eq!(doc.kdamonds[0].contexts[0].schemes[0].filters[0].hugepage_size, Some([2 << 20, 2 << 20]));
+    let k = FakeKernel::new();
+    let (_d, o) = owned();
+    start(&k, &o, &doc).unwrap();
+    let written = k.written();
+    let filter = "kdamonds/0/contexts/0/schemes/0/filters/0";
+    for (file, value) in [("type", "hugepage_size"), ("min", "2097152"), ("max", "2097152")] {
+        let line = format!("{filter}/{file}={value}");
+        assert!(written.contains(&line), "{line} not written: {written:?}");
+    }
+    let back = read::document(&k, &o);
+    assert_eq!(back.kdamonds[0].contexts[0].schemes[0].filters[0].hugepage_size, Some([2 << 20, 2 << 20]));
 }
 
 #[test]
