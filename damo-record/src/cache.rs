@@ -144,7 +144,7 @@ impl CacheDir {
     }
 
     fn store(&self, name: &str, loaded: &Loaded) -> std::io::Result<()> {
-        let out = OutputFile::create_in(self.fd.try_clone()?, &self.path.join(name), OsStr::new(name), OutputOptions { mode: 0o600, replace: true })?;
+        let out = OutputFile::create_in(self.fd.try_clone()?, &self.path.join(name), OsStr::new(name), OutputOptions::exact(0o600, true))?;
         let mut w = native::NativeWriter::new(std::io::BufWriter::new(out)).map_err(std::io::Error::other)?;
         for t in &loaded.record.targets {
             for s in &t.snapshots {
@@ -172,7 +172,7 @@ impl CacheDir {
                 entries.push(((st.st_mtime, st.st_mtime_nsec), name));
             }
         }
-        entries.sort_by(|a, b| b.0.cmp(&a.0));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0));
         for (_, name) in entries.into_iter().skip(MAX_ENTRIES) {
             let _ = rfs::unlinkat(&self.fd, name.as_c_str(), AtFlags::empty());
         }

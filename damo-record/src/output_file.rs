@@ -42,16 +42,24 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
 
 #[derive(Debug, Clone, Copy)]
 pub struct OutputOptions {
-    /// Permission bits, at most [`MAX_MODE`] (more is masked off), set exactly (not umasked).
+    /// Permission bits, at most [`MAX_MODE`] (more is masked off).
     pub mode: u32,
+    /// Narrow `mode` by the umask, as any tool's output is; otherwise it is set exactly
+    /// (`--output_permission`: what the user asked for, as damo does).
+    pub umask: bool,
     /// Replace an existing regular file (`--force`); without it an existing path is an error.
     pub replace: bool,
 }
 
 impl OutputOptions {
-    /// What reports use: 0644 like any tool's output, replacing an earlier report as damo
-    /// does (atomically: the old file is never written through).
-    pub const REPORT: Self = Self { mode: 0o644, replace: true };
+    /// What reports use: 0666 less the umask like any tool's output, replacing an earlier
+    /// report as damo does (atomically: the old file is never written through).
+    pub const REPORT: Self = Self { mode: 0o666, umask: true, replace: true };
+
+    /// A mode set exactly (not umasked); an existing file is replaced only if `replace`.
+    pub const fn exact(mode: u32, replace: bool) -> Self {
+        Self { mode, umask: false, replace }
+    }
 }
 
 /// The error messages carry their cause (one line each; no `source()` to print it twice).
@@ -138,9 +146,10 @@ impl OutputFile {
         let (file, temp) = loop {
             let mut temp = name.to_os_string();
             temp.push(if attempt == 0 { format!(".tmp-{pid}") } else { format!(".tmp-{pid}-{attempt}") });
-            // Created 0600: no one else can open it before fchmod gives it its final mode.
+            // An exact mode: created 0600, so no one else can open it before fchmod sets it.
             let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            match rfs::openat(&dir, temp.as_os_str(), flags, Mode::from_raw_mode(0o600)) {
+            let create_mode = if options.umask { options.mode & MAX_MODE } else { 0o600 };
+            match rfs::openat(&dir, temp.as_os_str(), flags, Mode::from_raw_mode(create_mode)) {
                 Ok(fd) => break (File::from(fd), temp),
                 // A stale temporary file of an earlier run with our pid, or something planted.
                 Err(rustix::io::Errno::EXIST) if attempt < 64 => attempt += 1,
@@ -150,7 +159,9 @@ impl OutputFile {
         let mut out = Self { dir, path: path.to_path_buf(), name: name.to_os_string(), temp, file, id: (0, 0), replace: options.replace, state: State::Temp };
         let stat = rfs::fstat(&out.file).map_err(|e| OutputError::Create { path: shown(), cause: e.into() })?;
         out.id = (stat.st_dev, stat.st_ino);
-        rfs::fchmod(&out.file, Mode::from_raw_mode(options.mode & MAX_MODE)).map_err(|e| OutputError::Create { path: shown(), cause: e.into() })?;
+        if !options.umask {
+            rfs::fchmod(&out.file, Mode::from_raw_mode(options.mode & MAX_MODE)).map_err(|e| OutputError::Create { path: shown(), cause: e.into() })?;
+        }
         Ok(out)
     }
 
@@ -300,8 +311,8 @@ mod tests {
 
     use super::*;
 
-    const NEW: OutputOptions = OutputOptions { mode: 0o640, replace: false };
-    const FORCE: OutputOptions = OutputOptions { mode: 0o600, replace: true };
+    const NEW: OutputOptions = OutputOptions::exact(0o640, false);
+    const FORCE: OutputOptions = OutputOptions::exact(0o600, true);
 
     fn names(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -332,6 +343,12 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"data");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777, 0o640, "fchmod, not the umask");
         assert_eq!(names(tmp.path()), ["out.dtr"]);
+        // Reports follow the umask (0022 or 0002 by default: never more than 0666).
+        let report = tmp.path().join("report.svg");
+        write(&report, b"<svg/>", OutputOptions::REPORT).unwrap();
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status.lines().find_map(|l| l.strip_prefix("Umask:")).map(|m| u32::from_str_radix(m.trim(), 8).unwrap()).unwrap();
+        assert_eq!(std::fs::metadata(&report).unwrap().permissions().mode() & 0o7777, 0o666 & !umask);
     }
 
     #[test]

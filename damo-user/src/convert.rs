@@ -27,7 +27,7 @@ pub struct Args {
     /// Its format, named as damo names it (json_compressed, json, perf_script).
     #[arg(long = "format", default_value = "json_compressed")]
     pub format: DamoFormat,
-    /// Overwrite the output if it exists.
+    /// Replace the outputs if they exist (regular files only: never a symlink or device).
     #[arg(long)]
     pub force: bool,
     /// Permission bits of the new file, in octal.
@@ -37,7 +37,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let record = load_record(&args.input)?;
-    let options = OutputOptions { mode: args.output_permission, replace: args.force };
+    let options = OutputOptions::exact(args.output_permission, args.force);
     // Both destinations are checked (and their temporary files made) before anything is
     // written, and both are moved into place only when both are written.
     let mut out = BufWriter::with_capacity(1 << 16, OutputFile::create(&args.output, options)?);

@@ -252,7 +252,7 @@ pub fn status(args: StatusArgs, out: &mut dyn Write) -> Result<()> {
         let record = snapshot::take(&tree, &owned, idx, now)?;
         match &args.output {
             Some(path) => {
-                damo_record::output_file::write_with(path, damo_record::output_file::OutputOptions { mode: 0o600, replace: true }, |w| -> Result<()> {
+                damo_record::output_file::write_with(path, damo_record::output_file::OutputOptions::exact(0o600, true), |w| -> Result<()> {
                     let mut writer = damo_record::native::NativeWriter::new(w)?;
                     for t in &record.targets {
                         for s in &t.snapshots {

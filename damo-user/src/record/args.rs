@@ -19,7 +19,8 @@ pub struct Args {
     /// Permission bits of the record file, in octal.
     #[arg(long = "output_permission", default_value = "600", value_parser = output_file::parse_mode)]
     pub output_permission: u32,
-    /// Overwrite the record file if it exists.
+    /// Replace the record file if it exists (the old one stays whole until this recording
+    /// ends; a symlink, FIFO or device is never written to).
     #[arg(long)]
     pub force: bool,
     /// Stop after this long (damo's units: 30s, 5m, 100ms; a bare number is seconds).

@@ -45,7 +45,7 @@ impl RecordFile {
     /// whole until this one is finished, and the new one grows at [`Self::streaming_path`]
     /// (`<path>.tmp-<pid>`), where a killed run leaves it.
     pub fn create(path: &Path, permission: u32, force: bool, kdamonds: HashMap<u32, KdamondInfo>) -> Result<Self> {
-        let mut file = OutputFile::create(path, OutputOptions { mode: permission, replace: force })?;
+        let mut file = OutputFile::create(path, OutputOptions::exact(permission, force))?;
         file.publish_early()?;
         let writer = NativeWriter::new(BufWriter::with_capacity(1 << 16, file))?;
         Ok(Self { writer: Some(writer), kdamonds, pending: Vec::new(), modules_written: 0, empty: true })
