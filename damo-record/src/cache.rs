@@ -17,8 +17,8 @@
 //!   change times and the effective uid, is written 0600 as an [`OutputFile`] (temporary file
 //!   and rename), and is read only if it is a regular file owned by the effective user and
 //!   closed to others; a changed source misses;
-//! - eviction only deletes regular files with an entry's name (`<16 hex digits>.dtr`) owned
-//!   by the effective user, inside that directory.
+//! - eviction only deletes regular files with an entry's name (`<16 hex digits>.dtr`, or its
+//!   temporary file's, an hour old) owned by the effective user, inside that directory.
 
 use std::{
     ffi::OsStr,
@@ -101,6 +101,15 @@ fn is_entry_name(name: &[u8]) -> bool {
     name.len() == 20 && name.ends_with(b".dtr") && name[..16].iter().all(u8::is_ascii_hexdigit)
 }
 
+/// The temporary file of an entry (`<entry>.tmp-<pid>[-<n>]`, see `OutputFile`): what a run
+/// killed while storing leaves behind.
+fn is_temp_name(name: &[u8]) -> bool {
+    name.len() > 25 && is_entry_name(&name[..20]) && name[20..].starts_with(b".tmp-") && name[25..].iter().all(|&b| b.is_ascii_digit() || b == b'-')
+}
+
+/// A temporary file this old is no run's any more.
+const STALE_TEMP_SECS: i64 = 3600;
+
 impl CacheDir {
     /// Opens (creating, 0700) `base/damo-trace/converted`, each of the two checked.
     fn open(base: &Path) -> Result<Self, String> {
@@ -157,19 +166,27 @@ impl CacheDir {
         self.evict()
     }
 
-    /// Keeps the newest `MAX_ENTRIES` entries; touches nothing else.
+    /// Keeps the newest `MAX_ENTRIES` entries and removes stale temporary files of entries;
+    /// touches nothing else.
     fn evict(&self) -> std::io::Result<()> {
         let euid = rustix::process::geteuid().as_raw();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let mut entries = Vec::new();
         for entry in rfs::Dir::read_from(&self.fd)? {
             let entry = entry?;
             let name = entry.file_name().to_owned();
-            if !is_entry_name(name.as_bytes()) {
+            let (is_entry, is_temp) = (is_entry_name(name.as_bytes()), is_temp_name(name.as_bytes()));
+            if !is_entry && !is_temp {
                 continue;
             }
             let Ok(st) = rfs::statat(&self.fd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) else { continue };
-            if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_uid == euid {
+            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_uid != euid {
+                continue;
+            }
+            if is_entry {
                 entries.push(((st.st_mtime, st.st_mtime_nsec), name));
+            } else if now - st.st_mtime > STALE_TEMP_SECS {
+                let _ = rfs::unlinkat(&self.fd, name.as_c_str(), AtFlags::empty());
             }
         }
         entries.sort_by_key(|e| std::cmp::Reverse(e.0));
@@ -252,6 +269,11 @@ mod tests {
             let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000 + i as u64);
             std::fs::File::options().write(true).open(&p).unwrap().set_modified(t).unwrap();
         }
+        // Temporary files of entries: one a killed run left hours ago goes, a fresh one stays.
+        let stale = dir.path.join(format!("{:016x}.dtr.tmp-123", 1));
+        std::fs::write(&stale, b"cut").unwrap();
+        std::fs::File::options().write(true).open(&stale).unwrap().set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200)).unwrap();
+        std::fs::write(dir.path.join(format!("{:016x}.dtr.tmp-456-2", 2)), b"being written").unwrap();
         // Not entries: a file of another name, and a symlink (to a file outside) with an
         // entry's name and the oldest time of all.
         std::fs::write(dir.path.join("notes.txt"), b"mine").unwrap();
@@ -260,7 +282,7 @@ mod tests {
         let mut left: Vec<String> = std::fs::read_dir(&dir.path).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         left.sort();
         let mut expected: Vec<String> = (4..MAX_ENTRIES + 4).map(|i| format!("{i:016x}.dtr")).collect();
-        expected.extend(["ffffffffffffffff.dtr".into(), "notes.txt".into()]);
+        expected.extend(["ffffffffffffffff.dtr".into(), "notes.txt".into(), format!("{:016x}.dtr.tmp-456-2", 2)]);
         expected.sort();
         assert_eq!(left, expected);
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
