@@ -2,20 +2,41 @@
 //! big damo file pays for parsing JSON or text: later ones read the compact native copy
 //! (tens of millions of regions per second).
 //!
-//! Entries live in `$XDG_CACHE_HOME/damo-trace/converted` (or `~/.cache/…`), named by a hash
-//! of the file's path, size, modification time and inode, so a changed file misses. Only
-//! files of at least [`MIN_SIZE`] are cached, at most [`MAX_ENTRIES`] of them (oldest out).
+//! Entries live in `$XDG_CACHE_HOME/damo-trace/converted` (or `~/.cache/…`). Only files of at
+//! least [`MIN_SIZE`] are cached, at most [`MAX_ENTRIES`] of them (oldest out).
 //! `DAMO_TRACE_NO_CACHE=1` turns it off. Any cache failure falls back to parsing.
+//!
+//! damo-trace runs as root with environments it inherits (`sudo -E`, `su`), so the cache
+//! trusts nothing it did not make:
+//! - `damo-trace/` and `converted/` are created 0700 and opened without following symlinks;
+//!   one that is a symlink, not owned by the effective user or writable by group or others
+//!   is not used (one line says why) and reports just parse;
+//! - everything after that goes through the directory's descriptor (`openat`), so renaming
+//!   or replacing the path meanwhile cannot redirect a write or an unlink;
+//! - an entry is named by a hash of the source's device, inode, size, modification and
+//!   change times and the effective uid, is written 0600 as an [`OutputFile`] (temporary file
+//!   and rename), and is read only if it is a regular file owned by the effective user and
+//!   closed to others; a changed source misses;
+//! - eviction only deletes regular files with an entry's name (`<16 hex digits>.dtr`, or its
+//!   temporary file's, an hour old) owned by the effective user, inside that directory.
 
 use std::{
+    ffi::OsStr,
     hash::{Hash, Hasher},
-    os::unix::fs::MetadataExt,
+    io::{Read, Write},
+    os::{
+        fd::OwnedFd,
+        unix::fs::{DirBuilderExt, MetadataExt},
+    },
     path::{Path, PathBuf},
 };
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, CWD};
 
 use crate::{
     load::{self, Format, LoadError, Loaded},
     native,
+    output_file::{OutputFile, OutputOptions},
 };
 
 pub const MIN_SIZE: u64 = 8 << 20;
@@ -23,8 +44,8 @@ pub const MAX_ENTRIES: usize = 16;
 
 /// Like [`load::load`], through the cache for big damo files.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let Some(entry) = entry_for(path) else { return load::load(path) };
-    if let Ok(data) = std::fs::read(&entry) {
+    let Some((dir, name)) = lookup(path) else { return load::load(path) };
+    if let Some(data) = dir.read(&name) {
         if let Ok(read) = native::read(&data) {
             if read.complete && read.damaged_at.is_none() {
                 // The format is the original file's: reports name what the user gave them.
@@ -35,66 +56,160 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     }
     let loaded = load::load(path)?;
     if matches!(loaded.format, Format::Damo(_)) && loaded.damage.is_none() && loaded.record.damos.is_none() {
-        let _ = store(&entry, &loaded);
+        let _ = dir.store(&name, &loaded);
     }
     Ok(loaded)
 }
 
-fn dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("damo-trace/converted"))
+/// The cache directory, open and checked.
+struct CacheDir {
+    fd: OwnedFd,
+    path: PathBuf,
 }
 
-fn entry_for(path: &Path) -> Option<PathBuf> {
+fn base() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()).map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+}
+
+/// The cache directory and the entry name for `path`, unless caching is off or unsafe.
+fn lookup(path: &Path) -> Option<(CacheDir, String)> {
     if std::env::var_os("DAMO_TRACE_NO_CACHE").is_some_and(|v| v != "0") {
         return None;
     }
     let meta = std::fs::metadata(path).ok()?;
-    if meta.len() < MIN_SIZE {
+    if !meta.is_file() || meta.len() < MIN_SIZE {
         return None;
     }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (std::fs::canonicalize(path).ok()?, meta.len(), meta.mtime(), meta.mtime_nsec(), meta.ino(), meta.dev()).hash(&mut h);
-    Some(dir()?.join(format!("{:016x}.dtr", h.finish())))
-}
-
-fn store(entry: &Path, loaded: &Loaded) -> std::io::Result<()> {
-    let dir = entry.parent().expect("entries live in a directory");
-    std::fs::create_dir_all(dir)?;
-    let tmp = entry.with_extension(format!("tmp{}", std::process::id()));
-    let mut w = native::NativeWriter::new(std::io::BufWriter::new(std::fs::File::create(&tmp)?)).map_err(std::io::Error::other)?;
-    for t in &loaded.record.targets {
-        for s in &t.snapshots {
-            w.snapshot(t, s).map_err(std::io::Error::other)?;
+    let name = entry_name(&meta);
+    match CacheDir::open(&base()?) {
+        Ok(dir) => Some((dir, name)),
+        Err(why) => {
+            eprintln!("damo-trace: not using the cache: {why}");
+            None
         }
     }
-    let mut out = w.finish().map_err(std::io::Error::other)?;
-    std::io::Write::flush(&mut out)?;
-    drop(out);
-    std::fs::rename(&tmp, entry)?;
-    evict(dir)
 }
 
-/// Keeps the newest `MAX_ENTRIES` entries.
-fn evict(dir: &Path) -> std::io::Result<()> {
-    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)?
-        .flatten()
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect();
-    entries.sort_by_key(|e| std::cmp::Reverse(e.0));
-    for (_, p) in entries.into_iter().skip(MAX_ENTRIES) {
-        let _ = std::fs::remove_file(p);
+fn entry_name(meta: &std::fs::Metadata) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (meta.dev(), meta.ino(), meta.len(), meta.mtime(), meta.mtime_nsec(), meta.ctime(), meta.ctime_nsec(), rustix::process::geteuid().as_raw()).hash(&mut h);
+    format!("{:016x}.dtr", h.finish())
+}
+
+/// An entry's name: what eviction may delete.
+fn is_entry_name(name: &[u8]) -> bool {
+    name.len() == 20 && name.ends_with(b".dtr") && name[..16].iter().all(u8::is_ascii_hexdigit)
+}
+
+/// The temporary file of an entry (`<entry>.tmp-<pid>[-<n>]`, see `OutputFile`): what a run
+/// killed while storing leaves behind.
+fn is_temp_name(name: &[u8]) -> bool {
+    name.len() > 25 && is_entry_name(&name[..20]) && name[20..].starts_with(b".tmp-") && name[25..].iter().all(|&b| b.is_ascii_digit() || b == b'-')
+}
+
+/// A temporary file this old is no run's any more.
+const STALE_TEMP_SECS: i64 = 3600;
+
+impl CacheDir {
+    /// Opens (creating, 0700) `base/damo-trace/converted`, each of the two checked.
+    fn open(base: &Path) -> Result<Self, String> {
+        if !base.exists() {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
+        }
+        let mut fd = rfs::openat(CWD, base, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| format!("cannot open {}: {e}", base.display()))?;
+        let mut path = base.to_path_buf();
+        for component in ["damo-trace", "converted"] {
+            path.push(component);
+            match rfs::mkdirat(&fd, component, Mode::from_raw_mode(0o700)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+            }
+            fd = rfs::openat(&fd, component, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()).map_err(|e| match e {
+                rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => format!("{} is not a directory (a symbolic link?)", path.display()),
+                e => format!("cannot open {}: {e}", path.display()),
+            })?;
+            let st = rfs::fstat(&fd).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+            let euid = rustix::process::geteuid().as_raw();
+            if st.st_uid != euid {
+                return Err(format!("{} belongs to uid {}, not to uid {euid}", path.display(), st.st_uid));
+            }
+            if st.st_mode & 0o022 != 0 {
+                return Err(format!("{} is writable by others (mode {:o})", path.display(), st.st_mode & 0o7777));
+            }
+        }
+        Ok(Self { fd, path })
     }
-    Ok(())
+
+    /// An entry's bytes, if it is a regular file of ours that no one else can write or read.
+    fn read(&self, name: &str) -> Option<Vec<u8>> {
+        let fd = rfs::openat(&self.fd, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()).ok()?;
+        let st = rfs::fstat(&fd).ok()?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_uid != rustix::process::geteuid().as_raw() || st.st_mode & 0o077 != 0 {
+            return None;
+        }
+        let mut data = Vec::new();
+        std::fs::File::from(fd).read_to_end(&mut data).ok()?;
+        Some(data)
+    }
+
+    fn store(&self, name: &str, loaded: &Loaded) -> std::io::Result<()> {
+        let out = OutputFile::create_in(self.fd.try_clone()?, &self.path.join(name), OsStr::new(name), OutputOptions::exact(0o600, true))?;
+        let mut w = native::NativeWriter::new(std::io::BufWriter::new(out)).map_err(std::io::Error::other)?;
+        for t in &loaded.record.targets {
+            for s in &t.snapshots {
+                w.snapshot(t, s).map_err(std::io::Error::other)?;
+            }
+        }
+        let mut out = w.finish().map_err(std::io::Error::other)?;
+        out.flush()?;
+        out.into_inner().map_err(|e| e.into_error())?.commit()?;
+        self.evict()
+    }
+
+    /// Keeps the newest `MAX_ENTRIES` entries and removes stale temporary files of entries;
+    /// touches nothing else.
+    fn evict(&self) -> std::io::Result<()> {
+        let euid = rustix::process::geteuid().as_raw();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let mut entries = Vec::new();
+        for entry in rfs::Dir::read_from(&self.fd)? {
+            let entry = entry?;
+            let name = entry.file_name().to_owned();
+            let (is_entry, is_temp) = (is_entry_name(name.as_bytes()), is_temp_name(name.as_bytes()));
+            if !is_entry && !is_temp {
+                continue;
+            }
+            let Ok(st) = rfs::statat(&self.fd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) else { continue };
+            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_uid != euid {
+                continue;
+            }
+            if is_entry {
+                entries.push(((st.st_mtime, st.st_mtime_nsec), name));
+            } else if now - st.st_mtime > STALE_TEMP_SECS {
+                let _ = rfs::unlinkat(&self.fd, name.as_c_str(), AtFlags::empty());
+            }
+        }
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0));
+        for (_, name) in entries.into_iter().skip(MAX_ENTRIES) {
+            let _ = rfs::unlinkat(&self.fd, name.as_c_str(), AtFlags::empty());
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
     use crate::{
         damo::{self, DamoFormat},
         synth::{self, SynthSpec},
     };
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+    }
 
     #[test]
     fn a_big_damo_file_is_read_from_the_cache_the_second_time() {
@@ -106,15 +221,71 @@ mod tests {
         damo::write(&record, DamoFormat::PerfScript, &mut std::fs::File::create(&path).unwrap()).unwrap();
         assert!(std::fs::metadata(&path).unwrap().len() >= MIN_SIZE);
         let first = load(&path).unwrap();
-        let entry = entry_for(&path).unwrap();
+        let (dir, name) = lookup(&path).unwrap();
+        let entry = dir.path.join(&name);
         assert!(entry.is_file(), "the first load stores a native copy");
+        assert_eq!(mode(&entry), 0o600, "entries are private");
+        assert_eq!(mode(&tmp.path().join("cache/damo-trace")), 0o700);
+        assert_eq!(mode(&dir.path), 0o700);
+        assert_eq!(std::fs::read_dir(&dir.path).unwrap().count(), 1, "no temporary file left");
         let second = load(&path).unwrap();
         assert_eq!(second.record, first.record);
         assert_eq!(second.format, Format::Damo(DamoFormat::PerfScript));
         // A changed file misses.
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"\n").unwrap();
-        assert_ne!(entry_for(&path).unwrap(), entry);
+        assert_ne!(lookup(&path).unwrap().1, name);
     }
 
-    use std::io::Write;
+    #[test]
+    fn a_symlinked_or_open_cache_directory_is_not_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Someone else's directory the link points to, with a file of theirs in it.
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("0123456789abcdef.dtr"), b"theirs").unwrap();
+        let base = tmp.path().join("base");
+        std::fs::create_dir(&base).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, base.join("damo-trace")).unwrap();
+        let e = CacheDir::open(&base).err().expect("a symlinked cache directory is refused");
+        assert!(e.contains("not a directory (a symbolic link?)"), "{e}");
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1, "nothing created through the link");
+
+        let open = tmp.path().join("open");
+        std::fs::create_dir_all(open.join("damo-trace/converted")).unwrap();
+        std::fs::set_permissions(open.join("damo-trace/converted"), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = CacheDir::open(&open).err().expect("a world-writable cache directory is refused");
+        assert!(e.contains("writable by others (mode 777)"), "{e}");
+    }
+
+    #[test]
+    fn eviction_deletes_only_our_oldest_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CacheDir::open(tmp.path()).unwrap();
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        for i in 0..MAX_ENTRIES + 4 {
+            let p = dir.path.join(format!("{i:016x}.dtr"));
+            std::fs::write(&p, b"x").unwrap();
+            let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000 + i as u64);
+            std::fs::File::options().write(true).open(&p).unwrap().set_modified(t).unwrap();
+        }
+        // Temporary files of entries: one a killed run left hours ago goes, a fresh one stays.
+        let stale = dir.path.join(format!("{:016x}.dtr.tmp-123", 1));
+        std::fs::write(&stale, b"cut").unwrap();
+        std::fs::File::options().write(true).open(&stale).unwrap().set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200)).unwrap();
+        std::fs::write(dir.path.join(format!("{:016x}.dtr.tmp-456-2", 2)), b"being written").unwrap();
+        // Not entries: a file of another name, and a symlink (to a file outside) with an
+        // entry's name and the oldest time of all.
+        std::fs::write(dir.path.join("notes.txt"), b"mine").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path.join("ffffffffffffffff.dtr")).unwrap();
+        dir.evict().unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&dir.path).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        let mut expected: Vec<String> = (4..MAX_ENTRIES + 4).map(|i| format!("{i:016x}.dtr")).collect();
+        expected.extend(["ffffffffffffffff.dtr".into(), "notes.txt".into(), format!("{:016x}.dtr.tmp-456-2", 2)]);
+        expected.sort();
+        assert_eq!(left, expected);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    }
+
 }

@@ -1,5 +1,5 @@
 //! DAMON records: what a recording holds ([`model`]), the files it lives in ([`native`]:
-//! damo-trace's own format; [`damo`]: damo's), opening any of them ([`load`]), and damo's
+//! damo-trace's own format; [`damo`]: damo's), opening any of them ([`load`]), writing files safely ([`output_file`]), and damo's
 //! number and unit texts ([`units`]).
 
 pub mod cache;
@@ -7,5 +7,6 @@ pub mod damo;
 pub mod load;
 pub mod model;
 pub mod native;
+pub mod output_file;
 pub mod synth;
 pub mod units;

@@ -9,8 +9,8 @@ pub enum ImageError {
     UnsupportedType(String),
     #[error("failed to render the image: {0}")]
     Render(String),
-    #[error("failed to write {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Write(#[from] damo_record::output_file::OutputError),
 }
 
 /// Rasterizes an SVG document into PNG bytes.
@@ -37,7 +37,8 @@ pub fn write_svg_as(path: &Path, svg: &str) -> Result<(), ImageError> {
         "png" => svg_to_png(svg)?,
         _ => return Err(ImageError::UnsupportedType(ext)),
     };
-    std::fs::write(path, bytes).map_err(|source| ImageError::Write { path: path.display().to_string(), source })
+    // As any report output: a temporary file renamed into place, never through a symlink.
+    Ok(damo_record::output_file::write(path, &bytes, damo_record::output_file::OutputOptions::REPORT)?)
 }
 
 #[cfg(test)]

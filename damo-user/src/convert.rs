@@ -3,14 +3,15 @@
 //! footprints go beside it in damo's `<output>.mem_footprint`.
 
 use std::{
-    fs::OpenOptions,
     io::{BufWriter, Write},
-    os::unix::fs::OpenOptionsExt,
-    path::PathBuf,
+    path::{Path, PathBuf},
 };
 
 use anyhow::{Context, Result};
-use damo_record::damo::{self, DamoFormat};
+use damo_record::{
+    damo::{self, DamoFormat},
+    output_file::{self, OutputFile, OutputOptions},
+};
 use damo_report::footprints;
 
 use crate::report::options::load_record;
@@ -26,41 +27,36 @@ pub struct Args {
     /// Its format, named as damo names it (json_compressed, json, perf_script).
     #[arg(long = "format", default_value = "json_compressed")]
     pub format: DamoFormat,
-    /// Overwrite the output if it exists.
+    /// Replace the outputs if they exist (regular files only: never a symlink or device).
     #[arg(long)]
     pub force: bool,
     /// Permission bits of the new file, in octal.
-    #[arg(long = "output_permission", default_value = "600", value_parser = parse_octal)]
+    #[arg(long = "output_permission", default_value = "600", value_parser = output_file::parse_mode)]
     pub output_permission: u32,
-}
-
-fn parse_octal(s: &str) -> Result<u32, String> {
-    u32::from_str_radix(s, 8).ok().filter(|m| *m <= 0o777).ok_or_else(|| format!("{s:?} is not an octal permission (000-777)"))
 }
 
 pub fn run(args: Args) -> Result<()> {
     let record = load_record(&args.input)?;
-    let mut out = create(&args, &args.output)?;
-    damo::write(&record, args.format, &mut out).and_then(|()| out.flush()).with_context(|| format!("failed to write {}", args.output.display()))?;
+    let options = OutputOptions::exact(args.output_permission, args.force);
+    // Both destinations are checked (and their temporary files made) before anything is
+    // written, and both are moved into place only when both are written.
+    let mut out = BufWriter::with_capacity(1 << 16, OutputFile::create(&args.output, options)?);
     // damo keeps memory footprints in a file of their own beside the record.
-    if !record.footprints.is_empty() {
-        let path = PathBuf::from(format!("{}.mem_footprint", args.output.display()));
+    let footprint_path = PathBuf::from(format!("{}.mem_footprint", args.output.display()));
+    let mut footprint_out = if record.footprints.is_empty() { None } else { Some(BufWriter::new(OutputFile::create(&footprint_path, options)?)) };
+    damo::write(&record, args.format, &mut out).and_then(|()| out.flush()).with_context(|| format!("failed to write {}", args.output.display()))?;
+    if let Some(w) = footprint_out.as_mut() {
         let json = footprints::to_damo_json(&record.footprints, record.metadata.as_ref().and_then(|m| m.realtime_offset_ns));
-        let mut out = create(&args, &path)?;
-        serde_json::to_writer(&mut out, &json).map_err(std::io::Error::from).and_then(|()| out.flush()).with_context(|| format!("failed to write {}", path.display()))?;
+        serde_json::to_writer(&mut *w, &json).map_err(std::io::Error::from).and_then(|()| w.flush()).with_context(|| format!("failed to write {}", footprint_path.display()))?;
+    }
+    commit(out, &args.output)?;
+    if let Some(w) = footprint_out {
+        commit(w, &footprint_path)?;
     }
     Ok(())
 }
 
-/// Creates `path` with the requested permission, refusing to overwrite without `--force`.
-fn create(args: &Args, path: &std::path::Path) -> Result<BufWriter<std::fs::File>> {
-    let mut options = OpenOptions::new();
-    options.write(true).mode(args.output_permission);
-    if args.force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    let file = options.open(path).with_context(|| format!("failed to create {}{}", path.display(), if args.force { "" } else { " (use --force to overwrite)" }))?;
-    Ok(BufWriter::new(file))
+fn commit(w: BufWriter<OutputFile>, path: &Path) -> Result<()> {
+    w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("failed to write {}", path.display()))?.commit()?;
+    Ok(())
 }

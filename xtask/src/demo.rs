@@ -12,6 +12,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
+use damo_record::output_file::{self, OutputOptions};
 
 use crate::{setup::workspace_root, test::cargo, vm};
 
@@ -44,7 +45,8 @@ pub fn run(opts: Options) -> Result<()> {
         bail!("recording in the VM failed; see its console above");
     }
     let record = out.join("phases.dtr");
-    std::fs::write(&record, decode_record(&boot.console)?)?;
+    // The demo's files are made like damo-trace's own outputs (never written through a link).
+    output_file::write(&record, &decode_record(&boot.console)?, OutputOptions::REPORT)?;
     println!("demo: record {} ({} KiB)", record.display(), std::fs::metadata(&record)?.len() / 1024);
 
     let report = |args: &[&str], save_as: Option<&str>| -> Result<String> {
@@ -54,7 +56,7 @@ pub fn run(opts: Options) -> Result<()> {
         }
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
         if let Some(name) = save_as {
-            std::fs::write(out.join(name), &text)?;
+            output_file::write(&out.join(name), text.as_bytes(), OutputOptions::REPORT)?;
         }
         Ok(text)
     };

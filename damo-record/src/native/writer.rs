@@ -257,6 +257,18 @@ impl<W: Write> NativeWriter<W> {
         self.emit(ChunkKind::Metadata)
     }
 
+    /// The output (e.g. to learn where the file is).
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
+    /// Hands back the output without marking the record complete: a cut record, readable up
+    /// to its last frame (an open run of snapshots is closed first).
+    pub fn into_inner(mut self) -> W {
+        let _ = self.close_run().map_err(drop).and_then(|()| self.out.flush().map_err(drop));
+        self.out
+    }
+
     /// Marks the record complete and hands back the output (e.g. to fsync a file).
     pub fn finish(mut self) -> Result<W, NativeError> {
         self.emit(ChunkKind::End)?;

@@ -252,14 +252,16 @@ pub fn status(args: StatusArgs, out: &mut dyn Write) -> Result<()> {
         let record = snapshot::take(&tree, &owned, idx, now)?;
         match &args.output {
             Some(path) => {
-                let file = std::fs::File::create(path).with_context(|| format!("failed to create {}", path.display()))?;
-                let mut writer = damo_record::native::NativeWriter::new(std::io::BufWriter::new(file))?;
-                for t in &record.targets {
-                    for s in &t.snapshots {
-                        writer.snapshot(t, s)?;
+                damo_record::output_file::write_with(path, damo_record::output_file::OutputOptions::exact(0o600, true), |w| -> Result<()> {
+                    let mut writer = damo_record::native::NativeWriter::new(w)?;
+                    for t in &record.targets {
+                        for s in &t.snapshots {
+                            writer.snapshot(t, s)?;
+                        }
                     }
-                }
-                writer.finish()?;
+                    writer.finish()?;
+                    Ok(())
+                })?;
             }
             None => {
                 for t in &record.targets {

@@ -3,7 +3,7 @@
 use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use anyhow::{bail, Context, Result};
-use damo_record::model::Intervals;
+use damo_record::{model::Intervals, output_file};
 
 use super::{file::KdamondInfo, file::RecordFile, target::TargetSpec, Plan};
 use crate::sysinfo::{self, Roots};
@@ -17,9 +17,10 @@ pub struct Args {
     #[arg(short = 'o', long = "out", default_value = "damon.data")]
     pub out: PathBuf,
     /// Permission bits of the record file, in octal.
-    #[arg(long = "output_permission", default_value = "600", value_parser = parse_octal)]
+    #[arg(long = "output_permission", default_value = "600", value_parser = output_file::parse_mode)]
     pub output_permission: u32,
-    /// Overwrite the record file if it exists.
+    /// Replace the record file if it exists (the old one stays whole until this recording
+    /// ends; a symlink, FIFO or device is never written to).
     #[arg(long)]
     pub force: bool,
     /// Stop after this long (damo's units: 30s, 5m, 100ms; a bare number is seconds).
@@ -56,10 +57,6 @@ pub struct Args {
 
 /// damo's `--do_record` choices (but damon_trace_events), all recorded by default.
 const DO_RECORD: [&str; 5] = ["access", "cpu_profile", "mem_footprint", "vmas", "proc_stats"];
-
-fn parse_octal(text: &str) -> Result<u32, String> {
-    u32::from_str_radix(text.trim_start_matches("0o"), 8).ok().filter(|&m| m <= 0o7777).ok_or_else(|| format!("{text} is not an octal permission like 600"))
-}
 
 /// damo's time units: us, ms, s, m, h; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -153,16 +150,19 @@ pub fn run(args: Args) -> Result<()> {
         schemes_target_regions: args.schemes_target_regions,
         proc_samples,
     };
-    let mut file = RecordFile::create(&args.out, args.output_permission, args.force, kdamonds).with_context(|| format!("cannot write the record {}", args.out.display()))?;
-    file.metadata(&super::metadata::of(&plan))?;
-    let summary = match super::run(&plan, &mut file) {
+    let mut file = RecordFile::create(&args.out, args.output_permission, args.force, kdamonds).context("cannot start the record")?;
+    if let Some(at) = file.streaming_path().filter(|at| *at != args.out) {
+        eprintln!("recording into {}; it replaces {} when the recording ends", at.display(), args.out.display());
+    }
+    let recorded = file.metadata(&super::metadata::of(&plan)).and_then(|()| super::run(&plan, &mut file));
+    let summary = match recorded {
         Ok(summary) => summary,
         Err(e) => {
-            if file.empty {
-                drop(file);
-                let _ = std::fs::remove_file(&args.out);
-            }
-            return Err(e);
+            // Nothing recorded: our file goes (and a record it was to replace stays as it was).
+            return Err(match file.abandon() {
+                Some(kept) => e.context(format!("the record so far is in {}", kept.display())),
+                None => e,
+            });
         }
     };
     eprintln!("\r{summary} -> {}", args.out.display());
@@ -183,13 +183,5 @@ mod tests {
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("10 parsecs").is_err());
         assert!(parse_duration("s").is_err());
-    }
-
-    #[test]
-    fn octal_permissions() {
-        assert_eq!(parse_octal("600"), Ok(0o600));
-        assert_eq!(parse_octal("0o644"), Ok(0o644));
-        assert!(parse_octal("999").is_err());
-        assert!(parse_octal("77777").is_err());
     }
 }

@@ -2,16 +2,15 @@
 
 use std::{
     collections::HashMap,
-    fs::{self, File, OpenOptions},
-    io::{BufWriter, Write},
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
-    path::Path,
+    io::BufWriter,
+    path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use damo_record::{
     model::{Metadata, FootprintSnapshot, Intervals, Losses, Module, ProcStatSample, Snapshot, StackSample, TargetRecord, VmaSnapshot},
     native::NativeWriter,
+    output_file::{OutputFile, OutputOptions},
 };
 
 use super::output::RecordOutput;
@@ -28,7 +27,7 @@ pub struct KdamondInfo {
 }
 
 pub struct RecordFile {
-    writer: Option<NativeWriter<BufWriter<File>>>,
+    writer: Option<NativeWriter<BufWriter<OutputFile>>>,
     kdamonds: HashMap<u32, KdamondInfo>,
     pending: Vec<StackSample>,
     modules_written: usize,
@@ -39,15 +38,35 @@ pub struct RecordFile {
 impl RecordFile {
     /// Creates `path` with `permission` (e.g. 0o600); an existing file is an error unless
     /// `force`. `kdamonds` maps kdamond pids to what the record says about them.
+    ///
+    /// The record is a stream that must be readable at any moment, even after `kill -9`: when
+    /// `path` does not exist the file is moved there as soon as it is created (see
+    /// [`OutputFile::publish_early`]). When it replaces a record (`force`), the old one stays
+    /// whole until this one is finished, and the new one grows at [`Self::streaming_path`]
+    /// (`<path>.tmp-<pid>`), where a killed run leaves it.
     pub fn create(path: &Path, permission: u32, force: bool, kdamonds: HashMap<u32, KdamondInfo>) -> Result<Self> {
-        if path.exists() && !force {
-            bail!("{} exists; pass --force to overwrite it", path.display());
-        }
-        let file = OpenOptions::new().write(true).create(true).truncate(true).mode(permission).open(path).with_context(|| format!("failed to create {}", path.display()))?;
-        // The mode applies only to new files, and the umask may have narrowed it.
-        fs::set_permissions(path, fs::Permissions::from_mode(permission)).with_context(|| format!("failed to set the permissions of {}", path.display()))?;
+        let mut file = OutputFile::create(path, OutputOptions::exact(permission, force))?;
+        file.publish_early()?;
         let writer = NativeWriter::new(BufWriter::with_capacity(1 << 16, file))?;
         Ok(Self { writer: Some(writer), kdamonds, pending: Vec::new(), modules_written: 0, empty: true })
+    }
+
+    /// Where the record is while it is being written.
+    pub fn streaming_path(&self) -> Option<PathBuf> {
+        self.writer.as_ref().map(|w| w.get_ref().get_ref().current_path())
+    }
+
+    /// After a failed recording: an empty record is removed (only our own file), a cut one
+    /// is kept where it is, which is returned.
+    pub fn abandon(mut self) -> Option<PathBuf> {
+        let writer = self.writer.take()?;
+        let file = writer.into_inner().into_inner().ok()?;
+        if self.empty {
+            file.discard();
+            None
+        } else {
+            Some(file.keep())
+        }
     }
 
     /// Says how the record was made (written first, so even a cut record has it).
@@ -56,7 +75,7 @@ impl RecordFile {
         Ok(())
     }
 
-    fn writer(&mut self) -> Result<&mut NativeWriter<BufWriter<File>>> {
+    fn writer(&mut self) -> Result<&mut NativeWriter<BufWriter<OutputFile>>> {
         self.writer.as_mut().context("the record is already finished")
     }
 
@@ -143,9 +162,9 @@ impl RecordOutput for RecordFile {
         self.write_pending()?;
         let mut writer = self.writer.take().context("the record is already finished")?;
         writer.losses(losses)?;
-        let mut out = writer.finish()?;
-        out.flush()?;
-        out.get_ref().sync_all().context("failed to sync the record")?;
+        let out = writer.finish()?;
+        // Synced, then moved over the record it replaces (if any).
+        out.into_inner().map_err(|e| e.into_error()).context("failed to write the record")?.commit()?;
         Ok(())
     }
 }

@@ -11,7 +11,10 @@ use damo_profile::{
     pprof, speedscope,
     stacks::{self, Namer},
 };
-use damo_record::model::StackSample;
+use damo_record::{
+    model::StackSample,
+    output_file::{OutputFile, OutputOptions},
+};
 
 use super::{
     options::{FilterArgs, InputArgs, SymbolArgs},
@@ -78,9 +81,8 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         },
     };
     let path = &args.output;
-    // Before symbolizing, which can take seconds.
-    let file = std::fs::File::create(path).with_context(|| format!("failed to create {}", path.display()))?;
-    let mut w = std::io::BufWriter::new(file);
+    // Before symbolizing, which can take seconds: a destination that cannot be written fails now.
+    let mut w = std::io::BufWriter::new(OutputFile::create(path, OutputOptions::REPORT)?);
     let mut namer = Namer::new(&record, &args.symbols.search_dirs);
     let title = format!("damo-trace: {what}");
     let written = match format {
@@ -94,7 +96,8 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         }
         Format::Speedscope => serde_json::to_writer(&mut w, &speedscope::build(&record.modules, &selected, &mut namer, period_ns, &title)).map_err(Into::into),
     };
-    written.and_then(|()| w.flush()).with_context(|| format!("failed to write {}", path.display()))?;
+    let file = written.and_then(|()| w.into_inner().map_err(|e| e.into_error())).with_context(|| format!("failed to write {}", path.display()))?;
+    file.commit()?;
     writeln!(out, "{}: {} samples ({what}), {period_ns} ns each (from {how})", path.display(), selected.len())?;
     Ok(())
 }

@@ -7,11 +7,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use damo_profile::stacks::{NamedStack, Namer};
 use damo_record::{
     load::Format,
     model::{Record, StackSample, TargetRecord},
+    output_file::{self, OutputOptions},
 };
 use damo_report::{
     heatmap::{self, guide::GuideRegion, Request},
@@ -147,7 +148,7 @@ fn function_of(s: &StackSample, named: NamedStack) -> String {
 fn write(path: &Path, kind: Kind, page: &Holistic) -> Result<()> {
     match kind {
         Kind::Image => image::write_svg_as(path, &svg::render(page))?,
-        Kind::Html => std::fs::write(path, html::page(page)).with_context(|| format!("failed to write {}", path.display()))?,
+        Kind::Html => output_file::write(path, html::page(page).as_bytes(), OutputOptions::REPORT)?,
     }
     Ok(())
 }

@@ -83,9 +83,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         }
         if let (Some(dir), true) = (&args.flamegraphs, folded.total() > 0) {
             let path = dir.join(format!("phase-{i}.svg"));
-            let mut w = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("failed to create {}", path.display()))?);
-            folded.write_flamegraph(&format!("phase {i}: {:.3}-{:.3} s", p.start_ns as f64 / 1e9, p.end_ns as f64 / 1e9), &mut w)?;
-            w.flush()?;
+            super::profile::write_file(&path, |w| folded.write_flamegraph(&format!("phase {i}: {:.3}-{:.3} s", p.start_ns as f64 / 1e9, p.end_ns as f64 / 1e9), w))?;
         }
         let rows = table.rows(args.top);
         if args.json {

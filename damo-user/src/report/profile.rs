@@ -2,15 +2,21 @@
 //! The pattern is damo's record filters; the times it held are `report times`' spans, and
 //! the stack samples inside them are symbolized and counted.
 
-use std::{io::Write, path::PathBuf};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use damo_profile::{
     folded::FoldedStacks,
     stacks::{self, Namer},
     table::Table,
 };
-use damo_record::model::StackSample;
+use damo_record::{
+    model::StackSample,
+    output_file::{self, OutputOptions},
+};
 
 use super::{
     options::{FilterArgs, InputArgs, SymbolArgs},
@@ -89,8 +95,9 @@ fn folded(stacks: &[stacks::NamedStack]) -> FoldedStacks {
     f
 }
 
-fn create(path: &PathBuf) -> Result<std::io::BufWriter<std::fs::File>> {
-    Ok(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("failed to create {}", path.display()))?))
+/// Writes a report file (see `damo_record::output_file`: never through a symlink or device).
+pub(crate) fn write_file(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    output_file::write_with(path, OutputOptions::REPORT, |w| fill(w))
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
@@ -110,26 +117,20 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.flamegraph.is_some() || args.folded.is_some() || args.diff.is_some() {
         let f = folded(&sel.stacks);
         if let Some(path) = &args.folded {
-            let mut w = create(path)?;
-            f.write_folded(&mut w)?;
-            w.flush()?;
+            write_file(path, |w| f.write_folded(w))?;
         }
         if let Some(path) = &args.flamegraph {
             if f.total() == 0 {
                 bail!("no samples in the selection: no flamegraph to draw");
             }
-            let mut w = create(path)?;
-            f.write_flamegraph(&format!("damo-trace: {}", sel.what), &mut w)?;
-            w.flush()?;
+            write_file(path, |w| f.write_flamegraph(&format!("damo-trace: {}", sel.what), w))?;
         }
         if let Some(path) = &args.diff {
             let rest = folded(sel.rest.as_deref().unwrap_or_default());
             if f.total() == 0 || rest.total() == 0 {
                 bail!("--diff compares the selected times with the rest: {} samples inside, {} outside", f.total(), rest.total());
             }
-            let mut w = create(path)?;
-            f.write_differential(&rest, &format!("damo-trace: {} against the other {} samples", sel.what, rest.total()), &mut w)?;
-            w.flush()?;
+            write_file(path, |w| f.write_differential(&rest, &format!("damo-trace: {} against the other {} samples", sel.what, rest.total()), w))?;
         }
     }
     Ok(())
@@ -141,8 +142,5 @@ pub fn run_flamegraph(args: FlamegraphArgs) -> Result<()> {
     if f.total() == 0 {
         bail!("no samples in the selection: no flamegraph to draw");
     }
-    let mut w = create(&args.output)?;
-    f.write_flamegraph(&args.title.unwrap_or_else(|| format!("damo-trace: {}", sel.what)), &mut w)?;
-    w.flush()?;
-    Ok(())
+    write_file(&args.output, |w| f.write_flamegraph(&args.title.unwrap_or_else(|| format!("damo-trace: {}", sel.what)), w))
 }
