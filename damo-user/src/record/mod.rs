@@ -28,7 +28,6 @@ use crate::{
     launch::GatedChild,
     pidfd::PidFd,
     privilege::Privileges,
-    sysinfo::OWNED_STATE_FILE,
     tracefs,
 };
 
@@ -191,7 +190,7 @@ struct StartedKdamonds {
 impl StartedKdamonds {
     fn stop(mut self) -> Result<()> {
         self.stopped = true;
-        control::stop(&SysfsTree::new(control::tree::ADMIN), &Ownership::new(OWNED_STATE_FILE), Some(&self.indices))?;
+        control::stop(&SysfsTree::new(control::tree::ADMIN), &Ownership::system(), Some(&self.indices))?;
         Ok(())
     }
 }
@@ -200,7 +199,7 @@ impl Drop for StartedKdamonds {
     /// On an early return or a panic, the kdamonds still stop.
     fn drop(&mut self) {
         if !self.stopped {
-            let _ = control::stop(&SysfsTree::new(control::tree::ADMIN), &Ownership::new(OWNED_STATE_FILE), Some(&self.indices));
+            let _ = control::stop(&SysfsTree::new(control::tree::ADMIN), &Ownership::system(), Some(&self.indices));
         }
     }
 }
@@ -215,7 +214,7 @@ fn start_kdamonds(doc: &Document, target_pid: Option<u32>, tracer: &mut Tracer, 
         }
     }
     let tree = SysfsTree::new(control::tree::ADMIN);
-    let started = control::start(&tree, &Ownership::new(OWNED_STATE_FILE), &doc)?;
+    let started = control::start(&tree, &Ownership::system(), &doc)?;
     let guard = StartedKdamonds { indices: started.iter().map(|&(i, _)| i).collect(), pids: started.iter().map(|&(_, pid)| pid).collect(), stopped: false };
     for (&(index, pid), k) in started.iter().zip(&doc.kdamonds) {
         tracer.add_kdamond(pid)?;
