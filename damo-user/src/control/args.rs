@@ -12,7 +12,9 @@ use super::{
     read, snapshot,
     tree::{SysfsTree, Tree, ADMIN},
 };
-use crate::{launch::GatedChild, privilege, record::target::TargetSpec};
+use crate::{
+    launch::{GatedChild, LaunchOptions},
+    privilege, record::target::TargetSpec};
 
 /// DAMON parameters, as damo's options name them.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -90,7 +92,8 @@ pub struct StartArgs {
     /// A kdamonds JSON document (as `status --json` prints it, or damo's).
     #[arg(long = "kdamonds")]
     pub kdamonds: Option<PathBuf>,
-    /// Run a command target as this user instead of root.
+    /// Run a command target as this user (a name or a uid) with the user's groups and a clean
+    /// environment, as `record --user` does.
     #[arg(long)]
     pub user: Option<String>,
 }
@@ -147,7 +150,7 @@ pub fn start(args: StartArgs, out: &mut dyn Write) -> Result<()> {
     let doc = match (&spec, &args.kdamonds) {
         (Some(TargetSpec::KdamondsJson(p)), _) | (None, Some(p)) => load_document(p)?,
         (Some(TargetSpec::Command(cmd)), None) => {
-            let gated = GatedChild::spawn(cmd, args.user.as_deref())?;
+            let gated = GatedChild::spawn(cmd, &LaunchOptions { user: args.user.as_deref(), own_group: false })?;
             let doc = args.damon.document(Some(gated.pid()))?;
             child = Some(gated);
             doc

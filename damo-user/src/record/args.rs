@@ -31,9 +31,16 @@ pub struct Args {
     /// Sample only the target process, not the children it starts.
     #[arg(long = "no-follow")]
     pub no_follow: bool,
-    /// Run a command target as this user instead of root.
+    /// Run a command target as this user (a name or a uid) instead of root, with the user's
+    /// groups and a clean environment (HOME, USER, LOGNAME, SHELL from passwd; PATH
+    /// /usr/local/bin:/usr/bin:/bin; TERM, COLORTERM, LANG, LANGUAGE, LC_*, TZ kept).
     #[arg(long)]
     pub user: Option<String>,
+    /// Leave a command target running when the recording ends (by --timeout, SIGINT or
+    /// SIGTERM). By default damo-trace ends a command it started, as perf does: SIGTERM to its
+    /// process group, SIGKILL 2 s later. A pid target is never signalled.
+    #[arg(long = "keep_running")]
+    pub keep_running: bool,
     /// Record the kdamonds that already run, without touching them (read-only).
     #[arg(long)]
     pub observe: bool,
@@ -152,6 +159,7 @@ pub fn run(args: Args) -> Result<()> {
         start_damon,
         schemes_target_regions: args.schemes_target_regions,
         proc_samples,
+        keep_running: args.keep_running,
     };
     let mut file = RecordFile::create(&args.out, args.output_permission, args.force, kdamonds).with_context(|| format!("cannot write the record {}", args.out.display()))?;
     file.metadata(&super::metadata::of(&plan))?;

@@ -25,7 +25,7 @@ use crate::{
     bpf::Tracer,
     collector,
     control::{self, ownership::Ownership, params::Document, tree::SysfsTree},
-    launch::GatedChild,
+    launch::{GatedChild, LaunchOptions, StartedCommand},
     pidfd::PidFd,
     privilege::Privileges,
     tracefs,
@@ -55,6 +55,9 @@ pub struct Plan {
     pub schemes_target_regions: bool,
     /// What to read from /proc about once a second: footprints, mappings, CPU times.
     pub proc_samples: ProcSampling,
+    /// Leave a started command running when the recording ends (by default it is ended:
+    /// SIGTERM to its process group, SIGKILL after [`crate::launch::END_GRACE`]).
+    pub keep_running: bool,
 }
 
 /// What the recording saw, for the summary line.
@@ -104,7 +107,7 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     // A command is held before exec until its pid is in the filter map.
     let (gated, target_pid) = match &plan.target {
         Some(TargetSpec::Command(line)) => {
-            let gated = GatedChild::spawn(line, plan.user.as_deref())?;
+            let gated = GatedChild::spawn(line, &LaunchOptions { user: plan.user.as_deref(), own_group: true })?;
             let pid = gated.pid();
             (Some(gated), Some(pid))
         }
@@ -134,7 +137,8 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     }
     let events = tracer.take_events()?;
     let exit_watch = target_pid.map(PidFd::open).transpose()?;
-    let mut child = gated.map(GatedChild::release).transpose()?;
+    // From here on, an early return or a panic ends the command too (unless kept running).
+    let mut command = gated.map(GatedChild::release).transpose()?.map(|c| StartedCommand::new(c, plan.keep_running));
 
     let started = Instant::now();
     let cpu_before = cpu_time();
@@ -157,9 +161,9 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     let stopped = ours.map(|o| o.stop()).transpose();
     collected?;
     stopped?;
-    if let Some(child) = child.as_mut() {
-        // Reap it if it exited; a command still running at timeout/SIGINT keeps running.
-        let _ = child.try_wait();
+    if let Some(command) = command.as_mut() {
+        // The command ends with its recording, as perf's does, unless --keep_running.
+        command.end();
     }
     sink.finish_passes()?;
     sink.losses.kernel = tracer.lost()?;
