@@ -8,4 +8,5 @@ pub mod load;
 pub mod model;
 pub mod native;
 pub mod synth;
+pub mod text;
 pub mod units;

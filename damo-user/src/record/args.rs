@@ -1,6 +1,6 @@
 //! `damo-trace record`'s command line, turned into a [`Plan`] and a record file.
 
-use std::{collections::HashMap, path::PathBuf, time::Duration};
+use std::{collections::HashMap, io::Write as _, path::PathBuf, time::Duration};
 
 use anyhow::{bail, Context, Result};
 use damo_record::model::Intervals;
@@ -173,7 +173,8 @@ pub fn run(args: Args) -> Result<()> {
             return Err(e);
         }
     };
-    eprintln!("\r{summary} -> {}", args.out.display());
+    // Ignored if stderr is gone: the record is written, the run succeeded.
+    let _ = writeln!(std::io::stderr(), "\r{summary} -> {}", args.out.display());
     Ok(())
 }
 

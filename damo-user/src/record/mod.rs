@@ -66,8 +66,13 @@ pub struct Summary {
     pub duration: Duration,
     pub progress: Progress,
     pub losses: Losses,
-    /// CPU time damo-trace itself used while collecting (user + system).
+    /// CPU time damo-trace used while collecting, from the first event to the last
+    /// (user + system, all threads: getrusage(RUSAGE_SELF)).
     pub cpu: Duration,
+    /// CPU time of the whole damo-trace process until the record was finished: the above
+    /// plus loading and attaching the eBPF programs, starting the target, symbolizing kernel
+    /// addresses and finishing the file. What /proc/<pid>/stat shows for it.
+    pub process_cpu: Duration,
 }
 
 impl std::fmt::Display for Summary {
@@ -75,14 +80,15 @@ impl std::fmt::Display for Summary {
         let p = &self.progress;
         write!(
             f,
-            "recorded {:.1}s: {} snapshots, {} regions, {} stack samples, {} lost; collector CPU {:.3}s ({:.2}% of a core)",
+            "recorded {:.1}s: {} snapshots, {} regions, {} stack samples, {} lost; collector CPU {:.3}s ({:.2}% of a core) while recording, damo-trace CPU {:.3}s in all (setup and finishing included)",
             self.duration.as_secs_f64(),
             p.snapshots,
             p.regions,
             p.samples,
             self.losses.total(),
             self.cpu.as_secs_f64(),
-            self.cpu.as_secs_f64() * 100.0 / self.duration.as_secs_f64().max(1e-9)
+            self.cpu.as_secs_f64() * 100.0 / self.duration.as_secs_f64().max(1e-9),
+            self.process_cpu.as_secs_f64()
         )
     }
 }
@@ -172,7 +178,7 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     sink.output().kernel_symbols(&symbols)?;
     let losses = sink.losses;
     sink.output().finish(&losses)?;
-    Ok(Summary { duration: started.elapsed(), progress: sink.progress, losses, cpu })
+    Ok(Summary { duration: started.elapsed(), progress: sink.progress, losses, cpu, process_cpu: cpu_time() })
 }
 
 /// User + system CPU time of this process so far.
