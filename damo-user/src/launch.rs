@@ -255,16 +255,12 @@ impl Drop for StartedCommand {
 
 /// Whether a process of group `pgid` is still running (zombies do not count).
 pub fn group_alive(pgid: libc::pid_t) -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
-    entries.flatten().filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))).any(|e| {
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { return false };
-        // "pid (comm) state ppid pgrp …"; comm may hold spaces and parentheses.
-        let Some((_, rest)) = stat.rsplit_once(") ") else { return false };
-        let mut fields = rest.split(' ');
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|p| p.parse::<libc::pid_t>().ok());
-        pgrp == Some(pgid) && !matches!(state, Some("Z" | "X"))
-    })
+    let proc_root = std::path::Path::new("/proc");
+    let Ok(entries) = std::fs::read_dir(proc_root) else { return false };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| crate::procfs::stat(proc_root, pid).is_ok_and(|s| s.pgrp == pgid as u64 && !s.zombie))
 }
 
 /// In the child: report our pid, then block until the recorder releases the gate.

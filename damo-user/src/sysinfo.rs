@@ -64,6 +64,8 @@ pub struct SysInfo {
     pub kdamonds: Vec<Kdamond>,
     /// Why the kdamonds could not be listed (e.g. permission denied), if so.
     pub kdamonds_error: Option<String>,
+    /// Why damo-trace's ownership state was not read or not trusted, if so.
+    pub ownership_error: Option<String>,
     /// Plain-language problems and what to do about them.
     pub advice: Vec<String>,
 }
@@ -102,7 +104,12 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
 pub fn gather(roots: &Roots) -> SysInfo {
     let read = |p: &Path| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
     let damon_sysfs = roots.damon_admin.join("kdamonds/nr_kdamonds").is_file();
-    let (kdamonds, kdamonds_error) = match list_kdamonds(&roots.damon_admin, &Ownership::new(&roots.run_dir)) {
+    // An untrusted or unreadable state claims nothing; the kdamonds are listed anyway.
+    let (owned, ownership_error) = match Ownership::new(&roots.run_dir).entries() {
+        Ok(entries) => (entries, None),
+        Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+    };
+    let (kdamonds, kdamonds_error) = match list_kdamonds(&roots.damon_admin, &owned) {
         Ok(k) => (k, None),
         Err(e) => (Vec::new(), Some(format!("{e:#}"))),
     };
@@ -123,19 +130,19 @@ pub fn gather(roots: &Roots) -> SysInfo {
             .and_then(|s| s.parse().ok()),
         kdamonds,
         kdamonds_error,
+        ownership_error,
         advice: Vec::new(),
     };
     info.advice = advise(&info);
     info
 }
 
-/// Kdamonds in sysfs, with whether damo-trace's state file claims them (index and pid must
-/// both match: a kdamond restarted by someone else is not ours any more). Errors when sysfs
-/// or the state cannot be read (permission denied says so) or the state is not trusted.
-pub fn list_kdamonds(admin: &Path, ownership: &Ownership) -> Result<Vec<Kdamond>> {
+/// Kdamonds in sysfs, with whether `owned` (damo-trace's state: index and pid) claims them;
+/// both must match: a kdamond restarted by someone else is not ours any more. Errors when
+/// sysfs cannot be read (permission denied says so).
+pub fn list_kdamonds(admin: &Path, owned: &[(usize, u32)]) -> Result<Vec<Kdamond>> {
     let read = |p: PathBuf| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
     let count = tree::nr_kdamonds(&SysfsTree::new(admin))?;
-    let owned = if count == 0 { Vec::new() } else { ownership.entries()? };
     let root = admin.join("kdamonds");
     Ok((0..count)
         .map(|index| {
@@ -165,7 +172,7 @@ pub fn list_kdamonds(admin: &Path, ownership: &Ownership) -> Result<Vec<Kdamond>
                 target_pids,
                 intervals_us,
                 state: read(dir.join("state")).unwrap_or_else(|| "unknown".into()),
-                ours: ownership.is_ours(&owned, index, pid),
+                ours: pid.is_some_and(|pid| owned.contains(&(index, pid))),
                 pid,
                 operations,
             }
@@ -239,6 +246,8 @@ fn advise(info: &SysInfo) -> Vec<String> {
     }
     if let Some(e) = &info.kdamonds_error {
         advice.push(format!("kdamonds unknown: {e}"));
+    } else if let Some(e) = info.ownership_error.as_ref().filter(|_| !info.kdamonds.is_empty()) {
+        advice.push(format!("no kdamond is counted as damo-trace's: {e}"));
     }
     if let Some(e) = &info.tracefs_error {
         advice.push(e.clone());
@@ -378,6 +387,18 @@ mod tests {
         assert!(!advice.contains("kdamond 1"), "our own kdamond is not foreign: {advice}");
         assert!(advice.contains("tracefs is not mounted"), "{advice}");
         assert!(advice.contains("no kernel BTF"), "{advice}");
+    }
+
+    #[test]
+    fn an_untrusted_ownership_state_claims_nothing_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = fake_roots(dir.path());
+        fs::set_permissions(&roots.run_dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        let info = gather(&roots);
+        assert_eq!(info.kdamonds.len(), 2, "the kdamonds are still listed");
+        assert!(info.kdamonds.iter().all(|k| !k.ours), "a state others can write claims nothing");
+        let advice = info.advice.join("\n");
+        assert!(advice.contains("refusing to trust") && advice.contains("writable by group or others"), "{advice}");
     }
 
     #[test]

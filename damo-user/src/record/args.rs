@@ -138,7 +138,8 @@ pub fn run(args: Args) -> Result<()> {
     let mut monitored_pids = Vec::new();
     if args.observe {
         let roots = Roots::system();
-        for k in sysinfo::list_kdamonds(&roots.damon_admin, &crate::control::ownership::Ownership::new(&roots.run_dir)).context("--observe")? {
+        // Read-only: whose they are does not matter.
+        for k in sysinfo::list_kdamonds(&roots.damon_admin, &[]).context("--observe")? {
             let (Some(pid), "on") = (k.pid, k.state.as_str()) else { continue };
             let intervals = k.intervals_us.map(|[sample_us, aggr_us, ops_update_us]| Intervals { sample_us, aggr_us, ops_update_us });
             kdamonds.insert(pid, KdamondInfo { index: k.index as u32, intervals });
