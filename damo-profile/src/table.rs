@@ -52,7 +52,8 @@ impl Table {
         let rows = self.rows(top);
         let mut s = format!("# Samples: {}\n#\n# {:>8}  {:<16} {:<24} {}\n", self.total, "Overhead", "Command", "Shared Object", "Symbol");
         for r in rows {
-            let _ = writeln!(s, "  {:>7.2}%  {:<16} {:<24} {}", r.overhead_percent, r.command, r.object, r.symbol);
+            let p = damo_record::text::printable;
+            let _ = writeln!(s, "  {:>7.2}%  {:<16} {:<24} {}", r.overhead_percent, p(&r.command), p(&r.object), p(&r.symbol));
         }
         s
     }

@@ -9,4 +9,5 @@ pub mod model;
 pub mod native;
 pub mod output_file;
 pub mod synth;
+pub mod text;
 pub mod units;

@@ -203,7 +203,9 @@ fn metadata_line(m: &damo_record::model::Metadata, record: &Record) -> String {
     let stacks = if m.sample_hz > 0 { format!("stacks at {} Hz", m.sample_hz) } else { "no stacks".into() };
     // Arguments with spaces (a "command" target) quoted, so the line reads as it was typed.
     let command: Vec<String> = m.command_line.iter().map(|a| if a.contains(char::is_whitespace) { format!("\"{a}\"") } else { a.clone() }).collect();
-    format!("recorded by {} on {} (Linux {}, {} CPUs){}, {stacks}: {}", m.recorder, m.hostname, m.kernel_release, m.nr_cpus, when.unwrap_or_default(), command.join(" "))
+    // All of it comes from the record, which anyone may have written.
+    let p = damo_record::text::printable;
+    format!("recorded by {} on {} (Linux {}, {} CPUs){}, {stacks}: {}", p(&m.recorder), p(&m.hostname), p(&m.kernel_release), m.nr_cpus, when.unwrap_or_default(), p(&command.join(" ")))
 }
 
 #[cfg(test)]

@@ -3,7 +3,13 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "damo-trace", version, about = "DAMON access monitoring and CPU profiling in one record")]
+#[command(
+    name = "damo-trace",
+    version,
+    about = "DAMON access monitoring and CPU profiling in one record",
+    after_help = "Exit status: 0 success, 1 an error (one line on stderr), 2 a usage error (bad options). \
+                  A report whose reader closes the pipe (`| head`) ends quietly by SIGPIPE, like cat."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -8,6 +8,14 @@ use cli::{Cli, Command};
 
 fn main() {
     let cli = Cli::parse();
+    // A closed reader (`| head`) ends a report the way it ends cat or ls: by SIGPIPE, at once
+    // and quietly (Rust ignores SIGPIPE, which turns it into "Broken pipe" errors). `record`
+    // keeps ignoring it: it must live to stop the kdamonds and the command it started, and
+    // its output is only the progress line and the summary, whose write errors it ignores.
+    if !matches!(cli.command, Command::Record(_)) {
+        // SAFETY: setting a signal's disposition to its default before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let result = match cli.command {
@@ -22,8 +30,10 @@ fn main() {
     };
     let flushed = out.flush();
     if let Err(e) = result {
-        eprintln!("damo-trace: {e:#}");
-        std::process::exit(1);
+        if !damo_user::errors::is_broken_pipe(&e) {
+            eprintln!("damo-trace: {}", damo_user::errors::message(&e));
+            std::process::exit(1);
+        }
     }
     if let Err(e) = flushed {
         // A closed pipe (`| head`) is the reader's choice, not an error worth a message.

@@ -28,6 +28,10 @@ pub struct ProcStat {
     pub stime_ticks: u64,
     pub nr_threads: u64,
     pub rss_pages: u64,
+    /// The process group (field 5).
+    pub pgrp: u64,
+    /// A zombie (state Z or X): exited, not yet reaped.
+    pub zombie: bool,
 }
 
 fn page_size() -> u64 {
@@ -119,7 +123,8 @@ pub fn parse_stat(text: &str) -> Result<ProcStat> {
     let field = |n: usize| -> Result<u64> {
         fields.get(n - 3).context("stat is too short")?.parse().context("stat field is not a number")
     };
-    Ok(ProcStat { utime_ticks: field(14)?, stime_ticks: field(15)?, nr_threads: field(20)?, rss_pages: field(24)? })
+    let zombie = matches!(fields.first(), Some(&("Z" | "X")));
+    Ok(ProcStat { utime_ticks: field(14)?, stime_ticks: field(15)?, nr_threads: field(20)?, rss_pages: field(24)?, pgrp: field(5)?, zombie })
 }
 
 #[cfg(test)]
@@ -159,7 +164,7 @@ mod tests {
     fn stat_with_tricky_comm() {
         let line = "42 (a) b (c) R 1 42 42 0 -1 4194304 100 0 0 0 7 3 0 0 20 0 5 0 100 1000 25 18446744073709551615";
         let s = parse_stat(line).unwrap();
-        assert_eq!(s, ProcStat { utime_ticks: 7, stime_ticks: 3, nr_threads: 5, rss_pages: 25 });
+        assert_eq!(s, ProcStat { utime_ticks: 7, stime_ticks: 3, nr_threads: 5, rss_pages: 25, pgrp: 42, zombie: false });
         assert!(parse_stat("42 (x) R 1").is_err());
     }
 

@@ -9,7 +9,14 @@ use std::{
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::{privilege::Privileges, tracefs};
+use crate::{
+    control::{
+        ownership::Ownership,
+        tree::{self, SysfsTree},
+    },
+    privilege::Privileges,
+    tracefs,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,7 +31,8 @@ pub struct Roots {
     pub tracefs: Option<PathBuf>,
     pub btf: PathBuf,
     pub proc: PathBuf,
-    pub owned_state: PathBuf,
+    /// damo-trace's state directory (which kdamonds it started).
+    pub run_dir: PathBuf,
 }
 
 impl Roots {
@@ -34,7 +42,7 @@ impl Roots {
             tracefs: tracefs::find(),
             btf: PathBuf::from("/sys/kernel/btf/vmlinux"),
             proc: PathBuf::from("/proc"),
-            owned_state: PathBuf::from(OWNED_STATE_FILE),
+            run_dir: Ownership::system().dir().to_path_buf(),
         }
     }
 }
@@ -47,11 +55,17 @@ pub struct SysInfo {
     pub operations: Vec<String>,
     pub operations_source: String,
     pub tracefs: Option<PathBuf>,
+    /// Why tracefs could not be looked at, when it exists but is not readable (not root).
+    pub tracefs_error: Option<String>,
     pub tracepoints: Vec<Tracepoint>,
     pub btf: bool,
     pub privileges: Privileges,
     pub perf_event_paranoid: Option<i32>,
     pub kdamonds: Vec<Kdamond>,
+    /// Why the kdamonds could not be listed (e.g. permission denied), if so.
+    pub kdamonds_error: Option<String>,
+    /// Why damo-trace's ownership state was not read or not trusted, if so.
+    pub ownership_error: Option<String>,
     /// Plain-language problems and what to do about them.
     pub advice: Vec<String>,
 }
@@ -90,7 +104,16 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
 pub fn gather(roots: &Roots) -> SysInfo {
     let read = |p: &Path| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
     let damon_sysfs = roots.damon_admin.join("kdamonds/nr_kdamonds").is_file();
-    let kdamonds = list_kdamonds(&roots.damon_admin, &roots.owned_state);
+    // An untrusted or unreadable state claims nothing; the kdamonds are listed anyway.
+    let (owned, ownership_error) = match Ownership::new(&roots.run_dir).entries() {
+        Ok(entries) => (entries, None),
+        Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+    };
+    let (kdamonds, kdamonds_error) = match list_kdamonds(&roots.damon_admin, &owned) {
+        Ok(k) => (k, None),
+        Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+    };
+    let tracefs_error = roots.tracefs.is_none().then(tracefs::unreadable).flatten();
     let (operations, operations_source) = available_operations(roots);
     let tracepoints = roots.tracefs.as_deref().map(damon_tracepoints).unwrap_or_default();
     let mut info = SysInfo {
@@ -99,36 +122,29 @@ pub fn gather(roots: &Roots) -> SysInfo {
         operations,
         operations_source,
         tracefs: roots.tracefs.clone(),
+        tracefs_error,
         tracepoints,
         btf: roots.btf.is_file(),
         privileges: Privileges::current(),
         perf_event_paranoid: read(&roots.proc.join("sys/kernel/perf_event_paranoid"))
             .and_then(|s| s.parse().ok()),
         kdamonds,
+        kdamonds_error,
+        ownership_error,
         advice: Vec::new(),
     };
     info.advice = advise(&info);
     info
 }
 
-/// Where damo-trace notes the kdamonds it started (index and pid, one per line).
-pub const OWNED_STATE_FILE: &str = "/run/damo-trace/owned";
-
-/// Kdamonds in sysfs, with whether damo-trace's state file claims them (index and pid must
-/// both match: a kdamond restarted by someone else is not ours any more).
-pub fn list_kdamonds(admin: &Path, owned_state: &Path) -> Vec<Kdamond> {
+/// Kdamonds in sysfs, with whether `owned` (damo-trace's state: index and pid) claims them;
+/// both must match: a kdamond restarted by someone else is not ours any more. Errors when
+/// sysfs cannot be read (permission denied says so).
+pub fn list_kdamonds(admin: &Path, owned: &[(usize, u32)]) -> Result<Vec<Kdamond>> {
     let read = |p: PathBuf| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
-    let owned: Vec<(usize, u32)> = read(owned_state.to_path_buf())
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let (idx, pid) = l.split_once(' ')?;
-            Some((idx.parse().ok()?, pid.parse().ok()?))
-        })
-        .collect();
+    let count = tree::nr_kdamonds(&SysfsTree::new(admin))?;
     let root = admin.join("kdamonds");
-    let count: usize = read(root.join("nr_kdamonds")).and_then(|n| n.parse().ok()).unwrap_or(0);
-    (0..count)
+    Ok((0..count)
         .map(|index| {
             let dir = root.join(index.to_string());
             let pid = read(dir.join("pid")).and_then(|p| p.parse().ok()).filter(|&p: &u32| p > 0);
@@ -161,7 +177,7 @@ pub fn list_kdamonds(admin: &Path, owned_state: &Path) -> Vec<Kdamond> {
                 operations,
             }
         })
-        .collect()
+        .collect())
 }
 
 /// `avail_operations` exists only inside a context; without any context, the kernel's symbols
@@ -228,7 +244,14 @@ fn advise(info: &SysInfo) -> Vec<String> {
                 .to_string(),
         );
     }
-    if info.tracefs.is_none() {
+    if let Some(e) = &info.kdamonds_error {
+        advice.push(format!("kdamonds unknown: {e}"));
+    } else if let Some(e) = info.ownership_error.as_ref().filter(|_| !info.kdamonds.is_empty()) {
+        advice.push(format!("no kdamond is counted as damo-trace's: {e}"));
+    }
+    if let Some(e) = &info.tracefs_error {
+        advice.push(e.clone());
+    } else if info.tracefs.is_none() {
         advice.push("tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing".to_string());
     } else if !info.tracepoints.iter().any(|t| t.name == "damon_aggregated") {
         advice.push("the damon:damon_aggregated tracepoint is missing: region snapshots cannot be traced".to_string());
@@ -265,6 +288,7 @@ fn print_text(info: &SysInfo, out: &mut dyn Write) -> Result<()> {
     writeln!(out, "operations: {ops} (from {})", info.operations_source)?;
     match &info.tracefs {
         Some(path) => writeln!(out, "tracefs: {}", path.display())?,
+        None if info.tracefs_error.is_some() => writeln!(out, "tracefs: unknown (permission denied)")?,
         None => writeln!(out, "tracefs: not mounted")?,
     }
     writeln!(out, "DAMON tracepoints: {}", info.tracepoints.len())?;
@@ -284,7 +308,10 @@ fn print_text(info: &SysInfo, out: &mut dyn Write) -> Result<()> {
         Some(v) => writeln!(out, "perf_event_paranoid: {v}")?,
         None => writeln!(out, "perf_event_paranoid: unknown")?,
     }
-    writeln!(out, "kdamonds: {}", info.kdamonds.len())?;
+    match &info.kdamonds_error {
+        Some(_) => writeln!(out, "kdamonds: unknown (see the note below)")?,
+        None => writeln!(out, "kdamonds: {}", info.kdamonds.len())?,
+    }
     for k in &info.kdamonds {
         writeln!(
             out,
@@ -332,13 +359,14 @@ mod tests {
         write(&dir.join("proc/sys/kernel/osrelease"), "6.12.0-test\n");
         write(&dir.join("proc/sys/kernel/perf_event_paranoid"), "2\n");
         // Index 1 with its current pid is ours; index 0 with an old pid is not.
-        write(&dir.join("owned"), "1 4242\n0 1\n");
+        write(&dir.join("run/owned"), "1 4242\n0 1\n");
+        fs::set_permissions(dir.join("run"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
         Roots {
             damon_admin: admin,
             tracefs: None,
             btf: dir.join("no-btf"),
             proc: dir.join("proc"),
-            owned_state: dir.join("owned"),
+            run_dir: dir.join("run"),
         }
     }
 
@@ -359,6 +387,18 @@ mod tests {
         assert!(!advice.contains("kdamond 1"), "our own kdamond is not foreign: {advice}");
         assert!(advice.contains("tracefs is not mounted"), "{advice}");
         assert!(advice.contains("no kernel BTF"), "{advice}");
+    }
+
+    #[test]
+    fn an_untrusted_ownership_state_claims_nothing_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = fake_roots(dir.path());
+        fs::set_permissions(&roots.run_dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        let info = gather(&roots);
+        assert_eq!(info.kdamonds.len(), 2, "the kdamonds are still listed");
+        assert!(info.kdamonds.iter().all(|k| !k.ours), "a state others can write claims nothing");
+        let advice = info.advice.join("\n");
+        assert!(advice.contains("refusing to trust") && advice.contains("writable by group or others"), "{advice}");
     }
 
     #[test]

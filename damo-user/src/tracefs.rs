@@ -15,6 +15,15 @@ pub fn find() -> Option<PathBuf> {
     CANDIDATES.iter().map(PathBuf::from).find(|p| p.join("events").is_dir())
 }
 
+/// A tracefs mount point this process may not look into (tracefs is 0700 root), as a message
+/// that says so; `find` cannot tell that from "not mounted".
+pub fn unreadable() -> Option<String> {
+    CANDIDATES.iter().map(Path::new).find_map(|p| match fs::metadata(p.join("events")) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Some(format!("permission denied reading {}: tracefs is readable by root only (run it with sudo)", p.display())),
+        _ => None,
+    })
+}
+
 /// The mounted tracefs; as root, mounts it at /sys/kernel/tracing when nothing is mounted
 /// (as perf and bpftrace do), since attaching tracepoints needs it.
 pub fn find_or_mount() -> Result<PathBuf> {

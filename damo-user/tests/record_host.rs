@@ -35,6 +35,7 @@ fn stacks_of_a_recorded_command_symbolize_to_its_functions() {
         start_damon: None,
         schemes_target_regions: false,
         proc_samples: Default::default(),
+        keep_running: false,
     };
     let mut out = Memory::default();
     let summary = record::run(&plan, &mut out).expect("record");

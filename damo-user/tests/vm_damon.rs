@@ -157,6 +157,7 @@ fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
         start_damon: None,
         schemes_target_regions: false,
         proc_samples: Default::default(),
+        keep_running: false,
     };
     let mut out = Memory::default();
     let summary = record::run(&plan, &mut out).expect("record");
@@ -281,7 +282,7 @@ fn observe_records_a_kdamond_of_damo_trace_start_without_changing_it() {
             ["sample_us", "aggr_us", "update_us"].map(|i| read(&format!("{ctx}/monitoring_attrs/intervals/{i}"))),
             [read(&format!("{ctx}/monitoring_attrs/nr_regions/min")), read(&format!("{ctx}/monitoring_attrs/nr_regions/max"))],
             [read(&format!("{ctx}/schemes/nr_schemes")), read(&format!("{ctx}/schemes/0/action"))],
-            fs::read_to_string(damo_user::sysinfo::OWNED_STATE_FILE).unwrap(),
+            fs::read_to_string(damo_user::control::ownership::Ownership::system().file()).unwrap(),
         )
     };
     let before = state();

@@ -21,7 +21,8 @@ pub struct Options {
 }
 
 /// Root tests: `#[ignore = "needs root…"]` tests of these test targets.
-const ROOT_TESTS: [(&str, &str); 3] = [("damo-user", "ebpf_smoke"), ("damo-user", "record_host"), ("damo-user", "root_safety_outputs")];
+
+const ROOT_TESTS: [(&str, &str); 4] = [("damo-user", "ebpf_smoke"), ("damo-user", "record_host"), ("damo-user", "root_safety_outputs"), ("damo-user", "privileges_root")];
 
 pub fn run(opts: Options) -> Result<()> {
     setup::ensure()?;

@@ -98,7 +98,7 @@ mod tests {
 
     #[test]
     fn reads_a_summary_line() {
-        let s = parse_summary("  | recorded 10.0s: 95 snapshots, 1236 regions, 991 stack samples, 2 lost; collector CPU 0.123s (1.23% of a core) -> /tmp/b0.dtr").unwrap();
+        let s = parse_summary("  | recorded 10.0s: 95 snapshots, 1236 regions, 991 stack samples, 2 lost; collector CPU 0.123s (1.23% of a core) while recording, damo-trace CPU 0.456s in all (setup and finishing included) -> /tmp/b0.dtr").unwrap();
         assert_eq!((s.seconds, s.regions, s.samples, s.lost, s.cpu), (10.0, 1236.0, 991.0, 2.0, 0.123));
     }
 }

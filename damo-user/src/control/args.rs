@@ -12,7 +12,9 @@ use super::{
     read, snapshot,
     tree::{SysfsTree, Tree, ADMIN},
 };
-use crate::{launch::GatedChild, privilege, record::target::TargetSpec, sysinfo::OWNED_STATE_FILE};
+use crate::{
+    launch::{GatedChild, LaunchOptions},
+    privilege, record::target::TargetSpec};
 
 /// DAMON parameters, as damo's options name them.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -90,7 +92,8 @@ pub struct StartArgs {
     /// A kdamonds JSON document (as `status --json` prints it, or damo's).
     #[arg(long = "kdamonds")]
     pub kdamonds: Option<PathBuf>,
-    /// Run a command target as this user instead of root.
+    /// Run a command target as this user (a name or a uid) with the user's groups and a clean
+    /// environment, as `record --user` does.
     #[arg(long)]
     pub user: Option<String>,
 }
@@ -129,7 +132,7 @@ pub struct StatusArgs {
 }
 
 fn system() -> (SysfsTree, Ownership) {
-    (SysfsTree::new(ADMIN), Ownership::new(OWNED_STATE_FILE))
+    (SysfsTree::new(ADMIN), Ownership::system())
 }
 
 fn need_root(what: &str) -> Result<()> {
@@ -147,7 +150,7 @@ pub fn start(args: StartArgs, out: &mut dyn Write) -> Result<()> {
     let doc = match (&spec, &args.kdamonds) {
         (Some(TargetSpec::KdamondsJson(p)), _) | (None, Some(p)) => load_document(p)?,
         (Some(TargetSpec::Command(cmd)), None) => {
-            let gated = GatedChild::spawn(cmd, args.user.as_deref())?;
+            let gated = GatedChild::spawn(cmd, &LaunchOptions { user: args.user.as_deref(), own_group: false })?;
             let doc = args.damon.document(Some(gated.pid()))?;
             child = Some(gated);
             doc
@@ -182,7 +185,7 @@ pub fn tune(args: TuneArgs, out: &mut dyn Write) -> Result<()> {
     let idx = match args.kdamond_idx {
         Some(i) => i,
         None => {
-            let ours: Vec<usize> = super::present(&tree, &owned).into_iter().filter(|k| k.ours && k.running).map(|k| k.index).collect();
+            let ours: Vec<usize> = super::present(&tree, &owned)?.into_iter().filter(|k| k.ours && k.running).map(|k| k.index).collect();
             match ours[..] {
                 [only] => only,
                 [] => bail!("no kdamond started by damo-trace is running"),
@@ -198,7 +201,7 @@ pub fn tune(args: TuneArgs, out: &mut dyn Write) -> Result<()> {
         Some(p) => load_document(&p)?.kdamonds.into_iter().next().context("the document has no kdamond")?,
         None => {
             // Unset options keep the running values, as damo's tune does with its defaults.
-            let current = read::document(&tree, &owned).kdamonds.into_iter().nth(idx).context("the kdamond vanished")?;
+            let current = read::document(&tree, &owned)?.kdamonds.into_iter().nth(idx).context("the kdamond vanished")?;
             let pid = match args.target.as_deref().map(TargetSpec::parse) {
                 Some(TargetSpec::Pid(p)) => Some(p),
                 _ => args.damon.target_pid.or_else(|| current.contexts.first().and_then(|c| c.targets.first()).and_then(|t| t.pid)),
@@ -235,11 +238,11 @@ pub fn status(args: StatusArgs, out: &mut dyn Write) -> Result<()> {
     // Scheme stats are as fresh as the last `update_schemes_stats`: ask our own kdamonds for
     // fresh ones (when we may write); others show what their owner last asked for.
     if privilege::Privileges::current().root {
-        for k in super::present(&tree, &owned).into_iter().filter(|k| k.ours && k.running) {
+        for k in super::present(&tree, &owned)?.into_iter().filter(|k| k.ours && k.running) {
             let _ = super::tree::write_state(&tree, k.index, "update_schemes_stats");
         }
     }
-    let doc = read::document(&tree, &owned);
+    let doc = read::document(&tree, &owned)?;
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)?;

@@ -27,15 +27,18 @@ pub struct Present {
     pub ours: bool,
 }
 
-pub fn present(tree: &dyn Tree, owned: &Ownership) -> Vec<Present> {
-    let n = read_u64(tree, "kdamonds/nr_kdamonds").unwrap_or(0) as usize;
-    (0..n)
+/// The kdamonds in sysfs and which are ours. Errors when sysfs cannot be read (not root) or
+/// the ownership state is not to be trusted.
+pub fn present(tree: &dyn Tree, owned: &Ownership) -> Result<Vec<Present>> {
+    let n = tree::nr_kdamonds(tree)?;
+    let entries = if n == 0 { Vec::new() } else { owned.entries()? };
+    Ok((0..n)
         .map(|index| {
             let running = tree.read(&format!("kdamonds/{index}/state")).is_ok_and(|s| s.trim() == "on");
             let pid = read_u64(tree, &format!("kdamonds/{index}/pid")).and_then(|p| u32::try_from(p).ok()).filter(|&p| p > 0);
-            Present { index, running, pid, ours: owned.is_ours(index, pid) }
+            Present { index, running, pid, ours: owned.is_ours(&entries, index, pid) }
         })
-        .collect()
+        .collect())
 }
 
 fn describe(kdamonds: &[&Present]) -> String {
@@ -54,7 +57,7 @@ pub fn start(tree: &dyn Tree, owned: &Ownership, doc: &Document) -> Result<Vec<(
     if doc.kdamonds.is_empty() {
         bail!("nothing to start: the parameters have no kdamond");
     }
-    let existing = present(tree, owned);
+    let existing = present(tree, owned)?;
     let running: Vec<&Present> = existing.iter().filter(|k| k.running).collect();
     if !running.is_empty() {
         bail!(
@@ -65,7 +68,7 @@ pub fn start(tree: &dyn Tree, owned: &Ownership, doc: &Document) -> Result<Vec<(
             if running.iter().all(|k| k.ours) { ", and `damo-trace stop` stops ours" } else { "" }
         );
     }
-    let mine = owned.indices();
+    let mine = owned.indices()?;
     let foreign: Vec<&Present> = existing.iter().filter(|k| !mine.contains(&k.index)).collect();
     if !foreign.is_empty() {
         bail!(
@@ -95,7 +98,7 @@ pub fn start(tree: &dyn Tree, owned: &Ownership, doc: &Document) -> Result<Vec<(
 /// Stops our running kdamonds (all, or those at `only`); others are never touched. When
 /// every kdamond left is ours and stopped, `nr_kdamonds` goes back to 0 as we found it.
 pub fn stop(tree: &dyn Tree, owned: &Ownership, only: Option<&[usize]>) -> Result<Vec<usize>> {
-    let existing = present(tree, owned);
+    let existing = present(tree, owned)?;
     if let Some(only) = only {
         if let Some(&bad) = only.iter().find(|&&i| !existing.iter().any(|k| k.index == i && k.ours)) {
             bail!("kdamond {bad} was not started by damo-trace (or no longer runs); damo-trace stops only its own");
@@ -107,10 +110,10 @@ pub fn stop(tree: &dyn Tree, owned: &Ownership, only: Option<&[usize]>) -> Resul
         wait_off(tree, k.index)?;
     }
     let stopped: Vec<usize> = to_stop.iter().map(|k| k.index).collect();
-    let remaining: Vec<(usize, u32)> = owned.entries().into_iter().filter(|(i, _)| !stopped.contains(i)).collect();
+    let remaining: Vec<(usize, u32)> = owned.entries()?.into_iter().filter(|(i, _)| !stopped.contains(i)).collect();
     owned.replace(&remaining).context("failed to update the kdamonds damo-trace owns")?;
     let mine: Vec<usize> = stopped.iter().copied().chain(remaining.iter().map(|(i, _)| *i)).collect();
-    let after = present(tree, owned);
+    let after = present(tree, owned)?;
     if !after.is_empty() && after.iter().all(|k| !k.running && mine.contains(&k.index)) && remaining.is_empty() {
         write(tree, "kdamonds/nr_kdamonds", "0")?;
     }
@@ -129,7 +132,7 @@ fn wait_off(tree: &dyn Tree, idx: usize) -> Result<()> {
 
 /// Applies new parameters to one of our running kdamonds and commits them.
 pub fn tune(tree: &dyn Tree, owned: &Ownership, idx: usize, k: &Kdamond) -> Result<()> {
-    let existing = present(tree, owned);
+    let existing = present(tree, owned)?;
     match existing.iter().find(|p| p.index == idx) {
         None => bail!("there is no kdamond {idx}"),
         Some(p) if !p.ours => bail!("kdamond {idx} was not started by damo-trace; damo-trace tunes only its own"),

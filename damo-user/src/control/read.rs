@@ -8,8 +8,8 @@ use super::{
     tree::{read_u64, Tree},
 };
 
-pub fn document(tree: &dyn Tree, owned: &Ownership) -> Document {
-    let kdamonds = present(tree, owned)
+pub fn document(tree: &dyn Tree, owned: &Ownership) -> anyhow::Result<Document> {
+    let kdamonds = present(tree, owned)?
         .into_iter()
         .map(|p| {
             let base = format!("kdamonds/{}/contexts", p.index);
@@ -22,7 +22,7 @@ pub fn document(tree: &dyn Tree, owned: &Ownership) -> Document {
             }
         })
         .collect();
-    Document { kdamonds }
+    Ok(Document { kdamonds })
 }
 
 fn u(tree: &dyn Tree, path: String) -> u64 {

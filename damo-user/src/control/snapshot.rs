@@ -15,12 +15,12 @@ use super::{
 
 /// Regions of every target of context 0 of our kdamond `idx`.
 pub fn take(tree: &dyn Tree, owned: &Ownership, idx: usize, now_ns: u64) -> Result<Record> {
-    match present(tree, owned).into_iter().find(|p| p.index == idx) {
+    match present(tree, owned)?.into_iter().find(|p| p.index == idx) {
         Some(p) if p.ours && p.running => {}
         Some(p) if !p.ours => bail!("kdamond {idx} was not started by damo-trace: a live snapshot would write to it; `damo-trace record --observe` reads it without writing"),
         _ => bail!("kdamond {idx} is not running"),
     }
-    let doc: Document = read::document(tree, owned);
+    let doc: Document = read::document(tree, owned)?;
     let mut kdamond = doc.kdamonds.into_iter().nth(idx).context("the kdamond vanished")?;
     let ctx = kdamond.contexts.first_mut().context("the kdamond has no context")?;
     let mut committed = false;

@@ -21,7 +21,7 @@ fn doc(pid: u32) -> Document {
 
 fn owned() -> (tempfile::TempDir, Ownership) {
     let dir = tempfile::tempdir().unwrap();
-    let o = Ownership::new(dir.path().join("owned"));
+    let o = Ownership::new(dir.path());
     (dir, o)
 }
 
@@ -58,7 +58,7 @@ fn start_writes_the_documented_sequence_and_notes_ownership() {
     let written = k.written();
     assert_eq!(&written[..expected.len()], &expected[..]);
     assert_eq!(written.last().unwrap(), "kdamonds/0/state=on");
-    assert_eq!(o.entries(), [(0, 4000)]);
+    assert_eq!(o.entries().unwrap(), [(0, 4000)]);
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn stop_stops_ours_and_restores_nr_kdamonds() {
     k.writes.borrow_mut().clear();
     assert_eq!(stop(&k, &o, None).unwrap(), [0]);
     assert_eq!(k.written(), ["kdamonds/0/state=off", "kdamonds/nr_kdamonds=0"]);
-    assert!(o.entries().is_empty());
+    assert!(o.entries().unwrap().is_empty());
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn status_reads_back_what_start_wrote() {
     let (_d, o) = owned();
     let d = doc(1234);
     start(&k, &o, &d).unwrap();
-    let back = read::document(&k, &o);
+    let back = read::document(&k, &o).unwrap();
     let ctx = &back.kdamonds[0].contexts[0];
     assert_eq!(back.kdamonds[0].ours, Some(true));
     assert_eq!(ctx.intervals, d.kdamonds[0].contexts[0].intervals);
@@ -186,7 +186,7 @@ fn status_json_round_trips_through_start() {
     let k = FakeKernel::new();
     let (_d, o) = owned();
     start(&k, &o, &doc(1234)).unwrap();
-    let json = serde_json::to_string_pretty(&read::document(&k, &o)).unwrap();
+    let json = serde_json::to_string_pretty(&read::document(&k, &o).unwrap()).unwrap();
     stop(&k, &o, None).unwrap();
     // What `status --json` printed starts the same kdamond again.
     let again: Document = serde_json::from_str(&json).unwrap();
@@ -194,9 +194,45 @@ fn status_json_round_trips_through_start() {
     let (_d2, o2) = owned();
     start(&fresh, &o2, &again).unwrap();
     let mut first = again.kdamonds[0].contexts.clone();
-    let mut second = read::document(&fresh, &o2).kdamonds[0].contexts.clone();
+    let mut second = read::document(&fresh, &o2).unwrap().kdamonds[0].contexts.clone();
     for s in first.iter_mut().chain(second.iter_mut()).flat_map(|c| &mut c.schemes) {
         s.stats = None;
     }
     assert_eq!(first, second);
+}
+
+#[test]
+fn a_state_entry_whose_pid_no_longer_matches_claims_nothing() {
+    // Someone restarted kdamond 0 (now pid 79) after ours (pid 4000) ended: the stale
+    // "0 4000" line must not let stop or tune touch it.
+    let k = FakeKernel::new();
+    k.foreign_running(0, 79);
+    let (_d, o) = owned();
+    o.replace(&[(0, 4000)]).unwrap();
+    let e = stop(&k, &o, Some(&[0])).unwrap_err().to_string();
+    assert!(e.contains("not started by damo-trace"), "{e}");
+    assert!(stop(&k, &o, None).unwrap().is_empty());
+    assert!(tune(&k, &o, 0, &doc(1).kdamonds[0]).is_err());
+    assert!(k.written().is_empty(), "the kdamond was written: {:?}", k.written());
+    assert_eq!(read::document(&k, &o).unwrap().kdamonds[0].ours, Some(false));
+}
+
+#[test]
+fn an_untrusted_state_file_stops_nothing() {
+    // A state directory others can write (mode 0777): its claim on the running kdamond is
+    // refused with the reason, and nothing is written to sysfs or to the directory's mode.
+    let k = FakeKernel::new();
+    k.foreign_running(0, 79);
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(run.join("owned"), "0 79\n").unwrap();
+    std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let o = Ownership::new(&run);
+    let e = format!("{:#}", stop(&k, &o, None).unwrap_err());
+    assert!(e.contains("refusing to trust") && e.contains("writable by group or others"), "{e}");
+    assert!(format!("{:#}", tune(&k, &o, 0, &doc(1).kdamonds[0]).unwrap_err()).contains("refusing to trust"));
+    assert!(k.written().is_empty(), "the kdamond was written: {:?}", k.written());
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&run).unwrap().mode() & 0o7777, 0o777, "damo-trace must not chmod what it did not create");
 }

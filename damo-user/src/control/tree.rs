@@ -14,6 +14,11 @@ pub trait Tree {
     fn write(&self, path: &str, value: &str) -> io::Result<()>;
     fn exists(&self, path: &str) -> bool;
 
+    /// The full path, for messages.
+    fn location(&self, path: &str) -> String {
+        path.to_owned()
+    }
+
     /// How many numbered entries (`0`, `1`, …) a directory has.
     fn read_dir_count(&self, path: &str) -> usize {
         (0..).take_while(|i| self.exists(&format!("{path}/{i}"))).count()
@@ -48,6 +53,28 @@ impl Tree for SysfsTree {
 
     fn exists(&self, path: &str) -> bool {
         self.root.join(path).exists()
+    }
+
+    fn location(&self, path: &str) -> String {
+        self.root.join(path).display().to_string()
+    }
+}
+
+/// A failed read of `path` as one clear error: permission problems say so and what helps.
+pub fn read_error(tree: &dyn Tree, path: &str, e: io::Error) -> anyhow::Error {
+    match e.raw_os_error() {
+        Some(libc::EACCES | libc::EPERM) => anyhow::anyhow!("permission denied reading {}: DAMON's sysfs files are readable by root only (run it with sudo)", tree.location(path)),
+        _ => anyhow::Error::new(e).context(format!("failed to read {}", tree.location(path))),
+    }
+}
+
+/// `nr_kdamonds`: 0 when DAMON's sysfs is missing, an error when it cannot be read.
+pub fn nr_kdamonds(tree: &dyn Tree) -> anyhow::Result<usize> {
+    const PATH: &str = "kdamonds/nr_kdamonds";
+    match tree.read(PATH) {
+        Ok(text) => Ok(text.trim().parse().unwrap_or(0)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(read_error(tree, PATH, e)),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `damo-trace record`'s command line, turned into a [`Plan`] and a record file.
 
-use std::{collections::HashMap, path::PathBuf, time::Duration};
+use std::{collections::HashMap, io::Write as _, path::PathBuf, time::Duration};
 
 use anyhow::{bail, Context, Result};
 use damo_record::{model::Intervals, output_file};
@@ -32,9 +32,16 @@ pub struct Args {
     /// Sample only the target process, not the children it starts.
     #[arg(long = "no-follow")]
     pub no_follow: bool,
-    /// Run a command target as this user instead of root.
+    /// Run a command target as this user (a name or a uid) instead of root, with the user's
+    /// groups and a clean environment (HOME, USER, LOGNAME, SHELL from passwd; PATH
+    /// /usr/local/bin:/usr/bin:/bin; TERM, COLORTERM, LANG, LANGUAGE, LC_*, TZ kept).
     #[arg(long)]
     pub user: Option<String>,
+    /// Leave a command target running when the recording ends (by --timeout, SIGINT or
+    /// SIGTERM). By default damo-trace ends a command it started, as perf does: SIGTERM to its
+    /// process group, SIGKILL 2 s later. A pid target is never signalled.
+    #[arg(long = "keep_running")]
+    pub keep_running: bool,
     /// Record the kdamonds that already run, without touching them (read-only).
     #[arg(long)]
     pub observe: bool,
@@ -128,7 +135,8 @@ pub fn run(args: Args) -> Result<()> {
     let mut monitored_pids = Vec::new();
     if args.observe {
         let roots = Roots::system();
-        for k in sysinfo::list_kdamonds(&roots.damon_admin, &roots.owned_state) {
+        // Read-only: whose they are does not matter.
+        for k in sysinfo::list_kdamonds(&roots.damon_admin, &[]).context("--observe")? {
             let (Some(pid), "on") = (k.pid, k.state.as_str()) else { continue };
             let intervals = k.intervals_us.map(|[sample_us, aggr_us, ops_update_us]| Intervals { sample_us, aggr_us, ops_update_us });
             kdamonds.insert(pid, KdamondInfo { index: k.index as u32, intervals });
@@ -149,6 +157,7 @@ pub fn run(args: Args) -> Result<()> {
         start_damon,
         schemes_target_regions: args.schemes_target_regions,
         proc_samples,
+        keep_running: args.keep_running,
     };
     let mut file = RecordFile::create(&args.out, args.output_permission, args.force, kdamonds).context("cannot start the record")?;
     if let Some(at) = file.streaming_path().filter(|at| *at != args.out) {
@@ -165,7 +174,8 @@ pub fn run(args: Args) -> Result<()> {
             });
         }
     };
-    eprintln!("\r{summary} -> {}", args.out.display());
+    // Ignored if stderr is gone: the record is written, the run succeeded.
+    let _ = writeln!(std::io::stderr(), "\r{summary} -> {}", args.out.display());
     Ok(())
 }
 

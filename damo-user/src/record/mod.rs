@@ -25,10 +25,9 @@ use crate::{
     bpf::Tracer,
     collector,
     control::{self, ownership::Ownership, params::Document, tree::SysfsTree},
-    launch::GatedChild,
+    launch::{GatedChild, LaunchOptions, StartedCommand},
     pidfd::PidFd,
     privilege::Privileges,
-    sysinfo::OWNED_STATE_FILE,
     tracefs,
 };
 
@@ -56,6 +55,9 @@ pub struct Plan {
     pub schemes_target_regions: bool,
     /// What to read from /proc about once a second: footprints, mappings, CPU times.
     pub proc_samples: ProcSampling,
+    /// Leave a started command running when the recording ends (by default it is ended:
+    /// SIGTERM to its process group, SIGKILL after [`crate::launch::END_GRACE`]).
+    pub keep_running: bool,
 }
 
 /// What the recording saw, for the summary line.
@@ -64,8 +66,13 @@ pub struct Summary {
     pub duration: Duration,
     pub progress: Progress,
     pub losses: Losses,
-    /// CPU time damo-trace itself used while collecting (user + system).
+    /// CPU time damo-trace used while collecting, from the first event to the last
+    /// (user + system, all threads: getrusage(RUSAGE_SELF)).
     pub cpu: Duration,
+    /// CPU time of the whole damo-trace process until the record was finished: the above
+    /// plus loading and attaching the eBPF programs, starting the target, symbolizing kernel
+    /// addresses and finishing the file. What /proc/<pid>/stat shows for it.
+    pub process_cpu: Duration,
 }
 
 impl std::fmt::Display for Summary {
@@ -73,14 +80,15 @@ impl std::fmt::Display for Summary {
         let p = &self.progress;
         write!(
             f,
-            "recorded {:.1}s: {} snapshots, {} regions, {} stack samples, {} lost; collector CPU {:.3}s ({:.2}% of a core)",
+            "recorded {:.1}s: {} snapshots, {} regions, {} stack samples, {} lost; collector CPU {:.3}s ({:.2}% of a core) while recording, damo-trace CPU {:.3}s in all (setup and finishing included)",
             self.duration.as_secs_f64(),
             p.snapshots,
             p.regions,
             p.samples,
             self.losses.total(),
             self.cpu.as_secs_f64(),
-            self.cpu.as_secs_f64() * 100.0 / self.duration.as_secs_f64().max(1e-9)
+            self.cpu.as_secs_f64() * 100.0 / self.duration.as_secs_f64().max(1e-9),
+            self.process_cpu.as_secs_f64()
         )
     }
 }
@@ -105,7 +113,7 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     // A command is held before exec until its pid is in the filter map.
     let (gated, target_pid) = match &plan.target {
         Some(TargetSpec::Command(line)) => {
-            let gated = GatedChild::spawn(line, plan.user.as_deref())?;
+            let gated = GatedChild::spawn(line, &LaunchOptions { user: plan.user.as_deref(), own_group: true })?;
             let pid = gated.pid();
             (Some(gated), Some(pid))
         }
@@ -135,7 +143,8 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     }
     let events = tracer.take_events()?;
     let exit_watch = target_pid.map(PidFd::open).transpose()?;
-    let mut child = gated.map(GatedChild::release).transpose()?;
+    // From here on, an early return or a panic ends the command too (unless kept running).
+    let mut command = gated.map(GatedChild::release).transpose()?.map(|c| StartedCommand::new(c, plan.keep_running));
 
     let started = Instant::now();
     let cpu_before = cpu_time();
@@ -158,9 +167,9 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     let stopped = ours.map(|o| o.stop()).transpose();
     collected?;
     stopped?;
-    if let Some(child) = child.as_mut() {
-        // Reap it if it exited; a command still running at timeout/SIGINT keeps running.
-        let _ = child.try_wait();
+    if let Some(command) = command.as_mut() {
+        // The command ends with its recording, as perf's does, unless --keep_running.
+        command.end();
     }
     sink.finish_passes()?;
     sink.losses.kernel = tracer.lost()?;
@@ -169,7 +178,7 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     sink.output().kernel_symbols(&symbols)?;
     let losses = sink.losses;
     sink.output().finish(&losses)?;
-    Ok(Summary { duration: started.elapsed(), progress: sink.progress, losses, cpu })
+    Ok(Summary { duration: started.elapsed(), progress: sink.progress, losses, cpu, process_cpu: cpu_time() })
 }
 
 /// User + system CPU time of this process so far.
@@ -191,7 +200,7 @@ struct StartedKdamonds {
 impl StartedKdamonds {
     fn stop(mut self) -> Result<()> {
         self.stopped = true;
-        control::stop(&SysfsTree::new(control::tree::ADMIN), &Ownership::new(OWNED_STATE_FILE), Some(&self.indices))?;
+        control::stop(&SysfsTree::new(control::tree::ADMIN), &Ownership::system(), Some(&self.indices))?;
         Ok(())
     }
 }
@@ -200,7 +209,7 @@ impl Drop for StartedKdamonds {
     /// On an early return or a panic, the kdamonds still stop.
     fn drop(&mut self) {
         if !self.stopped {
-            let _ = control::stop(&SysfsTree::new(control::tree::ADMIN), &Ownership::new(OWNED_STATE_FILE), Some(&self.indices));
+            let _ = control::stop(&SysfsTree::new(control::tree::ADMIN), &Ownership::system(), Some(&self.indices));
         }
     }
 }
@@ -215,7 +224,7 @@ fn start_kdamonds(doc: &Document, target_pid: Option<u32>, tracer: &mut Tracer, 
         }
     }
     let tree = SysfsTree::new(control::tree::ADMIN);
-    let started = control::start(&tree, &Ownership::new(OWNED_STATE_FILE), &doc)?;
+    let started = control::start(&tree, &Ownership::system(), &doc)?;
     let guard = StartedKdamonds { indices: started.iter().map(|&(i, _)| i).collect(), pids: started.iter().map(|&(_, pid)| pid).collect(), stopped: false };
     for (&(index, pid), k) in started.iter().zip(&doc.kdamonds) {
         tracer.add_kdamond(pid)?;

@@ -10,7 +10,7 @@ use damo_profile::{
     stacks::{self, Namer},
     table::Table,
 };
-use damo_record::{model::TargetRecord, units};
+use damo_record::{model::TargetRecord, text::printable, units};
 use damo_report::phases::{self, PhaseOptions};
 
 use super::options::{InputArgs, SymbolArgs};
@@ -113,7 +113,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
             writeln!(out, "  hot {s:#x}-{e:#x} ({}) at {:.0}% access rate", units::format_sz((e - s) as f64, false), heat * 100.0)?;
         }
         for r in rows {
-            writeln!(out, "  {:6.2}%  {}  ({})", r.overhead_percent, r.symbol, r.object)?;
+            writeln!(out, "  {:6.2}%  {}  ({})", r.overhead_percent, printable(&r.symbol), printable(&r.object))?;
         }
     }
     if args.json {
