@@ -177,7 +177,7 @@ fn a_hugepage_size_filter_reaches_sysfs_and_reads_back_from_a_kdamonds_json() {
         let line = format!("{filter}/{file}={value}");
         assert!(written.contains(&line), "{line} not written: {written:?}");
     }
-    let back = read::document(&k, &o);
+    let back = read::document(&k, &o).unwrap();
     assert_eq!(back.kdamonds[0].contexts[0].schemes[0].filters[0].hugepage_size, Some([2 << 20, 2 << 20]));
 }
 
