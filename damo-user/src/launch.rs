@@ -203,8 +203,13 @@ pub const END_GRACE: Duration = Duration::from_secs(2);
 /// another process while we signal the group.
 pub fn end_command(child: &mut Child, grace: Duration) -> bool {
     let pgid = child.id() as libc::pid_t;
-    // SAFETY: kill has no memory preconditions; the group is the one we created.
-    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    // SAFETY: kill has no memory preconditions; the group is the one we created. SIGCONT
+    // after SIGTERM, as shells do, so a stopped process (a reader of the terminal it may not
+    // read, SIGTTIN) gets to handle its SIGTERM.
+    unsafe {
+        libc::kill(-pgid, libc::SIGTERM);
+        libc::kill(-pgid, libc::SIGCONT);
+    }
     let deadline = Instant::now() + grace;
     while group_alive(pgid) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
@@ -350,6 +355,19 @@ mod tests {
             user.environment(ours.iter().map(|(k, v)| ((*k).into(), (*v).into()))).into_iter().map(|(k, v)| (k.into_string().unwrap(), v.into_string().unwrap())).collect();
         let expected = [("HOME", "/home/alice"), ("LC_ALL", "C"), ("LOGNAME", "alice"), ("PATH", USER_PATH), ("SHELL", "/bin/bash"), ("TERM", "xterm"), ("USER", "alice")];
         assert_eq!(env, expected.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect());
+    }
+
+    #[test]
+    fn a_stopped_command_gets_to_handle_its_sigterm() {
+        // A stopped process dies of a default-action SIGTERM anyway; one that handles it (this
+        // shell's trap) needs SIGCONT to run its handler before SIGKILL comes.
+        let gated = GatedChild::spawn("sh -c 'trap \"exit 0\" TERM; while :; do sleep 0.05; done'", &LaunchOptions { own_group: true, ..Default::default() }).unwrap();
+        let mut child = gated.release().unwrap();
+        thread::sleep(Duration::from_millis(200));
+        // SAFETY: stopping the group of the child we started.
+        unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGSTOP) };
+        thread::sleep(Duration::from_millis(100));
+        assert!(!end_command(&mut child, Duration::from_secs(5)), "the stopped shell must get to run its SIGTERM trap");
     }
 
     #[test]

@@ -86,6 +86,11 @@ impl Ownership {
     /// renamed over the old one, so a crash never leaves half a file.
     pub fn replace(&self, entries: &[(usize, u32)]) -> Result<()> {
         if !check_dir(&self.dir)? {
+            // /run itself may be missing (a bare initramfs, as in the VM tests); it is made with
+            // the usual mode, only our own directory gets 0700 and the checks.
+            if let Some(parent) = self.dir.parent() {
+                fs::create_dir_all(parent).with_context(|| format!("failed to create {}", parent.display()))?;
+            }
             fs::DirBuilder::new().mode(0o700).create(&self.dir).with_context(|| format!("failed to create {}", self.dir.display()))?;
             check_dir(&self.dir)?;
         }
@@ -160,7 +165,7 @@ mod tests {
     #[test]
     fn the_directory_is_created_0700_and_the_file_0600() {
         let tmp = tempfile::tempdir().unwrap();
-        let o = Ownership::new(tmp.path().join("run"));
+        let o = Ownership::new(tmp.path().join("run/damo-trace"));
         assert!(o.entries().unwrap().is_empty(), "no state yet is no entries");
         o.replace(&[(0, 4000), (2, 4002)]).unwrap();
         assert_eq!(mode(o.dir()), 0o700);
