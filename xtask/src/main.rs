@@ -5,6 +5,7 @@ mod damo;
 mod demo;
 mod setup;
 mod test;
+mod tiers;
 mod vm;
 mod vm_bench;
 

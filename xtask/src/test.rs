@@ -8,7 +8,12 @@ use std::{process::Command, time::Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{damo, setup, setup::workspace_root, vm};
+use crate::{
+    damo, setup,
+    setup::workspace_root,
+    tiers::{self, Target, Tier},
+    vm,
+};
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -20,10 +25,6 @@ pub struct Options {
     pub skip_vm: bool,
 }
 
-/// Root tests: `#[ignore = "needs root…"]` tests of these test targets.
-
-const ROOT_TESTS: [(&str, &str); 4] = [("damo-user", "ebpf_smoke"), ("damo-user", "record_host"), ("damo-user", "root_safety_outputs"), ("damo-user", "privileges_root")];
-
 pub fn run(opts: Options) -> Result<()> {
     setup::ensure()?;
     let started = Instant::now();
@@ -34,7 +35,6 @@ pub fn run(opts: Options) -> Result<()> {
     let status = Command::new(env!("CARGO"))
         .args(["test", "--workspace", "--release"])
         .env("DAMO_BIN", &damo)
-        .env("DAMO_TRACE_REQUIRE_DAMO", "1")
         .status()
         .context("failed to run cargo")?;
     if !status.success() {
@@ -50,8 +50,9 @@ pub fn run(opts: Options) -> Result<()> {
         let t = Instant::now();
         // The recorded workloads: built with frame pointers, found next to the test binaries.
         cargo(&["build", "--release", "-p", "damo-workload"])?;
-        for (package, test) in ROOT_TESTS {
-            cargo(&["test", "--release", "-p", package, "--test", test, "--", "--ignored", "--test-threads=1"])
+        // Every target with `#[ignore = "needs root…"]` tests (see tiers.rs).
+        for Target { package, test } in tiers::targets(&workspace_root(), Tier::Root)? {
+            cargo(&["test", "--release", "-p", &package, "--test", &test, "--", "--ignored", "--test-threads=1"])
                 .with_context(|| format!("tier 2 (root) test {package}/{test} failed"))?;
         }
         println!("xtask: tier 2 passed in {:.0?}", t.elapsed());

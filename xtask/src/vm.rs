@@ -16,11 +16,12 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::setup::workspace_root;
+use crate::{
+    setup::workspace_root,
+    tiers::{self, Target, Tier},
+};
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
-/// Test targets that run inside the VM (their tests are `#[ignore]`d on the host).
-const VM_TESTS: [(&str, &str); 1] = [("damo-user", "vm_damon")];
 
 #[derive(clap::Args)]
 pub struct Options {
@@ -144,7 +145,9 @@ fn build_binaries(root: &Path) -> Result<Binaries> {
         .args(["build", "--release", "--target", MUSL, "-p", "damo-user", "-p", "damo-workload"])
         .current_dir(root))?;
     let mut tests = Vec::new();
-    for (package, test) in VM_TESTS {
+    // Every target with `#[ignore = "needs the project's VM…"]` tests (see tiers.rs).
+    for Target { package, test } in tiers::targets(root, Tier::Vm)? {
+        let (package, test) = (package.as_str(), test.as_str());
         let json = output(Command::new(cargo)
             .args(["test", "--release", "--target", MUSL, "-p", package, "--test", test, "--no-run"])
             .args(["--message-format", "json"])
