@@ -166,7 +166,7 @@ impl SymbolCache {
             if searched.is_none() {
                 let (named, rest): (Vec<u64>, Vec<u64>) = offsets.iter().partition(|&&offset| self.recorded.contains_key(&(module, offset)));
                 for offset in named {
-                    let r = self.from_frames(module, offset, &self.recorded[&(module, offset)]);
+                    let r = self.resolved(module, offset, &self.recorded[&(module, offset)]);
                     self.user.insert((module, offset), r);
                 }
                 offsets = rest;
@@ -180,7 +180,7 @@ impl SymbolCache {
             };
             let resolved = symbolize_file(&self.symbolizer, &path, &offsets).unwrap_or_else(|| vec![Vec::new(); offsets.len()]);
             for (offset, frames) in offsets.into_iter().zip(resolved) {
-                let r = self.from_frames(module, offset, &frames);
+                let r = self.resolved(module, offset, &frames);
                 self.user.insert((module, offset), r);
             }
         }
@@ -224,7 +224,7 @@ impl SymbolCache {
         })
     }
 
-    fn from_frames(&self, module: u32, offset: u64, frames: &[SourceFrame]) -> Resolved {
+    fn resolved(&self, module: u32, offset: u64, frames: &[SourceFrame]) -> Resolved {
         if frames.is_empty() {
             return Resolved::unnamed(format!("[{}+{offset:#x}]", self.base_name(module).unwrap_or_default()));
         }

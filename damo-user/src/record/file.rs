@@ -14,7 +14,7 @@ use damo_record::{
     native::NativeWriter,
 };
 
-use super::output::RecordOutput;
+use super::{output::RecordOutput, portable::SampledCode};
 use crate::snapshots::TargetKey;
 
 /// Samples are written in batches of this many, or at least once a second.
@@ -32,6 +32,9 @@ pub struct RecordFile {
     kdamonds: HashMap<u32, KdamondInfo>,
     pending: Vec<StackSample>,
     modules_written: usize,
+    /// The module table so far, and the code the samples hit: named at the end.
+    modules: Vec<Module>,
+    code: SampledCode,
     /// Nothing but the header so far: a recording that failed to start leaves no file.
     pub empty: bool,
 }
@@ -47,7 +50,7 @@ impl RecordFile {
         // The mode applies only to new files, and the umask may have narrowed it.
         fs::set_permissions(path, fs::Permissions::from_mode(permission)).with_context(|| format!("failed to set the permissions of {}", path.display()))?;
         let writer = NativeWriter::new(BufWriter::with_capacity(1 << 16, file))?;
-        Ok(Self { writer: Some(writer), kdamonds, pending: Vec::new(), modules_written: 0, empty: true })
+        Ok(Self { writer: Some(writer), kdamonds, pending: Vec::new(), modules_written: 0, modules: Vec::new(), code: SampledCode::default(), empty: true })
     }
 
     /// Says how the record was made (written first, so even a cut record has it).
@@ -93,6 +96,7 @@ impl RecordOutput for RecordFile {
 
     fn stack(&mut self, sample: &StackSample) -> Result<()> {
         self.empty = false;
+        self.code.sample(sample);
         self.pending.push(sample.clone());
         if self.pending.len() >= STACK_BATCH {
             self.write_pending()?;
@@ -106,6 +110,7 @@ impl RecordOutput for RecordFile {
             // Modules precede the samples that use them.
             self.writer()?.modules(new)?;
             self.modules_written = modules.len();
+            self.modules = modules.to_vec();
         }
         Ok(())
     }
@@ -139,8 +144,22 @@ impl RecordOutput for RecordFile {
         self.write_pending()
     }
 
+    fn process_exited(&mut self, pid: u32) {
+        self.code.perf_maps.process_exited(pid);
+    }
+
     fn finish(&mut self, losses: &Losses) -> Result<()> {
         self.write_pending()?;
+        // The names of the sampled code, so the record reports without the binaries.
+        self.code.perf_maps.finish();
+        let jit = self.code.perf_maps.hit_symbols();
+        if !jit.is_empty() {
+            self.writer()?.jit_symbols(&jit)?;
+        }
+        let symbols = self.code.code_symbols(&self.modules);
+        if !symbols.is_empty() {
+            self.writer()?.code_symbols(&symbols)?;
+        }
         let mut writer = self.writer.take().context("the record is already finished")?;
         writer.losses(losses)?;
         let mut out = writer.finish()?;
