@@ -69,6 +69,8 @@ pub struct Namer {
     separator: Name,
     kernel_object: Name,
     unknown: Name,
+    /// The object of JIT code named by a perf map.
+    jit_object: Name,
     no_stack: Name,
 }
 
@@ -90,6 +92,7 @@ impl Namer {
             separator: "-".into(),
             kernel_object: "[kernel.kallsyms]".into(),
             unknown: "[unknown]".into(),
+            jit_object: "[jit]".into(),
             no_stack: "[no stack]".into(),
         }
     }
@@ -135,7 +138,8 @@ impl Namer {
                 (symbol, self.kernel_object.clone())
             }
             (None, Some(f)) => {
-                let object = self.objects.get(f.module as usize).unwrap_or(&self.unknown).clone();
+                let jit = f.module == UNKNOWN_MODULE && self.jit.get(s.pid, f.offset).is_some();
+                let object = if jit { self.jit_object.clone() } else { self.objects.get(f.module as usize).unwrap_or(&self.unknown).clone() };
                 (frames.last().cloned().unwrap_or_default(), object)
             }
             (None, None) => (self.no_stack.clone(), self.unknown.clone()),
