@@ -250,7 +250,7 @@ impl SymbolCache {
 
 /// Whether the file at `path` is the module recorded with `build_id`: with `need_id`, it must
 /// have that build-id; otherwise a module recorded without one matches any file.
-fn file_matches(path: &Path, build_id: Option<&[u8]>, need_id: bool) -> bool {
+pub fn file_matches(path: &Path, build_id: Option<&[u8]>, need_id: bool) -> bool {
     let now = read_elf_build_id(path).ok().flatten();
     path.is_file() && if need_id { now.is_some() && now.as_deref() == build_id } else { build_id.is_none() || now.as_deref() == build_id }
 }

@@ -8,8 +8,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use blazesym::helper::read_elf_build_id;
-use damo_profile::symbols::{lookup_offset, symbolize_file, symbolizer};
+use damo_profile::symbols::{file_matches, lookup_offset, symbolize_file, symbolizer};
 use damo_record::model::{CodeSymbol, Module, StackSample, UNKNOWN_MODULE};
 
 use super::perf_map::PerfMaps;
@@ -47,8 +46,7 @@ impl SampledCode {
         let mut out = Vec::new();
         for (module, mut offsets) in by_module {
             let Some(m) = modules.get(module as usize) else { continue };
-            let now = read_elf_build_id(&m.path).ok().flatten().map(|id| id.to_vec());
-            if !m.path.is_file() || (m.build_id.is_some() && now != m.build_id) {
+            if !file_matches(&m.path, m.build_id.as_deref(), false) {
                 continue;
             }
             offsets.sort_unstable();
@@ -61,6 +59,7 @@ impl SampledCode {
 
 #[cfg(test)]
 mod tests {
+    use blazesym::helper::read_elf_build_id;
     use damo_record::model::FileAddr;
 
     use super::*;
