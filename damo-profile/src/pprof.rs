@@ -214,7 +214,8 @@ pub fn read(mut r: impl Read) -> Result<Profile> {
 struct Builder {
     p: Profile,
     strings: HashMap<String, i64>,
-    functions: HashMap<String, u64>,
+    /// By (name, source file).
+    functions: HashMap<(String, String), u64>,
     locations: HashMap<(FrameAt, bool), u64>,
     /// Mapping index of `Record::modules[i]` is `i`; the kernel's is created when first seen.
     kernel_mapping: Option<usize>,
@@ -249,14 +250,18 @@ impl Builder {
         ValueType { r#type: self.string(kind), unit: self.string(unit) }
     }
 
-    fn function(&mut self, name: &str) -> u64 {
-        if let Some(&id) = self.functions.get(name) {
+    /// A function by name and source file ("" when unknown): `go tool pprof -list` reads the
+    /// file to show its lines.
+    fn function(&mut self, name: &str, file: &str) -> u64 {
+        let key = (name.to_owned(), file.to_owned());
+        if let Some(&id) = self.functions.get(&key) {
             return id;
         }
         let id = self.p.function.len() as u64 + 1;
         let name_index = self.string(name);
-        self.p.function.push(Function { id, name: name_index, system_name: name_index, ..Default::default() });
-        self.functions.insert(name.to_owned(), id);
+        let filename = self.string(file);
+        self.p.function.push(Function { id, name: name_index, system_name: name_index, filename, ..Default::default() });
+        self.functions.insert(key, id);
         id
     }
 
@@ -277,17 +282,30 @@ impl Builder {
         }
         let (mapping, address) = match f.at {
             FrameAt::User { module, offset } => (Some(module as usize).filter(|&m| m < self.p.mapping.len()), offset),
-            FrameAt::Unknown(addr) => (None, addr),
+            FrameAt::Unknown(addr) | FrameAt::Jit { addr, .. } => (None, addr),
             FrameAt::Kernel(addr) => (Some(self.kernel_mapping()), addr),
         };
+        let has_lines = f.lines.iter().any(Option::is_some);
         if let Some(m) = mapping.map(|m| &mut self.p.mapping[m]) {
             m.memory_start = m.memory_start.min(address);
             m.memory_limit = m.memory_limit.max(address.saturating_add(1));
+            m.has_filenames |= has_lines;
+            m.has_line_numbers |= has_lines;
         }
         // pprof wants the innermost inlined function first; kernel names lose FlameGraph's
         // `_[k]`, the mapping says where they are.
         let kernel = matches!(f.at, FrameAt::Kernel(_));
-        let line = f.names.iter().rev().map(|n| Line { function_id: self.function(if kernel { n.strip_suffix("_[k]").unwrap_or(n) } else { n }), line: 0 }).collect();
+        let line = f
+            .names
+            .iter()
+            .zip(f.lines.iter())
+            .rev()
+            .map(|(n, source)| {
+                let name = if kernel { n.strip_suffix("_[k]").unwrap_or(n) } else { n };
+                let (file, line) = source.as_ref().map_or(("", 0), |s| (&*s.file, i64::from(s.line)));
+                Line { function_id: self.function(name, file), line }
+            })
+            .collect();
         let id = self.p.location.len() as u64 + 1;
         self.p.location.push(Location { id, mapping_id: mapping.map_or(0, |m| m as u64 + 1), address, line });
         self.locations.insert((f.at, f.is_return), id);
@@ -300,7 +318,7 @@ impl Builder {
             return id;
         }
         let id = self.p.location.len() as u64 + 1;
-        let function_id = self.function("[no stack]");
+        let function_id = self.function("[no stack]", "");
         self.p.location.push(Location { id, line: vec![Line { function_id, line: 0 }], ..Default::default() });
         self.no_stack = Some(id);
         id
@@ -386,5 +404,37 @@ mod tests {
         assert_eq!(&gz[..2], [0x1f, 0x8b], "not gzip");
         assert_eq!(read(&gz[..]).unwrap(), p);
         assert!(read(&b"not a profile"[..]).is_err());
+    }
+
+    #[test]
+    fn recorded_lines_and_jit_names_reach_the_profile() {
+        use damo_record::model::{CodeSymbol, JitSymbol, SourceFrame};
+        let mut rec = record();
+        let frame = |name: &str, file: &str, line| SourceFrame { name: name.into(), file: file.into(), line };
+        // The binary is gone: only the record's names, with the leaf inlined into its caller; the
+        // frame is a return address (0x1234), whose call the record named (0x1233).
+        rec.code_symbols = vec![CodeSymbol { module: 0, offset: 0x1233, frames: vec![frame("caller_fn", "/src/app.c", 20), frame("leaf_fn", "/src/leaf.h", 5)] }];
+        rec.jit_symbols = vec![JitSymbol { pid: 7, start: 0x7f00_0000_0000, size: 0x100, name: "LazyCompile:hot app.js:1".into() }];
+        let mut namer = Namer::new(&rec, &[]);
+        let samples: Vec<&StackSample> = rec.samples[3..4].iter().collect();
+        let p = build(&rec.modules, &samples, &mut namer, 1_000, "jit");
+        let loc = |id: u64| p.location.iter().find(|l| l.id == id).unwrap();
+        let func = |id: u64| p.function.iter().find(|f| f.id == id).unwrap();
+        let lines: Vec<(String, String, i64)> = p.sample[0]
+            .location_id
+            .iter()
+            .flat_map(|&id| loc(id).line.iter().map(|l| (p.str(func(l.function_id).name).to_owned(), p.str(func(l.function_id).filename).to_owned(), l.line)))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("LazyCompile:hot app.js:1 [jit]".to_string(), String::new(), 0),
+                ("leaf_fn".into(), "/src/leaf.h".into(), 5),
+                ("caller_fn".into(), "/src/app.c".into(), 20),
+            ],
+            "the innermost inlined function first, each with its own file and line"
+        );
+        assert!(p.mapping[0].has_line_numbers && p.mapping[0].has_filenames);
+        assert_eq!(loc(p.sample[0].location_id[0]).mapping_id, 0, "JIT code is in no file");
     }
 }

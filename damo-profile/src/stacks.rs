@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use damo_record::model::{Record, StackSample, UNKNOWN_MODULE};
 
-use crate::symbols::{ModuleFile, Name, SymbolCache};
+use crate::symbols::{Lines, ModuleFile, Name, Names, SourceLine, SymbolCache};
 
 /// Samples whose time falls in one of `spans` (`[start, end)` ns, sorted); all of them when
 /// `spans` is `None`.
@@ -30,11 +30,38 @@ pub struct NamedStack {
     /// The innermost frame (where the CPU was) and the file it is in.
     pub symbol: Name,
     pub object: Name,
+    /// Where in its source the innermost user frame is, when the binary said (and the sample
+    /// was in user code).
+    pub source: Option<SourceLine>,
+}
+
+/// The perf map entries a record kept, per process: sorted `(start, end, name)`.
+#[derive(Default)]
+struct JitNames(HashMap<u32, Vec<(u64, u64, Name)>>);
+
+impl JitNames {
+    fn new(record: &Record) -> Self {
+        let mut by_pid: HashMap<u32, Vec<(u64, u64, Name)>> = HashMap::new();
+        for j in &record.jit_symbols {
+            by_pid.entry(j.pid).or_default().push((j.start, j.start.saturating_add(j.size), Name::from(format!("{} [jit]", j.name))));
+        }
+        for v in by_pid.values_mut() {
+            v.sort_by_key(|e| e.0);
+        }
+        Self(by_pid)
+    }
+
+    fn get(&self, pid: u32, addr: u64) -> Option<&Name> {
+        let v = self.0.get(&pid)?;
+        let i = v.partition_point(|e| e.0 <= addr);
+        v[..i].last().filter(|e| addr < e.1).map(|e| &e.2)
+    }
 }
 
 /// Names stacks, reusing one symbolizer for the whole report.
 pub struct Namer {
     cache: SymbolCache,
+    jit: JitNames,
     objects: Vec<Name>,
     /// Kernel frames' names without their `_[k]` suffix, for the symbol column.
     kernel_symbols: HashMap<u64, Name>,
@@ -42,6 +69,8 @@ pub struct Namer {
     separator: Name,
     kernel_object: Name,
     unknown: Name,
+    /// The object of JIT code named by a perf map.
+    jit_object: Name,
     no_stack: Name,
 }
 
@@ -50,26 +79,45 @@ impl Namer {
     pub fn new(record: &Record, search_dirs: &[std::path::PathBuf]) -> Self {
         let modules: Vec<ModuleFile> = record.modules.iter().map(|m| ModuleFile { path: m.path.clone(), build_id: m.build_id.clone() }).collect();
         let objects = modules.iter().map(|m| Name::from(m.path.file_name().map_or_else(|| m.path.display().to_string(), |n| n.to_string_lossy().into_owned()))).collect();
-        let mut cache = SymbolCache::new(modules, record.kernel_symbols.iter().cloned()).with_search_dirs(search_dirs.to_vec());
+        let mut cache = SymbolCache::new(modules, record.kernel_symbols.iter().cloned()).with_search_dirs(search_dirs.to_vec()).with_recorded(&record.code_symbols);
         // Every distinct frame of the record in one batch: reports name most samples anyway,
         // and a batch costs a fraction of single lookups.
         let frames = record.samples.iter().flat_map(|s| s.user.iter().enumerate().filter(|(_, f)| f.module != UNKNOWN_MODULE).map(|(depth, f)| (f.module, f.offset, depth > 0)));
         cache.prefetch_user(frames);
         Self {
             cache,
+            jit: JitNames::new(record),
             objects,
             kernel_symbols: HashMap::new(),
             separator: "-".into(),
             kernel_object: "[kernel.kallsyms]".into(),
             unknown: "[unknown]".into(),
+            jit_object: "[jit]".into(),
             no_stack: "[no stack]".into(),
+        }
+    }
+
+    /// Names of a frame outside any file: its perf map entry, else its address.
+    fn unknown(&self, pid: u32, addr: u64) -> (FrameAt, Names) {
+        match self.jit.get(pid, addr) {
+            Some(name) => (FrameAt::Jit { pid, addr }, [name.clone()].into()),
+            None => (FrameAt::Unknown(addr), [Name::from(format!("[unknown] {addr:#x}"))].into()),
         }
     }
 
     pub fn name(&mut self, s: &StackSample) -> NamedStack {
         let mut frames = Vec::with_capacity(s.user.len() + s.kernel.len() + 1);
+        let mut source = None;
         for (depth, f) in s.user.iter().enumerate().rev() {
-            let names = if f.module == UNKNOWN_MODULE { [Name::from(format!("[unknown] {:#x}", f.offset))].into() } else { self.cache.user(f.module, f.offset, depth > 0) };
+            let names = if f.module == UNKNOWN_MODULE {
+                self.unknown(s.pid, f.offset).1
+            } else {
+                let r = self.cache.user_resolved(f.module, f.offset, depth > 0);
+                if depth == 0 {
+                    source = r.lines.last().cloned().flatten();
+                }
+                r.names
+            };
             frames.extend(names.iter().cloned());
         }
         if !s.kernel.is_empty() {
@@ -90,12 +138,14 @@ impl Namer {
                 (symbol, self.kernel_object.clone())
             }
             (None, Some(f)) => {
-                let object = self.objects.get(f.module as usize).unwrap_or(&self.unknown).clone();
+                let jit = f.module == UNKNOWN_MODULE && self.jit.get(s.pid, f.offset).is_some();
+                let object = if jit { self.jit_object.clone() } else { self.objects.get(f.module as usize).unwrap_or(&self.unknown).clone() };
                 (frames.last().cloned().unwrap_or_default(), object)
             }
             (None, None) => (self.no_stack.clone(), self.unknown.clone()),
         };
-        NamedStack { frames, symbol, object }
+        let source = if s.kernel.is_empty() { source } else { None };
+        NamedStack { frames, symbol, object, source }
     }
 }
 
@@ -107,8 +157,13 @@ pub enum FrameAt {
         module: u32,
         offset: u64,
     },
-    /// A user address outside any file (JIT code, a vanished mapping).
+    /// A user address outside any file and any perf map entry (a vanished mapping).
     Unknown(u64),
+    /// JIT code named by its process's perf map.
+    Jit {
+        pid: u32,
+        addr: u64,
+    },
     Kernel(u64),
 }
 
@@ -121,20 +176,24 @@ pub struct NamedFrame {
     /// the call before it: the same address can name differently as a leaf.
     pub is_return: bool,
     pub names: crate::symbols::Names,
+    /// Where in their source `names` are, in the same order.
+    pub lines: Lines,
 }
 
 impl Namer {
     /// The frames of a sample innermost first (pprof's order): kernel frames, then user
     /// frames. Kernel names keep their `_[k]` suffix; empty for a sample without a stack.
     pub fn frames(&mut self, s: &StackSample) -> Vec<NamedFrame> {
-        let kernel = s.kernel.iter().map(|&addr| NamedFrame { at: FrameAt::Kernel(addr), is_return: false, names: self.cache.kernel(addr) });
+        let kernel = s.kernel.iter().map(|&addr| NamedFrame { at: FrameAt::Kernel(addr), is_return: false, names: self.cache.kernel(addr), lines: [None].into() });
         let mut frames: Vec<NamedFrame> = kernel.collect();
         for (depth, f) in s.user.iter().enumerate() {
             let is_return = depth > 0;
             frames.push(if f.module == UNKNOWN_MODULE {
-                NamedFrame { at: FrameAt::Unknown(f.offset), is_return, names: [Name::from(format!("[unknown] {:#x}", f.offset))].into() }
+                let (at, names) = self.unknown(s.pid, f.offset);
+                NamedFrame { at, is_return, names, lines: [None].into() }
             } else {
-                NamedFrame { at: FrameAt::User { module: f.module, offset: f.offset }, is_return, names: self.cache.user(f.module, f.offset, is_return) }
+                let r = self.cache.user_resolved(f.module, f.offset, is_return);
+                NamedFrame { at: FrameAt::User { module: f.module, offset: f.offset }, is_return, names: r.names, lines: r.lines }
             });
         }
         frames

@@ -1,12 +1,21 @@
 //! Names for recorded user frames (file + offset) and kernel frames (address), cached per
-//! frame: one blazesym `Symbolizer` per report, reused, is the cache of parsed files.
+//! frame: one blazesym `Symbolizer` per report, reused, is the cache of parsed files. A
+//! record that kept the names of its frames ([`Record::code_symbols`]) is named from them when
+//! its files are gone or changed; a file in a search directory with the same build-id wins.
+//!
+//! [`Record::code_symbols`]: damo_record::model::Record::code_symbols
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use blazesym::{
     helper::read_elf_build_id,
-    symbolize::{source::Elf, source::Source, Input, Symbolizer},
+    symbolize::{source::Elf, source::Source, CodeInfo, Input, Symbolizer},
 };
+use damo_record::model::{CodeSymbol, SourceFrame};
 
 /// A file the recorded user frames point into.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,15 +31,71 @@ pub struct ModuleFile {
 pub type Names = Arc<[Name]>;
 pub type Name = Arc<str>;
 
+/// Where in its source each of a frame's [`Names`] is, in the same order; `None` where the
+/// binary has no line information.
+pub type Lines = Arc<[Option<SourceLine>]>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SourceLine {
+    pub file: Name,
+    pub line: u32,
+}
+
+/// A symbolizer that reads inlined functions and source lines: the one to use per run.
+pub fn symbolizer() -> Symbolizer {
+    Symbolizer::builder().enable_inlined_fns(true).enable_code_info(true).build()
+}
+
+/// The functions at each of `offsets` (file offsets) of the ELF file at `path`, outermost
+/// first with their source lines; empty where the file has no symbol. `None` if the file
+/// cannot be read.
+pub fn symbolize_file(symbolizer: &Symbolizer, path: &Path, offsets: &[u64]) -> Option<Vec<Vec<SourceFrame>>> {
+    let source = Source::Elf(Elf::new(path));
+    let syms = symbolizer.symbolize(&source, Input::FileOffset(offsets)).ok()?;
+    let frame = |name: &str, code: Option<&CodeInfo<'_>>| SourceFrame {
+        name: name.to_owned(),
+        file: code.map(|c| c.to_path().display().to_string()).unwrap_or_default(),
+        line: code.and_then(|c| c.line).unwrap_or(0),
+    };
+    Some(
+        syms.iter()
+            .map(|sym| match sym.as_sym() {
+                // blazesym lists inlined functions outermost first, each with the line inside
+                // it (the call to the next one, or the address itself for the last).
+                Some(sym) => std::iter::once(frame(&sym.name, sym.code_info.as_deref())).chain(sym.inlined.iter().map(|f| frame(&f.name, f.code_info.as_ref()))).collect(),
+                None => Vec::new(),
+            })
+            .collect(),
+    )
+}
+
+/// A named frame: its names and their source lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub names: Names,
+    pub lines: Lines,
+}
+
+impl Resolved {
+    fn unnamed(name: String) -> Self {
+        Self { names: Arc::from([Name::from(name)]), lines: Arc::from([None]) }
+    }
+}
+
 pub struct SymbolCache {
     symbolizer: Symbolizer,
     modules: Vec<ModuleFile>,
     /// Per module: the file to read, once found (the recorded path, or a file with the same
     /// name and build-id in a search directory); `Some(None)` when there is none.
     usable: Vec<Option<Option<PathBuf>>>,
+    /// Per module: a file with its name and build-id in a search directory, which wins over
+    /// the record's own names; `Some(None)` when there is none.
+    searched: Vec<Option<Option<PathBuf>>>,
     /// Where else to look for a module, e.g. the binaries of a record made on another machine.
     search_dirs: Vec<PathBuf>,
-    user: HashMap<(u32, u64), Names>,
+    /// The names the record kept, by (module, offset looked up).
+    recorded: HashMap<(u32, u64), Vec<SourceFrame>>,
+    user: HashMap<(u32, u64), Resolved>,
     kernel: HashMap<u64, Names>,
     kernel_names: HashMap<u64, String>,
 }
@@ -39,8 +104,18 @@ impl SymbolCache {
     /// `kernel_symbols` are the names the recording resolved from kallsyms.
     pub fn new(modules: Vec<ModuleFile>, kernel_symbols: impl IntoIterator<Item = (u64, String)>) -> Self {
         let usable = vec![None; modules.len()];
-        let symbolizer = Symbolizer::builder().enable_inlined_fns(true).enable_code_info(true).build();
-        Self { symbolizer, modules, usable, search_dirs: Vec::new(), user: HashMap::new(), kernel: HashMap::new(), kernel_names: kernel_symbols.into_iter().collect() }
+        let searched = vec![None; modules.len()];
+        Self {
+            symbolizer: symbolizer(),
+            modules,
+            usable,
+            searched,
+            search_dirs: Vec::new(),
+            recorded: HashMap::new(),
+            user: HashMap::new(),
+            kernel: HashMap::new(),
+            kernel_names: kernel_symbols.into_iter().collect(),
+        }
     }
 
     /// Also looks for modules by file name in `dirs` (a build-id must match).
@@ -49,16 +124,26 @@ impl SymbolCache {
         self
     }
 
+    /// The names the record kept of its frames, used when no search directory has the file.
+    pub fn with_recorded(mut self, symbols: &[CodeSymbol]) -> Self {
+        self.recorded = symbols.iter().map(|s| ((s.module, s.offset), s.frames.clone())).collect();
+        self
+    }
+
     /// Names for a user frame. `offset` is where the sample was for the innermost frame and a
     /// return address otherwise (`is_return_address`), which points after the call.
     pub fn user(&mut self, module: u32, offset: u64, is_return_address: bool) -> Names {
+        self.user_resolved(module, offset, is_return_address).names
+    }
+
+    /// Names and source lines for a user frame, as [`Self::user`].
+    pub fn user_resolved(&mut self, module: u32, offset: u64, is_return_address: bool) -> Resolved {
         let lookup = lookup_offset(offset, is_return_address);
-        if let Some(names) = self.user.get(&(module, lookup)) {
-            return names.clone();
+        if let Some(r) = self.user.get(&(module, lookup)) {
+            return r.clone();
         }
-        let names = self.resolve_user(module, lookup);
-        self.user.insert((module, lookup), names.clone());
-        names
+        self.prefetch_user([(module, offset, is_return_address)]);
+        self.user[&(module, lookup)].clone()
     }
 
     /// Names user frames `(module, offset, is_return_address)` ahead of [`Self::user`], in
@@ -75,50 +160,53 @@ impl SymbolCache {
         for (module, mut offsets) in by_module {
             offsets.sort_unstable();
             offsets.dedup();
-            let Some(path) = self.module_file(module) else {
+            // A file the user pointed at wins; then the record's names; then the file at its
+            // recorded path, for the offsets the record did not name.
+            let searched = self.searched_file(module);
+            if searched.is_none() {
+                let (named, rest): (Vec<u64>, Vec<u64>) = offsets.iter().partition(|&&offset| self.recorded.contains_key(&(module, offset)));
+                for offset in named {
+                    let r = self.resolved(module, offset, &self.recorded[&(module, offset)]);
+                    self.user.insert((module, offset), r);
+                }
+                offsets = rest;
+            }
+            let Some(path) = searched.or_else(|| self.module_file(module)) else {
                 for offset in offsets {
-                    let names = self.unresolvable(module, offset);
-                    self.user.insert((module, offset), names);
+                    let r = self.unresolvable(module, offset);
+                    self.user.insert((module, offset), r);
                 }
                 continue;
             };
-            let source = Source::Elf(Elf::new(&path));
-            let names: Vec<Names> = match self.symbolizer.symbolize(&source, Input::FileOffset(&offsets)) {
-                Ok(syms) => syms.iter().zip(&offsets).map(|(sym, &offset)| self.names(module, offset, sym.as_sym())).collect(),
-                Err(_) => offsets.iter().map(|&offset| self.names(module, offset, None)).collect(),
-            };
-            for (offset, names) in offsets.into_iter().zip(names) {
-                self.user.insert((module, offset), names);
+            let resolved = symbolize_file(&self.symbolizer, &path, &offsets).unwrap_or_else(|| vec![Vec::new(); offsets.len()]);
+            for (offset, frames) in offsets.into_iter().zip(resolved) {
+                let r = self.resolved(module, offset, &frames);
+                self.user.insert((module, offset), r);
             }
         }
-    }
-
-    fn resolve_user(&mut self, module: u32, offset: u64) -> Names {
-        let Some(path) = self.module_file(module) else {
-            return self.unresolvable(module, offset);
-        };
-        let source = Source::Elf(Elf::new(&path));
-        let sym = self.symbolizer.symbolize_single(&source, Input::FileOffset(offset));
-        self.names(module, offset, sym.as_ref().ok().and_then(|s| s.as_sym()))
     }
 
     /// The file to read a module's symbols from: the recorded path, or a file with the same
     /// name and build-id in a search directory; `None` when neither is there.
     fn module_file(&mut self, module: u32) -> Option<PathBuf> {
         let file = self.modules.get(module as usize)?;
+        if self.usable[module as usize].is_none() {
+            let found = if file_matches(&file.path, file.build_id.as_deref(), false) { Some(file.path.clone()) } else { self.searched_file(module) };
+            self.usable[module as usize] = Some(found);
+        }
+        self.usable[module as usize].clone().flatten()
+    }
+
+    /// A file with the module's name and build-id in a search directory (only with proof that
+    /// it is the same file: a module without a build-id is never looked for elsewhere).
+    fn searched_file(&mut self, module: u32) -> Option<PathBuf> {
+        let file = self.modules.get(module as usize)?;
         let search_dirs = &self.search_dirs;
-        self.usable[module as usize]
+        self.searched[module as usize]
             .get_or_insert_with(|| {
-                let matches = |path: &PathBuf, need_id: bool| {
-                    let now = read_elf_build_id(path).ok().flatten().map(|id| id.to_vec());
-                    path.is_file() && if need_id { now.is_some() && now == file.build_id } else { file.build_id.is_none() || now == file.build_id }
-                };
-                if matches(&file.path, false) {
-                    return Some(file.path.clone());
-                }
-                // Elsewhere only with proof that it is the same file.
                 let name = file.path.file_name()?;
-                search_dirs.iter().map(|d| d.join(name)).find(|p| file.build_id.is_some() && matches(p, true))
+                let id = file.build_id.as_deref()?;
+                search_dirs.iter().map(|d| d.join(name)).find(|p| file_matches(p, Some(id), true))
             })
             .clone()
     }
@@ -129,23 +217,20 @@ impl SymbolCache {
     }
 
     /// The name of a frame whose module is unknown, or whose file is gone or changed.
-    fn unresolvable(&self, module: u32, offset: u64) -> Names {
-        match self.base_name(module) {
-            Some(base) => Arc::from([Name::from(format!("[{base} changed or missing]"))]),
-            None => Arc::from([Name::from(format!("[unknown] {offset:#x}"))]),
-        }
+    fn unresolvable(&self, module: u32, offset: u64) -> Resolved {
+        Resolved::unnamed(match self.base_name(module) {
+            Some(base) => format!("[{base} changed or missing]"),
+            None => format!("[unknown] {offset:#x}"),
+        })
     }
 
-    fn names(&self, module: u32, offset: u64, sym: Option<&blazesym::symbolize::Sym<'_>>) -> Names {
-        match sym {
-            Some(sym) => {
-                let mut names = vec![Name::from(&*sym.name)];
-                // blazesym lists inlined functions outermost first.
-                names.extend(sym.inlined.iter().map(|f| Name::from(&*f.name)));
-                Arc::from(names)
-            }
-            None => Arc::from([Name::from(format!("[{}+{offset:#x}]", self.base_name(module).unwrap_or_default()))]),
+    fn resolved(&self, module: u32, offset: u64, frames: &[SourceFrame]) -> Resolved {
+        if frames.is_empty() {
+            return Resolved::unnamed(format!("[{}+{offset:#x}]", self.base_name(module).unwrap_or_default()));
         }
+        let names = frames.iter().map(|f| Name::from(f.name.as_str())).collect();
+        let lines = frames.iter().map(|f| (!f.file.is_empty() && f.line > 0).then(|| SourceLine { file: f.file.as_str().into(), line: f.line })).collect();
+        Resolved { names, lines }
     }
 
     /// Name for a kernel frame, suffixed `_[k]` as FlameGraph does.
@@ -163,8 +248,15 @@ impl SymbolCache {
     }
 }
 
+/// Whether the file at `path` is the module recorded with `build_id`: with `need_id`, it must
+/// have that build-id; otherwise a module recorded without one matches any file.
+pub fn file_matches(path: &Path, build_id: Option<&[u8]>, need_id: bool) -> bool {
+    let now = read_elf_build_id(path).ok().flatten();
+    path.is_file() && if need_id { now.is_some() && now.as_deref() == build_id } else { build_id.is_none() || now.as_deref() == build_id }
+}
+
 /// Where to look a frame up: a return address points after its call instruction.
-fn lookup_offset(offset: u64, is_return_address: bool) -> u64 {
+pub fn lookup_offset(offset: u64, is_return_address: bool) -> u64 {
     if is_return_address {
         offset.saturating_sub(1)
     } else {
@@ -218,5 +310,31 @@ mod tests {
             assert_eq!(batched.user(module, offset, ret), cache.user(module, offset, ret), "module {module} offset {offset:#x}");
         }
         assert_eq!(&*cache.kernel(0x1234)[0], "[kernel 0x1234]_[k]");
+    }
+
+    #[test]
+    fn recorded_names_stand_in_for_missing_files_and_a_search_dir_wins() {
+        let (path, offset) = own_offset(damo_profile_symbols_probe as *const () as usize as u64);
+        let build_id = read_elf_build_id(&path).unwrap().map(|b| b.to_vec());
+        let modules = vec![ModuleFile { path: path.clone(), build_id }, ModuleFile { path: PathBuf::from("/nonexistent/libgone.so"), build_id: Some(vec![1]) }];
+        let frame = |name: &str, file: &str, line| SourceFrame { name: name.into(), file: file.into(), line };
+        let recorded = [
+            CodeSymbol { module: 0, offset, frames: vec![frame("as_recorded", "", 0)] },
+            CodeSymbol { module: 1, offset: 0x10, frames: vec![frame("outer", "/src/gone.c", 12), frame("inlined_leaf", "/src/gone.h", 3)] },
+            CodeSymbol { module: 1, offset: 0x1f, frames: vec![] },
+        ];
+        let mut cache = SymbolCache::new(modules.clone(), []).with_recorded(&recorded);
+        let gone = cache.user_resolved(1, 0x11, true);
+        assert_eq!(gone.names.iter().map(|n| &**n).collect::<Vec<_>>(), ["outer", "inlined_leaf"], "a return address looks up the call");
+        assert_eq!(&*gone.lines, [Some(SourceLine { file: "/src/gone.c".into(), line: 12 }), Some(SourceLine { file: "/src/gone.h".into(), line: 3 })]);
+        assert_eq!(&*cache.user(1, 0x1f, false)[0], "[libgone.so+0x1f]", "recorded without a symbol");
+        assert_eq!(&*cache.user(1, 0x20, false)[0], "[libgone.so changed or missing]", "not recorded");
+        assert_eq!(&*cache.user(0, offset, false)[0], "as_recorded", "the record's names before re-reading the file");
+        assert_eq!(&*cache.user(0, offset + 0x40_0000_0000, false)[0], format!("[{}+{:#x}]", path.file_name().unwrap().to_string_lossy(), offset + 0x40_0000_0000), "the file for offsets the record did not name");
+
+        let dir = path.parent().unwrap().to_path_buf();
+        let mut searched = SymbolCache::new(modules, []).with_recorded(&recorded).with_search_dirs(vec![dir]);
+        assert_eq!(&*searched.user(0, offset, false)[0], "damo_profile_symbols_probe", "a file with the same build-id in a search directory wins");
+        assert_eq!(&*searched.user(1, 0x10, false)[0], "outer");
     }
 }

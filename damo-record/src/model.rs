@@ -88,6 +88,44 @@ pub struct Record {
     pub proc_stats: Vec<ProcStatSample>,
     /// How the record was made; `None` for other tools' records and older ones.
     pub metadata: Option<Metadata>,
+    /// What the sampled code in files was, resolved while recording, so the record names its
+    /// frames without the binaries (a copy on another machine, deleted files). Empty for
+    /// other tools' records and older ones.
+    pub code_symbols: Vec<CodeSymbol>,
+    /// The JIT code (perf map entries, `/tmp/perf-<pid>.map`) that samples fell in.
+    pub jit_symbols: Vec<JitSymbol>,
+}
+
+/// The functions at one sampled file offset, resolved while recording.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CodeSymbol {
+    /// Index into [`Record::modules`].
+    pub module: u32,
+    /// The file offset looked up: a leaf frame's own, a return address's minus one (which is
+    /// inside the call instruction).
+    pub offset: u64,
+    /// The function, then the functions inlined into it at that offset (outermost first);
+    /// empty when the file has no symbol there.
+    pub frames: Vec<SourceFrame>,
+}
+
+/// A function, and where in its source the address is (when the binary has debug info).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourceFrame {
+    pub name: String,
+    /// The source file; empty when unknown.
+    pub file: String,
+    /// 0 when unknown.
+    pub line: u32,
+}
+
+/// A perf map entry (`START SIZE name`) of a process that a sample fell in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JitSymbol {
+    pub pid: u32,
+    pub start: u64,
+    pub size: u64,
+    pub name: String,
 }
 
 /// How a recording was made: what reports need to read it right (the sampling rate, the

@@ -57,6 +57,10 @@ pub enum ChunkKind {
     // 11 is reserved.
     /// How the record was made (`Record::metadata`), as JSON; the last one wins.
     Metadata = 12,
+    /// Names of the sampled file offsets (`Record::code_symbols`), written at the end.
+    CodeSymbols = 13,
+    /// The perf map entries samples fell in (`Record::jit_symbols`), written at the end.
+    JitSymbols = 14,
 }
 
 impl ChunkKind {
@@ -73,6 +77,8 @@ impl ChunkKind {
             9 => Self::Vmas,
             10 => Self::ProcStats,
             12 => Self::Metadata,
+            13 => Self::CodeSymbols,
+            14 => Self::JitSymbols,
             _ => return None,
         })
     }

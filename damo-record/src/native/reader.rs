@@ -9,7 +9,7 @@ use super::{
     codec::*, snapshot, ChunkKind, NativeError, CHUNK_HEADER_LEN, FLAG_FRAMED, FLAG_ZLIB, HEADER_LEN, MAGIC,
     OPEN_LEN, VERSION,
 };
-use crate::model::{FileAddr, FootprintSnapshot, Intervals, Losses, Module, ProcStatSample, ProcessFootprint, Record, StackSample, SystemMemory, TargetRecord, Vma, VmaSnapshot};
+use crate::model::{CodeSymbol, FileAddr, JitSymbol, SourceFrame, FootprintSnapshot, Intervals, Losses, Module, ProcStatSample, ProcessFootprint, Record, StackSample, SystemMemory, TargetRecord, Vma, VmaSnapshot};
 
 /// Compressed chunks may not inflate past this: a corrupt length must not exhaust memory.
 const MAX_INFLATED: u64 = 1 << 30;
@@ -201,6 +201,8 @@ impl Decoder {
             Some(ChunkKind::Footprints) => self.footprints(p),
             Some(ChunkKind::Vmas) => self.vmas(p),
             Some(ChunkKind::ProcStats) => self.proc_stats(p),
+            Some(ChunkKind::CodeSymbols) => self.code_symbols(p),
+            Some(ChunkKind::JitSymbols) => self.jit_symbols(p),
             Some(ChunkKind::Metadata) => {
                 self.record.metadata = Some(serde_json::from_slice(p).ok()?);
                 Some(())
@@ -341,6 +343,44 @@ impl Decoder {
             out.push(ProcStatSample { ts_ns, pid, comm, utime_ns, stime_ns, nr_threads, rss });
         }
         self.record.proc_stats.append(&mut out);
+        Some(())
+    }
+
+    fn code_symbols(&mut self, p: &mut &[u8]) -> Option<()> {
+        let n = get_varint(p)?;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let module = u32::try_from(get_varint(p)?).ok()?;
+            let offset = get_varint(p)?;
+            let n_frames = usize::try_from(get_varint(p)?).ok()?;
+            // Each frame takes at least 3 bytes: a corrupt count must not allocate much.
+            if n_frames > p.len() / 3 {
+                return None;
+            }
+            let mut frames = Vec::with_capacity(n_frames);
+            for _ in 0..n_frames {
+                let name = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
+                let file = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
+                let line = u32::try_from(get_varint(p)?).ok()?;
+                frames.push(SourceFrame { name, file, line });
+            }
+            out.push(CodeSymbol { module, offset, frames });
+        }
+        self.record.code_symbols.append(&mut out);
+        Some(())
+    }
+
+    fn jit_symbols(&mut self, p: &mut &[u8]) -> Option<()> {
+        let n = get_varint(p)?;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let pid = u32::try_from(get_varint(p)?).ok()?;
+            let start = get_varint(p)?;
+            let size = get_varint(p)?;
+            let name = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
+            out.push(JitSymbol { pid, start, size, name });
+        }
+        self.record.jit_symbols.append(&mut out);
         Some(())
     }
 

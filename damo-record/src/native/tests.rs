@@ -49,15 +49,58 @@ fn sample_record() -> (Record, Vec<u8>) {
     w.stacks(&samples).unwrap();
     let symbols = vec![(0xffff_ffff_8100_1000, "do_syscall_64".to_string())];
     w.kernel_symbols(&symbols).unwrap();
+    let code_symbols = code_symbols();
+    w.code_symbols(&code_symbols).unwrap();
+    let jit_symbols = vec![JitSymbol { pid: 42, start: 0x7fff_0000, size: 0x40, name: "LazyCompile:*hot /app/loop.js:3".into() }];
+    w.jit_symbols(&jit_symbols).unwrap();
     let losses = Losses { kernel: [1, 2, 3, 4], incomplete_snapshots: 5, unnormalized_samples: 6, undecodable_events: 7 };
     w.losses(&losses).unwrap();
     let bytes = w.finish().unwrap();
+    expected.code_symbols = code_symbols;
+    expected.jit_symbols = jit_symbols;
     expected.targets = vec![a, b];
     expected.modules = modules;
     expected.samples = samples;
     expected.kernel_symbols = symbols;
     expected.losses = Some(losses);
     (expected, bytes)
+}
+
+/// An inlined frame with its lines, a frame without debug info, an offset without a symbol.
+fn code_symbols() -> Vec<CodeSymbol> {
+    let frame = |name: &str, file: &str, line| SourceFrame { name: name.into(), file: file.into(), line };
+    vec![
+        CodeSymbol { module: 0, offset: 0x1233, frames: vec![frame("main", "/src/app.c", 40), frame("outer", "/src/app.c", 31), frame("leaf", "/src/leaf.h", 7)] },
+        CodeSymbol { module: 0, offset: 0x1234, frames: vec![frame("memset", "", 0)] },
+        CodeSymbol { module: 0, offset: 0x9999, frames: vec![] },
+    ]
+}
+
+#[test]
+fn code_symbols_of_a_corrupt_chunk_are_refused_whole() {
+    let mut w = NativeWriter::new(Vec::new()).unwrap();
+    w.code_symbols(&code_symbols()).unwrap();
+    let bytes = w.finish().unwrap();
+    assert_eq!(read(&bytes).unwrap().record.code_symbols, code_symbols());
+    // A payload that claims a billion frames, with a valid CRC: refused without allocating.
+    let mut payload = Vec::new();
+    for v in [1u64, 0, 0x10, 1 << 30] {
+        codec::put_varint(&mut payload, v);
+    }
+    let mut chunk = Vec::new();
+    chunk.extend((ChunkKind::CodeSymbols as u16).to_le_bytes());
+    chunk.extend(0u16.to_le_bytes());
+    chunk.extend((payload.len() as u32).to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&chunk[..4]);
+    crc.update(&payload);
+    chunk.extend(crc.finalize().to_le_bytes());
+    chunk.extend(&payload);
+    let mut data = bytes[..HEADER_LEN].to_vec();
+    data.extend(chunk);
+    let read = read(&data).unwrap();
+    assert_eq!(read.damaged_at, Some(HEADER_LEN as u64));
+    assert!(read.record.code_symbols.is_empty());
 }
 
 #[test]

@@ -10,7 +10,7 @@ use bytes::{BufMut, BytesMut};
 use flate2::{write::ZlibEncoder, Compression};
 
 use super::{codec::*, snapshot, ChunkKind, NativeError, FLAG_FRAMED, FLAG_ZLIB, MAGIC, OPEN_LEN, VERSION};
-use crate::model::{FootprintSnapshot, Losses, Metadata, Module, ProcStatSample, Snapshot, StackSample, TargetRecord, VmaSnapshot};
+use crate::model::{CodeSymbol, FootprintSnapshot, JitSymbol, Losses, Metadata, Module, ProcStatSample, Snapshot, StackSample, TargetRecord, VmaSnapshot};
 
 /// Payloads at least this long are compressed when that makes them smaller.
 const COMPRESS_MIN: usize = 256;
@@ -267,6 +267,37 @@ impl<W: Write> NativeWriter<W> {
     pub fn into_inner(mut self) -> W {
         let _ = self.close_run().map_err(drop).and_then(|()| self.out.flush().map_err(drop));
         self.out
+    }
+
+    /// Names of sampled file offsets: per offset, its functions outermost first with their
+    /// source file and line.
+    pub fn code_symbols(&mut self, symbols: &[CodeSymbol]) -> Result<(), NativeError> {
+        let p = &mut self.payload;
+        put_varint(p, symbols.len() as u64);
+        for s in symbols {
+            put_varint(p, u64::from(s.module));
+            put_varint(p, s.offset);
+            put_varint(p, s.frames.len() as u64);
+            for f in &s.frames {
+                put_bytes(p, f.name.as_bytes());
+                put_bytes(p, f.file.as_bytes());
+                put_varint(p, u64::from(f.line));
+            }
+        }
+        self.emit(ChunkKind::CodeSymbols)
+    }
+
+    /// The perf map entries samples fell in.
+    pub fn jit_symbols(&mut self, symbols: &[JitSymbol]) -> Result<(), NativeError> {
+        let p = &mut self.payload;
+        put_varint(p, symbols.len() as u64);
+        for s in symbols {
+            put_varint(p, u64::from(s.pid));
+            put_varint(p, s.start);
+            put_varint(p, s.size);
+            put_bytes(p, s.name.as_bytes());
+        }
+        self.emit(ChunkKind::JitSymbols)
     }
 
     /// Marks the record complete and hands back the output (e.g. to fsync a file).

@@ -13,7 +13,7 @@ use damo_record::{
     output_file::{OutputFile, OutputOptions},
 };
 
-use super::output::RecordOutput;
+use super::{output::RecordOutput, portable::SampledCode};
 use crate::snapshots::TargetKey;
 
 /// Samples are written in batches of this many, or at least once a second.
@@ -31,6 +31,9 @@ pub struct RecordFile {
     kdamonds: HashMap<u32, KdamondInfo>,
     pending: Vec<StackSample>,
     modules_written: usize,
+    /// The module table so far, and the code the samples hit: named at the end.
+    modules: Vec<Module>,
+    code: SampledCode,
     /// Nothing but the header so far: a recording that failed to start leaves no file.
     pub empty: bool,
 }
@@ -48,7 +51,7 @@ impl RecordFile {
         let mut file = OutputFile::create(path, OutputOptions::exact(permission, force))?;
         file.publish_early()?;
         let writer = NativeWriter::new(BufWriter::with_capacity(1 << 16, file))?;
-        Ok(Self { writer: Some(writer), kdamonds, pending: Vec::new(), modules_written: 0, empty: true })
+        Ok(Self { writer: Some(writer), kdamonds, pending: Vec::new(), modules_written: 0, modules: Vec::new(), code: SampledCode::default(), empty: true })
     }
 
     /// Where the record is while it is being written.
@@ -112,6 +115,7 @@ impl RecordOutput for RecordFile {
 
     fn stack(&mut self, sample: &StackSample) -> Result<()> {
         self.empty = false;
+        self.code.sample(sample);
         self.pending.push(sample.clone());
         if self.pending.len() >= STACK_BATCH {
             self.write_pending()?;
@@ -125,6 +129,7 @@ impl RecordOutput for RecordFile {
             // Modules precede the samples that use them.
             self.writer()?.modules(new)?;
             self.modules_written = modules.len();
+            self.modules = modules.to_vec();
         }
         Ok(())
     }
@@ -158,8 +163,22 @@ impl RecordOutput for RecordFile {
         self.write_pending()
     }
 
+    fn process_exited(&mut self, pid: u32) {
+        self.code.perf_maps.process_exited(pid);
+    }
+
     fn finish(&mut self, losses: &Losses) -> Result<()> {
         self.write_pending()?;
+        // The names of the sampled code, so the record reports without the binaries.
+        self.code.perf_maps.finish();
+        let jit = self.code.perf_maps.hit_symbols();
+        if !jit.is_empty() {
+            self.writer()?.jit_symbols(&jit)?;
+        }
+        let symbols = self.code.code_symbols(&self.modules);
+        if !symbols.is_empty() {
+            self.writer()?.code_symbols(&symbols)?;
+        }
         let mut writer = self.writer.take().context("the record is already finished")?;
         writer.losses(losses)?;
         let out = writer.finish()?;

@@ -6,6 +6,8 @@ pub mod file;
 mod kernel_symbols;
 pub mod metadata;
 pub mod output;
+pub mod perf_map;
+pub mod portable;
 pub mod procs;
 pub mod sink;
 pub mod target;

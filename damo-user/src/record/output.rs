@@ -30,6 +30,9 @@ pub trait RecordOutput {
     fn proc_stats(&mut self, _stats: &[ProcStatSample]) -> Result<()> {
         Ok(())
     }
+    /// A recorded process exited: its perf map (JIT names) is read a last time, before the
+    /// process's files may go.
+    fn process_exited(&mut self, _pid: u32) {}
     /// Makes buffered content durable; called about once a second.
     fn flush(&mut self) -> Result<()> {
         Ok(())

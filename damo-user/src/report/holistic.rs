@@ -163,7 +163,7 @@ mod tests {
     }
 
     fn named(frames: &[&str], symbol: &str) -> NamedStack {
-        NamedStack { frames: frames.iter().map(|&f| f.into()).collect(), symbol: symbol.into(), object: "".into() }
+        NamedStack { frames: frames.iter().map(|&f| f.into()).collect(), symbol: symbol.into(), object: "".into(), source: None }
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct Args {
     /// Print the rows as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Split each symbol's row by the source line the samples were at (`file:line`, where
+    /// the binary has line information; from the record or a `--search_dir` file).
+    #[arg(long)]
+    pub lines: bool,
     /// Also write a flamegraph SVG of the selected samples.
     #[arg(long, value_name = "FILE")]
     pub flamegraph: Option<PathBuf>,
@@ -104,7 +108,10 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let sel = select(&args.input, &args.filter, &args.symbols, args.diff.is_some())?;
     let mut table = Table::default();
     for (s, comm) in sel.stacks.iter().zip(&sel.commands) {
-        table.add(comm, &s.object, &s.symbol);
+        match (&s.source, args.lines) {
+            (Some(src), true) => table.add(comm, &s.object, &format!("{} {}:{}", s.symbol, src.file, src.line)),
+            _ => table.add(comm, &s.object, &s.symbol),
+        }
     }
     if args.json {
         let doc = serde_json::json!({ "selection": sel.what, "samples": table.total(), "rows": table.rows(args.top) });
