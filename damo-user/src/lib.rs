@@ -14,3 +14,4 @@ pub mod report;
 pub mod snapshots;
 pub mod sysinfo;
 pub mod tracefs;
+pub mod unwind;

@@ -30,6 +30,7 @@ fn stacks_of_a_recorded_command_symbolize_to_its_functions() {
         kdamond_pids: Vec::new(),
         monitored_pids: Vec::new(),
         sample_hz: 499,
+        call_graph: Default::default(),
         follow_children: true,
         timeout: Some(Duration::from_secs(30)),
         start_damon: None,
@@ -41,7 +42,7 @@ fn stacks_of_a_recorded_command_symbolize_to_its_functions() {
     assert!(summary.duration < Duration::from_secs(20), "did not end when the workload exited: {summary}");
     assert!(out.snapshots.is_empty(), "no kdamond was recorded, yet snapshots arrived");
     let losses = out.losses.expect("finish was called");
-    assert_eq!(losses.kernel, [0; damo_common::lost::COUNT as usize], "kernel-side losses");
+    assert_eq!(losses.kernel, [0; damo_common::lost::RECORDED], "kernel-side losses");
     assert!(out.samples.len() >= 300, "{} samples in ~2 s at 499 Hz", out.samples.len());
 
     // Symbolize every sample's innermost frame now that the workload is gone.

@@ -152,6 +152,7 @@ fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
         kdamond_pids: vec![kdamond_pid],
         monitored_pids: Vec::new(),
         sample_hz: 99,
+        call_graph: Default::default(),
         follow_children: true,
         timeout: Some(Duration::from_secs(10)),
         start_damon: None,
