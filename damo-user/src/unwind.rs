@@ -99,7 +99,7 @@ struct ProcessUnwinder {
 }
 
 /// How the samples unwound, for the summary and the benchmark.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnwindStats {
     pub samples: u64,
     /// framehop found the root of the stack (the CFI says "no caller").
@@ -108,6 +108,30 @@ pub struct UnwindStats {
     pub beyond_copy: u64,
     /// Samples without any user stack bytes (the copy failed; only the ip is known).
     pub no_stack: u64,
+    /// Samples by how much of the stack unwinding read, in KiB (rounded up, the last bucket
+    /// 64 KiB): what picks the default copy size.
+    pub read_kib: [u64; 65],
+}
+
+impl Default for UnwindStats {
+    fn default() -> Self {
+        Self { samples: 0, complete: 0, beyond_copy: 0, no_stack: 0, read_kib: [0; 65] }
+    }
+}
+
+impl UnwindStats {
+    /// The stack read (KiB) that `share` of the samples stayed within.
+    pub fn read_kib_quantile(&self, share: f64) -> usize {
+        let total: u64 = self.read_kib.iter().sum();
+        let mut seen = 0;
+        for (kib, &n) in self.read_kib.iter().enumerate() {
+            seen += n;
+            if seen as f64 >= share * total as f64 {
+                return kib;
+            }
+        }
+        self.read_kib.len() - 1
+    }
 }
 
 /// DWARF unwinding state of one recording: the file cache, per-process unwinders, framehop's
@@ -159,7 +183,11 @@ impl StackUnwinder {
             self.stats.no_stack += 1;
         }
         let sp = regs.sp;
-        let mut read_stack = |addr: u64| read_u64(stack, sp, addr);
+        let mut highest = sp;
+        let mut read_stack = |addr: u64| {
+            highest = highest.max(addr.saturating_add(8));
+            read_u64(stack, sp, addr)
+        };
         let mut frames = Vec::with_capacity(32);
         let mut iter = unwinder.iter_frames(regs.ip, UnwindRegsX86_64::new(regs.ip, regs.sp, regs.bp), &mut self.cache, &mut read_stack);
         let end = loop {
@@ -175,6 +203,7 @@ impl StackUnwinder {
             }
         };
         drop(iter);
+        self.stats.read_kib[((highest - sp).div_ceil(1024) as usize).min(64)] += 1;
         match end {
             Ok(_) if frames.len() < MAX_STACK_DEPTH => self.stats.complete += 1,
             Err(UnwindError::CouldNotReadStack(addr)) if addr >= sp + stack.len() as u64 && !stack.is_empty() => self.stats.beyond_copy += 1,
@@ -295,6 +324,85 @@ mod tests {
         assert_eq!(read_u64(&stack, sp, sp + 25), Err(()), "crosses the end of the copy");
         assert_eq!(read_u64(&stack, sp, sp - 8), Err(()), "below sp");
         assert_eq!(read_u64(&stack, sp, u64::MAX), Err(()));
+    }
+
+    /// What the eBPF side would send for this thread at this point: the registers and a
+    /// copy of the stack from sp up to the end of the stack's mapping, at most 64 KiB (this
+    /// test function's own frame takes 20 KiB in a debug build).
+    #[inline(never)]
+    #[no_mangle]
+    fn damo_unwind_probe_inner() -> (StackEvent, Vec<u8>) {
+        let (ip, sp, bp): (u64, u64, u64);
+        // SAFETY: reads three registers, writes nothing else.
+        unsafe { std::arch::asm!("lea {ip}, [rip]", "mov {sp}, rsp", "mov {bp}, rbp", ip = out(reg) ip, sp = out(reg) sp, bp = out(reg) bp) };
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let end = maps
+            .lines()
+            .filter_map(|l| {
+                let (range, _) = l.split_once(' ')?;
+                let (s, e) = range.split_once('-')?;
+                Some((u64::from_str_radix(s, 16).ok()?, u64::from_str_radix(e, 16).ok()?))
+            })
+            .find(|&(s, e)| s <= sp && sp < e)
+            .unwrap()
+            .1;
+        let len = (end - sp).min(damo_common::MAX_STACK_COPY as u64) as usize;
+        // SAFETY: [sp, sp + len) is inside this thread's mapped stack.
+        let stack = unsafe { std::slice::from_raw_parts(sp as *const u8, len) }.to_vec();
+        // SAFETY: StackEvent is plain old data; all-zero is a valid value.
+        let mut event: StackEvent = unsafe { std::mem::zeroed() };
+        event.pid = std::process::id();
+        event.regs = damo_common::UserRegs { ip, sp, bp };
+        event.stack_len = len as u32;
+        (event, std::hint::black_box(stack))
+    }
+
+    #[inline(never)]
+    #[no_mangle]
+    fn damo_unwind_probe_outer() -> (StackEvent, Vec<u8>) {
+        let captured = damo_unwind_probe_inner();
+        std::hint::black_box(captured)
+    }
+
+    #[test]
+    fn unwinds_a_captured_stack_of_this_process_through_its_callers() {
+        use blazesym::symbolize::{source::Elf, source::Source, Input, Symbolizer};
+        let (event, stack) = damo_unwind_probe_outer();
+        let mut normalizer = AddressNormalizer::new();
+        let mut unwinder = StackUnwinder::default();
+        let frames = unwinder.unwind(&mut normalizer, &event, &stack).unwrap();
+        let normalized = normalizer.normalize(event.pid, &frames).unwrap();
+        let symbolizer = Symbolizer::new();
+        let names: Vec<String> = normalized
+            .iter()
+            .enumerate()
+            .map(|(depth, f)| {
+                let Some(module) = normalizer.modules().get(f.module as usize) else { return "[unknown]".into() };
+                let offset = if depth == 0 { f.offset } else { f.offset - 1 };
+                let sym = symbolizer.symbolize_single(&Source::Elf(Elf::new(&module.path)), Input::FileOffset(offset)).ok();
+                sym.and_then(|s| s.as_sym().map(|s| s.name.to_string())).unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(names.first().map(String::as_str), Some("damo_unwind_probe_inner"), "{names:?}");
+        assert_eq!(names.get(1).map(String::as_str), Some("damo_unwind_probe_outer"), "{names:?}");
+        assert!(names.len() >= 4, "the test harness's frames are above the probes: {names:?}");
+        assert_eq!(unwinder.stats.samples, 1);
+        assert!(unwinder.stats.read_kib_quantile(1.0) >= 1, "unwinding read the stack");
+        // The unwinder is cached per process, and unwinding again gives the same frames.
+        assert_eq!(unwinder.unwind(&mut normalizer, &event, &stack).unwrap(), frames);
+        // With no stack bytes, only the ip is left (and the fp fallback cannot read either).
+        assert_eq!(unwinder.unwind(&mut normalizer, &event, &[]).unwrap(), [event.regs.ip]);
+    }
+
+    #[test]
+    fn read_quantiles_come_from_the_histogram() {
+        let mut stats = UnwindStats::default();
+        stats.read_kib[2] = 90;
+        stats.read_kib[9] = 9;
+        stats.read_kib[40] = 1;
+        assert_eq!(stats.read_kib_quantile(0.5), 2);
+        assert_eq!(stats.read_kib_quantile(0.99), 9);
+        assert_eq!(stats.read_kib_quantile(1.0), 40);
     }
 
     #[test]

@@ -99,7 +99,13 @@ impl std::fmt::Display for Summary {
         if let Some(s) = &self.stacks {
             let u = &s.unwind;
             let pct = |n: u64| n as f64 * 100.0 / u.samples.max(1) as f64;
-            write!(f, "; dwarf unwinding: {:.1}% of stacks complete, {:.1}% needed more than the stack copy", pct(u.complete), pct(u.beyond_copy))?;
+            write!(
+                f,
+                "; dwarf unwinding: {:.1}% of stacks complete, {:.1}% needed more than the stack copy, 99% read at most {} KiB of it",
+                pct(u.complete),
+                pct(u.beyond_copy),
+                u.read_kib_quantile(0.99)
+            )?;
         }
         Ok(())
     }
