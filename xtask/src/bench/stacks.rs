@@ -21,12 +21,12 @@ pub fn run(damo_trace: &Path, dir: &Path) -> Result<()> {
     let alone = run_workload(&workload)?.wait_rate()?;
     println!("\ncall stacks of {} (gcc -O2 -fomit-frame-pointer), {SECONDS} s per run, recorder attached by pid:", workload.display());
     println!("workload alone: {alone:.0} calls/s");
-    println!("  {:34} {:>8} {:>11} {:>12} {:>9} {:>12} {:>10}", "recorder", "samples", "CPU/sample", "recorder CPU", "slowdown", "record", "at _start");
+    println!("  {:42} {:>8} {:>11} {:>12} {:>9} {:>12} {:>10}", "recorder", "samples", "CPU/sample", "recorder CPU", "slowdown", "record", "at _start");
     for hz in [99, 999] {
         for mode in [Mode::DamoDwarf, Mode::DamoFp, Mode::PerfDwarf] {
             let r = measure(damo_trace, &workload, dir, mode, hz)?;
             println!(
-                "  {:34} {:>8} {:>9.1}µs {:>11.3}s {:>8.1}% {:>10} B {:>9.1}%",
+                "  {:42} {:>8} {:>9.1}µs {:>11.3}s {:>8.1}% {:>10} B {:>9.1}%",
                 format!("{} at {hz} Hz", mode.name()),
                 r.samples,
                 r.cpu.as_secs_f64() * 1e6 / r.samples.max(1) as f64,
