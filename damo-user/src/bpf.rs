@@ -35,7 +35,7 @@ impl Tracer {
     /// bytes of user stack for DWARF unwinding (0: frame-pointer stacks). The ring buffer
     /// grows with the copy, so batched wake-ups stay batched.
     pub fn load_with_stack_copy(tracefs: &Path, stack_copy: u32) -> Result<Self> {
-        if stack_copy as usize > MAX_STACK_COPY || stack_copy % 8 != 0 {
+        if stack_copy as usize > MAX_STACK_COPY || !stack_copy.is_multiple_of(8) {
             bail!("a stack copy of {stack_copy} bytes: it must be a multiple of 8 up to {MAX_STACK_COPY}");
         }
         if OBJECT.is_empty() {

@@ -55,7 +55,7 @@ impl CallGraph {
             ("dwarf", None) => Ok(Self::default()),
             ("dwarf", Some(size)) => {
                 let n: u32 = size.trim().parse().map_err(|_| format!("{size:?} is not a stack copy size in bytes"))?;
-                if n == 0 || n % 8 != 0 || n as usize > damo_common::MAX_STACK_COPY {
+                if n == 0 || !n.is_multiple_of(8) || n as usize > damo_common::MAX_STACK_COPY {
                     return Err(format!("the stack copy must be a multiple of 8 from 8 to {} bytes, not {n}", damo_common::MAX_STACK_COPY));
                 }
                 Ok(Self::Dwarf { stack_copy: n })
@@ -202,7 +202,6 @@ impl StackUnwinder {
                 other => break other,
             }
         };
-        drop(iter);
         self.stats.read_kib[((highest - sp).div_ceil(1024) as usize).min(64)] += 1;
         match end {
             Ok(_) if frames.len() < MAX_STACK_DEPTH => self.stats.complete += 1,
