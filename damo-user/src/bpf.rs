@@ -312,9 +312,9 @@ mod tests {
         assert_eq!((layout.nr_accesses, layout.age, layout.nr_regions), (40, 44, 48));
     }
 
-    #[test]
-    fn decodes_stack_samples_and_bounds_frames() {
-        let mut event = StackEvent {
+    /// An fp-mode sample: 16 bytes of user frames (left zero), a kernel stack error, no copy.
+    fn stack_event() -> StackEvent {
+        StackEvent {
             kind: damo_common::EventKind::StackSample as u32,
             pid: 10,
             ts_ns: 5,
@@ -328,7 +328,12 @@ mod tests {
             regs: Default::default(),
             stack_len: 0,
             _pad: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn decodes_stack_samples_and_bounds_frames() {
+        let mut event = stack_event();
         event.user[0] = 0x401000;
         event.user[1] = 0x402000;
         let Some(Event::Stack(decoded, stack)) = Event::decode(bytes_of(&event)) else {
@@ -344,19 +349,11 @@ mod tests {
     #[test]
     fn decodes_the_stack_tail_of_dwarf_samples_and_checks_its_length() {
         let event = StackEvent {
-            kind: damo_common::EventKind::StackSample as u32,
-            pid: 10,
-            ts_ns: 5,
-            tid: 11,
-            cpu: 1,
             user_bytes: 0,
             kernel_bytes: 8,
-            comm: [0; 16],
-            user: [0; damo_common::MAX_STACK_DEPTH],
-            kernel: [0; damo_common::MAX_STACK_DEPTH],
             regs: damo_common::UserRegs { ip: 0x401234, sp: 0x7ffd_0000_1000, bp: 0x7ffd_0000_1040 },
             stack_len: 24,
-            _pad: 0,
+            ..stack_event()
         };
         let mut item = bytes_of(&event).to_vec();
         item.extend((0u8..24).chain([0; 8])); // the tail, then the ring buffer's padding

@@ -6,7 +6,6 @@
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    time::Duration,
 };
 
 mod common;
@@ -15,7 +14,7 @@ use blazesym::symbolize::{source::Elf, source::Source, Input, Symbolizer};
 use common::Memory;
 use damo_user::{
     normalize::UNKNOWN_MODULE,
-    record::{self, target::TargetSpec, Plan},
+    record,
     unwind::CallGraph,
 };
 
@@ -29,19 +28,7 @@ fn build_nofp(dir: &Path) -> PathBuf {
 }
 
 fn record(command: String, call_graph: CallGraph) -> Memory {
-    let plan = Plan {
-        target: Some(TargetSpec::Command(command)),
-        user: None,
-        kdamond_pids: Vec::new(),
-        monitored_pids: Vec::new(),
-        sample_hz: 499,
-        call_graph,
-        follow_children: true,
-        timeout: Some(Duration::from_secs(30)),
-        start_damon: None,
-        schemes_target_regions: false,
-        proc_samples: Default::default(),
-    };
+    let plan = common::command_plan(command, 499, call_graph);
     let mut out = Memory::default();
     let summary = record::run(&plan, &mut out).expect("record");
     eprintln!("{summary}");
