@@ -12,11 +12,7 @@ mod common;
 
 use blazesym::symbolize::{source::Elf, source::Source, Input, Symbolizer};
 use common::Memory;
-use damo_user::{
-    normalize::UNKNOWN_MODULE,
-    record,
-    unwind::CallGraph,
-};
+use damo_user::{normalize::UNKNOWN_MODULE, record, unwind::CallGraph};
 
 /// Builds workload/c/nofp.c without frame pointers into `dir`.
 fn build_nofp(dir: &Path) -> PathBuf {

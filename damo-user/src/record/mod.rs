@@ -101,9 +101,10 @@ impl std::fmt::Display for Summary {
             let pct = |n: u64| n as f64 * 100.0 / u.samples.max(1) as f64;
             write!(
                 f,
-                "; dwarf unwinding: {:.1}% of stacks complete, {:.1}% needed more than the stack copy, 99% read at most {} KiB of it",
+                "; dwarf unwinding: {:.1}% of stacks complete, {:.1}% needed more than the stack copy ({} copies ended early, most at the top of a stack), 99% read at most {} KiB of it",
                 pct(u.complete),
                 pct(u.beyond_copy),
+                s.copies_short,
                 u.read_kib_quantile(0.99)
             )?;
         }
