@@ -77,8 +77,41 @@ pub struct StackEvent {
     pub user_bytes: i32,
     pub kernel_bytes: i32,
     pub comm: [u8; 16],
+    /// Frame-pointer user frames (`--call-graph fp`); empty (`user_bytes` 0) in dwarf mode.
     pub user: [u64; MAX_STACK_DEPTH],
     pub kernel: [u64; MAX_STACK_DEPTH],
+    /// The user registers at the sample (dwarf mode; zero in fp mode). When the sample
+    /// interrupted kernel code, these are the registers the task entered the kernel with.
+    pub regs: UserRegs,
+    /// Bytes of user stack copied from `regs.sp` upwards that follow this header in the ring
+    /// buffer item (0 in fp mode, or when not one byte could be read).
+    pub stack_len: u32,
+    pub _pad: u32,
+}
+
+/// The registers an x86-64 unwinder starts from: instruction, stack and frame pointers.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserRegs {
+    pub ip: u64,
+    pub sp: u64,
+    pub bp: u64,
+}
+
+/// The largest user stack copy a sample can carry (perf's limit is 65528 too). A power of
+/// two minus 8: the eBPF side masks lengths with `STACK_COPY_MASK` for the verifier.
+pub const MAX_STACK_COPY: usize = 65528;
+/// `len & STACK_COPY_MASK` is a multiple of 8 and at most `MAX_STACK_COPY`.
+pub const STACK_COPY_MASK: u32 = 0xfff8;
+
+/// What the perf_event program records per sample; set by the loader before load.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SampleConfig {
+    /// Bytes of user stack to copy per sample (dwarf mode), or 0 for frame-pointer stacks
+    /// from `bpf_get_stack`.
+    pub stack_copy: u32,
+    pub _pad: u32,
 }
 
 /// Where `damon_aggregated`'s fields sit in its record, read from the tracefs `format` file at
@@ -122,18 +155,29 @@ pub mod lost {
     pub const REGION_RINGBUF_FULL: u32 = 0;
     /// A stack sample found the ring buffer full.
     pub const STACK_RINGBUF_FULL: u32 = 1;
-    /// `bpf_get_stack` failed for both stacks of a sample.
+    /// `bpf_get_stack` failed for both stacks of a sample; in dwarf mode, not one byte of the
+    /// user stack could be copied and there is no kernel stack either (or the sample
+    /// interrupted user code).
     pub const STACK_UNREADABLE: u32 = 2;
     /// The pid filter map was full when a child of a target forked.
     pub const TARGET_MAP_FULL: u32 = 3;
-    pub const COUNT: u32 = 4;
+    /// Dwarf mode: a user stack copy ended at an unreadable page before the copy size. Most
+    /// are the top of a stack (nothing lost); the collector counts the samples whose
+    /// unwinding needed the missing bytes. Not one of the record's four loss slots.
+    pub const STACK_COPY_SHORT: u32 = 4;
+    /// Slots of the per-CPU counter map.
+    pub const COUNT: u32 = 5;
+    /// The first `RECORDED` counters are losses the record keeps.
+    pub const RECORDED: usize = 4;
     // A full ring buffer drops scheme regions under REGION_RINGBUF_FULL too: both are DAMON
     // region events, and the record's loss counters keep their four slots.
 }
 
 const _: () = assert!(core::mem::size_of::<RegionEvent>() == 56);
 const _: () = assert!(core::mem::size_of::<SchemeRegionEvent>() == 64);
-const _: () = assert!(core::mem::size_of::<StackEvent>() == 48 + 2 * 8 * MAX_STACK_DEPTH);
+const _: () = assert!(core::mem::size_of::<StackEvent>() == 48 + 2 * 8 * MAX_STACK_DEPTH + 24 + 8);
+const _: () = assert!(core::mem::size_of::<SampleConfig>() == 8);
+const _: () = assert!(MAX_STACK_COPY == STACK_COPY_MASK as usize);
 const _: () = assert!(core::mem::align_of::<StackEvent>() == 8);
 
 #[cfg(feature = "user")]
@@ -142,4 +186,5 @@ mod pod {
     unsafe impl aya::Pod for super::RegionLayout {}
     unsafe impl aya::Pod for super::ForkLayout {}
     unsafe impl aya::Pod for super::SchemeRegionLayout {}
+    unsafe impl aya::Pod for super::SampleConfig {}
 }

@@ -20,9 +20,18 @@ mod maps {
     };
     use damo_common::lost;
 
-    /// Region events and stack samples, in the order they happened.
+    /// Region events and stack samples, in the order they happened. The loader sizes it for
+    /// the stack copies of dwarf mode (`Tracer::load`).
     #[map]
     pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+
+    /// One stack sample is built here per CPU (indexed by CPU id; the loader sets the number
+    /// of entries to the possible CPUs): a header and up to `MAX_STACK_COPY` stack bytes, plus
+    /// a page of slack for the page-wise copy. A plain array, as per-CPU values stop at 32 KiB.
+    #[map]
+    pub static SAMPLE_SCRATCH: Array<[u8; SCRATCH_BYTES]> = Array::with_max_entries(1, 0);
+    pub const SCRATCH_BYTES: usize =
+        size_of::<damo_common::StackEvent>() + damo_common::MAX_STACK_COPY + 8 + 8192;
 
     /// Pids of the kdamonds being recorded; other kdamonds' events are dropped in the kernel.
     #[map]
@@ -44,8 +53,10 @@ mod maps {
     /// about 100 µs of its CPU each (a context switch into a cold cache), far more than the
     /// event itself.
     const WAKEUP_EVERY_NS: u64 = 100_000_000;
-    /// ...or when this much is waiting (1/32 of the ring), so a burst never fills it.
-    const WAKEUP_BYTES: u64 = 256 << 10;
+    /// ...or when this much is waiting (1/32 of the ring), so a burst never fills it. Set by
+    /// the loader with the ring's size.
+    #[no_mangle]
+    static WAKEUP_BYTES: u64 = 256 << 10;
 
     /// The submit flags for the next event: wake the reader only when a batch is due.
     pub fn wakeup_flags() -> u64 {
@@ -54,7 +65,8 @@ mod maps {
         let now = unsafe { bpf_ktime_get_ns() };
         // SAFETY: one shared slot; CPUs racing on it cause at most an extra or a later wakeup.
         unsafe {
-            if now.wrapping_sub(*last) >= WAKEUP_EVERY_NS || EVENTS.query(BPF_RB_AVAIL_DATA.into()) >= WAKEUP_BYTES {
+            let wakeup_bytes = core::ptr::read_volatile(&WAKEUP_BYTES);
+            if now.wrapping_sub(*last) >= WAKEUP_EVERY_NS || EVENTS.query(BPF_RB_AVAIL_DATA.into()) >= wakeup_bytes {
                 *last = now;
                 BPF_RB_FORCE_WAKEUP.into()
             } else {
@@ -77,4 +89,4 @@ mod maps {
 }
 
 #[cfg(target_arch = "bpf")]
-use maps::{count_lost, wakeup_flags, EVENTS, KDAMOND_PIDS, TARGET_TGIDS};
+use maps::{count_lost, wakeup_flags, EVENTS, KDAMOND_PIDS, SAMPLE_SCRATCH, SCRATCH_BYTES, TARGET_TGIDS};

@@ -61,7 +61,7 @@ fn second(t: u64, rng: &mut Rng, code: &[u64], cpus: u64, regions: bool, samples
     for s in 0..SNAPSHOTS_PER_S {
         let ts_ns = t * 1_000_000_000 + (s + 1) * (1_000_000_000 / SNAPSHOTS_PER_S);
         while samples && next_sample < ts_ns {
-            let mut e = StackEvent { kind: EventKind::StackSample as u32, pid, ts_ns: next_sample, tid: pid, cpu: (next_sample / sample_every % cpus) as u32, user_bytes: 0, kernel_bytes: 0, comm: *b"bench\0\0\0\0\0\0\0\0\0\0\0", user: [0; MAX_STACK_DEPTH], kernel: [0; MAX_STACK_DEPTH] };
+            let mut e = StackEvent { kind: EventKind::StackSample as u32, pid, ts_ns: next_sample, tid: pid, cpu: (next_sample / sample_every % cpus) as u32, user_bytes: 0, kernel_bytes: 0, comm: *b"bench\0\0\0\0\0\0\0\0\0\0\0", user: [0; MAX_STACK_DEPTH], kernel: [0; MAX_STACK_DEPTH], regs: Default::default(), stack_len: 0, _pad: 0 };
             let (user, kernel) = (12 + rng.next() % 8, 6 + rng.next() % 6);
             for i in 0..user as usize {
                 e.user[i] = code[(rng.next() % code.len() as u64) as usize];
@@ -113,7 +113,7 @@ fn run(regions: bool, samples: bool, cpus: u64) -> Result<(Duration, u64, u64)> 
         for item in items {
             match Event::decode(item) {
                 Some(Event::Region(e)) => sink.region(&e)?,
-                Some(Event::Stack(e)) => sink.stack(&e)?,
+                Some(Event::Stack(e, stack)) => sink.stack(&e, stack)?,
                 Some(Event::SchemeRegion(e)) => sink.scheme_region(&e)?,
                 None => sink.undecodable(item.len())?,
             }

@@ -9,10 +9,10 @@ use aya::{
         perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
         PerfEvent, TracePoint,
     },
-    util::online_cpus,
+    util::{nr_cpus, online_cpus},
     Ebpf, EbpfLoader,
 };
-use damo_common::{lost, ForkLayout, RegionEvent, RegionLayout, SchemeRegionEvent, SchemeRegionLayout, StackEvent};
+use damo_common::{lost, ForkLayout, RegionEvent, RegionLayout, SampleConfig, SchemeRegionEvent, SchemeRegionLayout, StackEvent, MAX_STACK_COPY};
 
 use crate::tracefs;
 
@@ -24,9 +24,20 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// Loads the programs with tracepoint layouts read from `tracefs`. The DAMON tracepoint is
-    /// optional here (perf-only recording works without DAMON); `attach_damon` needs it.
+    /// Loads the programs with tracepoint layouts read from `tracefs`, for frame-pointer user
+    /// stacks. The DAMON tracepoint is optional here (perf-only recording works without
+    /// DAMON); `attach_damon` needs it.
     pub fn load(tracefs: &Path) -> Result<Self> {
+        Self::load_with_stack_copy(tracefs, 0)
+    }
+
+    /// Like [`load`](Self::load), with samples that carry the user registers and `stack_copy`
+    /// bytes of user stack for DWARF unwinding (0: frame-pointer stacks). The ring buffer
+    /// grows with the copy, so batched wake-ups stay batched.
+    pub fn load_with_stack_copy(tracefs: &Path, stack_copy: u32) -> Result<Self> {
+        if stack_copy as usize > MAX_STACK_COPY || !stack_copy.is_multiple_of(8) {
+            bail!("a stack copy of {stack_copy} bytes: it must be a multiple of 8 up to {MAX_STACK_COPY}");
+        }
         if OBJECT.is_empty() {
             bail!("this damo-trace was built without eBPF (DAMO_TRACE_NO_EBPF); rebuild it after scripts/setup.sh");
         }
@@ -41,10 +52,16 @@ impl Tracer {
         };
         let fork = tracefs::read_format(tracefs, "sched", "sched_process_fork")?;
         let fork_layout = ForkLayout { child_pid: fork.offset_of("child_pid", 4)? };
+        let nr_cpus = nr_cpus().map_err(|(path, e)| anyhow::anyhow!("failed to read {path}: {e}"))? as u32;
+        let ring = ring_bytes(stack_copy, nr_cpus);
         let ebpf = EbpfLoader::new()
             .override_global("REGION_LAYOUT", &region_layout, true)
             .override_global("SCHEME_REGION_LAYOUT", &scheme_layout, true)
             .override_global("FORK_LAYOUT", &fork_layout, true)
+            .override_global("SAMPLE_CONFIG", &SampleConfig { stack_copy, _pad: 0 }, true)
+            .override_global("WAKEUP_BYTES", &(u64::from(ring) / WAKEUP_FRACTION), true)
+            .map_max_entries("EVENTS", ring)
+            .map_max_entries("SAMPLE_SCRATCH", nr_cpus)
             .load(OBJECT)
             .context("failed to load the eBPF object (are you root, with BPF enabled?)")?;
         Ok(Self { ebpf })
@@ -134,6 +151,19 @@ impl Tracer {
     }
 }
 
+/// The collector is woken when this fraction of the ring waits (or every 100 ms).
+const WAKEUP_FRACTION: u64 = 16;
+
+/// The ring buffer's size: 8 MiB holds seconds of region events and frame-pointer samples;
+/// with stack copies it holds 1024 samples per CPU (a second of 999 Hz on every CPU), so a
+/// wake-up comes every 64 samples per CPU at most and the collector has the rest of the ring
+/// to catch up. A power of two, as the kernel requires.
+fn ring_bytes(stack_copy: u32, nr_cpus: u32) -> u32 {
+    let sample = (size_of::<StackEvent>() as u64 + u64::from(stack_copy)).next_multiple_of(8) + 8;
+    let wanted = sample * 1024 * u64::from(nr_cpus);
+    wanted.max(8 << 20).next_power_of_two().min(1 << 30) as u32
+}
+
 /// Where `damon_aggregated`'s fields are; kernels before 5.16 have no `age`.
 fn region_layout(format: &tracefs::Format) -> Result<RegionLayout> {
     Ok(RegionLayout {
@@ -162,15 +192,17 @@ fn scheme_region_layout(format: &tracefs::Format) -> Result<SchemeRegionLayout> 
 
 /// One event from the ring buffer.
 #[derive(Debug)]
-pub enum Event {
+pub enum Event<'a> {
     Region(RegionEvent),
     SchemeRegion(SchemeRegionEvent),
-    Stack(Box<StackEvent>),
+    /// A stack sample and the user stack bytes copied with it (empty in fp mode).
+    Stack(Box<StackEvent>, &'a [u8]),
 }
 
-impl Event {
-    /// Decodes a ring buffer item; `None` for an unknown kind or a short item.
-    pub fn decode(bytes: &[u8]) -> Option<Self> {
+impl<'a> Event<'a> {
+    /// Decodes a ring buffer item; `None` for an unknown kind, a short item, or a stack
+    /// sample whose stack tail is not as long as its header says.
+    pub fn decode(bytes: &'a [u8]) -> Option<Self> {
         let kind = u32::from_ne_bytes(bytes.get(..4)?.try_into().ok()?);
         if kind == damo_common::EventKind::Region as u32 && bytes.len() >= size_of::<RegionEvent>() {
             // SAFETY: length checked; RegionEvent is plain old data.
@@ -182,7 +214,14 @@ impl Event {
             && bytes.len() >= size_of::<StackEvent>()
         {
             // SAFETY: length checked; StackEvent is plain old data.
-            Some(Self::Stack(Box::new(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) })))
+            let event: StackEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+            let tail = &bytes[size_of::<StackEvent>()..];
+            let len = event.stack_len as usize;
+            // The kernel pads items to 8 bytes; a tail shorter than stated is a bad item.
+            if len > MAX_STACK_COPY || tail.len() < len {
+                return None;
+            }
+            Some(Self::Stack(Box::new(event), &tail[..len]))
         } else {
             None
         }
@@ -273,9 +312,9 @@ mod tests {
         assert_eq!((layout.nr_accesses, layout.age, layout.nr_regions), (40, 44, 48));
     }
 
-    #[test]
-    fn decodes_stack_samples_and_bounds_frames() {
-        let mut event = StackEvent {
+    /// An fp-mode sample: 16 bytes of user frames (left zero), a kernel stack error, no copy.
+    fn stack_event() -> StackEvent {
+        StackEvent {
             kind: damo_common::EventKind::StackSample as u32,
             pid: 10,
             ts_ns: 5,
@@ -286,15 +325,57 @@ mod tests {
             comm: *b"worker\0\0\0\0\0\0\0\0\0\0",
             user: [0; damo_common::MAX_STACK_DEPTH],
             kernel: [0; damo_common::MAX_STACK_DEPTH],
-        };
+            regs: Default::default(),
+            stack_len: 0,
+            _pad: 0,
+        }
+    }
+
+    #[test]
+    fn decodes_stack_samples_and_bounds_frames() {
+        let mut event = stack_event();
         event.user[0] = 0x401000;
         event.user[1] = 0x402000;
-        let Some(Event::Stack(decoded)) = Event::decode(bytes_of(&event)) else {
+        let Some(Event::Stack(decoded, stack)) = Event::decode(bytes_of(&event)) else {
             panic!("expected a stack sample");
         };
+        assert!(stack.is_empty(), "fp samples carry no stack bytes");
         assert_eq!(user_frames(&decoded), &[0x401000, 0x402000]);
         assert!(kernel_frames(&decoded).is_empty(), "a negative errno means no frames");
         event.user_bytes = i32::MAX;
         assert_eq!(user_frames(&event).len(), damo_common::MAX_STACK_DEPTH);
+    }
+
+    #[test]
+    fn decodes_the_stack_tail_of_dwarf_samples_and_checks_its_length() {
+        let event = StackEvent {
+            user_bytes: 0,
+            kernel_bytes: 8,
+            regs: damo_common::UserRegs { ip: 0x401234, sp: 0x7ffd_0000_1000, bp: 0x7ffd_0000_1040 },
+            stack_len: 24,
+            ..stack_event()
+        };
+        let mut item = bytes_of(&event).to_vec();
+        item.extend((0u8..24).chain([0; 8])); // the tail, then the ring buffer's padding
+        let Some(Event::Stack(decoded, stack)) = Event::decode(&item) else { panic!("expected a stack sample") };
+        assert_eq!(decoded.regs, event.regs);
+        assert_eq!(stack, (0u8..24).collect::<Vec<_>>().as_slice(), "exactly stack_len bytes");
+        let cut = &item[..size_of::<StackEvent>() + 16];
+        assert!(Event::decode(cut).is_none(), "a tail shorter than stack_len must be refused");
+        let mut huge = event;
+        huge.stack_len = u32::MAX;
+        let mut item = bytes_of(&huge).to_vec();
+        item.resize(item.len() + 64, 0);
+        assert!(Event::decode(&item).is_none(), "an impossible stack_len must be refused");
+    }
+
+    #[test]
+    fn the_ring_grows_with_the_stack_copy() {
+        assert_eq!(ring_bytes(0, 2), 8 << 20, "fp mode keeps 8 MiB");
+        let ring = ring_bytes(16384, 2);
+        assert!(ring.is_power_of_two());
+        let sample = size_of::<StackEvent>() as u32 + 16384;
+        assert!(ring / sample >= 2048, "{ring} B hold too few 16 KiB samples");
+        assert!(u64::from(ring) / WAKEUP_FRACTION >= u64::from(sample) * 64, "a wake-up every 64 samples or fewer");
     }
 }

@@ -13,7 +13,8 @@ use crate::bpf::Event;
 /// Where events go: the record writer, a live view, a test.
 pub trait EventSink {
     fn region(&mut self, event: &RegionEvent) -> Result<()>;
-    fn stack(&mut self, event: &StackEvent) -> Result<()>;
+    /// A stack sample, with the user stack bytes copied from `event.regs.sp` (dwarf mode).
+    fn stack(&mut self, event: &StackEvent, stack: &[u8]) -> Result<()>;
     /// A region a DAMOS scheme is about to act on. Only recordings that attach
     /// `damos_before_apply` get them; a sink without a use for them counts them as undecodable.
     fn scheme_region(&mut self, _event: &SchemeRegionEvent) -> Result<()> {
@@ -64,7 +65,7 @@ fn drain(ring: &mut RingBuf<MapData>, sink: &mut dyn EventSink) -> Result<()> {
         match Event::decode(&item) {
             Some(Event::Region(event)) => sink.region(&event)?,
             Some(Event::SchemeRegion(event)) => sink.scheme_region(&event)?,
-            Some(Event::Stack(event)) => sink.stack(&event)?,
+            Some(Event::Stack(event, stack)) => sink.stack(&event, stack)?,
             None => sink.undecodable(item.len())?,
         }
     }

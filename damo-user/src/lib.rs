@@ -15,3 +15,4 @@ pub mod report;
 pub mod snapshots;
 pub mod sysinfo;
 pub mod tracefs;
+pub mod unwind;

@@ -39,12 +39,15 @@ struct Maps {
     reloaded_for_unknown: bool,
 }
 
-struct Mapping {
-    start: u64,
-    end: u64,
-    offset: u64,
+/// One executable mapping of a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub start: u64,
+    pub end: u64,
+    /// File offset of `start`.
+    pub offset: u64,
     /// `UNKNOWN_MODULE` for code outside any file: [vdso], JIT.
-    module: u32,
+    pub module: u32,
 }
 
 impl Default for AddressNormalizer {
@@ -65,6 +68,13 @@ impl AddressNormalizer {
     /// Every module seen so far; `FileAddr::module` indexes this.
     pub fn modules(&self) -> &[Module] {
         &self.modules
+    }
+
+    /// The executable mappings of `pid` as last read, sorted by start (empty if never read):
+    /// what the DWARF unwinder (`crate::unwind`) needs besides the files of `modules()`.
+    /// Call [`normalize`](Self::normalize) first to have them read or refreshed.
+    pub fn mappings(&self, pid: u32) -> &[Mapping] {
+        self.maps.get(&pid).map_or(&[], |m| &m.vmas)
     }
 
     /// Marks every cached map stale: the next sample of each process reads its maps again.

@@ -40,7 +40,7 @@ impl EventSink for Counts {
         self.regions += 1;
         Ok(())
     }
-    fn stack(&mut self, sample: &StackEvent) -> anyhow::Result<()> {
+    fn stack(&mut self, sample: &StackEvent, _stack: &[u8]) -> anyhow::Result<()> {
         if sample.pid != self.pid {
             self.others += 1;
         } else {

@@ -11,7 +11,7 @@ use blazesym::symbolize::{source::Elf, source::Source, Input, Symbolizer};
 use common::Memory;
 use damo_user::{
     normalize::UNKNOWN_MODULE,
-    record::{self, target::TargetSpec, Plan},
+    record,
 };
 
 fn workload() -> PathBuf {
@@ -24,25 +24,13 @@ fn workload() -> PathBuf {
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn stacks_of_a_recorded_command_symbolize_to_its_functions() {
-    let plan = Plan {
-        target: Some(TargetSpec::Command(format!("{} known --seconds 2", workload().display()))),
-        user: None,
-        kdamond_pids: Vec::new(),
-        monitored_pids: Vec::new(),
-        sample_hz: 499,
-        follow_children: true,
-        timeout: Some(Duration::from_secs(30)),
-        start_damon: None,
-        schemes_target_regions: false,
-        proc_samples: Default::default(),
-        keep_running: false,
-    };
+    let plan = common::command_plan(format!("{} known --seconds 2", workload().display()), 499, Default::default());
     let mut out = Memory::default();
     let summary = record::run(&plan, &mut out).expect("record");
     assert!(summary.duration < Duration::from_secs(20), "did not end when the workload exited: {summary}");
     assert!(out.snapshots.is_empty(), "no kdamond was recorded, yet snapshots arrived");
     let losses = out.losses.expect("finish was called");
-    assert_eq!(losses.kernel, [0; damo_common::lost::COUNT as usize], "kernel-side losses");
+    assert_eq!(losses.kernel, [0; damo_common::lost::RECORDED], "kernel-side losses");
     assert!(out.samples.len() >= 300, "{} samples in ~2 s at 499 Hz", out.samples.len());
 
     // Symbolize every sample's innermost frame now that the workload is gone.

@@ -152,6 +152,7 @@ fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
         kdamond_pids: vec![kdamond_pid],
         monitored_pids: Vec::new(),
         sample_hz: 99,
+        call_graph: Default::default(),
         follow_children: true,
         timeout: Some(Duration::from_secs(10)),
         start_damon: None,
@@ -523,5 +524,33 @@ fn profile_names_the_function_that_made_each_buffer_hot() {
     let svg = fs::read_to_string("/tmp/holistic.svg").unwrap();
     for function in &tops[tops.len() - 3..] {
         assert!(svg.contains(&format!(": {function}")), "the holistic page does not label a phase {function}");
+    }
+}
+
+#[test]
+#[ignore = "VM only: starts a kdamond"]
+fn phases_of_the_workload_without_frame_pointers_unwind_to_main() {
+    in_vm_only();
+    let (out, folded) = ("/tmp/phases-nofp.data", "/tmp/phases-nofp.folded");
+    let _ = fs::remove_file(out);
+    // Built with force-frame-pointers=no (xtask vm): only DWARF unwinding finds the callers.
+    let workload = std::env::var("DAMO_WORKLOAD").map_or_else(|_| "/bin/damo-workload-nofp".into(), |w| format!("{w}-nofp"));
+    damo_trace(&["record", &format!("{workload} phases --phase-seconds 3"), "--minr", "100", "--timeout", "60s", "-o", out]);
+    damo_trace(&["report", "profile", "-i", out, "--folded", folded]);
+    let lines = fs::read_to_string(folded).unwrap();
+    for function in ["phase_sequential_scan", "phase_random_update", "phase_hot_spot"] {
+        // Folded lines go root first: "..;main;..;function;.. count".
+        let (mut under_main, mut all) = (0u64, 0u64);
+        for line in lines.lines() {
+            let Some((stack, count)) = line.rsplit_once(' ') else { continue };
+            let frames: Vec<&str> = stack.split(';').collect();
+            let Some(at) = frames.iter().position(|f| *f == function) else { continue };
+            let n: u64 = count.parse().unwrap();
+            all += n;
+            under_main += n * u64::from(frames[..at].iter().any(|f| f.ends_with("damo_workload::main")));
+        }
+        eprintln!("{function}: {under_main}/{all} samples under main");
+        assert!(all >= 20, "only {all} samples in {function}:\n{lines}");
+        assert!(under_main * 10 >= all * 9, "{function} is under main in only {under_main}/{all} samples:\n{lines}");
     }
 }

@@ -135,6 +135,8 @@ fn find_vmlinuz(cache: &Path) -> Result<Option<PathBuf>> {
 struct Binaries {
     damo_trace: PathBuf,
     workload: PathBuf,
+    /// The same workload without frame pointers, for DWARF unwinding.
+    workload_nofp: PathBuf,
     tests: Vec<PathBuf>,
 }
 
@@ -143,6 +145,14 @@ fn build_binaries(root: &Path) -> Result<Binaries> {
     let cargo = env!("CARGO");
     run_cmd(Command::new(cargo)
         .args(["build", "--release", "--target", MUSL, "-p", "damo-user", "-p", "damo-workload"])
+        .current_dir(root))?;
+    // RUSTFLAGS replaces .cargo/config.toml's force-frame-pointers=yes; its own target dir
+    // keeps the two builds from rebuilding each other.
+    let nofp_dir = root.join("target/nofp");
+    run_cmd(Command::new(cargo)
+        .args(["build", "--release", "--target", MUSL, "-p", "damo-workload", "--target-dir"])
+        .arg(&nofp_dir)
+        .env("RUSTFLAGS", "-C force-frame-pointers=no")
         .current_dir(root))?;
     let mut tests = Vec::new();
     // Every target with `#[ignore = "needs the project's VM…"]` tests (see tiers.rs).
@@ -161,7 +171,8 @@ fn build_binaries(root: &Path) -> Result<Binaries> {
         tests.push(executable);
     }
     let out = root.join("target").join(MUSL).join("release");
-    Ok(Binaries { damo_trace: out.join("damo-trace"), workload: out.join("damo-workload"), tests })
+    let workload_nofp = nofp_dir.join(MUSL).join("release/damo-workload");
+    Ok(Binaries { damo_trace: out.join("damo-trace"), workload: out.join("damo-workload"), workload_nofp, tests })
 }
 
 /// An uncompressed newc cpio: the kernel unpacks it faster than gzip under emulation.
@@ -181,6 +192,7 @@ fn build_initramfs(root: &Path, cache: &Path, bins: &Binaries) -> Result<PathBuf
     copy(&root.join("xtask/vm/init"), &stage.join("init"))?;
     copy(&bins.damo_trace, &stage.join("bin/damo-trace"))?;
     copy(&bins.workload, &stage.join("bin/damo-workload"))?;
+    copy(&bins.workload_nofp, &stage.join("bin/damo-workload-nofp"))?;
     for test in &bins.tests {
         let name = test.file_name().unwrap().to_string_lossy();
         // cargo names test executables `<name>-<hash>`; the hash is noise in the VM.

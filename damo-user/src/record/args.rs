@@ -6,7 +6,10 @@ use anyhow::{bail, Context, Result};
 use damo_record::{model::Intervals, output_file};
 
 use super::{file::KdamondInfo, file::RecordFile, target::TargetSpec, Plan};
-use crate::sysinfo::{self, Roots};
+use crate::{
+    sysinfo::{self, Roots},
+    unwind::CallGraph,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,6 +32,12 @@ pub struct Args {
     /// cpu-clock samples per second per CPU for call stacks; 0 records no stacks.
     #[arg(long = "sample_hz", default_value_t = 99)]
     pub sample_hz: u64,
+    /// How user call stacks are taken (perf's option): "fp" walks frame pointers in the
+    /// kernel; "dwarf[,SIZE]" copies SIZE bytes of user stack per sample (default 16384) and
+    /// unwinds them with the binaries' DWARF CFI while recording, so stacks of binaries built
+    /// without frame pointers reach main. The record keeps frames, not stack bytes.
+    #[arg(long = "call-graph", default_value = "dwarf", value_parser = CallGraph::parse)]
+    pub call_graph: CallGraph,
     /// Sample only the target process, not the children it starts.
     #[arg(long = "no-follow")]
     pub no_follow: bool,
@@ -152,6 +161,7 @@ pub fn run(args: Args) -> Result<()> {
         kdamond_pids: kdamonds.keys().copied().collect(),
         monitored_pids,
         sample_hz: args.sample_hz,
+        call_graph: args.call_graph,
         follow_children: !args.no_follow,
         timeout: args.timeout,
         start_damon,

@@ -25,6 +25,7 @@ pub use self::{
 use self::{sink::RecordingSink, target::TargetSpec};
 use crate::{
     bpf::Tracer,
+    unwind::{CallGraph, StackUnwinder, UnwindStats},
     collector,
     control::{self, ownership::Ownership, params::Document, tree::SysfsTree},
     launch::{GatedChild, LaunchOptions, StartedCommand},
@@ -46,6 +47,8 @@ pub struct Plan {
     pub monitored_pids: Vec<u32>,
     /// cpu-clock sampling frequency; 0 disables stack sampling.
     pub sample_hz: u64,
+    /// How user stacks are taken: frame pointers, or DWARF unwinding of a stack copy.
+    pub call_graph: CallGraph,
     /// Also sample the target's descendants.
     pub follow_children: bool,
     pub timeout: Option<Duration>,
@@ -75,6 +78,17 @@ pub struct Summary {
     /// plus loading and attaching the eBPF programs, starting the target, symbolizing kernel
     /// addresses and finishing the file. What /proc/<pid>/stat shows for it.
     pub process_cpu: Duration,
+    /// How dwarf-mode stacks unwound (`None` in fp mode).
+    pub stacks: Option<StackSummary>,
+}
+
+/// How the user stacks of a dwarf-mode recording unwound.
+#[derive(Debug, Clone, Copy)]
+pub struct StackSummary {
+    pub unwind: UnwindStats,
+    /// Stack copies that ended at an unreadable page before the copy size (usually the top of
+    /// the stack: harmless unless `unwind.beyond_copy` counts them too).
+    pub copies_short: u64,
 }
 
 impl std::fmt::Display for Summary {
@@ -91,7 +105,20 @@ impl std::fmt::Display for Summary {
             self.cpu.as_secs_f64(),
             self.cpu.as_secs_f64() * 100.0 / self.duration.as_secs_f64().max(1e-9),
             self.process_cpu.as_secs_f64()
-        )
+        )?;
+        if let Some(s) = &self.stacks {
+            let u = &s.unwind;
+            let pct = |n: u64| n as f64 * 100.0 / u.samples.max(1) as f64;
+            write!(
+                f,
+                "; dwarf unwinding: {:.1}% of stacks complete, {:.1}% needed more than the stack copy ({} copies ended early, most at the top of a stack), 99% read at most {} KiB of it",
+                pct(u.complete),
+                pct(u.beyond_copy),
+                s.copies_short,
+                u.read_kib_quantile(0.99)
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -102,7 +129,8 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
         bail!("recording loads eBPF programs and needs root (or CAP_BPF and CAP_PERFMON): sudo damo-trace record …");
     }
     let tracefs = tracefs::find_or_mount()?;
-    let mut tracer = Tracer::load(&tracefs)?;
+    let stack_copy = if plan.sample_hz > 0 { plan.call_graph.stack_copy() } else { 0 };
+    let mut tracer = Tracer::load_with_stack_copy(&tracefs, stack_copy)?;
     for &pid in &plan.kdamond_pids {
         tracer.add_kdamond(pid)?;
     }
@@ -151,6 +179,9 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     let started = Instant::now();
     let cpu_before = cpu_time();
     let mut sink = RecordingSink::new(output, started, plan.schemes_target_regions);
+    if stack_copy > 0 {
+        sink.unwinder = Some(StackUnwinder::default());
+    }
     if plan.proc_samples.any() {
         // The target, and the processes DAMON targets by pid (a kdamonds.json may name them).
         let damon_pids = plan.start_damon.iter().flat_map(|d| &d.kdamonds).flat_map(|k| &k.contexts).flat_map(|c| &c.targets).filter_map(|t| t.pid);
@@ -174,13 +205,15 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
         command.end();
     }
     sink.finish_passes()?;
-    sink.losses.kernel = tracer.lost()?;
+    let lost = tracer.lost()?;
+    sink.losses.kernel.copy_from_slice(&lost[..damo_common::lost::RECORDED]);
+    let stacks = sink.unwinder.as_ref().map(|u| StackSummary { unwind: u.stats, copies_short: lost[damo_common::lost::STACK_COPY_SHORT as usize] });
     let kernel_addrs: Vec<u64> = sink.kernel_addresses().collect();
     let symbols = kernel_symbols::resolve(&kernel_addrs);
     sink.output().kernel_symbols(&symbols)?;
     let losses = sink.losses;
     sink.output().finish(&losses)?;
-    Ok(Summary { duration: started.elapsed(), progress: sink.progress, losses, cpu, process_cpu: cpu_time() })
+    Ok(Summary { duration: started.elapsed(), progress: sink.progress, losses, cpu, process_cpu: cpu_time(), stacks })
 }
 
 /// User + system CPU time of this process so far.

@@ -11,6 +11,7 @@ use crate::{
     collector::EventSink,
     normalize::{AddressNormalizer, FileAddr, UNKNOWN_MODULE},
     snapshots::{SchemePasses, SnapshotAssembler, TargetKey},
+    unwind::{self, StackUnwinder},
 };
 
 /// Running totals for the status line and the summary.
@@ -35,6 +36,8 @@ pub struct RecordingSink<'a> {
     pub losses: Losses,
     /// Reads footprints, mappings and CPU times from /proc at each tick, when set.
     pub procs: Option<super::procs::ProcSampler>,
+    /// Unwinds the user stack copies of dwarf mode; `None` in fp mode.
+    pub unwinder: Option<StackUnwinder>,
 }
 
 impl<'a> RecordingSink<'a> {
@@ -50,6 +53,7 @@ impl<'a> RecordingSink<'a> {
             progress: Progress::default(),
             losses: Losses::default(),
             procs: None,
+            unwinder: None,
         }
     }
 
@@ -102,15 +106,26 @@ impl EventSink for RecordingSink<'_> {
         self.write_snapshots(closed.into_iter().collect())
     }
 
-    fn stack(&mut self, event: &StackEvent) -> Result<()> {
+    fn stack(&mut self, event: &StackEvent, stack: &[u8]) -> Result<()> {
         self.progress.samples += 1;
-        let raw_user = bpf::user_frames(event);
-        let user = match self.normalizer.normalize(event.pid, raw_user) {
-            Ok(user) => user,
+        let raw_user = match &mut self.unwinder {
+            Some(unwinder) => unwinder.unwind(&mut self.normalizer, event, stack),
+            None => Ok(bpf::user_frames(event).to_vec()),
+        };
+        let user = match raw_user.and_then(|mut raw| {
+            let user = self.normalizer.normalize(event.pid, &raw)?;
+            unwind::end_at_unmapped(self.normalizer.mappings(event.pid), &mut raw);
+            Ok((raw.len(), user))
+        }) {
+            Ok((keep, mut user)) => {
+                user.truncate(keep);
+                user
+            }
             Err(_) => {
                 // The process is gone: keep raw addresses, marked unknown, and count it.
                 self.losses.unnormalized_samples += 1;
-                raw_user.iter().map(|&a| FileAddr { module: UNKNOWN_MODULE, offset: a }).collect()
+                let raw = if self.unwinder.is_some() { &[event.regs.ip][..] } else { bpf::user_frames(event) };
+                raw.iter().map(|&a| FileAddr { module: UNKNOWN_MODULE, offset: a }).collect()
             }
         };
         if self.normalizer.modules().len() > self.modules_written {
@@ -135,6 +150,9 @@ impl EventSink for RecordingSink<'_> {
             procs.sample(super::procs::monotonic_ns(), self.output)?;
         }
         self.normalizer.expire();
+        if let Some(unwinder) = &mut self.unwinder {
+            unwinder.tick();
+        }
         if std::io::stderr().is_terminal() {
             let p = &self.progress;
             eprint!("\r{:>6.1}s  {} snapshots  {} regions  {} samples  {} lost ", self.started.elapsed().as_secs_f64(), p.snapshots, p.regions, p.samples, self.losses.total());

@@ -1,11 +1,33 @@
 //! What the recording tests share: a record output that keeps everything in memory.
 
+use std::time::Duration;
+
 use damo_record::model::Snapshot;
 use damo_user::{
     normalize::Module,
-    record::{Losses, RecordOutput, StackSample},
+    record::{target::TargetSpec, Losses, Plan, RecordOutput, StackSample},
     snapshots::TargetKey,
+    unwind::CallGraph,
 };
+
+/// A plan that samples `command` (and its children) at `sample_hz`, without DAMON.
+#[allow(dead_code, reason = "not every test target that shares this module records a command")]
+pub fn command_plan(command: String, sample_hz: u64, call_graph: CallGraph) -> Plan {
+    Plan {
+        target: Some(TargetSpec::Command(command)),
+        user: None,
+        kdamond_pids: Vec::new(),
+        monitored_pids: Vec::new(),
+        sample_hz,
+        call_graph,
+        follow_children: true,
+        timeout: Some(Duration::from_secs(30)),
+        start_damon: None,
+        schemes_target_regions: false,
+        proc_samples: Default::default(),
+        keep_running: false,
+    }
+}
 
 #[derive(Default)]
 pub struct Memory {

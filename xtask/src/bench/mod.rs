@@ -4,6 +4,7 @@
 
 mod cases;
 mod profile;
+mod stacks;
 
 use std::{
     path::{Path, PathBuf},
@@ -41,6 +42,10 @@ pub struct Options {
     /// through the recording path; `cargo xtask vm-bench` measures it under real DAMON).
     #[arg(long)]
     pub collector_only: bool,
+    /// Only call stacks of a program without frame pointers: damo-trace dwarf and fp against
+    /// `perf record --call-graph dwarf` at 99 and 999 Hz (natively, needs root and perf).
+    #[arg(long)]
+    pub stacks: bool,
 }
 
 /// The collector replay bench (damo-user/benches/collector.rs).
@@ -59,6 +64,9 @@ pub fn run(opts: Options) -> Result<()> {
     }
     if opts.collector_only {
         return collector();
+    }
+    if opts.stacks {
+        return stacks::run(&ours, &dir);
     }
     let damo_bin = if opts.no_damo { None } else { Some(damo_install::ensure(&root)?) };
 

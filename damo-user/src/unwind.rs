@@ -1,0 +1,417 @@
+//! DWARF unwinding of sampled user stacks (`record --call-graph dwarf`), in the collector,
+//! while the process lives.
+//!
+//! Each sample brings the user registers (ip, sp, bp) and the top of the user stack; framehop
+//! (samply's unwinder) walks it with the CFI of the binaries (`.eh_frame` through
+//! `.eh_frame_hdr`, `.eh_frame` alone, `.debug_frame`) and falls back to frame pointers where
+//! a module has none. A file's unwind sections are read once and shared by every process that
+//! maps it (keyed by the normalizer's module id: path and build-id); a process gets a framehop
+//! unwinder with its modules at their load addresses, rebuilt only when its mappings change.
+//! Only the return addresses leave here: the record keeps normalized frames, not stack bytes.
+
+use std::{
+    collections::HashMap,
+    ops::{Deref, Range},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use damo_common::{StackEvent, MAX_STACK_DEPTH};
+use framehop::{
+    x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64},
+    Error as UnwindError, ExplicitModuleSectionInfo, FrameAddress, Module as UnwindModule, Unwinder,
+};
+use object::{Object, ObjectSection, ObjectSegment};
+
+use crate::normalize::{AddressNormalizer, Mapping, UNKNOWN_MODULE};
+
+/// `--call-graph`: how user stacks are taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallGraph {
+    /// Frame pointers, walked by the kernel (`bpf_get_stack`).
+    Fp,
+    /// DWARF CFI over a copy of this many bytes of user stack.
+    Dwarf { stack_copy: u32 },
+}
+
+/// The default stack copy: see the README's "Call stacks" for the measurements behind it.
+pub const DEFAULT_STACK_COPY: u32 = 16384;
+
+impl Default for CallGraph {
+    fn default() -> Self {
+        Self::Dwarf { stack_copy: DEFAULT_STACK_COPY }
+    }
+}
+
+impl CallGraph {
+    /// perf's syntax: `fp`, `dwarf` or `dwarf,SIZE` (bytes, a multiple of 8, at most 65528).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (mode, size) = match text.split_once(',') {
+            Some((mode, size)) => (mode, Some(size)),
+            None => (text, None),
+        };
+        match (mode, size) {
+            ("fp", None) => Ok(Self::Fp),
+            ("dwarf", None) => Ok(Self::default()),
+            ("dwarf", Some(size)) => {
+                let n: u32 = size.trim().parse().map_err(|_| format!("{size:?} is not a stack copy size in bytes"))?;
+                if n == 0 || !n.is_multiple_of(8) || n as usize > damo_common::MAX_STACK_COPY {
+                    return Err(format!("the stack copy must be a multiple of 8 from 8 to {} bytes, not {n}", damo_common::MAX_STACK_COPY));
+                }
+                Ok(Self::Dwarf { stack_copy: n })
+            }
+            _ => Err(format!("{text:?}: the call graph mode is fp, dwarf or dwarf,SIZE")),
+        }
+    }
+
+    /// Bytes of user stack the eBPF side copies per sample (0 in fp mode).
+    pub fn stack_copy(self) -> u32 {
+        match self {
+            Self::Fp => 0,
+            Self::Dwarf { stack_copy } => stack_copy,
+        }
+    }
+}
+
+/// Section bytes shared between the file cache and every process's unwinder.
+#[derive(Clone, Default)]
+pub struct Bytes(Arc<[u8]>);
+
+impl Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// What unwinding needs from one file, read once.
+struct FileInfo {
+    sections: ExplicitModuleSectionInfo<Bytes>,
+    /// PT_LOAD segments: (file offset, virtual address), to place the file in a process.
+    loads: Vec<(u64, u64)>,
+}
+
+/// A process's unwinder and the mappings it was built from.
+struct ProcessUnwinder {
+    unwinder: UnwinderX86_64<Bytes>,
+    mappings: Vec<Mapping>,
+    last_used: u64,
+}
+
+/// How the samples unwound, for the summary and the benchmark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnwindStats {
+    pub samples: u64,
+    /// framehop found the root of the stack (the CFI says "no caller").
+    pub complete: u64,
+    /// Unwinding needed stack bytes above the copy: a bigger `dwarf,SIZE` would go deeper.
+    pub beyond_copy: u64,
+    /// Samples without any user stack bytes (the copy failed; only the ip is known).
+    pub no_stack: u64,
+    /// Samples by how much of the stack unwinding read, in KiB (rounded up, the last bucket
+    /// 64 KiB): what picks the default copy size.
+    pub read_kib: [u64; 65],
+}
+
+impl Default for UnwindStats {
+    fn default() -> Self {
+        Self { samples: 0, complete: 0, beyond_copy: 0, no_stack: 0, read_kib: [0; 65] }
+    }
+}
+
+impl UnwindStats {
+    /// The stack read (KiB) that `share` of the samples stayed within.
+    pub fn read_kib_quantile(&self, share: f64) -> usize {
+        let total: u64 = self.read_kib.iter().sum();
+        let mut seen = 0;
+        for (kib, &n) in self.read_kib.iter().enumerate() {
+            seen += n;
+            if seen as f64 >= share * total as f64 {
+                return kib;
+            }
+        }
+        self.read_kib.len() - 1
+    }
+}
+
+/// DWARF unwinding state of one recording: the file cache, per-process unwinders, framehop's
+/// rule cache.
+pub struct StackUnwinder {
+    proc_root: PathBuf,
+    files: HashMap<u32, Option<Arc<FileInfo>>>,
+    processes: HashMap<u32, ProcessUnwinder>,
+    cache: CacheX86_64,
+    ticks: u64,
+    pub stats: UnwindStats,
+}
+
+/// A process unsampled for this many ticks (about seconds) has its unwinder dropped.
+const IDLE_TICKS: u64 = 10;
+
+impl Default for StackUnwinder {
+    fn default() -> Self {
+        Self::new("/proc")
+    }
+}
+
+impl StackUnwinder {
+    pub fn new(proc_root: impl Into<PathBuf>) -> Self {
+        Self { proc_root: proc_root.into(), files: HashMap::new(), processes: HashMap::new(), cache: CacheX86_64::new(), ticks: 0, stats: UnwindStats::default() }
+    }
+
+    /// About once a second: forgets processes that stopped being sampled.
+    pub fn tick(&mut self) {
+        self.ticks += 1;
+        let now = self.ticks;
+        self.processes.retain(|_, p| now - p.last_used <= IDLE_TICKS);
+    }
+
+    /// The user frames of a dwarf-mode sample, innermost first: the ip, then return addresses
+    /// (as `bpf_get_stack` gives them; the caller ends them with [`end_at_unmapped`]). The process's maps are read or refreshed through
+    /// `normalizer`; `Err` when they cannot be (the process is gone and was never seen).
+    pub fn unwind(&mut self, normalizer: &mut AddressNormalizer, event: &StackEvent, stack: &[u8]) -> anyhow::Result<Vec<u64>> {
+        let regs = event.regs;
+        self.stats.samples += 1;
+        if regs.ip == 0 {
+            self.stats.no_stack += 1;
+            return Ok(Vec::new());
+        }
+        normalizer.normalize(event.pid, &[regs.ip])?;
+        self.prepare(normalizer, event.pid);
+        let unwinder = &self.processes[&event.pid].unwinder;
+        if stack.is_empty() {
+            self.stats.no_stack += 1;
+        }
+        let sp = regs.sp;
+        let mut highest = sp;
+        let mut read_stack = |addr: u64| {
+            highest = highest.max(addr.saturating_add(8));
+            read_u64(stack, sp, addr)
+        };
+        let mut frames = Vec::with_capacity(32);
+        let mut iter = unwinder.iter_frames(regs.ip, UnwindRegsX86_64::new(regs.ip, regs.sp, regs.bp), &mut self.cache, &mut read_stack);
+        let end = loop {
+            if frames.len() >= MAX_STACK_DEPTH {
+                break Ok(None);
+            }
+            match iter.next() {
+                Ok(Some(frame)) => frames.push(match frame {
+                    FrameAddress::InstructionPointer(ip) => ip,
+                    FrameAddress::ReturnAddress(ra) => ra.get(),
+                }),
+                other => break other,
+            }
+        };
+        self.stats.read_kib[((highest - sp).div_ceil(1024) as usize).min(64)] += 1;
+        match end {
+            Ok(_) if frames.len() < MAX_STACK_DEPTH => self.stats.complete += 1,
+            Err(UnwindError::CouldNotReadStack(addr)) if addr >= sp + stack.len() as u64 && !stack.is_empty() => self.stats.beyond_copy += 1,
+            _ => {}
+        }
+        Ok(frames)
+    }
+
+    /// Builds the unwinder of `pid` (again) when its executable mappings changed.
+    fn prepare(&mut self, normalizer: &AddressNormalizer, pid: u32) {
+        let mappings = normalizer.mappings(pid);
+        let stale = self.processes.get(&pid).is_none_or(|p| p.mappings != mappings);
+        if stale {
+            let mut unwinder = UnwinderX86_64::new();
+            for m in mappings.iter().filter(|m| m.module != UNKNOWN_MODULE) {
+                let path = &normalizer.modules()[m.module as usize].path;
+                let file = self.files.entry(m.module).or_insert_with(|| read_file(&self.proc_root, pid, path).map(Arc::new)).clone();
+                if let Some(file) = file {
+                    if let Some(module) = place(&file, m, path) {
+                        unwinder.add_module(module);
+                    }
+                }
+            }
+            self.processes.insert(pid, ProcessUnwinder { unwinder, mappings: mappings.to_vec(), last_used: self.ticks });
+        }
+        if let Some(process) = self.processes.get_mut(&pid) {
+            process.last_used = self.ticks;
+        }
+    }
+}
+
+/// Reads the 8 bytes at `addr` from the stack copy that starts at `sp`.
+fn read_u64(stack: &[u8], sp: u64, addr: u64) -> Result<u64, ()> {
+    let at = usize::try_from(addr.checked_sub(sp).ok_or(())?).map_err(|_| ())?;
+    let bytes = stack.get(at..at.checked_add(8).ok_or(())?).ok_or(())?;
+    Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| ())?))
+}
+
+/// Cuts a stack at its first return address outside every executable mapping of the process,
+/// keeping that address as one `[unknown]` frame (as perf does): past it, a frame-pointer walk
+/// follows whatever `rbp` held and yields garbage, up to 127 frames of it.
+pub fn end_at_unmapped(mappings: &[Mapping], frames: &mut Vec<u64>) {
+    let mapped = |addr: u64| {
+        let i = mappings.partition_point(|m| m.end <= addr);
+        mappings.get(i).is_some_and(|m| m.start <= addr)
+    };
+    if let Some(i) = frames.iter().skip(1).position(|&a| !mapped(a)) {
+        frames.truncate(i + 2);
+    }
+}
+
+/// The unwind sections and load segments of the ELF file at `path` (the process's view of
+/// it first, for files of another mount namespace); `None` if it cannot be read or parsed,
+/// and the unwinder falls back to frame pointers in its code.
+fn read_file(proc_root: &Path, pid: u32, path: &Path) -> Option<FileInfo> {
+    let through_process = proc_root.join(pid.to_string()).join("root").join(path.strip_prefix("/").unwrap_or(path));
+    let file = std::fs::File::open(&through_process).or_else(|_| std::fs::File::open(path)).ok()?;
+    // SAFETY: read-only map of a file; the sections are copied out before it is unmapped.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    parse_elf(&map)
+}
+
+fn parse_elf(data: &[u8]) -> Option<FileInfo> {
+    let elf = object::File::parse(data).ok()?;
+    let range = |name: &str| elf.section_by_name(name).map(|s| s.address()..s.address() + s.size());
+    let bytes = |name: &str| {
+        let s = elf.section_by_name(name)?;
+        let data = s.uncompressed_data().ok()?;
+        (!data.is_empty()).then(|| Bytes(Arc::from(&*data)))
+    };
+    let sections = ExplicitModuleSectionInfo {
+        base_svma: 0,
+        text_svma: range(".text"),
+        got_svma: range(".got"),
+        eh_frame_svma: range(".eh_frame"),
+        eh_frame: bytes(".eh_frame"),
+        eh_frame_hdr_svma: range(".eh_frame_hdr"),
+        eh_frame_hdr: bytes(".eh_frame_hdr"),
+        debug_frame: bytes(".debug_frame"),
+        ..Default::default()
+    };
+    let loads = elf.segments().map(|s| (s.file_range().0, s.address())).collect();
+    Some(FileInfo { sections, loads })
+}
+
+/// The framehop module of `file` mapped at `m`: its load bias comes from the PT_LOAD segment
+/// holding the mapping's file offset.
+fn place(file: &FileInfo, m: &Mapping, path: &Path) -> Option<UnwindModule<Bytes>> {
+    let &(seg_offset, seg_vaddr) = file.loads.iter().filter(|(off, _)| *off & !0xfff <= m.offset).max_by_key(|(off, _)| *off)?;
+    // The address the file's vaddr 0 would have: start = bias + vaddr of the mapped offset.
+    let base_avma = m.start.wrapping_sub(seg_vaddr.wrapping_add(m.offset).wrapping_sub(seg_offset));
+    let avma: Range<u64> = m.start..m.end;
+    Some(UnwindModule::new(path.display().to_string(), avma, base_avma, file.sections.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_graph_takes_perfs_syntax() {
+        assert_eq!(CallGraph::parse("fp"), Ok(CallGraph::Fp));
+        assert_eq!(CallGraph::parse("dwarf"), Ok(CallGraph::Dwarf { stack_copy: DEFAULT_STACK_COPY }));
+        assert_eq!(CallGraph::parse("dwarf,8192"), Ok(CallGraph::Dwarf { stack_copy: 8192 }));
+        assert_eq!(CallGraph::parse("dwarf,65528").map(CallGraph::stack_copy), Ok(65528));
+        for bad in ["lbr", "dwarf,0", "dwarf,100", "dwarf,65536", "fp,8", "dwarf,x"] {
+            assert!(CallGraph::parse(bad).is_err(), "{bad} must be refused");
+        }
+        assert_eq!(CallGraph::default().stack_copy(), DEFAULT_STACK_COPY);
+    }
+
+    #[test]
+    fn stack_reads_stay_inside_the_copy() {
+        let stack: Vec<u8> = (0u8..32).collect();
+        let sp = 0x7000;
+        assert_eq!(read_u64(&stack, sp, sp), Ok(u64::from_le_bytes([0, 1, 2, 3, 4, 5, 6, 7])));
+        assert_eq!(read_u64(&stack, sp, sp + 24), Ok(u64::from_le_bytes([24, 25, 26, 27, 28, 29, 30, 31])));
+        assert_eq!(read_u64(&stack, sp, sp + 25), Err(()), "crosses the end of the copy");
+        assert_eq!(read_u64(&stack, sp, sp - 8), Err(()), "below sp");
+        assert_eq!(read_u64(&stack, sp, u64::MAX), Err(()));
+    }
+
+    /// What the eBPF side would send for this thread at this point: the registers and a
+    /// copy of the stack from sp up to the end of the stack's mapping, at most 64 KiB (this
+    /// test function's own frame takes 20 KiB in a debug build).
+    #[inline(never)]
+    #[no_mangle]
+    fn damo_unwind_probe_inner() -> (StackEvent, Vec<u8>) {
+        let (ip, sp, bp): (u64, u64, u64);
+        // SAFETY: reads three registers, writes nothing else.
+        unsafe { std::arch::asm!("lea {ip}, [rip]", "mov {sp}, rsp", "mov {bp}, rbp", ip = out(reg) ip, sp = out(reg) sp, bp = out(reg) bp) };
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let end = maps
+            .lines()
+            .filter_map(|l| {
+                let (range, _) = l.split_once(' ')?;
+                let (s, e) = range.split_once('-')?;
+                Some((u64::from_str_radix(s, 16).ok()?, u64::from_str_radix(e, 16).ok()?))
+            })
+            .find(|&(s, e)| s <= sp && sp < e)
+            .unwrap()
+            .1;
+        let len = (end - sp).min(damo_common::MAX_STACK_COPY as u64) as usize;
+        // SAFETY: [sp, sp + len) is inside this thread's mapped stack.
+        let stack = unsafe { std::slice::from_raw_parts(sp as *const u8, len) }.to_vec();
+        // SAFETY: StackEvent is plain old data; all-zero is a valid value.
+        let mut event: StackEvent = unsafe { std::mem::zeroed() };
+        event.pid = std::process::id();
+        event.regs = damo_common::UserRegs { ip, sp, bp };
+        event.stack_len = len as u32;
+        (event, std::hint::black_box(stack))
+    }
+
+    #[inline(never)]
+    #[no_mangle]
+    fn damo_unwind_probe_outer() -> (StackEvent, Vec<u8>) {
+        let captured = damo_unwind_probe_inner();
+        std::hint::black_box(captured)
+    }
+
+    #[test]
+    fn unwinds_a_captured_stack_of_this_process_through_its_callers() {
+        use blazesym::symbolize::{source::Elf, source::Source, Input, Symbolizer};
+        let (event, stack) = damo_unwind_probe_outer();
+        let mut normalizer = AddressNormalizer::new();
+        let mut unwinder = StackUnwinder::default();
+        let frames = unwinder.unwind(&mut normalizer, &event, &stack).unwrap();
+        let normalized = normalizer.normalize(event.pid, &frames).unwrap();
+        let symbolizer = Symbolizer::new();
+        let names: Vec<String> = normalized
+            .iter()
+            .enumerate()
+            .map(|(depth, f)| {
+                let Some(module) = normalizer.modules().get(f.module as usize) else { return "[unknown]".into() };
+                let offset = if depth == 0 { f.offset } else { f.offset - 1 };
+                let sym = symbolizer.symbolize_single(&Source::Elf(Elf::new(&module.path)), Input::FileOffset(offset)).ok();
+                sym.and_then(|s| s.as_sym().map(|s| s.name.to_string())).unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(names.first().map(String::as_str), Some("damo_unwind_probe_inner"), "{names:?}");
+        assert_eq!(names.get(1).map(String::as_str), Some("damo_unwind_probe_outer"), "{names:?}");
+        assert!(names.len() >= 4, "the test harness's frames are above the probes: {names:?}");
+        assert_eq!(unwinder.stats.samples, 1);
+        assert!(unwinder.stats.read_kib_quantile(1.0) >= 1, "unwinding read the stack");
+        // The unwinder is cached per process, and unwinding again gives the same frames.
+        assert_eq!(unwinder.unwind(&mut normalizer, &event, &stack).unwrap(), frames);
+        // With no stack bytes, only the ip is left (and the fp fallback cannot read either).
+        assert_eq!(unwinder.unwind(&mut normalizer, &event, &[]).unwrap(), [event.regs.ip]);
+    }
+
+    #[test]
+    fn read_quantiles_come_from_the_histogram() {
+        let mut stats = UnwindStats::default();
+        stats.read_kib[2] = 90;
+        stats.read_kib[9] = 9;
+        stats.read_kib[40] = 1;
+        assert_eq!(stats.read_kib_quantile(0.5), 2);
+        assert_eq!(stats.read_kib_quantile(0.99), 9);
+        assert_eq!(stats.read_kib_quantile(1.0), 40);
+    }
+
+    #[test]
+    fn a_stack_ends_at_its_first_unmapped_return_address() {
+        let maps = [Mapping { start: 0x1000, end: 0x2000, offset: 0, module: 0 }, Mapping { start: 0x5000, end: 0x6000, offset: 0, module: UNKNOWN_MODULE }];
+        let mut frames = vec![0x1010, 0x5010, 0x1020, 0xdead_beef, 0x1030, 0x42, 0x43];
+        end_at_unmapped(&maps, &mut frames);
+        assert_eq!(frames, [0x1010, 0x5010, 0x1020, 0xdead_beef], "anonymous executable code (JIT) is mapped; garbage is one frame");
+        let mut leaf_only = vec![0x9999];
+        end_at_unmapped(&maps, &mut leaf_only);
+        assert_eq!(leaf_only, [0x9999], "the ip itself is kept even when unmapped");
+    }
+}
