@@ -49,7 +49,7 @@ fn sample_record() -> (Record, Vec<u8>) {
     w.stacks(&samples).unwrap();
     let symbols = vec![(0xffff_ffff_8100_1000, "do_syscall_64".to_string())];
     w.kernel_symbols(&symbols).unwrap();
-    let losses = Losses { kernel: [1, 2, 3, 4], incomplete_snapshots: 5, unnormalized_samples: 6, undecodable_events: 7 };
+    let losses = Losses { kernel: [1, 2, 3, 4], incomplete_snapshots: 5, unnormalized_samples: 6, undecodable_events: 7, mapping_records: 8 };
     w.losses(&losses).unwrap();
     let bytes = w.finish().unwrap();
     expected.targets = vec![a, b];
