@@ -28,6 +28,7 @@ use crate::{
     launch::GatedChild,
     pidfd::PidFd,
     privilege::Privileges,
+    sideband::Sideband,
     sysinfo::OWNED_STATE_FILE,
     tracefs,
 };
@@ -73,15 +74,18 @@ impl std::fmt::Display for Summary {
         let p = &self.progress;
         write!(
             f,
-            "recorded {:.1}s: {} snapshots, {} regions, {} stack samples, {} lost; collector CPU {:.3}s ({:.2}% of a core)",
+            "recorded {:.1}s: {} snapshots, {} regions, {} stack samples, {} lost",
             self.duration.as_secs_f64(),
             p.snapshots,
             p.regions,
             p.samples,
             self.losses.total(),
-            self.cpu.as_secs_f64(),
-            self.cpu.as_secs_f64() * 100.0 / self.duration.as_secs_f64().max(1e-9)
-        )
+        )?;
+        let causes: Vec<String> = self.losses.breakdown().iter().map(|(cause, n)| format!("{cause} {n}")).collect();
+        if !causes.is_empty() {
+            write!(f, " ({})", causes.join(", "))?;
+        }
+        write!(f, "; collector CPU {:.3}s ({:.2}% of a core)", self.cpu.as_secs_f64(), self.cpu.as_secs_f64() * 100.0 / self.duration.as_secs_f64().max(1e-9))
     }
 }
 
@@ -131,15 +135,25 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
         if plan.follow_children {
             tracer.attach_fork_follow()?;
         }
+        tracer.attach_exit_cleanup()?;
         tracer.attach_cpu_sampling(plan.sample_hz)?;
     }
     let events = tracer.take_events()?;
     let exit_watch = target_pid.map(PidFd::open).transpose()?;
-    let mut child = gated.map(GatedChild::release).transpose()?;
-
     let started = Instant::now();
     let cpu_before = cpu_time();
     let mut sink = RecordingSink::new(output, started, plan.schemes_target_regions);
+    // Mappings are recorded as they happen from before the command runs, so processes that
+    // exit before the collector reads their samples are still normalized.
+    // DAMO_TRACE_MAPPINGS=proc reads /proc instead, to compare the two (docs/mappings.md).
+    let from_proc = std::env::var_os("DAMO_TRACE_MAPPINGS").is_some_and(|v| v == "proc");
+    if let (Some(pid), true, false) = (target_pid, plan.sample_hz > 0, from_proc) {
+        match Sideband::open() {
+            Ok(sideband) => sink.track(sideband, pid, plan.follow_children)?,
+            Err(e) => eprintln!("damo-trace: {e:#}; short-lived processes may lose samples (mappings read from /proc instead)"),
+        }
+    }
+    let mut child = gated.map(GatedChild::release).transpose()?;
     if plan.proc_samples.any() {
         // The target, and the processes DAMON targets by pid (a kdamonds.json may name them).
         let damon_pids = plan.start_damon.iter().flat_map(|d| &d.kdamonds).flat_map(|k| &k.contexts).flat_map(|c| &c.targets).filter_map(|t| t.pid);

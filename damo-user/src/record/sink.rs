@@ -10,6 +10,7 @@ use crate::{
     bpf,
     collector::EventSink,
     normalize::{AddressNormalizer, FileAddr, UNKNOWN_MODULE},
+    sideband::Sideband,
     snapshots::{SchemePasses, SnapshotAssembler, TargetKey},
 };
 
@@ -21,6 +22,9 @@ pub struct Progress {
     pub samples: u64,
 }
 
+/// How long before "now" side-band records are taken as complete on every CPU.
+const SIDEBAND_MARGIN_NS: u64 = 1_000_000;
+
 pub struct RecordingSink<'a> {
     output: &'a mut dyn RecordOutput,
     assembler: SnapshotAssembler,
@@ -28,6 +32,9 @@ pub struct RecordingSink<'a> {
     /// aggregations only mark where their passes end.
     scheme_passes: Option<SchemePasses>,
     normalizer: AddressNormalizer,
+    /// mmap/exec/fork/exit records, read before each batch of samples; `None` falls back to
+    /// reading /proc when a process's first sample arrives.
+    sideband: Option<Sideband>,
     modules_written: usize,
     kernel_addrs: BTreeSet<u64>,
     started: Instant,
@@ -44,12 +51,41 @@ impl<'a> RecordingSink<'a> {
             assembler: SnapshotAssembler::default(),
             scheme_passes: schemes_target_regions.then(SchemePasses::default),
             normalizer: AddressNormalizer::new(),
+            sideband: None,
             modules_written: 0,
             kernel_addrs: BTreeSet::new(),
             started,
             progress: Progress::default(),
             losses: Losses::default(),
             procs: None,
+        }
+    }
+
+    /// Normalizes stacks from side-band records: `pid` (a target not yet running anything
+    /// of its own, or a running one) and, with `follow_children`, the children it forks.
+    pub fn track(&mut self, sideband: Sideband, pid: u32, follow_children: bool) -> Result<()> {
+        self.normalizer.follow_children(follow_children);
+        self.sideband = Some(sideband);
+        self.normalizer.track(pid)
+    }
+
+    /// The normalizer, for tests and tools that look at its state.
+    pub fn normalizer(&self) -> &AddressNormalizer {
+        &self.normalizer
+    }
+
+    /// Applies the side-band records written so far.
+    fn read_sideband(&mut self) {
+        let Some(sideband) = &mut self.sideband else { return };
+        let lost = sideband.lost;
+        let normalizer = &mut self.normalizer;
+        // A record is stamped before it is written: those of the last moments may still be
+        // on their way, and wait for the next read.
+        let horizon = super::procs::monotonic_ns().saturating_sub(SIDEBAND_MARGIN_NS);
+        sideband.drain(horizon, |event| normalizer.apply(&event));
+        if sideband.lost > lost {
+            self.losses.mapping_records = sideband.lost;
+            self.normalizer.sideband_lost();
         }
     }
 
@@ -105,7 +141,16 @@ impl EventSink for RecordingSink<'_> {
     fn stack(&mut self, event: &StackEvent) -> Result<()> {
         self.progress.samples += 1;
         let raw_user = bpf::user_frames(event);
-        let user = match self.normalizer.normalize(event.pid, raw_user) {
+        let mut normalized = self.normalizer.normalize_at(event.pid, event.ts_ns, raw_user);
+        // A mapping made after the batch began (its record came after the side-band was
+        // read): read it again. JIT and [vdso] frames get here too; it is one load per CPU
+        // when nothing new was written.
+        let missed = normalized.as_ref().map_or(true, |u| u.iter().any(|f| f.module == UNKNOWN_MODULE));
+        if missed && self.sideband.as_ref().is_some_and(Sideband::pending) {
+            self.read_sideband();
+            normalized = self.normalizer.normalize_at(event.pid, event.ts_ns, raw_user);
+        }
+        let user = match normalized {
             Ok(user) => user,
             Err(_) => {
                 // The process is gone: keep raw addresses, marked unknown, and count it.
@@ -121,6 +166,11 @@ impl EventSink for RecordingSink<'_> {
         self.kernel_addrs.extend(&kernel);
         let comm_len = event.comm.iter().position(|&b| b == 0).unwrap_or(event.comm.len());
         self.output.stack(&StackSample { ts_ns: event.ts_ns, pid: event.pid, tid: event.tid, cpu: event.cpu, comm: String::from_utf8_lossy(&event.comm[..comm_len]).into_owned(), user, kernel })
+    }
+
+    fn before_batch(&mut self) -> Result<()> {
+        self.read_sideband();
+        Ok(())
     }
 
     fn undecodable(&mut self, _len: usize) -> Result<()> {
