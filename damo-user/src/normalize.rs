@@ -21,8 +21,8 @@
 use std::{
     collections::HashMap,
     fs::File,
-    os::fd::AsRawFd,
-    path::PathBuf,
+    os::{fd::AsRawFd, unix::fs::MetadataExt},
+    path::{Path, PathBuf},
 };
 
 use anyhow::{Context, Result};
@@ -31,7 +31,7 @@ pub use damo_record::model::{FileAddr, Module, UNKNOWN_MODULE};
 
 use crate::{
     procfs::{self, Vma},
-    sideband::{MmapEvent, TaskEvent},
+    sideband::{FileId, MmapEvent, TaskEvent},
 };
 
 /// Ticks (about a second each) a process's state outlives its exit: its last samples may
@@ -55,6 +55,8 @@ pub struct AddressNormalizer {
     proc_root: PathBuf,
     procs: HashMap<u32, Process>,
     build_ids: HashMap<PathBuf, Option<Vec<u8>>>,
+    /// Modules by the kernel's name for their file, from side-band records.
+    by_file: HashMap<FileId, u32>,
     modules: Vec<Module>,
     index: HashMap<Module, u32>,
     /// How to read each module's file, by module id.
@@ -134,6 +136,7 @@ impl AddressNormalizer {
             proc_root: proc_root.into(),
             procs: HashMap::new(),
             build_ids: HashMap::new(),
+            by_file: HashMap::new(),
             modules: Vec::new(),
             index: HashMap::new(),
             files: Vec::new(),
@@ -325,56 +328,50 @@ impl AddressNormalizer {
     }
 
     fn mapping_of(&mut self, m: &MmapEvent) -> Mapping {
-        let module = if is_file(&m.path) { self.module(m.pid, m.start, m.start + m.len, &m.path, m.build_id.clone()) } else { UNKNOWN_MODULE };
+        let module = if is_file(&m.path) { self.module(m.pid, m.start, m.start + m.len, &m.path, Some(m.file)) } else { UNKNOWN_MODULE };
         Mapping { start: m.start, end: m.start + m.len, offset: m.pgoff, module, since_ns: m.ts_ns, until_ns: u64::MAX }
     }
 
-    /// The module of a file mapped at `[start, end)` by `pid`, interned; its build-id comes
-    /// from the kernel when it gave one, else from the file.
-    fn module(&mut self, pid: u32, start: u64, end: u64, path: &str, build_id: Option<Vec<u8>>) -> u32 {
+    /// The module of a file mapped at `[start, end)` by `pid`, interned. With the kernel's
+    /// name for the file (`file`: device and inode) it is identified once; a file that is not
+    /// the one at its path here (another mount namespace, replaced on disk) is opened through
+    /// the process and its build-id read from there.
+    fn module(&mut self, pid: u32, start: u64, end: u64, path: &str, file: Option<FileId>) -> u32 {
+        if let Some(&known) = file.and_then(|f| self.by_file.get(&f)) {
+            return known;
+        }
         let path = PathBuf::from(path.strip_suffix(" (deleted)").unwrap_or(path));
-        let here = self.build_ids.entry(path.clone()).or_insert_with(|| read_elf_build_id(&path).ok().flatten().map(|id| id.to_vec())).clone();
-        let through_process = || {
-            let proc_root = &self.proc_root;
-            let map_file = proc_root.join(format!("{pid}/map_files/{start:x}-{end:x}"));
-            let rooted = proc_root.join(format!("{pid}/root")).join(path.strip_prefix("/").unwrap_or(&path));
-            [map_file, rooted].into_iter().find_map(|p| Some((File::open(&p).ok()?, read_elf_build_id(&p).ok().flatten().map(|id| id.to_vec()))))
+        let here_is_it = match file {
+            Some(f) => std::fs::metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == (f.dev, f.ino)),
+            // From /proc/<pid>/maps: the path is taken at its word (read, mostly, while the
+            // process lives; its files are rarely in another namespace).
+            None => true,
         };
-        // The kernel's build-id names the module; without one, the file read through the
-        // process does (the path here may be another file: a container's, a replaced one).
-        let (build_id, file) = match build_id {
-            Some(id) if here.as_ref() == Some(&id) => (Some(id), None),
-            Some(id) => {
-                let module = Module { path: path.clone(), build_id: Some(id.clone()) };
-                if let Some(&known) = self.index.get(&module) {
-                    return known;
-                }
-                let opened = through_process().filter(|(_, got)| got.as_ref() == Some(&id)).map(|(f, _)| f);
-                (Some(id), Some(opened))
-            }
-            None => {
-                let module = Module { path: path.clone(), build_id: here.clone() };
-                if let Some(&known) = self.index.get(&module) {
-                    return known;
-                }
-                match through_process() {
-                    Some((f, got)) if got != here => (got, Some(Some(f))),
-                    _ => (here, None),
-                }
+        let (build_id, opened) = if here_is_it {
+            let id = self.build_ids.entry(path.clone()).or_insert_with(|| read_elf_build_id(&path).ok().flatten().map(|id| id.to_vec()));
+            (id.clone(), None)
+        } else {
+            let map_file = self.proc_root.join(format!("{pid}/map_files/{start:x}-{end:x}"));
+            let rooted = self.proc_root.join(format!("{pid}/root")).join(path.strip_prefix("/").unwrap_or(&path));
+            match [map_file, rooted].into_iter().find_map(|p| File::open(p).ok()) {
+                Some(f) => (read_elf_build_id(Path::new(&format!("/proc/self/fd/{}", f.as_raw_fd()))).ok().flatten().map(|id| id.to_vec()), Some(f)),
+                None => (None, None),
             }
         };
         let before = self.modules.len();
         let id = intern(&mut self.modules, &mut self.index, Module { path, build_id });
         if self.modules.len() > before {
-            let file = match file {
-                None => ModuleFile::AtPath,
-                Some(Some(f)) if self.open_files < MAX_OPEN_FILES => {
+            self.files.push(match opened {
+                None if here_is_it => ModuleFile::AtPath,
+                Some(f) if self.open_files < MAX_OPEN_FILES => {
                     self.open_files += 1;
                     ModuleFile::Open(f)
                 }
-                Some(_) => ModuleFile::Unavailable,
-            };
-            self.files.push(file);
+                _ => ModuleFile::Unavailable,
+            });
+        }
+        if let Some(f) = file {
+            self.by_file.insert(f, id);
         }
         id
     }
@@ -433,8 +430,6 @@ fn intern(modules: &mut Vec<Module>, index: &mut HashMap<Module, u32>, module: M
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use blazesym::symbolize::{source::Elf, source::Source, Input, Symbolizer};
 
     use super::*;
@@ -468,7 +463,8 @@ mod tests {
     }
 
     fn mmap(pid: u32, ts_ns: u64, start: u64, len: u64, pgoff: u64, path: &str) -> TaskEvent {
-        TaskEvent::Mmap(MmapEvent { pid, ts_ns, start, len, pgoff, build_id: Some(vec![1, 2, 3]), path: path.into() })
+        // A file id no file here has: the path is not taken at its word.
+        TaskEvent::Mmap(MmapEvent { pid, ts_ns, start, len, pgoff, file: FileId { dev: 0, ino: u64::MAX, generation: 0 }, path: path.into() })
     }
 
     fn module_of(n: &AddressNormalizer, f: FileAddr) -> Option<&Path> {
@@ -500,7 +496,6 @@ mod tests {
         assert_eq!(after[1].offset, 0x4ff0);
         assert_eq!(after[2], FileAddr { module: UNKNOWN_MODULE, offset: 0x7004 }, "[vdso] is no file");
         assert_eq!(after[3].module, UNKNOWN_MODULE, "unmapped");
-        assert_eq!(n.modules()[after[0].module as usize].build_id.as_deref(), Some(&[1u8, 2, 3][..]), "the kernel's build-id");
         let maps = n.mappings(11, 250);
         assert_eq!(maps.iter().map(|m| (m.start, m.end)).collect::<Vec<_>>(), [(0x1000, 0x4000), (0x7000, 0x8000)]);
         assert_eq!(n.module_file(after[0].module), None, "/opt/app is nowhere to be read");

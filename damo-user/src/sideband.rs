@@ -9,8 +9,11 @@
 //! synchronously in `mmap` and `exec`, before the process can run code in the new mapping, so
 //! a mapping is in these buffers before any sample that needs it is in the ring buffer: the
 //! collector drains them first and loses nothing by construction, whatever its wake-up
-//! latency. The record carries the build-id (`attr.build_id`, Linux 5.12+), so no file has to
-//! be read to identify a module. Eager `/proc` reads on exec/fork events from eBPF would still
+//! latency. The record names the file by device and inode, so a module is identified (and
+//! its build-id read) once, and a file of another mount namespace is told apart from the one
+//! at the same path here. (`attr.build_id`, which would put the build-id in the record, is
+//! left off: while such an event exists, a concurrent `perf record` 6.1 dies in its build-id
+//! code, "assertion failed at util/build-id.c:1010", and nothing may break other tools.) Eager `/proc` reads on exec/fork events from eBPF would still
 //! race (an exec'd process maps its libraries after exec, and may exit within a wake-up);
 //! `bpf_get_stack(BPF_F_USER_BUILD_ID)` only covers frame-pointer stacks, needs the build-id
 //! page resident (it falls back to raw addresses in NMI context) and quadruples each frame.
@@ -65,6 +68,14 @@ impl TaskEvent {
     }
 }
 
+/// A file as the kernel names it: device, inode, inode generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    pub generation: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MmapEvent {
     pub pid: u32,
@@ -73,8 +84,8 @@ pub struct MmapEvent {
     pub len: u64,
     /// File offset of `start`.
     pub pgoff: u64,
-    /// From the kernel; `None` when it could not read one (or is older than 5.12).
-    pub build_id: Option<Vec<u8>>,
+    /// The file's device (`makedev(major, minor)`) and inode, and the inode's generation.
+    pub file: FileId,
     /// As the process sees it: `/usr/bin/gzip`, `[vdso]`, `//anon` (JIT code).
     pub path: String,
 }
@@ -184,7 +195,6 @@ fn open_cpu(cpu: u32) -> Result<CpuBuffer> {
     // bpf_ktime_get_ns is CLOCK_MONOTONIC: records and samples share one clock.
     attr.set_use_clockid(1);
     attr.clockid = libc::CLOCK_MONOTONIC;
-    attr.set_build_id(1);
     // Nobody polls these fds: the collector drains them before each batch of samples. A
     // watermark as large as the buffer keeps the kernel from waking anyone.
     attr.set_watermark(1);
@@ -230,17 +240,15 @@ fn parse(kind: u32, misc: u16, body: &[u8]) -> Option<Parsed> {
     Some(match kind {
         PERF_RECORD_MMAP2 => {
             let (pid, start, len, pgoff) = (u32_at(0)?, u64_at(8)?, u64_at(16)?, u64_at(24)?);
-            let build_id = (misc & MISC_MMAP_BUILD_ID != 0)
-                .then(|| {
-                    let n = usize::from(*body.get(32)?).min(20);
-                    Some(body.get(36..36 + n)?.to_vec())
-                })
-                .flatten()
-                .filter(|id| !id.is_empty());
-            // 32: the 24-byte device/build-id union, prot, flags, then the NUL-padded name.
+            // Without attr.build_id the union at 32 holds major, minor, inode, generation.
+            if misc & MISC_MMAP_BUILD_ID != 0 {
+                return None;
+            }
+            let file = FileId { dev: libc::makedev(u32_at(32)?, u32_at(36)?), ino: u64_at(40)?, generation: u64_at(48)? };
+            // Then prot, flags and the NUL-padded name.
             let name = body.get(64..body_end)?;
             let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-            Parsed::Event(TaskEvent::Mmap(MmapEvent { pid, ts_ns, start, len, pgoff, build_id, path: String::from_utf8_lossy(name).into_owned() }))
+            Parsed::Event(TaskEvent::Mmap(MmapEvent { pid, ts_ns, start, len, pgoff, file, path: String::from_utf8_lossy(name).into_owned() }))
         }
         PERF_RECORD_COMM if misc & MISC_COMM_EXEC != 0 => Parsed::Event(TaskEvent::Exec { pid: u32_at(0)?, ts_ns }),
         PERF_RECORD_FORK => Parsed::Event(TaskEvent::Fork { pid: u32_at(0)?, ppid: u32_at(4)?, tid: u32_at(8)?, ts_ns }),
@@ -261,7 +269,7 @@ mod tests {
     }
 
     #[test]
-    fn decodes_mmap2_with_a_build_id_and_task_records() {
+    fn decodes_mmap2_and_task_records() {
         let mut b = Vec::new();
         for v in [7u32, 8] {
             b.extend(v.to_ne_bytes());
@@ -269,17 +277,20 @@ mod tests {
         for v in [0x5000u64, 0x2000, 0x1000] {
             b.extend(v.to_ne_bytes());
         }
-        b.extend([3u8, 0, 0, 0, 0xab, 0xcd, 0xef]);
-        b.resize(32 + 24, 0);
+        for v in [8u32, 1] {
+            b.extend(v.to_ne_bytes());
+        }
+        for v in [1234u64, 5] {
+            b.extend(v.to_ne_bytes());
+        }
         b.extend(5u32.to_ne_bytes()); // prot
         b.extend(2u32.to_ne_bytes()); // flags
         b.extend(b"/opt/app\0\0\0\0\0\0\0\0");
         trailer(&mut b, 7, 99);
-        let want = MmapEvent { pid: 7, ts_ns: 99, start: 0x5000, len: 0x2000, pgoff: 0x1000, build_id: Some(vec![0xab, 0xcd, 0xef]), path: "/opt/app".into() };
-        assert_eq!(parse(PERF_RECORD_MMAP2, MISC_MMAP_BUILD_ID, &b), Some(Parsed::Event(TaskEvent::Mmap(want.clone()))));
-        // Without the flag the union holds device numbers: no build-id.
-        let Some(Parsed::Event(TaskEvent::Mmap(m))) = parse(PERF_RECORD_MMAP2, 0, &b) else { panic!("mmap2 without build-id") };
-        assert_eq!(m, MmapEvent { build_id: None, ..want });
+        let file = FileId { dev: libc::makedev(8, 1), ino: 1234, generation: 5 };
+        let want = MmapEvent { pid: 7, ts_ns: 99, start: 0x5000, len: 0x2000, pgoff: 0x1000, file, path: "/opt/app".into() };
+        assert_eq!(parse(PERF_RECORD_MMAP2, 0, &b), Some(Parsed::Event(TaskEvent::Mmap(want))));
+        assert_eq!(parse(PERF_RECORD_MMAP2, MISC_MMAP_BUILD_ID, &b), None, "a build-id record (someone else's attr) is not ours");
         assert_eq!(parse(PERF_RECORD_MMAP2, 0, &b[..40]), None, "a short record is refused");
 
         let mut fork = Vec::new();
