@@ -21,7 +21,7 @@ pub struct Options {
 }
 
 /// Root tests: `#[ignore = "needs root…"]` tests of these test targets.
-const ROOT_TESTS: [(&str, &str); 2] = [("damo-user", "ebpf_smoke"), ("damo-user", "record_host")];
+const ROOT_TESTS: [(&str, &str); 3] = [("damo-user", "ebpf_smoke"), ("damo-user", "record_host"), ("damo-user", "record_churn")];
 
 pub fn run(opts: Options) -> Result<()> {
     setup::ensure()?;
