@@ -3,6 +3,7 @@
 //! wall times and their ratio. A benchmark, not a test: nothing here passes or fails on time.
 
 mod cases;
+mod churn;
 mod profile;
 
 use std::{
@@ -41,6 +42,13 @@ pub struct Options {
     /// through the recording path; `cargo xtask vm-bench` measures it under real DAMON).
     #[arg(long)]
     pub collector_only: bool,
+    /// Only recording a fork-churning workload (root): damo-trace's side-band, its /proc
+    /// fallback and `perf record -g` side by side.
+    #[arg(long)]
+    pub churn: bool,
+    /// Seconds of churn per recorder.
+    #[arg(long, default_value_t = 30)]
+    pub churn_seconds: u64,
 }
 
 /// The collector replay bench (damo-user/benches/collector.rs).
@@ -59,6 +67,9 @@ pub fn run(opts: Options) -> Result<()> {
     }
     if opts.collector_only {
         return collector();
+    }
+    if opts.churn {
+        return churn::run(&ours, &dir, opts.churn_seconds);
     }
     let damo_bin = if opts.no_damo { None } else { Some(damo_install::ensure(&root)?) };
 
