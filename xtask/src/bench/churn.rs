@@ -77,7 +77,7 @@ pub fn run(damo_trace: &Path, dir: &Path, seconds: u64) -> Result<()> {
     };
     let mut runs = Vec::new();
     for (name, out, command) in [ours("damo-trace (side-band)", dir.join("sideband.data"), None), ours("damo-trace (/proc)", dir.join("proc.data"), Some(("DAMO_TRACE_MAPPINGS", "proc")))] {
-        let (cpu, wall, rss, stderr) = measure(&script, command)?;
+        let Measured { cpu, wall, rss, stderr } = measure(&script, command)?;
         let read = damo_record::native::read(&std::fs::read(&out)?).context("read the record")?;
         let losses = read.record.losses.unwrap_or_default();
         let lost = format!("{} unnormalized, {} other", losses.unnormalized_samples, losses.total() - losses.unnormalized_samples);
@@ -90,7 +90,7 @@ pub fn run(damo_trace: &Path, dir: &Path, seconds: u64) -> Result<()> {
         c.args(["record", "-q", "-g", "-e", "cpu-clock", "-F", "999", "-o"]).arg(&perf_data).args(["-p", &pid.to_string()]);
         c
     };
-    let (cpu, wall, rss, _) = measure(&script, perf)?;
+    let Measured { cpu, wall, rss, .. } = measure(&script, perf)?;
     let script_out = Command::new("perf").args(["script", "-F", "pid", "-i"]).arg(&perf_data).stderr(Stdio::null()).output()?;
     let samples = String::from_utf8_lossy(&script_out.stdout).lines().filter(|l| !l.trim().is_empty()).count() as u64;
     let stats = Command::new("perf").args(["report", "--stats", "-i"]).arg(&perf_data).stderr(Stdio::null()).output()?;
@@ -116,10 +116,17 @@ pub fn run(damo_trace: &Path, dir: &Path, seconds: u64) -> Result<()> {
     Ok(())
 }
 
+/// A recorder's own cost over one run.
+struct Measured {
+    cpu: Duration,
+    wall: Duration,
+    rss: Vec<(u64, u64)>,
+    stderr: String,
+}
+
 /// Starts the script held before exec, attaches `recorder` to it, releases it, and ends the
-/// recorder with SIGINT once the script is done. Returns the recorder's own CPU time, the
-/// wall time, its RSS every 5 s and its stderr.
-fn measure(script: &Path, recorder: impl Fn(u32) -> Command) -> Result<(Duration, Duration, Vec<(u64, u64)>, String)> {
+/// recorder with SIGINT once the script is done.
+fn measure(script: &Path, recorder: impl Fn(u32) -> Command) -> Result<Measured> {
     let mut workload = Command::new("sh").arg("-c").arg(format!("read _ && exec {}", script.display())).stdin(Stdio::piped()).spawn()?;
     let mut rec = recorder(workload.id()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().context("start the recorder")?;
     // Time to load and attach (damo-trace loads eBPF; perf opens its events).
@@ -153,7 +160,7 @@ fn measure(script: &Path, recorder: impl Fn(u32) -> Command) -> Result<(Duration
         bail!("failed to wait for the recorder: {}", std::io::Error::last_os_error());
     }
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    Ok((tv(usage.ru_utime) + tv(usage.ru_stime), wall, rss, stderr))
+    Ok(Measured { cpu: tv(usage.ru_utime) + tv(usage.ru_stime), wall, rss, stderr })
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
