@@ -26,7 +26,7 @@ use blazesym::symbolize::{source::Elf, source::Source, Input, Symbolizer};
 use damo_record::model::{Record, UNKNOWN_MODULE};
 use damo_user::{
     normalize::AddressNormalizer,
-    record::{self, procs::monotonic_ns, target::TargetSpec, Plan},
+    record::{self, procs::monotonic_ns},
     sideband::Sideband,
 };
 
@@ -246,18 +246,7 @@ fn a_program_of_another_mount_namespace_is_named_by_its_own_file() {
     let hidden = dir.path().join("hidden");
     std::fs::create_dir(&hidden).unwrap();
     let app = dir.path().join("app_fp");
-    let plan = Plan {
-        target: Some(TargetSpec::Command(in_private_namespace(&hidden, &app, 500))),
-        user: None,
-        kdamond_pids: Vec::new(),
-        monitored_pids: Vec::new(),
-        sample_hz: 999,
-        follow_children: true,
-        timeout: Some(Duration::from_secs(30)),
-        start_damon: None,
-        schemes_target_regions: false,
-        proc_samples: Default::default(),
-    };
+    let plan = common::command_plan(in_private_namespace(&hidden, &app, 500), 999);
     let mut out = Memory::default();
     record::run(&plan, &mut out).expect("record");
     assert!(std::fs::read_dir(&hidden).unwrap().next().is_none(), "the tmpfs leaked out of its namespace");

@@ -36,3 +36,20 @@ impl RecordOutput for Memory {
         Ok(())
     }
 }
+
+/// Recording `command` (children followed) for stacks at `sample_hz`, no DAMON, 30 s at most.
+#[allow(dead_code, reason = "not every test target records a command")]
+pub fn command_plan(command: String, sample_hz: u64) -> damo_user::record::Plan {
+    damo_user::record::Plan {
+        target: Some(damo_user::record::target::TargetSpec::Command(command)),
+        user: None,
+        kdamond_pids: Vec::new(),
+        monitored_pids: Vec::new(),
+        sample_hz,
+        follow_children: true,
+        timeout: Some(std::time::Duration::from_secs(30)),
+        start_damon: None,
+        schemes_target_regions: false,
+        proc_samples: Default::default(),
+    }
+}
