@@ -141,12 +141,13 @@ impl EventSink for RecordingSink<'_> {
     fn stack(&mut self, event: &StackEvent) -> Result<()> {
         self.progress.samples += 1;
         let raw_user = bpf::user_frames(event);
-        let mut normalized = self.normalizer.normalize_at(event.pid, event.ts_ns, raw_user);
+        // A sample without a user stack (a task in the kernel) has nothing to normalize.
+        let mut normalized = if raw_user.is_empty() { Ok(Vec::new()) } else { self.normalizer.normalize_at(event.pid, event.ts_ns, raw_user) };
         // A mapping made after the batch began (its record came after the side-band was
         // read): read it again. JIT and [vdso] frames get here too; it is one load per CPU
         // when nothing new was written.
         let missed = normalized.as_ref().map_or(true, |u| u.iter().any(|f| f.module == UNKNOWN_MODULE));
-        if missed && self.sideband.as_ref().is_some_and(Sideband::pending) {
+        if missed && !raw_user.is_empty() && self.sideband.as_ref().is_some_and(Sideband::pending) {
             self.read_sideband();
             normalized = self.normalizer.normalize_at(event.pid, event.ts_ns, raw_user);
         }
