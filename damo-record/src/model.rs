@@ -306,9 +306,37 @@ pub struct Losses {
     /// Samples whose process exited before its addresses could be normalized.
     pub unnormalized_samples: u64,
     pub undecodable_events: u64,
+    /// mmap/exec/fork/exit records the kernel dropped (their processes fell back to /proc).
+    /// 0 in records from before they were counted.
+    pub mapping_records: u64,
 }
 
 impl Losses {
+    /// What each count means, in the order of [`Losses::counts`].
+    pub const CAUSES: [&'static str; 8] = [
+        "region events: ring buffer full",
+        "stack samples: ring buffer full",
+        "stack samples: stacks unreadable",
+        "children: target map full",
+        "snapshots: incomplete",
+        "stack samples: unnormalized",
+        "events: undecodable",
+        "mapping records: lost",
+    ];
+
+    /// Every counter, in the record's order.
+    pub fn counts(&self) -> [u64; 8] {
+        let [a, b, c, d] = self.kernel;
+        [a, b, c, d, self.incomplete_snapshots, self.unnormalized_samples, self.undecodable_events, self.mapping_records]
+    }
+
+    /// The causes that lost something, with their counts.
+    pub fn breakdown(&self) -> Vec<(&'static str, u64)> {
+        Self::CAUSES.into_iter().zip(self.counts()).filter(|&(_, n)| n > 0).collect()
+    }
+
+    /// Everything dropped. Lost mapping records are not in it: they drop nothing by
+    /// themselves (samples they would have named are counted as unnormalized).
     pub fn total(&self) -> u64 {
         self.kernel.iter().sum::<u64>() + self.incomplete_snapshots + self.unnormalized_samples + self.undecodable_events
     }

@@ -188,7 +188,21 @@ pub fn report(record: &Record, raw: bool) -> String {
     if let Some(m) = &record.metadata {
         out.push(metadata_line(m, record));
     }
+    if let Some(losses) = &record.losses {
+        out.push(losses_line(losses));
+    }
     out.join("\n")
+}
+
+/// What the recording dropped, by cause: "lost: nothing" or "lost 12: stack samples:
+/// unnormalized 10, children: target map full 2".
+fn losses_line(losses: &damo_record::model::Losses) -> String {
+    let causes = losses.breakdown();
+    if causes.is_empty() {
+        return "lost: nothing".into();
+    }
+    let causes: Vec<String> = causes.iter().map(|(cause, n)| format!("{cause} {n}")).collect();
+    format!("lost {}: {}", losses.total(), causes.join(", "))
 }
 
 /// One line on how a damo-trace record was made: by what, where, when, at what sampling rate.
@@ -258,6 +272,19 @@ mod tests {
         let sample = damo_record::model::StackSample { ts_ns: 5_000_000_000, pid: 1, tid: 1, cpu: 0, comm: "ls".into(), user: vec![], kernel: vec![] };
         let rec = Record { metadata: Some(metadata), samples: vec![sample], ..Default::default() };
         assert_eq!(report(&rec, true), "recorded by damo-trace 0.1.0 on box (Linux 6.12.117, 2 CPUs) from 2026-12-01T00:00:00Z, stacks at 99 Hz: damo-trace record \"ls -l\"");
+    }
+
+    #[test]
+    fn breaks_losses_down_by_cause() {
+        let none = Record { losses: Some(Default::default()), ..Default::default() };
+        assert_eq!(report(&none, true), "lost: nothing");
+        let losses = damo_record::model::Losses { kernel: [0, 3, 0, 2], unnormalized_samples: 10, mapping_records: 4, ..Default::default() };
+        let rec = Record { losses: Some(losses), ..Default::default() };
+        assert_eq!(
+            report(&rec, true),
+            "lost 15: stack samples: ring buffer full 3, children: target map full 2, stack samples: unnormalized 10, mapping records: lost 4"
+        );
+        assert!(!report(&Record::default(), true).contains("lost"), "records of other tools say nothing");
     }
 
     #[test]

@@ -84,6 +84,12 @@ impl Tracer {
         self.attach_tracepoint("sched_process_fork", "sched", "sched_process_fork")
     }
 
+    /// Takes exiting tasks out of the target map, so it holds live targets only however many
+    /// processes come and go.
+    pub fn attach_exit_cleanup(&mut self) -> Result<()> {
+        self.attach_tracepoint("sched_process_exit", "sched", "sched_process_exit")
+    }
+
     fn attach_tracepoint(&mut self, program: &str, category: &str, name: &str) -> Result<()> {
         let tp: &mut TracePoint = self.program(program)?;
         tp.load().with_context(|| format!("failed to load program {program}"))?;

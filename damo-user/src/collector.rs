@@ -22,6 +22,11 @@ pub trait EventSink {
     }
     /// A ring buffer item that did not decode (a kernel/user version mismatch).
     fn undecodable(&mut self, len: usize) -> Result<()>;
+    /// Called before each batch of ring buffer events: what must be known before them (the
+    /// mappings their stacks need) is read here.
+    fn before_batch(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Called about once a second, e.g. to redraw a status line.
     fn tick(&mut self) -> Result<()> {
         Ok(())
@@ -61,6 +66,7 @@ pub async fn collect(
 }
 
 fn drain(ring: &mut RingBuf<MapData>, sink: &mut dyn EventSink) -> Result<()> {
+    sink.before_batch()?;
     while let Some(item) = ring.next() {
         match Event::decode(&item) {
             Some(Event::Region(event)) => sink.region(&event)?,

@@ -11,6 +11,7 @@ pub mod pidfd;
 pub mod privilege;
 pub mod procfs;
 pub mod record;
+pub mod sideband;
 pub mod report;
 pub mod snapshots;
 pub mod sysinfo;

@@ -12,7 +12,7 @@
 use std::{
     collections::HashMap,
     ops::{Deref, Range},
-    path::{Path, PathBuf},
+    path::Path,
     sync::Arc,
 };
 
@@ -137,7 +137,6 @@ impl UnwindStats {
 /// DWARF unwinding state of one recording: the file cache, per-process unwinders, framehop's
 /// rule cache.
 pub struct StackUnwinder {
-    proc_root: PathBuf,
     files: HashMap<u32, Option<Arc<FileInfo>>>,
     processes: HashMap<u32, ProcessUnwinder>,
     cache: CacheX86_64,
@@ -150,13 +149,13 @@ const IDLE_TICKS: u64 = 10;
 
 impl Default for StackUnwinder {
     fn default() -> Self {
-        Self::new("/proc")
+        Self::new()
     }
 }
 
 impl StackUnwinder {
-    pub fn new(proc_root: impl Into<PathBuf>) -> Self {
-        Self { proc_root: proc_root.into(), files: HashMap::new(), processes: HashMap::new(), cache: CacheX86_64::new(), ticks: 0, stats: UnwindStats::default() }
+    pub fn new() -> Self {
+        Self { files: HashMap::new(), processes: HashMap::new(), cache: CacheX86_64::new(), ticks: 0, stats: UnwindStats::default() }
     }
 
     /// About once a second: forgets processes that stopped being sampled.
@@ -176,8 +175,8 @@ impl StackUnwinder {
             self.stats.no_stack += 1;
             return Ok(Vec::new());
         }
-        normalizer.normalize(event.pid, &[regs.ip])?;
-        self.prepare(normalizer, event.pid);
+        normalizer.normalize_at(event.pid, event.ts_ns, &[regs.ip])?;
+        self.prepare(normalizer, event.pid, event.ts_ns);
         let unwinder = &self.processes[&event.pid].unwinder;
         if stack.is_empty() {
             self.stats.no_stack += 1;
@@ -212,21 +211,20 @@ impl StackUnwinder {
     }
 
     /// Builds the unwinder of `pid` (again) when its executable mappings changed.
-    fn prepare(&mut self, normalizer: &AddressNormalizer, pid: u32) {
-        let mappings = normalizer.mappings(pid);
+    fn prepare(&mut self, normalizer: &mut AddressNormalizer, pid: u32, ts_ns: u64) {
+        let mappings = normalizer.mappings(pid, ts_ns);
         let stale = self.processes.get(&pid).is_none_or(|p| p.mappings != mappings);
         if stale {
             let mut unwinder = UnwinderX86_64::new();
             for m in mappings.iter().filter(|m| m.module != UNKNOWN_MODULE) {
-                let path = &normalizer.modules()[m.module as usize].path;
-                let file = self.files.entry(m.module).or_insert_with(|| read_file(&self.proc_root, pid, path).map(Arc::new)).clone();
+                let file = self.files.entry(m.module).or_insert_with(|| normalizer.module_file(m.module).and_then(|p| read_file(&p)).map(Arc::new)).clone();
                 if let Some(file) = file {
-                    if let Some(module) = place(&file, m, path) {
+                    if let Some(module) = place(&file, m, &normalizer.modules()[m.module as usize].path) {
                         unwinder.add_module(module);
                     }
                 }
             }
-            self.processes.insert(pid, ProcessUnwinder { unwinder, mappings: mappings.to_vec(), last_used: self.ticks });
+            self.processes.insert(pid, ProcessUnwinder { unwinder, mappings, last_used: self.ticks });
         }
         if let Some(process) = self.processes.get_mut(&pid) {
             process.last_used = self.ticks;
@@ -254,12 +252,12 @@ pub fn end_at_unmapped(mappings: &[Mapping], frames: &mut Vec<u64>) {
     }
 }
 
-/// The unwind sections and load segments of the ELF file at `path` (the process's view of
-/// it first, for files of another mount namespace); `None` if it cannot be read or parsed,
-/// and the unwinder falls back to frame pointers in its code.
-fn read_file(proc_root: &Path, pid: u32, path: &Path) -> Option<FileInfo> {
-    let through_process = proc_root.join(pid.to_string()).join("root").join(path.strip_prefix("/").unwrap_or(path));
-    let file = std::fs::File::open(&through_process).or_else(|_| std::fs::File::open(path)).ok()?;
+/// The unwind sections and load segments of the ELF file at `path` (where the normalizer can
+/// read the module: its path, or the file it opened through the process, for files of another
+/// mount namespace); `None` if it cannot be read or parsed, and the unwinder falls back to
+/// frame pointers in its code.
+fn read_file(path: &Path) -> Option<FileInfo> {
+    let file = std::fs::File::open(path).ok()?;
     // SAFETY: read-only map of a file; the sections are copied out before it is unmapped.
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
     parse_elf(&map)
@@ -406,7 +404,7 @@ mod tests {
 
     #[test]
     fn a_stack_ends_at_its_first_unmapped_return_address() {
-        let maps = [Mapping { start: 0x1000, end: 0x2000, offset: 0, module: 0 }, Mapping { start: 0x5000, end: 0x6000, offset: 0, module: UNKNOWN_MODULE }];
+        let maps = [Mapping { start: 0x1000, end: 0x2000, offset: 0, module: 0, since_ns: 0, until_ns: u64::MAX }, Mapping { start: 0x5000, end: 0x6000, offset: 0, module: UNKNOWN_MODULE, since_ns: 0, until_ns: u64::MAX }];
         let mut frames = vec![0x1010, 0x5010, 0x1020, 0xdead_beef, 0x1030, 0x42, 0x43];
         end_at_unmapped(&maps, &mut frames);
         assert_eq!(frames, [0x1010, 0x5010, 0x1020, 0xdead_beef], "anonymous executable code (JIT) is mapped; garbage is one frame");

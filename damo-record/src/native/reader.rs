@@ -393,6 +393,7 @@ impl Decoder {
             incomplete_snapshots: at(4),
             unnormalized_samples: at(5),
             undecodable_events: at(6),
+            mapping_records: at(7),
         });
         Some(())
     }

@@ -53,7 +53,7 @@ fn sample_record() -> (Record, Vec<u8>) {
     w.code_symbols(&code_symbols).unwrap();
     let jit_symbols = vec![JitSymbol { pid: 42, start: 0x7fff_0000, size: 0x40, name: "LazyCompile:*hot /app/loop.js:3".into() }];
     w.jit_symbols(&jit_symbols).unwrap();
-    let losses = Losses { kernel: [1, 2, 3, 4], incomplete_snapshots: 5, unnormalized_samples: 6, undecodable_events: 7 };
+    let losses = Losses { kernel: [1, 2, 3, 4], incomplete_snapshots: 5, unnormalized_samples: 6, undecodable_events: 7, mapping_records: 8 };
     w.losses(&losses).unwrap();
     let bytes = w.finish().unwrap();
     expected.code_symbols = code_symbols;
@@ -161,9 +161,15 @@ fn rejects_what_is_not_a_record() {
 fn unknown_chunk_kinds_are_skipped() {
     let (expected, bytes) = sample_record();
     // Splice a chunk of kind 999 right after the header.
-    let payload = b"from the future";
+    let read = read(&splice(&bytes, 999, b"from the future")).unwrap();
+    assert!(read.complete);
+    assert_eq!(read.record, expected);
+}
+
+/// `bytes` with a chunk of `kind` holding `payload` right after the header.
+fn splice(bytes: &[u8], kind: u16, payload: &[u8]) -> Vec<u8> {
     let mut chunk = Vec::new();
-    chunk.extend(999u16.to_le_bytes());
+    chunk.extend(kind.to_le_bytes());
     chunk.extend(0u16.to_le_bytes());
     chunk.extend((payload.len() as u32).to_le_bytes());
     let mut crc = crc32fast::Hasher::new();
@@ -174,9 +180,18 @@ fn unknown_chunk_kinds_are_skipped() {
     let mut spliced = bytes[..HEADER_LEN].to_vec();
     spliced.extend(chunk);
     spliced.extend(&bytes[HEADER_LEN..]);
-    let read = read(&spliced).unwrap();
-    assert!(read.complete);
-    assert_eq!(read.record, expected);
+    spliced
+}
+
+#[test]
+fn losses_of_older_and_newer_writers_read() {
+    let empty = NativeWriter::new(Vec::new()).unwrap().finish().unwrap();
+    // Seven counters, as records written before lost mapping records were counted.
+    let older = read(&splice(&empty, ChunkKind::Losses as u16, &[7, 1, 2, 3, 4, 5, 6, 7])).unwrap();
+    assert_eq!(older.record.losses, Some(Losses { kernel: [1, 2, 3, 4], incomplete_snapshots: 5, unnormalized_samples: 6, undecodable_events: 7, mapping_records: 0 }));
+    // Nine: a newer writer's extra counter is skipped.
+    let newer = read(&splice(&empty, ChunkKind::Losses as u16, &[9, 1, 2, 3, 4, 5, 6, 7, 8, 9])).unwrap();
+    assert_eq!(newer.record.losses.map(|l| l.mapping_records), Some(8));
 }
 
 fn write_all(record: &Record) -> Vec<u8> {

@@ -184,12 +184,8 @@ impl<W: Write> NativeWriter<W> {
 
     pub fn losses(&mut self, losses: &Losses) -> Result<(), NativeError> {
         let p = &mut self.payload;
-        let counters: Vec<u64> = losses
-            .kernel
-            .iter()
-            .copied()
-            .chain([losses.incomplete_snapshots, losses.unnormalized_samples, losses.undecodable_events])
-            .collect();
+        // Counters added later go at the end: older readers take the ones they know.
+        let counters = losses.counts();
         put_varint(p, counters.len() as u64);
         for c in counters {
             put_varint(p, c);

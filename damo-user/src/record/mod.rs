@@ -31,6 +31,7 @@ use crate::{
     launch::{GatedChild, LaunchOptions, StartedCommand},
     pidfd::PidFd,
     privilege::Privileges,
+    sideband::Sideband,
     tracefs,
 };
 
@@ -96,12 +97,20 @@ impl std::fmt::Display for Summary {
         let p = &self.progress;
         write!(
             f,
-            "recorded {:.1}s: {} snapshots, {} regions, {} stack samples, {} lost; collector CPU {:.3}s ({:.2}% of a core) while recording, damo-trace CPU {:.3}s in all (setup and finishing included)",
+            "recorded {:.1}s: {} snapshots, {} regions, {} stack samples, {} lost",
             self.duration.as_secs_f64(),
             p.snapshots,
             p.regions,
             p.samples,
             self.losses.total(),
+        )?;
+        let causes: Vec<String> = self.losses.breakdown().iter().map(|(cause, n)| format!("{cause} {n}")).collect();
+        if !causes.is_empty() {
+            write!(f, " ({})", causes.join(", "))?;
+        }
+        write!(
+            f,
+            "; collector CPU {:.3}s ({:.2}% of a core) while recording, damo-trace CPU {:.3}s in all (setup and finishing included)",
             self.cpu.as_secs_f64(),
             self.cpu.as_secs_f64() * 100.0 / self.duration.as_secs_f64().max(1e-9),
             self.process_cpu.as_secs_f64()
@@ -169,19 +178,29 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
         if plan.follow_children {
             tracer.attach_fork_follow()?;
         }
+        tracer.attach_exit_cleanup()?;
         tracer.attach_cpu_sampling(plan.sample_hz)?;
     }
     let events = tracer.take_events()?;
     let exit_watch = target_pid.map(PidFd::open).transpose()?;
-    // From here on, an early return or a panic ends the command too (unless kept running).
-    let mut command = gated.map(GatedChild::release).transpose()?.map(|c| StartedCommand::new(c, plan.keep_running));
-
     let started = Instant::now();
     let cpu_before = cpu_time();
     let mut sink = RecordingSink::new(output, started, plan.schemes_target_regions);
+    // Mappings are recorded as they happen from before the command runs, so processes that
+    // exit before the collector reads their samples are still normalized.
+    // DAMO_TRACE_MAPPINGS=proc reads /proc instead, to compare the two (docs/mappings.md).
+    let from_proc = std::env::var_os("DAMO_TRACE_MAPPINGS").is_some_and(|v| v == "proc");
+    if let (Some(pid), true, false) = (target_pid, plan.sample_hz > 0, from_proc) {
+        match Sideband::open() {
+            Ok(sideband) => sink.track(sideband, pid, plan.follow_children)?,
+            Err(e) => eprintln!("damo-trace: {e:#}; short-lived processes may lose samples (mappings read from /proc instead)"),
+        }
+    }
     if stack_copy > 0 {
         sink.unwinder = Some(StackUnwinder::default());
     }
+    // From here on, an early return or a panic ends the command too (unless kept running).
+    let mut command = gated.map(GatedChild::release).transpose()?.map(|c| StartedCommand::new(c, plan.keep_running));
     if plan.proc_samples.any() {
         // The target, and the processes DAMON targets by pid (a kdamonds.json may name them).
         let damon_pids = plan.start_damon.iter().flat_map(|d| &d.kdamonds).flat_map(|k| &k.contexts).flat_map(|c| &c.targets).filter_map(|t| t.pid);

@@ -3,6 +3,7 @@
 //! wall times and their ratio. A benchmark, not a test: nothing here passes or fails on time.
 
 mod cases;
+mod churn;
 mod profile;
 mod stacks;
 
@@ -46,6 +47,13 @@ pub struct Options {
     /// `perf record --call-graph dwarf` at 99 and 999 Hz (natively, needs root and perf).
     #[arg(long)]
     pub stacks: bool,
+    /// Only recording a fork-churning workload (root): damo-trace's side-band, its /proc
+    /// fallback and `perf record -g` side by side.
+    #[arg(long)]
+    pub churn: bool,
+    /// Seconds of churn per recorder.
+    #[arg(long, default_value_t = 30)]
+    pub churn_seconds: u64,
 }
 
 /// The collector replay bench (damo-user/benches/collector.rs).
@@ -67,6 +75,9 @@ pub fn run(opts: Options) -> Result<()> {
     }
     if opts.stacks {
         return stacks::run(&ours, &dir);
+    }
+    if opts.churn {
+        return churn::run(&ours, &dir, opts.churn_seconds);
     }
     let damo_bin = if opts.no_damo { None } else { Some(damo_install::ensure(&root)?) };
 
