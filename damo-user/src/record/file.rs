@@ -167,6 +167,10 @@ impl RecordOutput for RecordFile {
         self.code.perf_maps.process_exited(pid);
     }
 
+    fn module_files(&mut self, files: &[Option<std::path::PathBuf>]) {
+        self.code.module_files = files.to_vec();
+    }
+
     fn finish(&mut self, losses: &Losses) -> Result<()> {
         self.write_pending()?;
         // The names of the sampled code, so the record reports without the binaries.

@@ -230,6 +230,8 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     let kernel_addrs: Vec<u64> = sink.kernel_addresses().collect();
     let symbols = kernel_symbols::resolve(&kernel_addrs);
     sink.output().kernel_symbols(&symbols)?;
+    let files: Vec<_> = (0..sink.normalizer().modules().len() as u32).map(|m| sink.normalizer().module_file(m)).collect();
+    sink.output().module_files(&files);
     let losses = sink.losses;
     sink.output().finish(&losses)?;
     Ok(Summary { duration: started.elapsed(), progress: sink.progress, losses, cpu, process_cpu: cpu_time(), stacks })

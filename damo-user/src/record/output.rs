@@ -33,6 +33,10 @@ pub trait RecordOutput {
     /// A recorded process exited: its perf map (JIT names) is read a last time, before the
     /// process's files may go.
     fn process_exited(&mut self, _pid: u32) {}
+    /// Where each module's file can be read now (`None`: nowhere), by `FileAddr::module`:
+    /// its path, or a file the recorder opened through the process (another mount
+    /// namespace). Called once before `finish`, for outputs that name the sampled code.
+    fn module_files(&mut self, _files: &[Option<std::path::PathBuf>]) {}
     /// Makes buffered content durable; called about once a second.
     fn flush(&mut self) -> Result<()> {
         Ok(())

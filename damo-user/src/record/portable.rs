@@ -19,6 +19,9 @@ pub struct SampledCode {
     offsets: HashSet<(u32, u64)>,
     /// JIT code of frames outside any file.
     pub perf_maps: PerfMaps,
+    /// Where each module can be read from, when not at its recorded path (a file opened
+    /// through the process, for programs of another mount namespace); by module id.
+    pub module_files: Vec<Option<std::path::PathBuf>>,
 }
 
 impl SampledCode {
@@ -46,11 +49,12 @@ impl SampledCode {
         let mut out = Vec::new();
         for (module, mut offsets) in by_module {
             let Some(m) = modules.get(module as usize) else { continue };
-            if !file_matches(&m.path, m.build_id.as_deref(), false) {
+            let path = self.module_files.get(module as usize).cloned().flatten().unwrap_or_else(|| m.path.clone());
+            if !file_matches(&path, m.build_id.as_deref(), false) {
                 continue;
             }
             offsets.sort_unstable();
-            let Some(resolved) = symbolize_file(&symbolizer, &m.path, &offsets) else { continue };
+            let Some(resolved) = symbolize_file(&symbolizer, &path, &offsets) else { continue };
             out.extend(offsets.into_iter().zip(resolved).map(|(offset, frames)| CodeSymbol { module, offset, frames }));
         }
         out

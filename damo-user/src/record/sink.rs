@@ -10,7 +10,7 @@ use crate::{
     bpf,
     collector::EventSink,
     normalize::{AddressNormalizer, FileAddr, UNKNOWN_MODULE},
-    sideband::Sideband,
+    sideband::{Sideband, TaskEvent},
     snapshots::{SchemePasses, SnapshotAssembler, TargetKey},
     unwind::{self, StackUnwinder},
 };
@@ -86,7 +86,15 @@ impl<'a> RecordingSink<'a> {
         // A record is stamped before it is written: those of the last moments may still be
         // on their way, and wait for the next read.
         let horizon = super::procs::monotonic_ns().saturating_sub(SIDEBAND_MARGIN_NS);
-        sideband.drain(horizon, |event| normalizer.apply(&event));
+        let output = &mut *self.output;
+        sideband.drain(horizon, |event| {
+            normalizer.apply(&event);
+            if let TaskEvent::Exit { pid, tid, .. } = event {
+                if pid == tid {
+                    output.process_exited(pid);
+                }
+            }
+        });
         if sideband.lost > lost {
             self.losses.mapping_records = sideband.lost;
             self.normalizer.sideband_lost();
