@@ -296,3 +296,23 @@ fn a_module_of_another_mount_namespace_stays_readable_after_its_process_exited()
     assert!(file.starts_with("/proc/self/fd"), "{} is not the file opened through the process", file.display());
     assert_eq!(std::fs::read(&file).unwrap(), std::fs::read(&app).unwrap(), "the kept file is app_ns, byte for byte");
 }
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_record_of_a_program_of_another_mount_namespace_names_its_functions_after_it_exited() {
+    let dir = workloads();
+    let hidden = dir.path().join("hidden");
+    std::fs::create_dir(&hidden).unwrap();
+    let record = dir.path().join("ns.dtr");
+    let damo_trace = env!("CARGO_BIN_EXE_damo-trace");
+    let command = in_private_namespace(&hidden, &dir.path().join("app_nofp"), 500);
+    let out = Command::new(damo_trace).args(["record", "--no-damon", "--sample_hz", "999", "-o"]).arg(&record).arg(&command).output().unwrap();
+    assert!(out.status.success(), "record failed: {}", String::from_utf8_lossy(&out.stderr));
+    // The program's path exists only in its namespace, which is gone: its names come from
+    // the file the recorder read through the process while it lived, kept in the record.
+    assert!(!hidden.join("app_ns").exists());
+    let report = Command::new(damo_trace).args(["report", "profile", "-i"]).arg(&record).output().unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(report.status.success() && text.contains("app_hot"), "app_hot not named:\n{text}{}", String::from_utf8_lossy(&report.stderr));
+    assert!(!text.contains("app_ns changed or missing"), "{text}");
+}

@@ -528,7 +528,7 @@ fn profile_names_the_function_that_made_each_buffer_hot() {
 }
 
 #[test]
-#[ignore = "VM only: starts a kdamond"]
+#[ignore = "needs the project's VM: starts a kdamond"]
 fn phases_of_the_workload_without_frame_pointers_unwind_to_main() {
     in_vm_only();
     let (out, folded) = ("/tmp/phases-nofp.data", "/tmp/phases-nofp.folded");
