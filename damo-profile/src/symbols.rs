@@ -27,7 +27,7 @@ pub struct SymbolCache {
     modules: Vec<ModuleFile>,
     /// Per module: the file to read, once found (the recorded path, or a file with the same
     /// name and build-id in a search directory); `Some(None)` when there is none.
-    usable: Vec<Option<Option<PathBuf>>>,
+    usable: Vec<Option<Option<Opened>>>,
     /// Where else to look for a module, e.g. the binaries of a record made on another machine.
     search_dirs: Vec<PathBuf>,
     user: HashMap<(u32, u64), Names>,
@@ -38,7 +38,7 @@ pub struct SymbolCache {
 impl SymbolCache {
     /// `kernel_symbols` are the names the recording resolved from kallsyms.
     pub fn new(modules: Vec<ModuleFile>, kernel_symbols: impl IntoIterator<Item = (u64, String)>) -> Self {
-        let usable = vec![None; modules.len()];
+        let usable = std::iter::repeat_with(|| None).take(modules.len()).collect();
         let symbolizer = Symbolizer::builder().enable_inlined_fns(true).enable_code_info(true).build();
         Self { symbolizer, modules, usable, search_dirs: Vec::new(), user: HashMap::new(), kernel: HashMap::new(), kernel_names: kernel_symbols.into_iter().collect() }
     }
@@ -110,17 +110,20 @@ impl SymbolCache {
         self.usable[module as usize]
             .get_or_insert_with(|| {
                 let matches = |path: &PathBuf, need_id: bool| {
-                    let now = read_elf_build_id(path).ok().flatten().map(|id| id.to_vec());
-                    path.is_file() && if need_id { now.is_some() && now == file.build_id } else { file.build_id.is_none() || now == file.build_id }
+                    let opened = Opened::regular(path)?;
+                    let now = read_elf_build_id(&opened.path).ok().flatten().map(|id| id.to_vec());
+                    let ok = if need_id { now.is_some() && now == file.build_id } else { file.build_id.is_none() || now == file.build_id };
+                    ok.then_some(opened)
                 };
-                if matches(&file.path, false) {
-                    return Some(file.path.clone());
+                if let Some(opened) = matches(&file.path, false) {
+                    return Some(opened);
                 }
                 // Elsewhere only with proof that it is the same file.
                 let name = file.path.file_name()?;
-                search_dirs.iter().map(|d| d.join(name)).find(|p| file.build_id.is_some() && matches(p, true))
+                search_dirs.iter().map(|d| d.join(name)).filter(|_| file.build_id.is_some()).find_map(|p| matches(&p, true))
             })
-            .clone()
+            .as_ref()
+            .map(|o| o.path.clone())
     }
 
     fn base_name(&self, module: u32) -> Option<String> {
@@ -164,6 +167,24 @@ impl SymbolCache {
 }
 
 /// Where to look a frame up: a return address points after its call instruction.
+/// A module's file, held open once it proved a regular file. A record names its binaries,
+/// and whoever made the record chose those paths: damo-trace (often root) must not open a
+/// FIFO (it would block) or a device behind one. blazesym reads the file through
+/// `/proc/self/fd`, so the checked file is the one read, whatever the path names later.
+struct Opened {
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+impl Opened {
+    fn regular(path: &std::path::Path) -> Option<Opened> {
+        let file = damo_record::input::open_regular(path).ok()?;
+        let by_fd = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file)));
+        let path = if by_fd.exists() { by_fd } else { path.to_path_buf() };
+        Some(Opened { _file: file, path })
+    }
+}
+
 fn lookup_offset(offset: u64, is_return_address: bool) -> u64 {
     if is_return_address {
         offset.saturating_sub(1)
@@ -191,6 +212,25 @@ mod tests {
             blazesym::normalize::UserMeta::Elf(elf) => (elf.path.clone(), offset),
             other => panic!("not in a file: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_module_that_is_not_a_regular_file_is_never_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("libfifo.so");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let modules = vec![
+            ModuleFile { path: fifo, build_id: None },
+            ModuleFile { path: PathBuf::from("/dev/zero"), build_id: None },
+            ModuleFile { path: tmp.path().to_path_buf(), build_id: None },
+        ];
+        // Nobody writes the FIFO: opening it to read would block this test forever.
+        let mut cache = SymbolCache::new(modules, []);
+        assert_eq!(&*cache.user(0, 0x10, false)[0], "[libfifo.so changed or missing]");
+        assert_eq!(&*cache.user(1, 0x10, false)[0], "[zero changed or missing]");
+        cache.prefetch_user([(2, 0x20, false)]);
+        assert!(cache.user(2, 0x20, false)[0].ends_with("changed or missing]"));
     }
 
     #[test]

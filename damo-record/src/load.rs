@@ -40,8 +40,8 @@ pub struct Loaded {
 pub enum LoadError {
     #[error("failed to read {path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("{path} {source}: records are read from regular files only")]
-    NotRegular { path: String, source: input::NotRegular },
+    #[error("{path} {what}: records are read from regular files only")]
+    NotRegular { path: String, what: input::NotRegular },
     #[error("{path} is empty")]
     Empty { path: String },
     #[error("{path} is not a DAMON record (neither damo-trace's format, damo's JSON, zlib-compressed JSON nor a perf script text)")]
@@ -50,8 +50,8 @@ pub enum LoadError {
     Native { path: String, source: native::NativeError },
     #[error("{path} ({format}): {source}")]
     Damo { path: String, format: &'static str, source: damo::DamoError },
-    #[error("{path}: {source}")]
-    OverBudget { path: String, source: OverBudget },
+    #[error("{path}: {over}")]
+    OverBudget { path: String, over: OverBudget },
 }
 
 /// Reads the record at `path`, a regular file, within the memory limit ([`budget`]).
@@ -71,14 +71,14 @@ pub fn read_input(path: &Path, meter: &mut Meter) -> Result<Vec<u8>, LoadError> 
     let mut file = input::open_regular(path).map_err(|source| classify(p(), source))?;
     input::read_all(&mut file, meter).map_err(|e| match e {
         input::ReadError::Io(source) => LoadError::Io { path: p(), source },
-        input::ReadError::OverBudget(source) => LoadError::OverBudget { path: p(), source },
+        input::ReadError::OverBudget(over) => LoadError::OverBudget { path: p(), over },
     })
 }
 
 fn classify(path: String, source: std::io::Error) -> LoadError {
     if source.get_ref().is_some_and(|e| e.is::<input::NotRegular>()) {
         let inner = source.into_inner().expect("checked above").downcast::<input::NotRegular>().expect("checked above");
-        return LoadError::NotRegular { path, source: *inner };
+        return LoadError::NotRegular { path, what: *inner };
     }
     LoadError::Io { path, source }
 }
@@ -94,7 +94,7 @@ pub fn parse_with(data: &[u8], meter: &mut Meter) -> Result<Loaded, LoadError> {
     let damo_err = |format: damo::DamoFormat| {
         let path = path.clone();
         move |source| match source {
-            damo::DamoError::OverBudget(source) => LoadError::OverBudget { path, source },
+            damo::DamoError::OverBudget(over) => LoadError::OverBudget { path, over },
             source => LoadError::Damo { path, format: format.name(), source },
         }
     };
@@ -103,7 +103,7 @@ pub fn parse_with(data: &[u8], meter: &mut Meter) -> Result<Loaded, LoadError> {
         None => Err(LoadError::Unrecognized { path }),
         Some(Format::Native) => {
             let read = native::read_with(data, meter).map_err(|source| match source {
-                native::NativeError::OverBudget(source) => LoadError::OverBudget { path: path.clone(), source },
+                native::NativeError::OverBudget(over) => LoadError::OverBudget { path: path.clone(), over },
                 source => LoadError::Native { path: path.clone(), source },
             })?;
             let damage = match (read.damaged_at, read.complete) {
@@ -140,8 +140,8 @@ impl LoadError {
             LoadError::Unrecognized { .. } => LoadError::Unrecognized { path },
             LoadError::Native { source, .. } => LoadError::Native { path, source },
             LoadError::Damo { format, source, .. } => LoadError::Damo { path, format, source },
-            LoadError::OverBudget { source, .. } => LoadError::OverBudget { path, source },
-            LoadError::NotRegular { source, .. } => LoadError::NotRegular { path, source },
+            LoadError::OverBudget { over, .. } => LoadError::OverBudget { path, over },
+            LoadError::NotRegular { what, .. } => LoadError::NotRegular { path, what },
             io @ LoadError::Io { .. } => io,
         }
     }

@@ -39,6 +39,7 @@ fn parse_octal(s: &str) -> Result<u32, String> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    crate::report::options::memory_limit_from_env()?;
     let record = load_record(&args.input)?;
     let mut out = create(&args, &args.output)?;
     damo::write(&record, args.format, &mut out).and_then(|()| out.flush()).with_context(|| format!("failed to write {}", args.output.display()))?;
