@@ -230,7 +230,7 @@ pub fn read(text: &[u8]) -> Result<Record, DamoError> {
 
 /// [`read`], charging what the record takes to `meter`.
 pub fn read_with(text: &[u8], meter: &mut Meter) -> Result<Record, DamoError> {
-    if StringGuard::default().feed(text).is_err() {
+    if !StringGuard::default().feed(text) {
         return Err(DamoError::LongString);
     }
     let targets = metered(meter, || serde_json::from_slice::<Charged<JsonTarget>>(text).map_err(|e| DamoError::Json(e.to_string())))?;
@@ -264,7 +264,8 @@ pub struct StringGuard {
 }
 
 impl StringGuard {
-    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), ()> {
+    /// Reads on through `data`; `false` once a string is too long.
+    pub fn feed(&mut self, mut data: &[u8]) -> bool {
         while !data.is_empty() {
             if self.escaped {
                 self.escaped = false;
@@ -277,7 +278,7 @@ impl StringGuard {
             if self.in_string {
                 self.run += upto as u64;
                 if self.run > MAX_STRING {
-                    return Err(());
+                    return false;
                 }
             }
             let Some(i) = next else { break };
@@ -290,7 +291,7 @@ impl StringGuard {
             }
             data = &data[i + 1..];
         }
-        Ok(())
+        true
     }
 }
 
@@ -576,5 +577,37 @@ impl<W: Write> Indented<'_, W> {
     }
     fn field(&mut self, key: &str, value: &str, comma: bool) -> std::io::Result<()> {
         self.line(&format!("\"{key}\": {value}{}", if comma { "," } else { "" }))
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn the_string_guard_follows_strings_across_blocks_and_escapes() {
+        let mut g = StringGuard::default();
+        assert!(g.feed(br#"[{"a": "x\"#));
+        // The escaped quote does not end the string: it goes on across the blocks.
+        assert!(g.feed(&[b'"']));
+        let long = vec![b'y'; MAX_STRING as usize - 3];
+        assert!(g.feed(&long));
+        assert!(!g.feed(b"yy"), "the string has passed MAX_STRING");
+        let mut g = StringGuard::default();
+        assert!(g.feed(br#"["ab", "cd"]"#));
+        let many_short: Vec<u8> = std::iter::repeat_n(&b"\"0123456789\", "[..], 200_000).flatten().copied().collect();
+        assert!(g.feed(&many_short), "only one string's length counts");
+    }
+
+    #[test]
+    fn regions_past_the_limit_are_an_error() {
+        let text = br#"[{"target_id": 0, "snapshots": [{"end_time": 0, "regions": [{"start": 0, "end": 4096}, {"start": 4096, "end": 8192}]}]}]"#;
+        assert!(read_with(text, &mut Meter::with_limit(1 << 20)).is_ok());
+        match read_with(text, &mut Meter::with_limit(300)) {
+            Err(DamoError::OverBudget(e)) => assert_eq!(e.limit, 300),
+            other => panic!("{other:?}"),
+        }
+        let long = format!(r#"[{{"target_id": 0, "snapshots": [], "scheme_filters": [{{"filter_type": "{}"}}]}}]"#, "a".repeat(MAX_STRING as usize + 1));
+        assert!(matches!(read(long.as_bytes()), Err(DamoError::LongString)));
     }
 }

@@ -112,7 +112,7 @@ impl Read for Blocks {
                 Ok(block) => {
                     self.block = block?;
                     self.pos = 0;
-                    if self.guard.feed(&self.block).is_err() {
+                    if !self.guard.feed(&self.block) {
                         self.long_string = true;
                         return Err(std::io::Error::other("a JSON string is too long"));
                     }
