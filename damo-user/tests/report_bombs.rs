@@ -4,6 +4,7 @@
 //! [`LIMIT`]. Before the memory budget these aborted after asking for 3 to 6 GiB.
 
 mod differential;
+mod planted;
 
 use std::{
     io::Read,
@@ -341,11 +342,21 @@ fn report_options_that_size_buffers_stop_at_the_memory_limit() {
         (&["report", "heatmap", "-i", input, "--output", "raw", "--resol", "8192", "16384"][..], "a heatmap of 8192x16384 cells"),
         (&["report", "wss", "-i", input, "-r", "0", "1000000000", "1"], "1000000000 percentiles"),
         (&["report", "nr_regions", "-i", input, "-r", "0", "1000000000", "1"], "percentiles"),
+        (&["report", "wss", "-i", input, "--nr_cols_bar", "100000000000"], "bars of 100000000000 columns"),
         (&["report", "holistic", "-i", input, "-o", svg.to_str().unwrap(), "--time_buckets", "100000000"], "--time_buckets 100000000"),
     ] {
         assert_refused(args, needle);
     }
     assert!(!svg.exists());
+    let planted = tmp.path().join("planted.dtr");
+    planted::write(&planted);
+    let planted = planted.to_str().unwrap();
+    for (args, needle) in [
+        (&["report", "access", "-i", planted, "--style", "recency-percentiles", "--percentiles_range", "0", "1000000000", "1"][..], "1000000000 percentiles"),
+        (&["report", "access", "-i", planted, "--snapshot_heatmap_width", "100000000000"], "heatmap 100000000000 cells wide"),
+    ] {
+        assert_refused(args, needle);
+    }
 }
 
 #[test]

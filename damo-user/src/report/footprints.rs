@@ -47,7 +47,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if step == 0 {
         bail!("--range: the step must not be 0");
     }
-    super::options::check_percentile_range(start, stop, step)?;
+    super::options::check_percentile_range(start, stop, step, args.nr_cols_bar)?;
     let metrics = match args.metric.as_str() {
         "vsz" => vec![Metric::Vsz],
         "rss" => vec![Metric::Rss],

@@ -27,7 +27,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         None => vec![0, 25, 50, 75, 100],
         Some(&[_, _, 0]) => bail!("--range: the step must not be 0"),
         Some(&[start, stop, step]) => {
-            super::options::check_percentile_range(start, stop, step)?;
+            super::options::check_percentile_range(start, stop, step, 0)?;
             dist::percentiles(start, stop, step)
         }
         Some(_) => bail!("--range takes three numbers"),
