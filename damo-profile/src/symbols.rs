@@ -87,10 +87,10 @@ pub struct SymbolCache {
     modules: Vec<ModuleFile>,
     /// Per module: the file to read, once found (the recorded path, or a file with the same
     /// name and build-id in a search directory); `Some(None)` when there is none.
-    usable: Vec<Option<Option<PathBuf>>>,
+    usable: Vec<Option<Option<Arc<OpenedFile>>>>,
     /// Per module: a file with its name and build-id in a search directory, which wins over
     /// the record's own names; `Some(None)` when there is none.
-    searched: Vec<Option<Option<PathBuf>>>,
+    searched: Vec<Option<Option<Arc<OpenedFile>>>>,
     /// Where else to look for a module, e.g. the binaries of a record made on another machine.
     search_dirs: Vec<PathBuf>,
     /// The names the record kept, by (module, offset looked up).
@@ -191,22 +191,29 @@ impl SymbolCache {
     fn module_file(&mut self, module: u32) -> Option<PathBuf> {
         let file = self.modules.get(module as usize)?;
         if self.usable[module as usize].is_none() {
-            let found = if file_matches(&file.path, file.build_id.as_deref(), false) { Some(file.path.clone()) } else { self.searched_file(module) };
+            let found = match open_matching(&file.path, file.build_id.as_deref(), false) {
+                Some(opened) => Some(Arc::new(opened)),
+                None => self.searched_opened(module),
+            };
             self.usable[module as usize] = Some(found);
         }
-        self.usable[module as usize].clone().flatten()
+        self.usable[module as usize].clone().flatten().map(|o| o.path.clone())
     }
 
     /// A file with the module's name and build-id in a search directory (only with proof that
     /// it is the same file: a module without a build-id is never looked for elsewhere).
     fn searched_file(&mut self, module: u32) -> Option<PathBuf> {
+        self.searched_opened(module).map(|o| o.path.clone())
+    }
+
+    fn searched_opened(&mut self, module: u32) -> Option<Arc<OpenedFile>> {
         let file = self.modules.get(module as usize)?;
         let search_dirs = &self.search_dirs;
         self.searched[module as usize]
             .get_or_insert_with(|| {
                 let name = file.path.file_name()?;
                 let id = file.build_id.as_deref()?;
-                search_dirs.iter().map(|d| d.join(name)).find(|p| file_matches(p, Some(id), true))
+                search_dirs.iter().map(|d| d.join(name)).find_map(|p| open_matching(&p, Some(id), true)).map(Arc::new)
             })
             .clone()
     }
@@ -248,11 +255,32 @@ impl SymbolCache {
     }
 }
 
-/// Whether the file at `path` is the module recorded with `build_id`: with `need_id`, it must
-/// have that build-id; otherwise a module recorded without one matches any file.
-pub fn file_matches(path: &Path, build_id: Option<&[u8]>, need_id: bool) -> bool {
-    let now = read_elf_build_id(path).ok().flatten();
-    path.is_file() && if need_id { now.is_some() && now.as_deref() == build_id } else { build_id.is_none() || now.as_deref() == build_id }
+/// A module's file, held open once it proved a regular file. A record names its binaries,
+/// and whoever made the record chose those paths: damo-trace (often root) must not open a
+/// FIFO (it would block) or a device behind one. blazesym reads the file through
+/// `/proc/self/fd`, so the checked file is the one read, whatever the path names later.
+pub struct OpenedFile {
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+impl OpenedFile {
+    /// Where to read the file: `/proc/self/fd/N` of the checked descriptor.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The file at `path`, opened, if it is a regular file and the module recorded with
+/// `build_id`: with `need_id`, it must have that build-id; otherwise a module recorded
+/// without one matches any file.
+pub fn open_matching(path: &Path, build_id: Option<&[u8]>, need_id: bool) -> Option<OpenedFile> {
+    let file = damo_record::input::open_regular(path).ok()?;
+    let by_fd = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file)));
+    let opened = OpenedFile { path: if by_fd.exists() { by_fd } else { path.to_path_buf() }, _file: file };
+    let now = read_elf_build_id(&opened.path).ok().flatten();
+    let matches = if need_id { now.is_some() && now.as_deref() == build_id } else { build_id.is_none() || now.as_deref() == build_id };
+    matches.then_some(opened)
 }
 
 /// Where to look a frame up: a return address points after its call instruction.
@@ -283,6 +311,25 @@ mod tests {
             blazesym::normalize::UserMeta::Elf(elf) => (elf.path.clone(), offset),
             other => panic!("not in a file: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_module_that_is_not_a_regular_file_is_never_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("libfifo.so");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let modules = vec![
+            ModuleFile { path: fifo, build_id: None },
+            ModuleFile { path: PathBuf::from("/dev/zero"), build_id: None },
+            ModuleFile { path: tmp.path().to_path_buf(), build_id: None },
+        ];
+        // Nobody writes the FIFO: opening it to read would block this test forever.
+        let mut cache = SymbolCache::new(modules, []);
+        assert_eq!(&*cache.user(0, 0x10, false)[0], "[libfifo.so changed or missing]");
+        assert_eq!(&*cache.user(1, 0x10, false)[0], "[zero changed or missing]");
+        cache.prefetch_user([(2, 0x20, false)]);
+        assert!(cache.user(2, 0x20, false)[0].ends_with("changed or missing]"));
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! damo-trace's own format; [`damo`]: damo's), opening any of them ([`load`]), writing files safely ([`output_file`]), and damo's
 //! number and unit texts ([`units`]).
 
+pub mod budget;
 pub mod cache;
 pub mod damo;
+pub mod input;
 pub mod load;
 pub mod model;
 pub mod native;

@@ -36,6 +36,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    crate::report::options::memory_limit_from_env()?;
     let record = load_record(&args.input)?;
     let options = OutputOptions::exact(args.output_permission, args.force);
     // Both destinations are checked (and their temporary files made) before anything is

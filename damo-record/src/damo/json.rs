@@ -4,12 +4,13 @@
 //! damo writes numbers as JSON numbers, plain strings or human strings ("94,827,419,009,024",
 //! "31.340 MiB", "8 m 59.809 s"); every numeric field accepts all three.
 
-use std::{fmt, io::Write, marker::PhantomData};
+use std::{cell::RefCell, fmt, io::Write, marker::PhantomData};
 
 use serde::{de, Deserialize, Deserializer};
 
 use super::DamoError;
 use crate::{
+    budget::{bytes_of, Meter},
     model::{DamosInfo, DamosSnapshotInfo, Intervals, IntervalsGoal, Record, Region, SchemeFilter, Snapshot, TargetRecord},
     units,
 };
@@ -124,9 +125,9 @@ struct JsonTarget {
     /// Null in snapshots taken through DAMOS (damo's `damon.data.snapshot.*`).
     #[serde(default)]
     target_id: Option<Field<Count>>,
-    snapshots: Vec<JsonSnapshot>,
+    snapshots: Charged<JsonSnapshot>,
     #[serde(default)]
-    scheme_filters: Option<Vec<JsonFilter>>,
+    scheme_filters: Option<Charged<JsonFilter>>,
 }
 
 #[derive(Deserialize)]
@@ -187,7 +188,7 @@ struct JsonIntervals {
 struct JsonSnapshot {
     start_time: Option<Field<Ns>>,
     end_time: Field<Ns>,
-    regions: Vec<JsonRegion>,
+    regions: Charged<JsonRegion>,
     #[serde(default)]
     total_bytes: Option<Field<Bytes>>,
     #[serde(default)]
@@ -224,17 +225,139 @@ struct JsonAge {
 
 /// Parses a `json` record.
 pub fn read(text: &[u8]) -> Result<Record, DamoError> {
-    let targets: Vec<JsonTarget> = serde_json::from_slice(text).map_err(|e| DamoError::Json(e.to_string()))?;
-    convert(targets)
+    read_with(text, &mut Meter::new())
 }
 
-/// Parses a `json` record from a stream (`json_compressed` while it inflates).
-pub fn read_from(reader: impl std::io::Read) -> Result<Record, DamoError> {
-    let targets: Vec<JsonTarget> = serde_json::from_reader(reader).map_err(|e| match e.io_error_kind() {
-        Some(_) => DamoError::Zlib(std::io::Error::other(e.to_string())),
-        None => DamoError::Json(e.to_string()),
+/// [`read`], charging what the record takes to `meter`.
+pub fn read_with(text: &[u8], meter: &mut Meter) -> Result<Record, DamoError> {
+    if !StringGuard::default().feed(text) {
+        return Err(DamoError::LongString);
+    }
+    let targets = metered(meter, || serde_json::from_slice::<Charged<JsonTarget>>(text).map_err(|e| DamoError::Json(e.to_string())))?;
+    convert(targets.0)
+}
+
+/// Parses a `json` record from a stream (`json_compressed` while it inflates), charging what
+/// it takes to `meter`. The stream's strings must be checked by the caller ([`StringGuard`]):
+/// the parser buffers each one whole.
+pub fn read_from(reader: impl std::io::Read, meter: &mut Meter) -> Result<Record, DamoError> {
+    let targets = metered(meter, || {
+        serde_json::from_reader::<_, Charged<JsonTarget>>(reader).map_err(|e| match e.io_error_kind() {
+            Some(_) => DamoError::Zlib(std::io::Error::other(e.to_string())),
+            None => DamoError::Json(e.to_string()),
+        })
     })?;
-    convert(targets)
+    convert(targets.0)
+}
+
+/// The longest JSON string read: damo's strings are numbers, units, filter types and memcg
+/// paths. serde_json buffers a string whole, so a 3 GiB one would take 3 GiB.
+pub const MAX_STRING: u64 = 1 << 20;
+
+/// Tracks JSON strings across the blocks of a stream and refuses one longer than
+/// [`MAX_STRING`].
+#[derive(Default)]
+pub struct StringGuard {
+    in_string: bool,
+    escaped: bool,
+    run: u64,
+}
+
+impl StringGuard {
+    /// Reads on through `data`; `false` once a string is too long.
+    pub fn feed(&mut self, mut data: &[u8]) -> bool {
+        while !data.is_empty() {
+            if self.escaped {
+                self.escaped = false;
+                self.run += 1;
+                data = &data[1..];
+                continue;
+            }
+            let next = memchr::memchr2(b'"', b'\\', data);
+            let upto = next.unwrap_or(data.len());
+            if self.in_string {
+                self.run += upto as u64;
+                if self.run > MAX_STRING {
+                    return false;
+                }
+            }
+            let Some(i) = next else { break };
+            match data[i] {
+                b'"' => {
+                    self.in_string = !self.in_string;
+                    self.run = 0;
+                }
+                _ => self.escaped = self.in_string,
+            }
+            data = &data[i + 1..];
+        }
+        true
+    }
+}
+
+thread_local! {
+    /// The meter of the record being parsed on this thread: serde's visitors reach it here.
+    static METER: RefCell<Option<Meter>> = const { RefCell::new(None) };
+}
+
+/// Runs `parse` with `meter` reachable by [`Charged`]; an error past the limit is
+/// [`DamoError::OverBudget`] whatever serde made of it.
+fn metered<T>(meter: &mut Meter, parse: impl FnOnce() -> Result<T, DamoError>) -> Result<T, DamoError> {
+    METER.with(|m| *m.borrow_mut() = Some(meter.clone()));
+    let result = parse();
+    if let Some(m) = METER.with(|m| m.borrow_mut().take()) {
+        *meter = m;
+    }
+    match result {
+        Err(_) if meter.exhausted() => Err(DamoError::OverBudget(meter.over())),
+        r => r,
+    }
+}
+
+/// What an element of a JSON list costs beyond itself: the model's value it becomes.
+trait Cost {
+    const EXTRA: u64;
+}
+impl Cost for JsonTarget {
+    const EXTRA: u64 = std::mem::size_of::<TargetRecord>() as u64 + std::mem::size_of::<DamosInfo>() as u64;
+}
+impl Cost for JsonSnapshot {
+    const EXTRA: u64 = std::mem::size_of::<Snapshot>() as u64 + std::mem::size_of::<DamosSnapshotInfo>() as u64;
+}
+impl Cost for JsonFilter {
+    const EXTRA: u64 = std::mem::size_of::<SchemeFilter>() as u64;
+}
+impl Cost for JsonRegion {
+    /// The region, its converted pair with the fake flag, and a `sz_filter_passed` entry.
+    const EXTRA: u64 = std::mem::size_of::<Region>() as u64 + std::mem::size_of::<(Region, bool)>() as u64 + 16;
+}
+
+/// A JSON list whose elements are charged to the thread's meter before they are read.
+struct Charged<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de> + Cost> Deserialize<'de> for Charged<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Cost> de::Visitor<'de> for V<T> {
+            type Value = Charged<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Charged<T>, A::Error> {
+                let mut out = Vec::new();
+                let each = bytes_of::<T>(1) + T::EXTRA;
+                loop {
+                    let charged = METER.with(|m| m.borrow_mut().as_mut().map_or(Ok(()), |m| m.charge(each)));
+                    charged.map_err(de::Error::custom)?;
+                    match seq.next_element()? {
+                        Some(v) => out.push(v),
+                        None => return Ok(Charged(out)),
+                    }
+                }
+            }
+        }
+        d.deserialize_seq(V(PhantomData))
+    }
 }
 
 fn convert(targets: Vec<JsonTarget>) -> Result<Record, DamoError> {
@@ -260,7 +383,7 @@ fn convert_target(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError>
             min_sample_us: g.min_sample_us.0,
             max_sample_us: g.max_sample_us.0,
         }),
-        scheme_filters: t.scheme_filters.unwrap_or_default().into_iter().map(|f| SchemeFilter {
+        scheme_filters: t.scheme_filters.map_or_else(Vec::new, |f| f.0).into_iter().map(|f| SchemeFilter {
             filter_type: f.filter_type,
             matching: f.matching,
             allow: f.allow,
@@ -281,9 +404,9 @@ fn convert_target(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError>
         scheme_idx: small(t.scheme_idx, "scheme_idx")?,
         target_id: t.target_id.map_or(0, |f| f.0),
         intervals,
-        snapshots: Vec::with_capacity(t.snapshots.len()),
+        snapshots: Vec::with_capacity(t.snapshots.0.len()),
     };
-    for s in t.snapshots {
+    for s in t.snapshots.0 {
         let stats = s.damos_stats.map(|d| {
             [d.nr_tried.0, d.sz_tried.0, d.nr_applied.0, d.sz_applied.0, d.sz_ops_filter_passed.0, d.qt_exceeds.0,
              d.nr_snapshots.map_or(0, |n| n.0), d.max_nr_snapshots.map_or(0, |n| n.0)]
@@ -292,6 +415,7 @@ fn convert_target(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError>
         // so plain records keep none and stay cheap (and cacheable).
         let mut sz_filter_passed: Vec<(u64, u64)> = s
             .regions
+            .0
             .iter()
             .filter_map(|r| r.sz_filter_passed.as_ref().map(|p| (r.start.0, p.0)))
             .filter(|&(_, passed)| stats.is_some() || passed != 0)
@@ -300,7 +424,7 @@ fn convert_target(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError>
         if stats.is_some() || !sz_filter_passed.is_empty() {
             info.snapshots.push(DamosSnapshotInfo { end_ns: s.end_time.0, stats, sz_filter_passed });
         }
-        let regions = s.regions.into_iter().map(|r| convert_region(r, intervals)).collect::<Result<Vec<_>, _>>()?;
+        let regions = s.regions.0.into_iter().map(|r| convert_region(r, intervals)).collect::<Result<Vec<_>, _>>()?;
         if is_fake(&regions) {
             continue;
         }
@@ -453,5 +577,37 @@ impl<W: Write> Indented<'_, W> {
     }
     fn field(&mut self, key: &str, value: &str, comma: bool) -> std::io::Result<()> {
         self.line(&format!("\"{key}\": {value}{}", if comma { "," } else { "" }))
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn the_string_guard_follows_strings_across_blocks_and_escapes() {
+        let mut g = StringGuard::default();
+        assert!(g.feed(br#"[{"a": "x\"#));
+        // The escaped quote does not end the string: it goes on across the blocks.
+        assert!(g.feed(b"\""));
+        let long = vec![b'y'; MAX_STRING as usize - 3];
+        assert!(g.feed(&long));
+        assert!(!g.feed(b"yy"), "the string has passed MAX_STRING");
+        let mut g = StringGuard::default();
+        assert!(g.feed(br#"["ab", "cd"]"#));
+        let many_short: Vec<u8> = std::iter::repeat_n(&b"\"0123456789\", "[..], 200_000).flatten().copied().collect();
+        assert!(g.feed(&many_short), "only one string's length counts");
+    }
+
+    #[test]
+    fn regions_past_the_limit_are_an_error() {
+        let text = br#"[{"target_id": 0, "snapshots": [{"end_time": 0, "regions": [{"start": 0, "end": 4096}, {"start": 4096, "end": 8192}]}]}]"#;
+        assert!(read_with(text, &mut Meter::with_limit(1 << 20)).is_ok());
+        match read_with(text, &mut Meter::with_limit(300)) {
+            Err(DamoError::OverBudget(e)) => assert_eq!(e.limit, 300),
+            other => panic!("{other:?}"),
+        }
+        let long = format!(r#"[{{"target_id": 0, "snapshots": [], "scheme_filters": [{{"filter_type": "{}"}}]}}]"#, "a".repeat(MAX_STRING as usize + 1));
+        assert!(matches!(read(long.as_bytes()), Err(DamoError::LongString)));
     }
 }

@@ -17,6 +17,12 @@ pub enum DamoError {
     Line { line: usize, reason: String },
     #[error("the zlib stream is damaged: {0}")]
     Zlib(std::io::Error),
+    #[error("no line is a DAMON tracepoint event (damon:damon_aggregated or damon:damos_before_apply)")]
+    NoEvents,
+    #[error("a JSON string is longer than {} bytes (damo writes none longer than a path)", json::MAX_STRING)]
+    LongString,
+    #[error(transparent)]
+    OverBudget(#[from] crate::budget::OverBudget),
 }
 
 /// The formats damo writes, named as damo's `--format` options name them.
@@ -54,6 +60,11 @@ impl std::str::FromStr for DamoFormat {
 /// Reads a `json_compressed` record: one thread inflates while this one parses, so neither
 /// waits for the other and the inflated JSON (often 40× the file) never sits in memory.
 pub fn read_compressed(data: &[u8]) -> Result<Record, DamoError> {
+    read_compressed_with(data, &mut crate::budget::Meter::new())
+}
+
+/// [`read_compressed`], charging what the record takes to `meter`.
+pub fn read_compressed_with(data: &[u8], meter: &mut crate::budget::Meter) -> Result<Record, DamoError> {
     const BLOCK: usize = 1 << 20;
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
     std::thread::scope(|scope| {
@@ -75,8 +86,12 @@ pub fn read_compressed(data: &[u8]) -> Result<Record, DamoError> {
                 }
             }
         });
-        let reader = Blocks { rx, block: Vec::new(), pos: 0 };
-        json::read_from(std::io::BufReader::with_capacity(BLOCK, reader))
+        let mut reader = Blocks { rx, block: Vec::new(), pos: 0, guard: json::StringGuard::default(), long_string: false };
+        let read = json::read_from(std::io::BufReader::with_capacity(BLOCK, &mut reader), meter);
+        if reader.long_string {
+            return Err(DamoError::LongString);
+        }
+        read
     })
 }
 
@@ -85,6 +100,9 @@ struct Blocks {
     rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
     block: Vec<u8>,
     pos: usize,
+    guard: json::StringGuard,
+    /// The guard refused a string: the read failed because of that.
+    long_string: bool,
 }
 
 impl Read for Blocks {
@@ -94,6 +112,10 @@ impl Read for Blocks {
                 Ok(block) => {
                     self.block = block?;
                     self.pos = 0;
+                    if !self.guard.feed(&self.block) {
+                        self.long_string = true;
+                        return Err(std::io::Error::other("a JSON string is too long"));
+                    }
                 }
                 Err(_) => return Ok(0),
             }

@@ -15,7 +15,10 @@
 use std::{collections::HashMap, io::Write};
 
 use super::DamoError;
-use crate::model::{Record, Region, Snapshot, TargetRecord};
+use crate::{
+    budget::{bytes_of, Meter},
+    model::{Record, Region, Snapshot, TargetRecord},
+};
 
 /// A parsed trace, and whether its last line was cut short (a writer killed mid-line).
 pub struct PerfScriptRead {
@@ -41,6 +44,12 @@ struct RegionLine {
 }
 
 pub fn read(text: &[u8]) -> Result<PerfScriptRead, DamoError> {
+    read_with(text, &mut Meter::new())
+}
+
+/// [`read`], charging what the record takes to `meter`. A text with no DAMON event line is
+/// [`DamoError::NoEvents`]: any text file would otherwise read as an empty record.
+pub fn read_with(text: &[u8], meter: &mut Meter) -> Result<PerfScriptRead, DamoError> {
     // Lines parse independently: split the text at line ends, parse the pieces on every core,
     // then rebuild snapshots in order (cheap next to the parsing).
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
@@ -53,17 +62,30 @@ pub fn read(text: &[u8]) -> Result<PerfScriptRead, DamoError> {
     let mut builder = Builder::default();
     let mut lines_before = 0;
     let mut truncated_tail = false;
+    let mut region_lines = 0;
+    // The parsed lines take at most 1.5 times the text (a line is 40 bytes or more): bounded
+    // by the input, charged once parsed.
+    for piece in parsed.iter().flatten() {
+        meter.charge_items::<RegionLine>(piece.lines.capacity() as u64)?;
+    }
     for piece in parsed {
         let piece = piece?;
+        region_lines += piece.lines.len();
         for region_line in piece.lines {
             let line = lines_before + region_line.line as usize;
-            builder.add(region_line).map_err(|reason| DamoError::Line { line, reason })?;
+            builder.add(region_line, meter).map_err(|reason| match reason {
+                AddError::Line(reason) => DamoError::Line { line, reason },
+                AddError::OverBudget(e) => DamoError::OverBudget(e),
+            })?;
         }
         if let Some((line, reason)) = piece.error {
             return Err(DamoError::Line { line: lines_before + line, reason });
         }
         truncated_tail |= piece.truncated_tail;
         lines_before += piece.line_count;
+    }
+    if region_lines == 0 {
+        return Err(DamoError::NoEvents);
     }
     Ok(PerfScriptRead { record: builder.finish(), truncated_tail })
 }
@@ -258,12 +280,21 @@ struct Builder {
     fake_last: Vec<bool>,
 }
 
+enum AddError {
+    Line(String),
+    OverBudget(crate::budget::OverBudget),
+}
+
 impl Builder {
-    fn add(&mut self, line: RegionLine) -> Result<(), String> {
+    fn add(&mut self, line: RegionLine, meter: &mut Meter) -> Result<(), AddError> {
         let key = (line.scheme_idx, line.target_id);
         let t = match self.last {
             Some((last_key, t)) if last_key == key => t,
             _ => {
+                if !self.index.contains_key(&key) {
+                    // The target, its index entry and its bookkeeping.
+                    meter.charge(bytes_of::<TargetRecord>(1) + 64).map_err(AddError::OverBudget)?;
+                }
                 let t = *self.index.entry(key).or_insert_with(|| {
                     self.targets.push(TargetRecord { scheme_idx: line.scheme_idx, target_id: line.target_id, ..Default::default() });
                     self.open.push(None);
@@ -278,14 +309,20 @@ impl Builder {
         if self.open[t].is_none() {
             let start_ns = target.snapshots.last().map_or(line.end_ns, |s| s.end_ns);
             if start_ns > line.end_ns {
-                return Err("the trace is not sorted by time".into());
+                return Err(AddError::Line("the trace is not sorted by time".into()));
             }
-            let regions = Vec::with_capacity(line.nr_regions.min(1 << 16) as usize);
+            // nr_regions is the line's word: a line per target may claim 4 G regions.
+            let capacity = line.nr_regions.min(1 << 12) as usize;
+            meter.charge(bytes_of::<Snapshot>(1) + bytes_of::<Region>(capacity as u64)).map_err(AddError::OverBudget)?;
+            let regions = Vec::with_capacity(capacity);
             target.snapshots.push(Snapshot { start_ns, end_ns: line.end_ns, regions, total_bytes: None });
             self.open[t] = Some(line.nr_regions);
             self.fake_last[t] = line.fake;
         }
         let snapshot = target.snapshots.last_mut().expect("a snapshot was just opened");
+        if snapshot.regions.len() == snapshot.regions.capacity() {
+            meter.charge(bytes_of::<Region>(snapshot.regions.len() as u64)).map_err(AddError::OverBudget)?;
+        }
         snapshot.regions.push(line.region);
         if snapshot.regions.len() >= self.open[t].unwrap_or(0) as usize {
             self.open[t] = None;

@@ -19,7 +19,7 @@ mod reader;
 mod snapshot;
 mod writer;
 
-pub use reader::{read, NativeRead};
+pub use reader::{read, read_with, NativeRead};
 pub use writer::NativeWriter;
 
 pub const MAGIC: [u8; 8] = *b"\x89DTR\r\n\x1a\n";
@@ -102,6 +102,8 @@ pub enum NativeError {
     Short,
     #[error("failed to write the record: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    OverBudget(#[from] crate::budget::OverBudget),
 }
 
 #[cfg(test)]

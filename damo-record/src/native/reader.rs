@@ -9,9 +9,11 @@ use super::{
     codec::*, snapshot, ChunkKind, NativeError, CHUNK_HEADER_LEN, FLAG_FRAMED, FLAG_ZLIB, HEADER_LEN, MAGIC,
     OPEN_LEN, VERSION,
 };
+use crate::budget::{bytes_of, Meter};
 use crate::model::{CodeSymbol, FileAddr, JitSymbol, SourceFrame, FootprintSnapshot, Intervals, Losses, Module, ProcStatSample, ProcessFootprint, Record, StackSample, SystemMemory, TargetRecord, Vma, VmaSnapshot};
 
-/// Compressed chunks may not inflate past this: a corrupt length must not exhaust memory.
+/// Compressed chunks may not inflate past this (the writer's are a few MB at most); below it,
+/// the memory limit decides.
 const MAX_INFLATED: u64 = 1 << 30;
 
 /// A record read back, and how its file ended.
@@ -26,6 +28,13 @@ pub struct NativeRead {
 }
 
 pub fn read(data: &[u8]) -> Result<NativeRead, NativeError> {
+    read_with(data, &mut Meter::new())
+}
+
+/// [`read`], charging what the record takes to `meter`: past its limit is an error, not
+/// damage (every decoded structure is charged before it is allocated, and a chunk inflates
+/// only within what is left).
+pub fn read_with(data: &[u8], meter: &mut Meter) -> Result<NativeRead, NativeError> {
     if data.len() < HEADER_LEN {
         return Err(if data.starts_with(&MAGIC[..data.len().min(8)]) && !data.is_empty() {
             NativeError::Short
@@ -40,7 +49,7 @@ pub fn read(data: &[u8]) -> Result<NativeRead, NativeError> {
     if version != VERSION {
         return Err(NativeError::UnknownVersion(version));
     }
-    let mut state = Decoder::default();
+    let mut state = Decoder { record: Record::default(), complete: false, meter };
     let mut pos = HEADER_LEN;
     let mut damaged_at = None;
     while pos < data.len() {
@@ -54,13 +63,22 @@ pub fn read(data: &[u8]) -> Result<NativeRead, NativeError> {
             }
             continue;
         }
-        match chunk_at(data, pos).and_then(|(kind, payload, next)| state.chunk(kind, &payload).map(|()| next)) {
+        let decoded = chunk_at(data, pos, state.meter).and_then(|(kind, payload, next)| {
+            let held = payload.capacity() as u64;
+            let done = state.chunk(kind, &payload).map(|()| next);
+            state.meter.release(held);
+            done
+        });
+        match decoded {
             Some(next) => pos = next,
             None => {
                 damaged_at = Some(pos as u64);
                 break;
             }
         }
+    }
+    if state.meter.exhausted() {
+        return Err(NativeError::OverBudget(state.meter.over()));
     }
     Ok(NativeRead { record: state.record, damaged_at, complete: state.complete && damaged_at.is_none() })
 }
@@ -76,8 +94,9 @@ fn framed_chunk_at(data: &[u8], pos: usize) -> Option<(u16, usize)> {
         .then(|| (u16::from_le_bytes([header[0], header[1]]), pos + CHUNK_HEADER_LEN))
 }
 
-/// The chunk at `pos`: its kind, inflated payload and the offset after it; `None` if damaged.
-fn chunk_at(data: &[u8], pos: usize) -> Option<(u16, Vec<u8>, usize)> {
+/// The chunk at `pos`: its kind, inflated payload (charged to `meter`; the caller releases
+/// it) and the offset after it; `None` if damaged or past the memory limit.
+fn chunk_at(data: &[u8], pos: usize, meter: &mut Meter) -> Option<(u16, Vec<u8>, usize)> {
     let header = data.get(pos..pos + CHUNK_HEADER_LEN)?;
     let kind = u16::from_le_bytes([header[0], header[1]]);
     let flags = u16::from_le_bytes([header[2], header[3]]);
@@ -92,22 +111,40 @@ fn chunk_at(data: &[u8], pos: usize) -> Option<(u16, Vec<u8>, usize)> {
         return None;
     }
     let payload = if flags & FLAG_ZLIB != 0 {
+        // A chunk of zeros inflates 1000-fold: read at most what the budget has left (a
+        // growing Vec may take twice what it holds).
+        let cap = MAX_INFLATED.min(meter.available() / 2);
         let mut out = Vec::new();
-        ZlibDecoder::new(body).take(MAX_INFLATED).read_to_end(&mut out).ok()?;
+        ZlibDecoder::new(body).take(cap + 1).read_to_end(&mut out).ok()?;
+        if out.len() as u64 > cap {
+            if cap < MAX_INFLATED {
+                let _ = meter.charge(u64::MAX);
+            }
+            return None;
+        }
         out
     } else {
+        meter.charge(len as u64).ok()?;
         body.to_vec()
     };
+    if flags & FLAG_ZLIB != 0 {
+        meter.charge(payload.capacity() as u64).ok()?;
+    }
     Some((kind, payload, body_start + len))
 }
 
-#[derive(Default)]
-struct Decoder {
+struct Decoder<'m> {
     record: Record,
     complete: bool,
+    meter: &'m mut Meter,
 }
 
-impl Decoder {
+impl Decoder<'_> {
+    /// Charges `bytes` before they are allocated; `None` past the limit.
+    fn charge(&mut self, bytes: u64) -> Option<()> {
+        self.meter.charge(bytes).ok()
+    }
+
     /// Reads the frames of the open-ended chunk whose frames start at `pos`: the offset after
     /// its end mark, or the offset of the first frame that is cut short or damaged. A failed
     /// check takes back the frames it covers.
@@ -181,7 +218,7 @@ impl Decoder {
     fn snapshot_frame(&mut self, body: &[u8], unchecked: &mut Vec<usize>) -> Option<()> {
         let (index, rest) = snapshot::decode(body)?;
         let target = self.record.targets.get_mut(index)?;
-        let s = rest.snapshot(target.snapshots.last(), &snapshot::recent(&target.snapshots))?;
+        let s = rest.snapshot(target.snapshots.last(), &snapshot::recent(&target.snapshots), self.meter)?;
         target.snapshots.push(s);
         unchecked.push(index);
         Some(())
@@ -225,6 +262,7 @@ impl Decoder {
         let context_idx = u32::try_from(get_varint(p)?).ok()?;
         let scheme_idx = get_opt(p)?.map(u32::try_from).transpose().ok()?;
         let target_id = get_varint(p)?;
+        self.charge(bytes_of::<TargetRecord>(1))?;
         let intervals = match p.try_get_u8().ok()? {
             0 => None,
             _ => Some(Intervals { sample_us: get_varint(p)?, aggr_us: get_varint(p)?, ops_update_us: get_varint(p)? }),
@@ -241,6 +279,8 @@ impl Decoder {
                 0 => None,
                 _ => Some(get_bytes(p)?),
             };
+            let strings = path.as_os_str().len() + build_id.as_ref().map_or(0, Vec::len);
+            self.charge(bytes_of::<Module>(1) + strings as u64)?;
             self.record.modules.push(Module { path, build_id });
         }
         Some(())
@@ -259,6 +299,7 @@ impl Decoder {
             if n_user > p.len() / 2 {
                 return None;
             }
+            self.charge(bytes_of::<StackSample>(1) + comm.len() as u64 + bytes_of::<FileAddr>(n_user as u64))?;
             let mut user = Vec::with_capacity(n_user);
             for _ in 0..n_user {
                 let module = u32::try_from(get_varint(p)?).ok()?.wrapping_sub(1);
@@ -268,6 +309,7 @@ impl Decoder {
             if n_kernel > p.len() {
                 return None;
             }
+            self.charge(bytes_of::<u64>(n_kernel as u64))?;
             let kernel = (0..n_kernel).map(|_| get_varint(p)).collect::<Option<Vec<u64>>>()?;
             self.record.samples.push(StackSample { ts_ns: ts, pid, tid, cpu, comm, user, kernel });
         }
@@ -279,6 +321,7 @@ impl Decoder {
         for _ in 0..n {
             let addr = get_varint(p)?;
             let name = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
+            self.charge(bytes_of::<(u64, String)>(1) + name.len() as u64)?;
             self.record.kernel_symbols.push((addr, name));
         }
         Some(())
@@ -297,7 +340,9 @@ impl Decoder {
             };
             let n_processes = get_varint(p)?;
             let mut processes = Vec::new();
+            self.charge(bytes_of::<FootprintSnapshot>(1))?;
             for _ in 0..n_processes {
+                self.charge(bytes_of::<ProcessFootprint>(1))?;
                 let pid = u32::try_from(get_varint(p)?).ok()?;
                 let &[vsz, rss, shared, text, data, ..] = get_fields(p)?.as_slice() else { return None };
                 processes.push(ProcessFootprint { pid, vsz, rss, shared, text, data });
@@ -316,6 +361,7 @@ impl Decoder {
             let pid = u32::try_from(get_varint(p)?).ok()?;
             let n_vmas = get_varint(p)?;
             let mut vmas = Vec::new();
+            self.charge(bytes_of::<VmaSnapshot>(1))?;
             let mut prev_end = 0u64;
             for _ in 0..n_vmas {
                 let start = prev_end.wrapping_add(get_varint(p)?);
@@ -324,6 +370,7 @@ impl Decoder {
                 let offset = get_varint(p)?;
                 let perms = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
                 let name = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
+                self.charge(bytes_of::<Vma>(1) + (perms.len() + name.len()) as u64)?;
                 vmas.push(Vma { start, end, perms, offset, name });
             }
             out.push(VmaSnapshot { ts_ns, pid, vmas });
@@ -340,6 +387,7 @@ impl Decoder {
             let pid = u32::try_from(get_varint(p)?).ok()?;
             let comm = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
             let &[utime_ns, stime_ns, nr_threads, rss, ..] = get_fields(p)?.as_slice() else { return None };
+            self.charge(bytes_of::<ProcStatSample>(1) + comm.len() as u64)?;
             out.push(ProcStatSample { ts_ns, pid, comm, utime_ns, stime_ns, nr_threads, rss });
         }
         self.record.proc_stats.append(&mut out);
@@ -357,11 +405,13 @@ impl Decoder {
             if n_frames > p.len() / 3 {
                 return None;
             }
+            self.charge(bytes_of::<CodeSymbol>(1) + bytes_of::<SourceFrame>(n_frames as u64))?;
             let mut frames = Vec::with_capacity(n_frames);
             for _ in 0..n_frames {
                 let name = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
                 let file = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
                 let line = u32::try_from(get_varint(p)?).ok()?;
+                self.charge((name.len() + file.len()) as u64)?;
                 frames.push(SourceFrame { name, file, line });
             }
             out.push(CodeSymbol { module, offset, frames });
@@ -378,6 +428,7 @@ impl Decoder {
             let start = get_varint(p)?;
             let size = get_varint(p)?;
             let name = String::from_utf8_lossy(&get_bytes(p)?).into_owned();
+            self.charge(bytes_of::<JitSymbol>(1) + name.len() as u64)?;
             out.push(JitSymbol { pid, start, size, name });
         }
         self.record.jit_symbols.append(&mut out);

@@ -5,7 +5,10 @@
 //! moved by one costs a few.
 
 use super::codec::{unzigzag, zigzag};
-use crate::model::{Region, Snapshot};
+use crate::{
+    budget::Meter,
+    model::{Region, Snapshot},
+};
 
 const PAGE: u64 = 4096;
 
@@ -333,8 +336,9 @@ pub fn decode(frame: &[u8]) -> Option<(usize, FrameRest<'_>)> {
 pub struct FrameRest<'a>(BitReader<'a>);
 
 impl FrameRest<'_> {
-    /// The snapshot, coded against `prev`; `None` unless the frame is exactly one snapshot.
-    pub fn snapshot(self, prev: Option<&Snapshot>, recent: &Recent) -> Option<Snapshot> {
+    /// The snapshot, coded against `prev`; `None` unless the frame is exactly one snapshot,
+    /// or when its regions do not fit in `meter` (then [`Meter::exhausted`] says so).
+    pub fn snapshot(self, prev: Option<&Snapshot>, recent: &Recent, meter: &mut Meter) -> Option<Snapshot> {
         let empty = Snapshot::default();
         let prev = prev.unwrap_or(&empty);
         let mut r = self.0;
@@ -364,6 +368,8 @@ impl FrameRest<'_> {
         if n > r.left() {
             return None;
         }
+        // An unchanged region costs one bit: a frame of 1 MB can repeat 8 M regions.
+        meter.charge_items::<Region>(n as u64 + 1).ok()?;
         let ages = r.bit()?;
         let old = &prev.regions[..];
         let mut regions = Vec::with_capacity(n);

@@ -501,3 +501,20 @@ fn metadata_round_trips_and_the_last_one_wins() {
     let none = read(&NativeWriter::new(Vec::new()).unwrap().finish().unwrap()).unwrap().record;
     assert_eq!(none.metadata, None);
 }
+
+#[test]
+fn past_the_memory_limit_is_an_error_not_damage() {
+    let (record, bytes) = sample_record();
+    let mut meter = crate::budget::Meter::with_limit(1 << 20);
+    let read = super::read_with(&bytes, &mut meter).expect("the record fits in 1 MiB");
+    assert_eq!(read.record, record);
+    assert!(meter.used() > 0, "what the record holds is charged");
+    // Every limit below what the record takes fails as such, wherever the reader is.
+    let needed = meter.used();
+    for limit in [0, 64, needed / 2, needed - 1] {
+        match super::read_with(&bytes, &mut crate::budget::Meter::with_limit(limit)) {
+            Err(NativeError::OverBudget(e)) => assert_eq!(e.limit, limit),
+            other => panic!("limit {limit} of {needed}: {other:?}"),
+        }
+    }
+}

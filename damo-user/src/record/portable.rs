@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use damo_profile::symbols::{file_matches, lookup_offset, symbolize_file, symbolizer};
+use damo_profile::symbols::{lookup_offset, open_matching, symbolize_file, symbolizer};
 use damo_record::model::{CodeSymbol, Module, StackSample, UNKNOWN_MODULE};
 
 use super::perf_map::PerfMaps;
@@ -50,11 +50,9 @@ impl SampledCode {
         for (module, mut offsets) in by_module {
             let Some(m) = modules.get(module as usize) else { continue };
             let path = self.module_files.get(module as usize).cloned().flatten().unwrap_or_else(|| m.path.clone());
-            if !file_matches(&path, m.build_id.as_deref(), false) {
-                continue;
-            }
+            let Some(file) = open_matching(&path, m.build_id.as_deref(), false) else { continue };
             offsets.sort_unstable();
-            let Some(resolved) = symbolize_file(&symbolizer, &path, &offsets) else { continue };
+            let Some(resolved) = symbolize_file(&symbolizer, file.path(), &offsets) else { continue };
             out.extend(offsets.into_iter().zip(resolved).map(|(offset, frames)| CodeSymbol { module, offset, frames }));
         }
         out

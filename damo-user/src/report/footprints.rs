@@ -47,6 +47,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if step == 0 {
         bail!("--range: the step must not be 0");
     }
+    super::options::check_percentile_range(start, stop, step, args.nr_cols_bar)?;
     let metrics = match args.metric.as_str() {
         "vsz" => vec![Metric::Vsz],
         "rss" => vec![Metric::Rss],
@@ -100,7 +101,15 @@ fn load(path: &Path) -> Result<Record> {
 
 /// damo's mem_footprint JSON at `path`, if that is what the file is.
 fn damo_footprint_file(path: &Path) -> Result<Option<Vec<damo_record::model::FootprintSnapshot>>> {
-    let Ok(data) = std::fs::read(path) else { return Ok(None) };
+    // A regular file only, within the memory limit: the path may be one beside the record
+    // that someone else made (a FIFO there must not hang the report).
+    let mut file = match damo_record::input::open_regular(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+    };
+    let data = damo_record::input::read_all(&mut file, &mut damo_record::budget::Meter::new())
+        .with_context(|| format!("failed to read {}", path.display()))?;
     // A JSON list whose first snapshot names its footprints; damo's records are not that.
     let head = &data[..data.len().min(4096)];
     let looks_like = head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') && head.windows(12).any(|w| w == b"\"footprints\"");

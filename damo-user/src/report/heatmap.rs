@@ -135,6 +135,15 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
             bail!("--output {}: unsupported image type (use .svg or .png, or stdout or raw)", args.output);
         }
     }
+    // The grid holds a heat per cell; the terminal's text and an image take a few dozen bytes
+    // more per cell, raw lines are written as they are made.
+    let per_cell: u64 = match (to_stdout, image_path.is_some()) {
+        (true, _) => 16 + 24,
+        (_, true) => 16 + 80,
+        _ => 16,
+    };
+    let cells = (resol.0 as u64).saturating_mul(resol.1 as u64);
+    damo_record::budget::check(cells.saturating_mul(per_cell), || format!("a heatmap of {}x{} cells", resol.0, resol.1))?;
     let request = Request {
         kdamond_idx: args.kdamond_idx,
         context_idx: args.context_idx,
@@ -154,7 +163,8 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
             let labels = svg::Labels { abs_time: args.abs_time, abs_addr: args.abs_addr, sizes: args.sort_temperature };
             image::write_svg_as(&numbered(path, idx), &svg::render(map, labels))?;
         } else {
-            writeln!(out, "{}", raw::render(map, args.abs_time, args.abs_addr))?;
+            raw::write(map, args.abs_time, args.abs_addr, out)?;
+            writeln!(out)?;
         }
     }
     Ok(())

@@ -90,6 +90,13 @@ pub fn run(args: Args) -> Result<()> {
         let mut namer = Namer::new(&record, &args.symbols.search_dirs);
         record.samples.iter().map(|s| (s.ts_ns, function_of(s, namer.name(s)))).collect()
     };
+    // The timeline counts samples per bucket for every function named (and draws the top
+    // ones per bucket): --time_buckets 100000000 would take gigabytes per function.
+    let functions = named.iter().map(|(_, f)| f.as_str()).collect::<std::collections::HashSet<_>>().len() as u64;
+    let per_bucket = (functions + 1) * 8 + (args.top_functions as u64 + 1) * 64;
+    damo_record::budget::check((args.time_buckets as u64).saturating_mul(per_bucket), || {
+        format!("--time_buckets {} ({functions} functions)", args.time_buckets)
+    })?;
     let page = Holistic {
         title: path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
         timeline: (!named.is_empty()).then(|| Timeline::build(&named, time, args.time_buckets, args.top_functions)),

@@ -58,6 +58,7 @@ pub enum ReportKind {
 }
 
 pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
+    options::memory_limit_from_env()?;
     match args.kind {
         ReportKind::Wss(a) => wss::run(a, out),
         ReportKind::NrRegions(a) => nr_regions::run(a, out),

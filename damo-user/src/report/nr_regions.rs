@@ -26,7 +26,10 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let percentiles = match args.range.as_deref() {
         None => vec![0, 25, 50, 75, 100],
         Some(&[_, _, 0]) => bail!("--range: the step must not be 0"),
-        Some(&[start, stop, step]) => dist::percentiles(start, stop, step),
+        Some(&[start, stop, step]) => {
+            super::options::check_percentile_range(start, stop, step, 0)?;
+            dist::percentiles(start, stop, step)
+        }
         Some(_) => bail!("--range takes three numbers"),
     };
     let sort = args.sortby.as_deref() != Some("time");

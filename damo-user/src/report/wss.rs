@@ -54,6 +54,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if step == 0 {
         bail!("--range: the step must not be 0");
     }
+    super::options::check_percentile_range(start, stop, step, args.nr_cols_bar)?;
     let options = WssOptions {
         range: (start, stop, step),
         exclude_samples: args.exclude_samples,
