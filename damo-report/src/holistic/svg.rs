@@ -389,7 +389,7 @@ mod tests {
     };
 
     fn phase(start_s: u64, end_s: u64) -> Phase {
-        Phase { first: 0, last: 0, start_ns: start_s * 1_000_000_000, end_ns: end_s * 1_000_000_000, mean_wss: 1 << 24, hot_ranges: vec![] }
+        Phase { first: 0, last: 0, start_ns: start_s * 1_000_000_000, end_ns: end_s * 1_000_000_000, mean_wss: 1 << 24, hot_ranges: vec![], heat: vec![] }
     }
 
     fn page(samples: &[(u64, String)]) -> Holistic {
@@ -470,7 +470,7 @@ mod tests {
             .to_vec();
         let time = (0.0, 60e9);
         let phases =
-            cuts.windows(2).map(|w| PhaseMark::new(Phase { first: 0, last: 0, start_ns: w[0] * 1_000_000, end_ns: w[1] * 1_000_000, mean_wss: 4 << 20, hot_ranges: vec![] }, &samples, 3)).collect();
+            cuts.windows(2).map(|w| PhaseMark::new(Phase { first: 0, last: 0, start_ns: w[0] * 1_000_000, end_ns: w[1] * 1_000_000, mean_wss: 4 << 20, hot_ranges: vec![], heat: vec![] }, &samples, 3)).collect();
         Holistic { title: "busy.dtr".into(), maps, time, wss: crate::holistic::wss_series(&target), timeline: Some(Timeline::build(&samples, time, 100, 8)), phases }
     }
 
