@@ -15,7 +15,10 @@
 //! a frame pointer, and its outermost frames are whatever the unwinder met last (an allocator
 //! internal, a syscall wrapper): they must not name a phase.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    borrow::Borrow,
+    collections::{HashMap, HashSet},
+};
 
 use serde::Serialize;
 
@@ -23,7 +26,8 @@ use crate::stacks::NamedStack;
 
 /// Outermost frames of a stack that went all the way up. Threads start in libc's or the
 /// kernel's thread entry; Rust's `std` threads in `start_thread` too.
-const ENTRY_POINTS: [&str; 9] = ["_start", "main", "__libc_start_main", "__libc_start_call_main", "start_thread", "clone", "clone3", "__clone", "thread_start"];
+const ENTRY_POINTS: [&str; 11] =
+    ["_start", "_start_c", "main", "__libc_start_main", "__libc_start_call_main", "libc_start_main_stage2", "start_thread", "clone", "clone3", "__clone", "thread_start"];
 
 /// Whether a named stack reaches an entry point. Kernel-only stacks (kernel threads, a task
 /// in a system call with no user frames recorded) count as complete: the kernel unwinds with
@@ -33,9 +37,10 @@ pub fn is_complete(stack: &NamedStack) -> bool {
     if first.ends_with("_[k]") {
         return true;
     }
-    // Inlined names can stack several per address; the outermost user frames are first.
-    let user = stack.frames.iter().take_while(|f| &***f != "-");
-    user.take(3).any(|f| is_entry(f))
+    // A stack cut short misses its outer frames, entry points first; one that has an entry
+    // point went all the way up (musl puts `_start_c` and `__libc_start_main` above `main`).
+    let mut user = stack.frames.iter().take_while(|f| &***f != "-");
+    user.any(|f| is_entry(f))
 }
 
 /// A frame's shares, in the part and in the rest.
@@ -79,32 +84,38 @@ pub const MIN_DISTINCTIVE: f64 = 0.2;
 const TIE: f64 = 0.02;
 
 /// Ranks the frames of `part` against `rest` (see the module doc).
-pub fn attribute(part: &[NamedStack], rest: &[NamedStack]) -> Attribution {
+pub fn attribute<S: Borrow<NamedStack>>(part: &[S], rest: &[S]) -> Attribution {
     let (inside, complete) = inclusive(part);
     let (outside, rest_complete) = inclusive(rest);
     let share = |n: usize, of: usize| if of == 0 { 0.0 } else { n as f64 / of as f64 };
-    let mut frames: Vec<(FrameShare, usize)> = inside
+    // (share, mean depth, the frame's name in the stacks)
+    let mut frames: Vec<(FrameShare, usize, &str)> = inside
         .iter()
-        .map(|(name, &(n, depth))| {
+        .map(|(&name, &(n, depth))| {
             let (i, r) = (share(n, complete), share(outside.get(name).map_or(0, |c| c.0), rest_complete));
-            (FrameShare { function: name.to_string(), inside: i, rest: r, distinctive: i - r, samples: n }, depth)
+            (FrameShare { function: shown(name), inside: i, rest: r, distinctive: i - r, samples: n }, depth, name)
         })
-        .filter(|(f, _)| f.distinctive > 0.0 && nameable(&f.function))
+        .filter(|(f, _, name)| f.distinctive > 0.0 && nameable(name))
         .collect();
-    frames.sort_by(|(a, da), (b, db)| b.distinctive.total_cmp(&a.distinctive).then(da.cmp(db)).then_with(|| a.function.cmp(&b.function)));
-    let best = frames.first().map(|(f, _)| f.distinctive).filter(|&d| d >= MIN_DISTINCTIVE);
+    frames.sort_by(|(a, da, _), (b, db, _)| b.distinctive.total_cmp(&a.distinctive).then(da.cmp(db)).then_with(|| a.function.cmp(&b.function)));
+    let best = frames.first().map(|(f, _, _)| f.distinctive).filter(|&d| d >= MIN_DISTINCTIVE);
     // Among the ties for the top, the outermost (smallest mean depth) is the caller.
-    let responsible = best.and_then(|d| frames.iter().filter(|(f, _)| d - f.distinctive <= TIE).min_by_key(|(_, depth)| *depth).map(|(f, _)| f.function.clone()));
-    let chain = responsible.as_deref().map(|r| chain_below(part, r)).unwrap_or_default();
+    let top = best.and_then(|d| frames.iter().filter(|(f, _, _)| d - f.distinctive <= TIE).min_by_key(|(_, depth, _)| *depth).map(|&(_, _, name)| name));
+    let chain = top.map(|r| chain_below(part, r)).unwrap_or_default();
     Attribution {
-        frames: frames.into_iter().map(|(f, _)| f).collect(),
-        responsible,
+        responsible: top.map(shown),
+        frames: frames.into_iter().map(|(f, _, _)| f).collect(),
         chain,
         samples: part.len(),
         complete,
         rest_samples: rest.len(),
         rest_complete,
     }
+}
+
+/// A frame's name as reports print it: kernel frames without their flamegraph suffix.
+fn shown(name: &str) -> String {
+    name.strip_suffix("_[k]").unwrap_or(name).to_owned()
 }
 
 /// Names a label may use: not a separator, not an unnamed frame (`[unknown] 0x…`,
@@ -120,11 +131,11 @@ fn is_entry(name: &str) -> bool {
 /// Per frame name: in how many complete stacks it is, and the sum of its shallowest depth in
 /// them (a mean depth scaled by the count: callers sort before callees). And the number of
 /// complete stacks.
-fn inclusive(stacks: &[NamedStack]) -> (HashMap<&str, (usize, usize)>, usize) {
+fn inclusive<S: Borrow<NamedStack>>(stacks: &[S]) -> (HashMap<&str, (usize, usize)>, usize) {
     let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
     let mut complete = 0;
     let mut seen = HashSet::new();
-    for s in stacks.iter().filter(|s| is_complete(s)) {
+    for s in stacks.iter().map(Borrow::borrow).filter(|s| is_complete(s)) {
         complete += 1;
         seen.clear();
         for (depth, f) in s.frames.iter().enumerate() {
@@ -143,9 +154,9 @@ fn inclusive(stacks: &[NamedStack]) -> (HashMap<&str, (usize, usize)>, usize) {
 }
 
 /// From `top` down the busiest callee at each step, over the complete stacks containing it.
-fn chain_below(part: &[NamedStack], top: &str) -> Vec<String> {
+fn chain_below<S: Borrow<NamedStack>>(part: &[S], top: &str) -> Vec<String> {
     let tails: Vec<&[crate::symbols::Name]> =
-        part.iter().filter(|s| is_complete(s)).filter_map(|s| s.frames.iter().position(|f| &**f == top).map(|i| &s.frames[i..])).collect();
+        part.iter().map(Borrow::borrow).filter(|s| is_complete(s)).filter_map(|s| s.frames.iter().position(|f| &**f == top).map(|i| &s.frames[i..])).collect();
     let mut chain = vec![top.to_owned()];
     let mut level: Vec<&[crate::symbols::Name]> = tails;
     loop {
@@ -168,7 +179,7 @@ fn chain_below(part: &[NamedStack], top: &str) -> Vec<String> {
         }
     }
     chain.retain(|f| f != "-");
-    chain
+    chain.iter().map(|f| shown(f)).collect()
 }
 
 impl Attribution {
@@ -181,6 +192,75 @@ impl Attribution {
     /// Complete stacks' share of the part, for notes on truncation.
     pub fn incomplete(&self) -> usize {
         self.samples - self.complete
+    }
+}
+
+/// What the stacks of a report lack: truncated stacks, binaries that could not be read, and
+/// what the recorder lost. Shown where users look (the profile's header, the flamegraph's
+/// subtitle), since a report on damaged stacks looks like any other.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Quality {
+    pub samples: usize,
+    /// Stacks that do not reach an entry point (see [`is_complete`]).
+    pub incomplete: usize,
+    /// Samples with a frame in a binary that changed or is missing here.
+    pub unresolved: usize,
+    /// Those binaries' names.
+    pub missing: Vec<String>,
+    /// Events the recorder lost (`Record::losses`).
+    pub lost: u64,
+}
+
+impl Quality {
+    pub fn of<S: Borrow<NamedStack>>(stacks: &[S], lost: u64) -> Self {
+        let mut q = Quality { samples: stacks.len(), lost, ..Default::default() };
+        let mut missing = std::collections::BTreeSet::new();
+        for s in stacks.iter().map(Borrow::borrow) {
+            q.incomplete += usize::from(!is_complete(s));
+            let mut unresolved = false;
+            for f in &s.frames {
+                if let Some(name) = f.strip_prefix('[').and_then(|f| f.strip_suffix(" changed or missing]")) {
+                    unresolved = true;
+                    missing.insert(name.to_owned());
+                }
+            }
+            q.unresolved += usize::from(unresolved);
+        }
+        q.missing = missing.into_iter().collect();
+        q
+    }
+
+    /// One line per problem, empty when the stacks are whole.
+    pub fn lines(&self) -> Vec<String> {
+        let pct = |n: usize| n as f64 * 100.0 / self.samples.max(1) as f64;
+        let mut out = Vec::new();
+        if self.lost > 0 {
+            out.push(format!("{} events were lost while recording (report record_info says which)", self.lost));
+        }
+        if self.incomplete > 0 {
+            out.push(format!(
+                "{} of {} stacks ({:.1}%) do not reach main: cut short by frames without frame pointers, they are roots of their own in flamegraphs",
+                self.incomplete,
+                self.samples,
+                pct(self.incomplete)
+            ));
+        }
+        if self.unresolved > 0 {
+            out.push(format!(
+                "{} of {} samples ({:.1}%) are in binaries that changed or are missing here ({}): pass --search_dir DIR with copies of them (matched by build-id)",
+                self.unresolved,
+                self.samples,
+                pct(self.unresolved),
+                self.missing.join(", ")
+            ));
+        }
+        out
+    }
+
+    /// The lines as one flamegraph subtitle, or `None`.
+    pub fn note(&self) -> Option<String> {
+        let lines = self.lines();
+        (!lines.is_empty()).then(|| lines.join("; "))
     }
 }
 
@@ -238,7 +318,7 @@ mod tests {
         let part = many("ret_from_fork_[k];kworker_[k];flush_[k]", 10);
         let rest = many("ret_from_fork_[k];kworker_[k];sleep_[k]", 10);
         let a = attribute(&part, &rest);
-        assert_eq!(a.responsible.as_deref(), Some("flush_[k]"));
+        assert_eq!(a.responsible.as_deref(), Some("flush"), "named without the flamegraph suffix");
         let part = many("_start;main;phase;leaf", 10);
         let rest = many("_start;main;other", 10);
         assert_eq!(attribute(&part, &rest).responsible.as_deref(), Some("phase"));
@@ -251,8 +331,23 @@ mod tests {
         let a = attribute(&part, &part);
         assert_eq!(a.responsible, None);
         assert!(a.frames.is_empty());
-        assert_eq!(attribute(&[], &part).responsible, None);
+        assert_eq!(attribute(&[], &part[..]).responsible, None);
         // With nothing to compare against, the part's outermost own frame is named.
         assert_eq!(attribute(&part, &[]).responsible.as_deref(), Some("loop"), "main and _start are no names");
+    }
+
+    #[test]
+    fn quality_counts_truncated_stacks_and_missing_binaries() {
+        let mut stacks = many("_start;main;work", 6);
+        stacks.extend(many("set_size;memset", 3));
+        stacks.push(stack("_start;main;[libgone.so changed or missing]"));
+        let q = Quality::of(&stacks, 4);
+        assert_eq!((q.samples, q.incomplete, q.unresolved, q.missing.clone()), (10, 3, 1, vec!["libgone.so".to_owned()]));
+        let lines = q.lines();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].starts_with("4 events were lost"), "{lines:?}");
+        assert!(lines[1].starts_with("3 of 10 stacks (30.0%) do not reach main"), "{lines:?}");
+        assert!(lines[2].contains("(libgone.so): pass --search_dir"), "{lines:?}");
+        assert_eq!(Quality::of(&many("_start;main;work", 3), 0).note(), None);
     }
 }
