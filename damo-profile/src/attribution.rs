@@ -26,8 +26,7 @@ use crate::stacks::NamedStack;
 
 /// Outermost frames of a stack that went all the way up. Threads start in libc's or the
 /// kernel's thread entry; Rust's `std` threads in `start_thread` too.
-const ENTRY_POINTS: [&str; 11] =
-    ["_start", "_start_c", "main", "__libc_start_main", "__libc_start_call_main", "libc_start_main_stage2", "start_thread", "clone", "clone3", "__clone", "thread_start"];
+const ENTRY_POINTS: [&str; 11] = ["_start", "_start_c", "main", "__libc_start_main", "__libc_start_call_main", "libc_start_main_stage2", "start_thread", "clone", "clone3", "__clone", "thread_start"];
 
 /// Whether a named stack reaches an entry point. Kernel-only stacks (kernel threads, a task
 /// in a system call with no user frames recorded) count as complete: the kernel unwinds with
@@ -102,15 +101,7 @@ pub fn attribute<S: Borrow<NamedStack>>(part: &[S], rest: &[S]) -> Attribution {
     // Among the ties for the top, the outermost (smallest mean depth) is the caller.
     let top = best.and_then(|d| frames.iter().filter(|(f, _, _)| d - f.distinctive <= TIE).min_by_key(|(_, depth, _)| *depth).map(|&(_, _, name)| name));
     let chain = top.map(|r| chain_below(part, r)).unwrap_or_default();
-    Attribution {
-        responsible: top.map(shown),
-        frames: frames.into_iter().map(|(f, _, _)| f).collect(),
-        chain,
-        samples: part.len(),
-        complete,
-        rest_samples: rest.len(),
-        rest_complete,
-    }
+    Attribution { responsible: top.map(shown), frames: frames.into_iter().map(|(f, _, _)| f).collect(), chain, samples: part.len(), complete, rest_samples: rest.len(), rest_complete }
 }
 
 /// A frame's name as reports print it: kernel frames without their flamegraph suffix.
@@ -155,8 +146,7 @@ fn inclusive<S: Borrow<NamedStack>>(stacks: &[S]) -> (HashMap<&str, (usize, usiz
 
 /// From `top` down the busiest callee at each step, over the complete stacks containing it.
 fn chain_below<S: Borrow<NamedStack>>(part: &[S], top: &str) -> Vec<String> {
-    let tails: Vec<&[crate::symbols::Name]> =
-        part.iter().map(Borrow::borrow).filter(|s| is_complete(s)).filter_map(|s| s.frames.iter().position(|f| &**f == top).map(|i| &s.frames[i..])).collect();
+    let tails: Vec<&[crate::symbols::Name]> = part.iter().map(Borrow::borrow).filter(|s| is_complete(s)).filter_map(|s| s.frames.iter().position(|f| &**f == top).map(|i| &s.frames[i..])).collect();
     let mut chain = vec![top.to_owned()];
     let mut level: Vec<&[crate::symbols::Name]> = tails;
     loop {

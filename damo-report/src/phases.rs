@@ -465,7 +465,7 @@ mod tests {
                 let mut regions = Vec::new();
                 for r in 0..8u64 {
                     let (start, end) = (0x1000_0000 + r * 0x100_0000, 0x1000_0000 + (r + 1) * 0x100_0000);
-                    let cut = start + ((0.2 + 0.6 * next()) * 0x100_0000 as f64) as u64 & !0xfff;
+                    let cut = (start + ((0.2 + 0.6 * next()) * 0x100_0000 as f64) as u64) & !0xfff;
                     for (a, b) in [(start, cut), (cut, end)] {
                         let n = if hot[p].contains(&r) { (20.0 * rate * (0.6 + 0.8 * next())).round() } else if next() < 0.3 { (1.0 + 2.0 * next() * rate).floor() } else { 0.0 };
                         regions.push(Region { start: a, end: b, nr_accesses: n as u32, age: Some(0) });
