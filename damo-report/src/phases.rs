@@ -247,7 +247,28 @@ pub fn segment_with(target: &TargetRecord, o: &PhaseOptions, mut same_code: impl
             _ => break,
         }
     }
-    // Each boundary where it best splits its two neighbours, until none moves.
+    // Each boundary where it best splits its two neighbours, until none moves; then
+    // neighbours that are one phase are joined, and the boundaries left placed again (a
+    // spurious cut inside a phase can pull its real boundary away).
+    loop {
+        refine(&mut cuts, &best_split);
+        let phases: Vec<Phase> = cuts.windows(2).map(|w| describe(target, &x, w[0], w[1])).collect();
+        // A split must change what is hot, not only how hot, or change the code that ran.
+        let joined = (1..phases.len()).find(|&i| {
+            let alike = cosine(&phases[i - 1].heat, &phases[i].heat);
+            alike >= SAME_HOT_SET || (alike >= SIMILAR_HOT_SET && same_code(&phases[i - 1], &phases[i]))
+        });
+        match joined {
+            Some(i) => {
+                cuts.remove(i);
+            }
+            None => return phases,
+        }
+    }
+}
+
+/// Moves each inner cut to where it best splits its two neighbours, until none moves.
+fn refine(cuts: &mut [usize], best_split: &impl Fn(usize, usize) -> Option<(f64, usize)>) {
     for _ in 0..cuts.len() * 2 {
         let mut moved = false;
         for i in 1..cuts.len() - 1 {
@@ -260,22 +281,6 @@ pub fn segment_with(target: &TargetRecord, o: &PhaseOptions, mut same_code: impl
             break;
         }
     }
-    let mut phases: Vec<Phase> = cuts.windows(2).map(|w| describe(target, &x, w[0], w[1])).collect();
-    // A split must change what is hot, not only how hot, or change the code that ran.
-    let mut i = 1;
-    while i < phases.len() {
-        let alike = cosine(&phases[i - 1].heat, &phases[i].heat);
-        if alike >= SAME_HOT_SET || (alike >= SIMILAR_HOT_SET && same_code(&phases[i - 1], &phases[i])) {
-            let (a, b) = (phases[i - 1].first, phases[i].last + 1);
-            phases[i - 1] = describe(target, &x, a, b);
-            phases.remove(i);
-            // The joined phase may now be like the one before it.
-            i = i.saturating_sub(1).max(1);
-        } else {
-            i += 1;
-        }
-    }
-    phases
 }
 
 /// What a split must gain: `2 ln n` times the noise of the hot-set signal, half the median

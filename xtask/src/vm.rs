@@ -47,12 +47,14 @@ const PHASE_REPEATS: usize = 5;
 /// its own boot, all must pass.
 const PHASE_TESTS: [&str; 2] = ["profile_names_the_function_that_made_each_buffer_hot", "phases_name_the_caller_when_leaves_are_shared"];
 
-/// vCPUs of a boot. Phase tests run on one: under TCG with two, the workload's vCPU can keep
-/// a translated TLB entry across DAMON's access checks (the emulated TLB is not flushed when
-/// DAMON clears a PTE's accessed bit), so DAMON sees no access for a whole phase. On one
-/// vCPU the recorder and the kdamond switch in and out of the workload's CPU, which flushes.
+/// vCPUs of a boot. The caller-mode phase test runs on one: under TCG with two, the
+/// workload's vCPU can keep a translated TLB entry across DAMON's access checks, so DAMON
+/// can miss a whole phase; on one vCPU the recorder and the kdamond switch in and out of the
+/// workload's CPU, which flushes it. The leaf-mode test stays on two: on one, the workload
+/// gets too little of the CPU for its buffers to reach the 50% access rate its `report
+/// profile` checks select (5 boots of 5 failed there).
 fn vcpus(run: &str) -> u32 {
-    if PHASE_TESTS.iter().any(|t| run.ends_with(t)) {
+    if run.ends_with(PHASE_TESTS[1]) {
         1
     } else {
         2

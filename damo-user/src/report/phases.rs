@@ -115,15 +115,17 @@ impl Named {
 }
 
 /// The phases of `target` with the code that ran in each. Neighbouring phases that ran the
-/// same code (no frame is distinctive of one against the other) on much the same memory are
-/// one phase: a hot set still settling at a phase's start does not split it off.
+/// same code on much the same memory are one phase: a hot set still settling at a phase's
+/// start does not split it off. The same code: the same function is responsible for each
+/// against the rest of the record, or no frame is distinctive of one against the other.
 pub fn find(target: &TargetRecord, options: &PhaseOptions, named: &Named) -> Vec<Found> {
     let same_code = |a: &Phase, b: &Phase| {
-        let (first, second) = (named.split(a.start_ns, a.end_ns).0, named.split(b.start_ns, b.end_ns).0);
+        let ((first, first_rest), (second, second_rest)) = (named.split(a.start_ns, a.end_ns), named.split(b.start_ns, b.end_ns));
         if first.is_empty() || second.is_empty() {
             return false;
         }
-        attribution::attribute(&first, &second).responsible.is_none() && attribution::attribute(&second, &first).responsible.is_none()
+        let (ra, rb) = (attribution::attribute(&first, &first_rest).responsible, attribution::attribute(&second, &second_rest).responsible);
+        (ra.is_some() && ra == rb) || (attribution::attribute(&first, &second).responsible.is_none() && attribution::attribute(&second, &first).responsible.is_none())
     };
     phases::segment_with(target, options, same_code)
         .into_iter()
