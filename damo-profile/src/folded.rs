@@ -57,9 +57,16 @@ impl FoldedStacks {
 
     /// An interactive flamegraph SVG.
     pub fn write_flamegraph(&self, title: &str, out: &mut dyn Write) -> Result<()> {
+        self.write_flamegraph_noted(title, None, out)
+    }
+
+    /// An interactive flamegraph SVG with a subtitle (what the stacks lack, see
+    /// [`crate::attribution::Quality::note`]).
+    pub fn write_flamegraph_noted(&self, title: &str, subtitle: Option<&str>, out: &mut dyn Write) -> Result<()> {
         let lines = self.lines();
         let mut options = Options::default();
         options.title = title.to_string();
+        options.subtitle = subtitle.map(str::to_owned);
         options.count_name = "samples".to_string();
         // Colours from the function names: a function keeps its colour across the per-phase
         // and per-selection flamegraphs of one record.

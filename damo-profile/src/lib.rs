@@ -3,6 +3,7 @@
 //! folded stacks and SVGs ([`folded`]), and exports for other tools: pprof ([`pprof`]) and
 //! speedscope ([`speedscope`]).
 
+pub mod attribution;
 pub mod folded;
 pub mod pprof;
 pub mod speedscope;

@@ -4,11 +4,22 @@
 //! address space is (gaps between mappings left out, so slices land on memory). Phases are
 //! found by binary segmentation: split the run of snapshots where the split most reduces the
 //! squared distance of snapshots to their segment's mean, keep splitting while a split gains
-//! more than a penalty, like the BIC of a piecewise-constant model. The penalty scales with
-//! the noise, estimated from consecutive snapshots' differences, so a steady workload with
-//! noisy samples stays one phase and a real change of the hot set splits. Neighbouring
-//! phases whose mean hot sets still point the same way (cosine similarity ≥ 0.9: the same
-//! memory, only hotter or colder, as while DAMON adapts its regions) are joined again.
+//! more than a penalty, like the BIC of a piecewise-constant model.
+//!
+//! The penalty is measured in the record itself, so the decision scales with the data: the
+//! noise is half the median squared step between consecutive snapshots (the variance of the
+//! hot-set signal when nothing changes; the median ignores the few steps at real changes),
+//! and a split must gain more than `2 ln n` times it. A record where DAMON sees weak access
+//! rates (the hottest slice at 0.25 of the most an aggregation can count) has both its gains
+//! and its noise 16 times smaller than a record at full rate, and splits the same way: a
+//! fixed floor of 0.5 here once kept such records (best gain 0.27) in one phase.
+//!
+//! Each boundary is then moved to where it best separates its two neighbours alone (binary
+//! segmentation places the first cuts with the later ones unknown, which can leave a
+//! boundary several snapshots off). Neighbouring phases are joined again when their mean hot
+//! sets point the same way (cosine similarity ≥ 0.9: the same memory, only hotter or colder,
+//! as while DAMON adapts its regions), or when they are alike (≥ 0.5) and the caller says
+//! they ran the same code (see [`segment_with`]).
 
 use damo_record::model::{Record, Snapshot, TargetRecord};
 
@@ -25,6 +36,8 @@ pub struct Phase {
     pub mean_wss: u64,
     /// The hottest address ranges, hottest first: (start, end, mean access rate 0..1).
     pub hot_ranges: Vec<(u64, u64, f64)>,
+    /// The mean hot set: per address slice, the mean access rate (0..1).
+    pub heat: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -42,11 +55,15 @@ impl Default for PhaseOptions {
     }
 }
 
-/// The address space slices: the union of all regions' extents with the gaps cut out.
+/// The address space slices: the union of all regions' extents with the gaps cut out, cut
+/// into `BUCKETS` slices that are narrow where the accesses were and wide where they were
+/// not. Equal slices of a space with a 4 GiB cold mapping are 64 MiB wide, and two phases
+/// working on different 16 MiB buffers in one slice would look alike.
 struct Space {
     /// Covered intervals, sorted, with the linear offset where each starts.
     spans: Vec<(u64, u64, u64)>,
-    total: u64,
+    /// The slices' edges in linear offsets, `BUCKETS + 1` of them from 0 to the total.
+    edges: Vec<f64>,
 }
 
 impl Space {
@@ -61,7 +78,7 @@ impl Space {
             }
         }
         let mut offset = 0;
-        let spans = merged
+        let spans: Vec<(u64, u64, u64)> = merged
             .into_iter()
             .map(|(s, e)| {
                 let span = (s, e, offset);
@@ -69,45 +86,95 @@ impl Space {
                 span
             })
             .collect();
-        Self { spans, total: offset }
+        let mut space = Self { spans, edges: Vec::new() };
+        space.edges = space.quantile_edges(target, offset);
+        space
     }
 
-    /// Adds `weight` per byte of `[start, end)` into the buckets it covers.
+    /// Edges at equal steps of a blend of bytes and accesses: half the slices are spread
+    /// over the bytes, half over the accesses (count² × bytes, summed over snapshots: squared
+    /// so that stray single accesses over a huge cold mapping do not outweigh a hot buffer).
+    fn quantile_edges(&self, target: &TargetRecord, total: u64) -> Vec<f64> {
+        let uniform = || (0..=BUCKETS).map(|k| total as f64 * k as f64 / BUCKETS as f64).collect();
+        // Accesses per byte between consecutive region edges: a difference array over the
+        // record's distinct region edges.
+        let mut points: Vec<u64> = target.snapshots.iter().flat_map(|s| s.regions.iter().flat_map(|r| [r.start, r.end])).collect();
+        points.sort_unstable();
+        points.dedup();
+        let mut delta = vec![0.0f64; points.len()];
+        for r in target.snapshots.iter().flat_map(|s| &s.regions).filter(|r| r.nr_accesses > 0 && r.end > r.start) {
+            let (i, j) = (points.partition_point(|&p| p < r.start), points.partition_point(|&p| p < r.end));
+            let w = f64::from(r.nr_accesses).powi(2);
+            delta[i] += w;
+            delta[j] -= w;
+        }
+        // Cumulative (linear offset, blended weight) at each point.
+        let mut density = 0.0;
+        let mut mass = Vec::with_capacity(points.len());
+        let mut pieces = Vec::with_capacity(points.len());
+        for (k, w) in points.windows(2).enumerate() {
+            density += delta[k];
+            let m = density.max(0.0) * (w[1] - w[0]) as f64;
+            // Pieces in gaps between mappings have no accesses and no linear extent.
+            if let Some(off) = self.linear(w[0]) {
+                pieces.push((off as f64, (w[1] - w[0]) as f64, m));
+                mass.push(m);
+            }
+        }
+        let all_mass: f64 = mass.iter().sum();
+        if all_mass <= 0.0 || total == 0 {
+            return uniform();
+        }
+        let weight = |len: f64, m: f64| 0.5 * len / total as f64 + 0.5 * m / all_mass;
+        let mut edges = vec![0.0];
+        let mut acc = 0.0;
+        for &(off, len, m) in &pieces {
+            let w = weight(len, m);
+            // Every edge that falls in this piece, placed in proportion within it.
+            while edges.len() < BUCKETS && acc + w >= edges.len() as f64 / BUCKETS as f64 {
+                let target = edges.len() as f64 / BUCKETS as f64;
+                let at = off + len * ((target - acc) / w).clamp(0.0, 1.0);
+                edges.push(at.max(*edges.last().unwrap()));
+            }
+            acc += w;
+        }
+        while edges.len() <= BUCKETS {
+            edges.push(total as f64);
+        }
+        edges[BUCKETS] = total as f64;
+        edges
+    }
+
+    /// The linear offset of an address inside a span.
+    fn linear(&self, addr: u64) -> Option<u64> {
+        let i = self.spans.partition_point(|&(_, e, _)| e <= addr);
+        self.spans.get(i).filter(|&&(s, _, _)| s <= addr).map(|&(s, _, off)| off + addr - s)
+    }
+
+    /// Adds `weight` per byte of `[start, end)` into the slices it covers, as the mean over
+    /// each slice.
     fn add(&self, v: &mut [f64], start: u64, end: u64, weight: f64) {
         let i = self.spans.partition_point(|&(_, e, _)| e <= start);
         for &(s, e, off) in &self.spans[i..] {
             if s >= end {
                 break;
             }
-            let (a, b) = (start.max(s) - s + off, end.min(e) - s + off);
-            let width = self.total as f64 / BUCKETS as f64;
-            let (mut pos, stop) = (a as f64, b as f64);
-            while pos < stop {
-                let bucket = ((pos / width) as usize).min(BUCKETS - 1);
-                let bucket_end = ((bucket + 1) as f64 * width).min(stop);
-                v[bucket] += (bucket_end - pos) / width * weight;
-                pos = bucket_end.max(pos + 1.0);
+            let (a, b) = ((start.max(s) - s + off) as f64, (end.min(e) - s + off) as f64);
+            let mut bucket = self.edges.partition_point(|&x| x <= a).saturating_sub(1).min(BUCKETS - 1);
+            while bucket < BUCKETS && self.edges[bucket] < b {
+                let (lo, hi) = (self.edges[bucket], self.edges[bucket + 1]);
+                let overlap = hi.min(b) - lo.max(a);
+                if overlap > 0.0 && hi > lo {
+                    v[bucket] += overlap / (hi - lo) * weight;
+                }
+                bucket += 1;
             }
         }
-    }
-
-    /// The address range of a bucket: its part in the mapping that holds its middle (a
-    /// bucket may straddle the gap between two mappings).
-    fn bucket_range(&self, bucket: usize) -> (u64, u64) {
-        let width = self.total as f64 / BUCKETS as f64;
-        let (lo, hi) = ((bucket as f64 * width) as u64, (((bucket + 1) as f64 * width) as u64).max(1));
-        let mid = lo + (hi - lo) / 2;
-        let i = self.spans.partition_point(|&(s, e, off)| off + (e - s) <= mid).min(self.spans.len().saturating_sub(1));
-        let (s, e, off) = self.spans[i];
-        let len = e - s;
-        (s + lo.saturating_sub(off).min(len), s + hi.saturating_sub(off).min(len))
     }
 }
 
 fn features(target: &TargetRecord, space: &Space) -> Vec<[f64; BUCKETS]> {
-    let max = target.intervals.map(|i| i.max_nr_accesses()).filter(|&m| m > 0).unwrap_or_else(|| {
-        target.snapshots.iter().flat_map(|s| &s.regions).map(|r| u64::from(r.nr_accesses)).max().unwrap_or(1).max(1)
-    }) as f64;
+    let max = rate_max(target);
     target
         .snapshots
         .iter()
@@ -150,6 +217,12 @@ impl Prefix {
 
 /// Splits the target's snapshots into phases.
 pub fn segment(target: &TargetRecord, o: &PhaseOptions) -> Vec<Phase> {
+    segment_with(target, o, |_, _| false)
+}
+
+/// [`segment`], where `same_code(a, b)` says whether two neighbouring phases ran the same
+/// code: then a hot set that only shifted a little (cosine ≥ 0.5) does not split them.
+pub fn segment_with(target: &TargetRecord, o: &PhaseOptions, mut same_code: impl FnMut(&Phase, &Phase) -> bool) -> Vec<Phase> {
     let n = target.snapshots.len();
     if n == 0 {
         return Vec::new();
@@ -157,25 +230,15 @@ pub fn segment(target: &TargetRecord, o: &PhaseOptions) -> Vec<Phase> {
     let space = Space::new(target);
     let x = features(target, &space);
     let prefix = Prefix::new(&x);
-    // Noise: half the median squared step between consecutive snapshots, per bucket.
-    let mut steps: Vec<f64> = x.windows(2).map(|w| w[0].iter().zip(&w[1]).map(|(a, b)| (a - b).powi(2)).sum()).collect();
-    steps.sort_by(f64::total_cmp);
-    let noise = steps.get(steps.len() / 2).copied().unwrap_or(0.0) / 2.0;
-    let penalty = o.sensitivity_penalty * (noise.max(1e-3) * 2.0 * (n as f64).ln().max(1.0) + 0.5);
+    let penalty = o.sensitivity_penalty * split_penalty(&x);
     let min = o.min_snapshots.max(1);
+    let best_split = |a: usize, b: usize| -> Option<(f64, usize)> {
+        let whole = prefix.cost(a, b);
+        (a + min..=b.saturating_sub(min)).map(|k| (whole - prefix.cost(a, k) - prefix.cost(k, b), k)).max_by(|p, q| p.0.total_cmp(&q.0).then(q.1.cmp(&p.1)))
+    };
     let mut cuts = vec![0, n];
-    loop {
-        if cuts.len() > o.max_phases {
-            break;
-        }
-        let best = cuts
-            .windows(2)
-            .filter_map(|w| {
-                let (a, b) = (w[0], w[1]);
-                let whole = prefix.cost(a, b);
-                (a + min..=b.saturating_sub(min)).map(|k| (whole - prefix.cost(a, k) - prefix.cost(k, b), k)).max_by(|p, q| p.0.total_cmp(&q.0))
-            })
-            .max_by(|p, q| p.0.total_cmp(&q.0));
+    while cuts.len() <= o.max_phases {
+        let best = cuts.windows(2).filter_map(|w| best_split(w[0], w[1])).max_by(|p, q| p.0.total_cmp(&q.0));
         match best {
             Some((gain, k)) if gain > penalty => {
                 let at = cuts.partition_point(|&c| c < k);
@@ -184,22 +247,64 @@ pub fn segment(target: &TargetRecord, o: &PhaseOptions) -> Vec<Phase> {
             _ => break,
         }
     }
-    // A split must change what is hot, not only how hot: neighbours whose mean hot sets
-    // point the same way (DAMON still adapting its regions, a rate drifting) join again.
-    let mean = |a: usize, b: usize| -> Vec<f64> { (0..BUCKETS).map(|k| (prefix.sum[b][k] - prefix.sum[a][k]) / (b - a) as f64).collect() };
-    let mut i = 1;
-    while i + 1 < cuts.len() {
-        if cosine(&mean(cuts[i - 1], cuts[i]), &mean(cuts[i], cuts[i + 1])) >= SAME_HOT_SET {
-            cuts.remove(i);
-        } else {
-            i += 1;
+    // Each boundary where it best splits its two neighbours, until none moves; then
+    // neighbours that are one phase are joined, and the boundaries left placed again (a
+    // spurious cut inside a phase can pull its real boundary away).
+    loop {
+        refine(&mut cuts, &best_split);
+        let phases: Vec<Phase> = cuts.windows(2).map(|w| describe(target, &x, w[0], w[1])).collect();
+        // A split must change what is hot, not only how hot, or change the code that ran.
+        let joined = (1..phases.len()).find(|&i| {
+            let alike = cosine(&phases[i - 1].heat, &phases[i].heat);
+            alike >= SAME_HOT_SET || (alike >= SIMILAR_HOT_SET && same_code(&phases[i - 1], &phases[i]))
+        });
+        match joined {
+            Some(i) => {
+                cuts.remove(i);
+            }
+            None => return phases,
         }
     }
-    cuts.windows(2).map(|w| describe(target, &space, &x, w[0], w[1])).collect()
+}
+
+/// Moves each inner cut to where it best splits its two neighbours, until none moves.
+fn refine(cuts: &mut [usize], best_split: &impl Fn(usize, usize) -> Option<(f64, usize)>) {
+    for _ in 0..cuts.len() * 2 {
+        let mut moved = false;
+        for i in 1..cuts.len() - 1 {
+            if let Some((_, k)) = best_split(cuts[i - 1], cuts[i + 1]) {
+                moved |= k != cuts[i];
+                cuts[i] = k;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+}
+
+/// What a split must gain: `2 ln n` times the noise of the hot-set signal, half the median
+/// squared step between consecutive snapshots. A record without noise (generated, or a
+/// workload as steady as a clock) needs a split to gain a hundredth of a snapshot's own
+/// signal, so rounding never splits it.
+fn split_penalty(x: &[[f64; BUCKETS]]) -> f64 {
+    let n = x.len();
+    let mut steps: Vec<f64> = x.windows(2).map(|w| w[0].iter().zip(&w[1]).map(|(a, b)| (a - b).powi(2)).sum()).collect();
+    steps.sort_by(f64::total_cmp);
+    let noise = steps.get(steps.len() / 2).copied().unwrap_or(0.0) / 2.0;
+    let energy = x.iter().map(|v| v.iter().map(|a| a * a).sum::<f64>()).sum::<f64>() / n.max(1) as f64;
+    (noise * 2.0 * (n as f64).ln().max(1.0)).max(energy * 0.01).max(f64::MIN_POSITIVE)
 }
 
 /// Cosine similarity of two phases' mean hot sets above which they are one phase.
 const SAME_HOT_SET: f64 = 0.9;
+/// ... and above which they are one phase when they ran the same code.
+const SIMILAR_HOT_SET: f64 = 0.5;
+
+/// How alike two hot sets are: the cosine of their vectors (1 the same, 0 disjoint).
+pub fn similarity(a: &Phase, b: &Phase) -> f64 {
+    cosine(&a.heat, &b.heat)
+}
 
 fn cosine(a: &[f64], b: &[f64]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
@@ -210,7 +315,56 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
     }
 }
 
-fn describe(target: &TargetRecord, space: &Space, x: &[[f64; BUCKETS]], a: usize, b: usize) -> Phase {
+/// Runs of address ranges whose mean access rate over `snaps` is at least 5%, as (start,
+/// end, byte-weighted mean rate), hottest first, at most three. Taken from the regions
+/// themselves, not the slices, so a range ends where the hot memory does.
+fn hot_ranges(snaps: &[Snapshot], max: f64) -> Vec<(u64, u64, f64)> {
+    let mut points: Vec<u64> = snaps.iter().flat_map(|s| s.regions.iter().flat_map(|r| [r.start, r.end])).collect();
+    points.sort_unstable();
+    points.dedup();
+    let mut delta = vec![0.0f64; points.len()];
+    for r in snaps.iter().flat_map(|s| &s.regions).filter(|r| r.nr_accesses > 0 && r.end > r.start) {
+        let rate = (f64::from(r.nr_accesses) / max).min(1.0) / snaps.len() as f64;
+        delta[points.partition_point(|&p| p < r.start)] += rate;
+        delta[points.partition_point(|&p| p < r.end)] -= rate;
+    }
+    let mut ranges: Vec<(u64, u64, f64)> = Vec::new();
+    let mut rate = 0.0;
+    let mut run: Option<(u64, u64, f64)> = None;
+    for (k, w) in points.windows(2).enumerate() {
+        rate += delta[k];
+        if rate >= 0.05 {
+            let bytes = (w[1] - w[0]) as f64;
+            match run.as_mut() {
+                Some(r) if r.1 == w[0] => {
+                    r.1 = w[1];
+                    r.2 += rate * bytes;
+                }
+                _ => {
+                    ranges.extend(run.take());
+                    run = Some((w[0], w[1], rate * bytes));
+                }
+            }
+        }
+    }
+    ranges.extend(run);
+    for r in &mut ranges {
+        r.2 /= (r.1 - r.0) as f64;
+    }
+    ranges.sort_by(|p, q| q.2.total_cmp(&p.2));
+    ranges.truncate(3);
+    ranges
+}
+
+/// The most accesses an aggregation interval can count: from the intervals, else the
+/// largest count seen.
+fn rate_max(target: &TargetRecord) -> f64 {
+    target.intervals.map(|i| i.max_nr_accesses()).filter(|&m| m > 0).unwrap_or_else(|| {
+        target.snapshots.iter().flat_map(|s| &s.regions).map(|r| u64::from(r.nr_accesses)).max().unwrap_or(1).max(1)
+    }) as f64
+}
+
+fn describe(target: &TargetRecord, x: &[[f64; BUCKETS]], a: usize, b: usize) -> Phase {
     let snaps: &[Snapshot] = &target.snapshots[a..b];
     let wss: u128 = snaps.iter().map(|s| s.regions.iter().filter(|r| r.nr_accesses > 0).map(|r| u128::from(r.size())).sum::<u128>()).sum();
     let mut mean = [0.0; BUCKETS];
@@ -219,24 +373,7 @@ fn describe(target: &TargetRecord, space: &Space, x: &[[f64; BUCKETS]], a: usize
             mean[k] += v[k] / (b - a) as f64;
         }
     }
-    // Runs of adjacent hot buckets become ranges, ranked by their mean heat.
-    let mut ranges: Vec<(u64, u64, f64)> = Vec::new();
-    let mut k = 0;
-    while k < BUCKETS {
-        if mean[k] < 0.05 {
-            k += 1;
-            continue;
-        }
-        let start = k;
-        while k + 1 < BUCKETS && mean[k + 1] >= 0.05 && space.bucket_range(k).1 == space.bucket_range(k + 1).0 {
-            k += 1;
-        }
-        let heat = mean[start..=k].iter().sum::<f64>() / (k - start + 1) as f64;
-        ranges.push((space.bucket_range(start).0, space.bucket_range(k).1, heat));
-        k += 1;
-    }
-    ranges.sort_by(|p, q| q.2.total_cmp(&p.2));
-    ranges.truncate(3);
+    let ranges = hot_ranges(snaps, rate_max(target));
     Phase {
         first: a,
         last: b - 1,
@@ -244,6 +381,7 @@ fn describe(target: &TargetRecord, space: &Space, x: &[[f64; BUCKETS]], a: usize
         end_ns: snaps[snaps.len() - 1].end_ns,
         mean_wss: (wss / (b - a) as u128) as u64,
         hot_ranges: ranges,
+        heat: mean.to_vec(),
     }
 }
 
@@ -310,5 +448,92 @@ mod tests {
         t.snapshots.truncate(30);
         assert_eq!(segment(&t, &PhaseOptions::default()).len(), 1);
         assert!(segment(&TargetRecord::default(), &PhaseOptions::default()).is_empty());
+    }
+
+    /// A DAMON-like record: eight 16 MiB regions, phases of `lengths` snapshots, each with its
+    /// hot set (region indices, overlapping between phases), hot regions at `rate` of the
+    /// most an aggregation counts (give or take 40%), cold ones with a stray access now and
+    /// then, and every region split in two at a point that moves, as DAMON's adaptive
+    /// regions do. Above them a 4 GiB mapping that is never hot (a large heap or file
+    /// mapping) makes each of the 64 slices 64 MiB wide, so a hot region is a quarter of a
+    /// slice: with weak rates the best split gains less than 0.5, as in the records.
+    fn damon_like(rate: f64, lengths: &[usize], hot: &[&[u64]], seed: u64) -> TargetRecord {
+        let mut state = seed;
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) as f64 / (1u64 << 31) as f64
+        };
+        let mut snapshots = Vec::new();
+        for (p, &len) in lengths.iter().enumerate() {
+            for _ in 0..len {
+                let i = snapshots.len() as u64;
+                let mut regions = Vec::new();
+                for r in 0..8u64 {
+                    let (start, end) = (0x1000_0000 + r * 0x100_0000, 0x1000_0000 + (r + 1) * 0x100_0000);
+                    let cut = (start + ((0.2 + 0.6 * next()) * 0x100_0000 as f64) as u64) & !0xfff;
+                    for (a, b) in [(start, cut), (cut, end)] {
+                        let n = if hot[p].contains(&r) { (20.0 * rate * (0.6 + 0.8 * next())).round() } else if next() < 0.3 { (1.0 + 2.0 * next() * rate).floor() } else { 0.0 };
+                        regions.push(Region { start: a, end: b, nr_accesses: n as u32, age: Some(0) });
+                    }
+                }
+                let big = 0x1000_0000 + 8 * 0x100_0000;
+                regions.push(Region { start: big, end: big + (4 << 30), nr_accesses: u32::from(next() < 0.3), age: Some(0) });
+                snapshots.push(Snapshot { start_ns: i * 100_000_000, end_ns: (i + 1) * 100_000_000, regions, total_bytes: None });
+            }
+        }
+        TargetRecord { intervals: Some(Intervals { sample_us: 5_000, aggr_us: 100_000, ops_update_us: 1_000_000 }), snapshots, ..Default::default() }
+    }
+
+    const LENGTHS: [usize; 3] = [47, 83, 61];
+    const HOT: [&[u64]; 3] = [&[0, 1], &[1, 2, 3, 4], &[5]];
+
+    fn starts(phases: &[Phase]) -> Vec<usize> {
+        phases.iter().map(|p| p.first).collect()
+    }
+
+    #[test]
+    fn weak_and_strong_access_rates_split_alike_within_an_aggregation_interval() {
+        // The weak records: the hottest slice at 0.25; and records at full rate.
+        for rate in [0.25, 0.5, 1.0] {
+            for seed in 1..=5 {
+                let phases = segment(&damon_like(rate, &LENGTHS, &HOT, seed), &PhaseOptions { min_snapshots: 10, ..Default::default() });
+                let found = starts(&phases);
+                assert_eq!(found.len(), 3, "rate {rate} seed {seed}: {found:?}");
+                for (got, want) in found.iter().zip([0, 47, 130]) {
+                    assert!(got.abs_diff(want) <= 1, "rate {rate} seed {seed}: a phase starts at snapshot {got}, not {want}: {found:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn weak_noise_alone_does_not_split() {
+        for rate in [0.25, 1.0] {
+            for seed in 1..=5 {
+                let t = damon_like(rate, &[190], &[&[1, 2, 3, 4]], seed);
+                assert_eq!(segment(&t, &PhaseOptions { min_snapshots: 10, ..Default::default() }).len(), 1, "rate {rate} seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_small_shift_of_the_hot_set_splits_unless_the_same_code_ran() {
+        // Phase 2 keeps three of phase 1's four hot regions and adds one: alike (cosine
+        // about 0.75), yet a different hot set.
+        let hot: [&[u64]; 2] = [&[1, 2, 3, 4], &[2, 3, 4, 6]];
+        let t = damon_like(1.0, &[60, 60], &hot, 3);
+        let o = PhaseOptions { min_snapshots: 10, ..Default::default() };
+        let split = segment(&t, &o);
+        assert_eq!(starts(&split), [0, 60]);
+        let sim = similarity(&split[0], &split[1]);
+        assert!((0.5..0.9).contains(&sim), "similarity {sim}");
+        let mut asked = 0;
+        let joined = segment_with(&t, &o, |a, b| {
+            asked += 1;
+            (a.first, b.first) == (0, 60)
+        });
+        assert_eq!(asked, 1);
+        assert_eq!(starts(&joined), [0], "the same code on a shifted hot set is one phase");
+        assert_eq!(joined[0].last, 119);
     }
 }

@@ -187,6 +187,7 @@ pub fn report(record: &Record, raw: bool) -> String {
     }
     if let Some(m) = &record.metadata {
         out.push(metadata_line(m, record));
+        out.extend(clock_line(m, record));
     }
     if let Some(losses) = &record.losses {
         out.push(losses_line(losses));
@@ -220,6 +221,19 @@ fn metadata_line(m: &damo_record::model::Metadata, record: &Record) -> String {
     // All of it comes from the record, which anyone may have written.
     let p = damo_record::text::printable;
     format!("recorded by {} on {} (Linux {}, {} CPUs){}, {stacks}: {}", p(&m.recorder), p(&m.hostname), p(&m.kernel_release), m.nr_cpus, when.unwrap_or_default(), p(&command.join(" ")))
+}
+
+/// Both clocks of the record's time 0 for phase reports: the record's own clock
+/// (CLOCK_MONOTONIC ns, as in JSON `start_ns`) and the wall clock, where the reports' seconds
+/// (since the first snapshot) start.
+fn clock_line(m: &damo_record::model::Metadata, record: &Record) -> Option<String> {
+    let first = record.targets.iter().filter_map(|t| t.snapshots.first()).map(|s| s.start_ns).min()?;
+    let wall = m
+        .realtime_offset_ns
+        .and_then(|o| u64::try_from(i128::from(first) + i128::from(o)).ok())
+        .map(|w| format!(" = {} (wall clock)", humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_nanos(w))))
+        .unwrap_or_default();
+    Some(format!("time 0 of reports (the first snapshot): {first} ns CLOCK_MONOTONIC{wall}"))
 }
 
 #[cfg(test)]
@@ -270,8 +284,13 @@ mod tests {
             damon: None,
         };
         let sample = damo_record::model::StackSample { ts_ns: 5_000_000_000, pid: 1, tid: 1, cpu: 0, comm: "ls".into(), user: vec![], kernel: vec![] };
-        let rec = Record { metadata: Some(metadata), samples: vec![sample], ..Default::default() };
+        let mut rec = Record { metadata: Some(metadata), samples: vec![sample], ..Default::default() };
         assert_eq!(report(&rec, true), "recorded by damo-trace 0.1.0 on box (Linux 6.12.117, 2 CPUs) from 2026-12-01T00:00:00Z, stacks at 99 Hz: damo-trace record \"ls -l\"");
+        // With snapshots, where the reports' time axis starts, in both clocks.
+        let snapshot = Snapshot { start_ns: 5_500_000_000, end_ns: 5_600_000_000, regions: vec![], total_bytes: None };
+        rec.targets = vec![TargetRecord { snapshots: vec![snapshot], ..Default::default() }];
+        let text = report(&rec, true);
+        assert!(text.ends_with("\ntime 0 of reports (the first snapshot): 5500000000 ns CLOCK_MONOTONIC = 2026-12-01T00:00:00.500Z (wall clock)"), "{text}");
     }
 
     #[test]

@@ -14,6 +14,10 @@ fn same_as_damo(extra: &[&str]) {
         let path = fixture(input);
         let mut args = vec!["heatmap", "--input", path.to_str().unwrap()];
         args.extend_from_slice(extra);
+        // Our default draws the hot bands; damo's default, given explicitly, is damo's output.
+        if !extra.iter().any(|a| ["--draw_range", "--address_range", "--guide", "--guide_human", "--sort_temperature"].contains(a)) {
+            args.extend_from_slice(&["--draw_range", "hottest"]);
+        }
         let expected = damo_report(&damo, &args, dir.path());
         let got = ours_report(&args, dir.path());
         assert!(expected == got, "{input} {extra:?} differs from damo:\n--- damo (head)\n{}\n--- ours (head)\n{}", head(&expected), head(&got));
@@ -85,6 +89,46 @@ fn images() {
     let (ok, _, err) = ours(&["report", "heatmap", "-i", input.to_str().unwrap(), "--resol", "5", "5", "--draw_range", "all", "--output", out.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(dir.path().join("all.1.svg").exists() && dir.path().join("all.2.svg").exists());
+}
+
+/// Without damo's range options the maps are of the hot bands: a 16 MiB hot buffer in a
+/// 300 GiB span fills its map, where damo's hottest contiguous range makes it a sliver.
+#[test]
+fn the_default_draws_the_hot_bands() {
+    use damo_record::{
+        model::{Intervals, Region, Snapshot, TargetRecord},
+        native::NativeWriter,
+    };
+    const MIB: u64 = 1 << 20;
+    let base = 0x7f00_0000_0000u64;
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("wide.dtr");
+    let mut w = NativeWriter::new(std::fs::File::create(&rec).unwrap()).unwrap();
+    let target = TargetRecord { intervals: Some(Intervals { sample_us: 5_000, aggr_us: 100_000, ops_update_us: 1_000_000 }), ..Default::default() };
+    for t in 0..20u64 {
+        let regions = vec![
+            Region { start: base, end: base + (300 << 30), nr_accesses: 0, age: Some(0) },
+            Region { start: base + (300 << 30), end: base + (300 << 30) + 16 * MIB, nr_accesses: 18, age: Some(0) },
+        ];
+        w.snapshot(&target, &Snapshot { start_ns: t * 100_000_000, end_ns: (t + 1) * 100_000_000, regions, total_bytes: None }).unwrap();
+    }
+    w.finish().unwrap();
+    let raw = |extra: &[&str]| {
+        let mut args = vec!["report", "heatmap", "-i", rec.to_str().unwrap(), "--output", "raw", "--abs_addr", "--resol", "4", "8"];
+        args.extend_from_slice(extra);
+        let (ok, out, err) = ours(&args);
+        assert!(ok, "{err}");
+        // Lines: time address heat.
+        let cells: Vec<(u64, f64)> = out.lines().filter_map(|l| l.split_whitespace().collect::<Vec<_>>().get(1..3).map(|c| (c[0].parse().unwrap(), c[1].parse().unwrap()))).collect();
+        assert!(!cells.is_empty(), "{out}");
+        cells
+    };
+    let hot = base + (300 << 30);
+    let bands = raw(&[]);
+    assert!(bands.iter().all(|&(a, _)| a + MIB >= hot && a < hot + 17 * MIB), "the default map is the hot band: {bands:?}");
+    assert!(bands.iter().filter(|&&(_, h)| h > 0.0).count() >= bands.len() / 2, "most cells of the band are hot: {bands:?}");
+    let hottest = raw(&["--draw_range", "hottest"]);
+    assert!(hottest.iter().filter(|&&(_, h)| h > 0.0).count() <= hottest.len() / 8, "damo's hottest range is the whole span, the buffer a sliver: {hottest:?}");
 }
 
 #[test]

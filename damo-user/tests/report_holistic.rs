@@ -13,6 +13,24 @@ use damo_record::{
 use differential::ours;
 use planted::{CALLER, PHASES};
 
+/// The phase labels of a page ("phase N: function").
+fn phase_labels(svg: &str) -> Vec<String> {
+    let doc = parse(svg);
+    doc.descendants().filter(|n| has_class(n, "phase-label")).map(|n| n.children().filter(|t| t.is_text()).filter_map(|t| t.text()).collect()).collect()
+}
+
+#[test]
+fn labels_name_the_caller_not_the_shared_leaf() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("callers.dtr");
+    planted::write_callers(&rec, 5);
+    let out = dir.path().join("report.svg");
+    holistic(&rec, &out);
+    let labels = phase_labels(&std::fs::read_to_string(&out).unwrap());
+    let want: Vec<String> = PHASES.iter().enumerate().map(|(i, p)| format!("phase {}: {}", i + 1, p.2)).collect();
+    assert_eq!(labels, want);
+}
+
 fn holistic(rec: &std::path::Path, out: &std::path::Path) {
     let (ok, _, err) = ours(&["report", "holistic", "-i", rec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert!(ok, "report holistic -o {} failed: {err}", out.display());

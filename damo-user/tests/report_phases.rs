@@ -24,6 +24,9 @@ fn finds_the_planted_phases_and_their_functions() {
     assert_eq!(phases.len(), 3, "{out}");
     for (p, (phase, &(buffer, _, function))) in phases.iter().zip(&PHASES).enumerate() {
         let p = p as u64;
+        assert_eq!(phase["phase"], p + 1, "phases count from 1");
+        assert_eq!(phase["start_s"], (p * SNAPSHOTS) as f64 / 10.0, "seconds since the first snapshot: {phase}");
+        assert_eq!(phase["responsible"], function, "phase {p}: {phase}");
         assert_eq!(phase["start_ns"], p * SNAPSHOTS * 100_000_000, "phase {p}: {phase}");
         assert_eq!(phase["end_ns"], (p + 1) * SNAPSHOTS * 100_000_000, "phase {p}: {phase}");
         assert_eq!(phase["samples"], SNAPSHOTS * 10);
@@ -32,12 +35,41 @@ fn finds_the_planted_phases_and_their_functions() {
         let hot = &phase["hot_ranges"][0];
         assert!(hot["start"].as_u64().unwrap() >= buffer && hot["end"].as_u64().unwrap() <= buffer + BUFFER, "phase {p} hot range {hot} outside its buffer");
 
-        let svg = std::fs::read_to_string(svgs.join(format!("phase-{p}.svg"))).unwrap();
+        let svg = std::fs::read_to_string(svgs.join(format!("phase-{}.svg", p + 1))).unwrap();
         let doc = roxmltree::Document::parse_with_options(&svg, roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() }).unwrap_or_else(|e| panic!("phase-{p}.svg is not XML: {e}"));
         let titles: Vec<&str> = doc.descendants().filter(|n| n.has_tag_name("title")).filter_map(|n| n.text()).collect();
         assert!(titles.iter().any(|t| t.starts_with(&format!("{function} (270 samples"))), "phase-{p}.svg has no {function} frame: {titles:?}");
         for &(_, _, other) in PHASES.iter().filter(|&&(_, _, f)| f != function) {
             assert!(!svg.contains(other), "phase-{p}.svg has {other}, which ran in another phase");
+        }
+    }
+}
+
+/// Each phase's function only calls a leaf all phases share: by self time every phase is
+/// `shared_leaf`; the report still names each phase's own function, with weak access rates
+/// (the hottest buffer at 0.25 of the most DAMON can count) as with strong ones.
+#[test]
+fn names_the_caller_when_every_phase_shares_its_leaves() {
+    for rate in [5, 18] {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = dir.path().join("callers.dtr");
+        planted::write_callers(&rec, rate);
+        let (ok, out, err) = ours(&["report", "phases", "-i", rec.to_str().unwrap(), "--json"]);
+        assert!(ok, "{err}");
+        let phases: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        assert_eq!(phases.len(), 3, "rate {rate}: {out}");
+        for (p, (phase, &(_, _, function))) in phases.iter().zip(&PHASES).enumerate() {
+            let start = phase["snapshots"][0].as_u64().unwrap();
+            assert!(start.abs_diff(p as u64 * SNAPSHOTS) <= 1, "rate {rate}: phase {} starts at snapshot {start}", p + 1);
+            assert_eq!(phase["top"][0]["symbol"], "shared_leaf", "by self time the leaf leads: {phase}");
+            assert_eq!(phase["responsible"], function, "rate {rate}: {phase}");
+            assert_eq!(phase["distinctive"][0]["function"], function, "the caller is named first: {phase}");
+            assert_eq!(phase["chain"], serde_json::json!([function, "shared_leaf"]), "{phase}");
+        }
+        let (ok, text, err) = ours(&["report", "phases", "-i", rec.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        for (p, &(_, _, function)) in PHASES.iter().enumerate() {
+            assert!(text.contains(&format!("phase {}: ", p + 1)) && text.contains(&format!("responsible: {function} (call chain to the hot leaf: {function} > shared_leaf)")), "{text}");
         }
     }
 }
@@ -62,8 +94,9 @@ fn profile_diff_colours_the_function_of_the_selected_phase_red() {
     let (buffer, _, function) = PHASES[1];
     let (start, end) = (buffer.to_string(), (buffer + BUFFER).to_string());
     let args = ["report", "profile", "-i", rec.to_str().unwrap(), "--access_rate", "50%", "100%", "--address", &start, &end, "--diff", svg_path.to_str().unwrap()];
-    let (ok, _, err) = ours(&args);
+    let (ok, text, err) = ours(&args);
     assert!(ok, "{err}");
+    assert!(text.contains(&format!("# responsible: {function} ")), "the selection's function is named against the rest:\n{text}");
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     let doc = roxmltree::Document::parse_with_options(&svg, roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() }).expect("the diff is XML");
     // Each frame is a <g> with a <title> ("name (count samples, share; +change)") and a <rect>.

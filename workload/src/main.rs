@@ -47,6 +47,12 @@ enum Workload {
         /// Seconds per phase.
         #[arg(long, default_value_t = 10.0)]
         phase_seconds: f64,
+        /// Each phase's function calls helpers every phase shares (`shared_touch`,
+        /// `shared_mix`), so the leaves are the same in every phase and only the callers
+        /// (`caller_sequential_scan`, `caller_random_update`, `caller_hot_spot`) tell the
+        /// phases apart, as in real software.
+        #[arg(long)]
+        callers: bool,
     },
 }
 
@@ -54,7 +60,7 @@ fn main() -> Result<()> {
     match Cli::parse().workload {
         Workload::Known { seconds } => known(secs(seconds)),
         Workload::HotBuffer { seconds, hot_mib, cold_mib } => hot_buffer(secs(seconds), hot_mib, cold_mib),
-        Workload::Phases { phase_seconds } => phases(secs(phase_seconds)),
+        Workload::Phases { phase_seconds, callers } => phases(secs(phase_seconds), callers),
     }
     Ok(())
 }
@@ -141,26 +147,50 @@ pub fn workload_hot_loop(buf: &mut [u8]) {
     touch_pages(buf, 1);
 }
 
-fn phases(per_phase: Duration) {
+fn phases(per_phase: Duration, callers: bool) {
     let mut seq = vec![1u8; 64 * MIB];
     let mut random = vec![1u8; 32 * MIB];
     let mut spot = vec![1u8; 128 * MIB];
     announce("sequential", &seq);
     announce("random", &random);
     announce("hotspot", &spot);
-    run_phase("sequential", per_phase, || phase_sequential_scan(&mut seq));
-    run_phase("random", per_phase, || phase_random_update(&mut random));
-    run_phase("hotspot", per_phase, || phase_hot_spot(&mut spot));
+    if callers {
+        run_phase("sequential", per_phase, || caller_sequential_scan(&mut seq));
+        run_phase("random", per_phase, || caller_random_update(&mut random));
+        run_phase("hotspot", per_phase, || caller_hot_spot(&mut spot));
+    } else {
+        run_phase("sequential", per_phase, || phase_sequential_scan(&mut seq));
+        run_phase("random", per_phase, || phase_random_update(&mut random));
+        run_phase("hotspot", per_phase, || phase_hot_spot(&mut spot));
+    }
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of damo-trace's records, so tests can tell how far a
+/// phase boundary the report found is from the real one.
+fn monotonic_ns() -> u64 {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_MONOTONIC: i32 = 1;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into ts, which lives across the call.
+    unsafe { clock_gettime(CLOCK_MONOTONIC, &mut ts) };
+    ts.sec as u64 * 1_000_000_000 + ts.nsec as u64
 }
 
 fn run_phase(name: &str, duration: Duration, mut step: impl FnMut()) {
-    println!("phase {name} start");
+    println!("phase {name} start {}", monotonic_ns());
     let _ = std::io::stdout().flush();
     let until = Instant::now() + duration;
     while Instant::now() < until {
         step();
     }
-    println!("phase {name} end");
+    println!("phase {name} end {}", monotonic_ns());
 }
 
 /// Phase 1: reads the whole buffer front to back.
@@ -194,4 +224,56 @@ pub fn phase_random_update(buf: &mut [u8]) {
 #[inline(never)]
 pub fn phase_hot_spot(buf: &mut [u8]) {
     touch_pages(&mut buf[..8 * MIB], 1);
+}
+
+/// Caller mode, phase 1: sweeps the buffer a megabyte at a time through the shared helper.
+#[no_mangle]
+#[inline(never)]
+pub fn caller_sequential_scan(buf: &mut [u8]) {
+    for chunk in buf.chunks_mut(MIB) {
+        shared_touch(chunk, 64);
+    }
+}
+
+/// Caller mode, phase 2: random pages all over its buffer, picked by the shared mixer.
+#[no_mangle]
+#[inline(never)]
+pub fn caller_random_update(buf: &mut [u8]) {
+    let pages = buf.len() / 4096;
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..2_000 {
+        x = shared_mix(x);
+        let page = (x as usize) % pages * 4096;
+        shared_touch(&mut buf[page..page + 4096], 64);
+    }
+}
+
+/// Caller mode, phase 3: the first 8 MiB of its buffer, a byte a page, through the helper.
+#[no_mangle]
+#[inline(never)]
+pub fn caller_hot_spot(buf: &mut [u8]) {
+    for _ in 0..4 {
+        black_box(shared_mix(buf.len() as u64));
+        shared_touch(&mut buf[..8 * MIB], 4096);
+    }
+}
+
+/// The helper every caller-mode phase spends its time in: one byte every `stride`.
+#[no_mangle]
+#[inline(never)]
+pub fn shared_touch(buf: &mut [u8], stride: usize) {
+    for i in (0..buf.len()).step_by(stride) {
+        buf[i] = buf[i].wrapping_add(1);
+    }
+    black_box(&buf);
+}
+
+/// The other shared helper: a xorshift step.
+#[no_mangle]
+#[inline(never)]
+pub fn shared_mix(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    black_box(x)
 }

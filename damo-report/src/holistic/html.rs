@@ -40,7 +40,7 @@ code {{ font-size: 13px; }}
 
 fn phase_table(s: &mut String, h: &Holistic) {
     s.push_str(
-        "<table id=\"phases\">\n<tr><th>Phase</th><th>Span (s)</th><th>Snapshots</th><th>Mean WSS</th><th>Hot ranges (access rate)</th><th>Top functions (share of the phase's samples)</th></tr>\n",
+        "<table id=\"phases\">\n<tr><th>Phase</th><th>Span (s)</th><th>Snapshots</th><th>Mean WSS</th><th>Hot ranges (access rate)</th><th>Responsible function (call chain to the hot leaf)</th><th>Top functions (share of the phase's samples)</th></tr>\n",
     );
     let secs = |ns: u64| (ns as f64 - h.time.0) / 1e9;
     for (i, p) in h.phases.iter().enumerate() {
@@ -48,9 +48,14 @@ fn phase_table(s: &mut String, h: &Holistic) {
         let hot: Vec<String> = ph.hot_ranges.iter().map(|&(a, b, heat)| format!("<code>{a:#x}-{b:#x}</code> ({}, {:.0}%)", size((b - a) as f64), heat * 100.0)).collect();
         let top: Vec<String> =
             if p.samples == 0 { vec!["no stack samples".into()] } else { p.top.iter().map(|(f, c)| format!("{:.1}% <code>{}</code>", *c as f64 * 100.0 / p.samples as f64, escape(f))).collect() };
+        let responsible = match (&p.label, p.chain.len()) {
+            (Some(f), 0) => format!("<code>{}</code>", escape(f)),
+            (Some(_), _) => p.chain.iter().map(|f| format!("<code>{}</code>", escape(f))).collect::<Vec<_>>().join(" &gt; "),
+            (None, _) => "none stands out".into(),
+        };
         let _ = writeln!(
             s,
-            r#"<tr><td class="num">{}</td><td class="num">{:.2}–{:.2}</td><td class="num">{}–{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
+            r#"<tr><td class="num">{}</td><td class="num">{:.2}–{:.2}</td><td class="num">{}–{}</td><td class="num">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
             i + 1,
             secs(ph.start_ns),
             secs(ph.end_ns),
@@ -58,6 +63,7 @@ fn phase_table(s: &mut String, h: &Holistic) {
             ph.last,
             size(ph.mean_wss as f64),
             hot.join("<br>"),
+            responsible,
             top.join("<br>")
         );
     }

@@ -41,12 +41,24 @@ pub struct PhaseMark {
     pub top: Vec<(String, usize)>,
     /// All its samples.
     pub samples: usize,
+    /// What the page calls the phase: the function responsible for it, from its caller
+    /// chain down to its hot leaf (see `damo_profile::attribution`); `None`: only a number.
+    pub label: Option<String>,
+    pub chain: Vec<String>,
 }
 
 impl PhaseMark {
+    /// A phase labelled with its busiest function; [`PhaseMark::responsible`] names the
+    /// code responsible instead.
     pub fn new(phase: Phase, samples: &[NamedSample], k: usize) -> Self {
         let (top, samples) = timeline::top_between(samples, phase.start_ns, phase.end_ns, k);
-        PhaseMark { phase, top, samples }
+        let label = top.first().map(|t| t.0.clone());
+        PhaseMark { phase, top, samples, label, chain: Vec::new() }
+    }
+
+    /// Labels the phase with the function responsible for it and its chain to the hot leaf.
+    pub fn responsible(self, label: Option<String>, chain: Vec<String>) -> Self {
+        PhaseMark { label, chain, ..self }
     }
 }
 

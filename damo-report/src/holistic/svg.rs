@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::{
     escape, size,
     text::{char_px, fit, fit_function},
-    Holistic, Timeline,
+    Holistic, PhaseMark, Timeline,
 };
 use crate::heatmap::{pynum::Num, Grid};
 
@@ -28,6 +28,8 @@ const BAND_GAP: f64 = 8.0;
 const WSS_H: f64 = 130.0;
 const ROW_H: f64 = 22.0;
 const NO_SAMPLES_H: f64 = 50.0;
+/// A line of the legend of phase labels cut to their span.
+const LEGEND_H: f64 = 16.0;
 /// Heat levels: fewer than 256 makes longer runs of one color, so smaller files.
 const LEVELS: f64 = 63.0;
 /// Categorical colors for the function rows (Tableau 10).
@@ -52,7 +54,8 @@ impl Layout {
             Some(t) if t.total() > 0 => lane_count(t) as f64 * ROW_H,
             _ => NO_SAMPLES_H,
         };
-        Layout { heat_top, wss_top, lanes_top, lanes_h, height: lanes_top + lanes_h + 56.0 }
+        let legend_h = legend(h).len() as f64 * LEGEND_H;
+        Layout { heat_top, wss_top, lanes_top, lanes_h, height: lanes_top + lanes_h + 56.0 + legend_h }
     }
 
     fn bottom(&self) -> f64 {
@@ -92,6 +95,7 @@ pub fn render(h: &Holistic) -> String {
     wss_panel(&mut s, h, &l);
     timeline_panel(&mut s, h, &l);
     time_axis(&mut s, h, &l);
+    legend_lines(&mut s, h, &l);
     boundaries(&mut s, h, &l);
     s.push_str("</svg>\n");
     s
@@ -111,11 +115,8 @@ fn phase_strip(s: &mut String, h: &Holistic) {
         if i % 2 == 0 {
             let _ = writeln!(s, r##"<rect x="{x0:.1}" y="{STRIP_TOP:.1}" width="{:.1}" height="{STRIP_H:.1}" fill="#e8eef7"/>"##, x1 - x0);
         }
-        let full = match p.top.first() {
-            Some((f, _)) => format!("phase {}: {f}", i + 1),
-            None => format!("phase {}", i + 1),
-        };
-        let shown = phase_label(i + 1, p.top.first().map(|t| t.0.as_str()), x1 - x0 - 4.0);
+        let full = full_label(i + 1, p);
+        let shown = phase_label(i + 1, p.label.as_deref(), x1 - x0 - 4.0);
         let secs = |ns: u64| (ns as f64 - h.time.0) / 1e9;
         let tip = format!("{full} ({:.2}–{:.2} s, mean WSS {})", secs(p.phase.start_ns), secs(p.phase.end_ns), size(p.phase.mean_wss as f64));
         let _ = writeln!(
@@ -126,6 +127,36 @@ fn phase_strip(s: &mut String, h: &Holistic) {
             escape(&tip),
             escape(&shown)
         );
+    }
+}
+
+fn full_label(n: usize, p: &PhaseMark) -> String {
+    match &p.label {
+        Some(f) => format!("phase {n}: {f}"),
+        None => format!("phase {n}"),
+    }
+}
+
+/// "N: function" of each phase whose label had to be cut, for the legend under the page:
+/// a label that does not fit degrades to the number, and the legend names it.
+fn legend(h: &Holistic) -> Vec<String> {
+    h.phases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let label = p.label.as_deref()?;
+            let (x0, x1) = (x_of(h.time, p.phase.start_ns as f64), x_of(h.time, p.phase.end_ns as f64));
+            let shown = phase_label(i + 1, Some(label), x1 - x0 - 4.0);
+            (shown != full_label(i + 1, p)).then(|| format!("{}: {label}", i + 1))
+        })
+        .collect()
+}
+
+/// The legend of cut labels, a line each under the time axis.
+fn legend_lines(s: &mut String, h: &Holistic, l: &Layout) {
+    for (k, entry) in legend(h).iter().enumerate() {
+        let y = l.bottom() + 64.0 + k as f64 * LEGEND_H;
+        let _ = writeln!(s, r#"<text class="phase-legend" x="{LEFT}" y="{y:.1}">{}</text>"#, escape(&format!("phase {entry}")));
     }
 }
 
@@ -389,7 +420,7 @@ mod tests {
     };
 
     fn phase(start_s: u64, end_s: u64) -> Phase {
-        Phase { first: 0, last: 0, start_ns: start_s * 1_000_000_000, end_ns: end_s * 1_000_000_000, mean_wss: 1 << 24, hot_ranges: vec![] }
+        Phase { first: 0, last: 0, start_ns: start_s * 1_000_000_000, end_ns: end_s * 1_000_000_000, mean_wss: 1 << 24, hot_ranges: vec![], heat: vec![] }
     }
 
     fn page(samples: &[(u64, String)]) -> Holistic {
@@ -470,7 +501,7 @@ mod tests {
             .to_vec();
         let time = (0.0, 60e9);
         let phases =
-            cuts.windows(2).map(|w| PhaseMark::new(Phase { first: 0, last: 0, start_ns: w[0] * 1_000_000, end_ns: w[1] * 1_000_000, mean_wss: 4 << 20, hot_ranges: vec![] }, &samples, 3)).collect();
+            cuts.windows(2).map(|w| PhaseMark::new(Phase { first: 0, last: 0, start_ns: w[0] * 1_000_000, end_ns: w[1] * 1_000_000, mean_wss: 4 << 20, hot_ranges: vec![], heat: vec![] }, &samples, 3)).collect();
         Holistic { title: "busy.dtr".into(), maps, time, wss: crate::holistic::wss_series(&target), timeline: Some(Timeline::build(&samples, time, 100, 8)), phases }
     }
 
@@ -490,6 +521,13 @@ mod tests {
         assert!(labels[7].starts_with("8: fft:"), "room for its function, not for the word phase: {labels:?}");
         assert_eq!(labels[3], "4", "the 1 s phase has room for its number only: {labels:?}");
         assert_eq!(labels[1], "", "the 0.4 s phase has room for nothing: {labels:?}");
+        // Every cut label is named in full in the legend under the page.
+        let legend: Vec<&str> = svg.lines().filter(|l| l.contains(r#"class="phase-legend""#)).map(|l| l.rsplit('>').nth(1).unwrap().trim_end_matches("</text")).collect();
+        for (n, label) in labels.iter().enumerate() {
+            let full = format!("phase {}: {}", n + 1, h.phases[n].label.as_deref().unwrap());
+            assert_eq!(*label != full, legend.iter().any(|l| l.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") == full), "phase {}: {label:?} and legend {legend:?}", n + 1);
+        }
+        assert!(legend.len() >= 3, "{legend:?}");
         assert_eq!(svg.matches(r#"class="function-label""#).count(), 9, "eight functions and the others' row");
         let png = crate::image::svg_to_png(&svg).unwrap();
         // To look at it: DAMO_TRACE_KEEP_OUTPUT=DIR.

@@ -1,5 +1,12 @@
 //! `report heatmap` options, as damo's `report heatmap` names them: when which address
 //! ranges were how frequently accessed, on the terminal, as raw numbers, or as an image.
+//!
+//! One default differs from damo's: without `--draw_range` or `--address_range` the maps are
+//! of the hot bands, the address ranges that were accessed (as `report holistic` draws
+//! them), not damo's hottest contiguous range. A vaddr target's contiguous ranges span
+//! 162 GiB, 201 GiB or 659 MiB in real records, where a few hot MiB are less than a pixel.
+//! Given damo's options (`--draw_range hottest` or `all`, `--address_range`), the output is
+//! damo's, byte for byte.
 
 use std::{io::Write, path::Path};
 
@@ -39,9 +46,11 @@ pub struct Args {
     /// or "guided_end" (its end). Default: the whole record.
     #[arg(long = "time_range", num_args = 1.., value_name = "TIME", allow_negative_numbers = true)]
     pub time_range: Option<Vec<String>>,
-    /// Default address ranges: the hottest contiguous range, or each of them.
-    #[arg(long = "draw_range", default_value = "hottest", value_parser = ["hottest", "all"])]
-    pub draw_range: String,
+    /// Address ranges to draw when --address_range is not given: the hot bands (where the
+    /// accesses were, a map each; the default), damo's hottest contiguous range, or each of
+    /// the contiguous ranges.
+    #[arg(long = "draw_range", value_parser = ["bands", "hottest", "all"])]
+    pub draw_range: Option<String>,
     /// Address range to draw: START END [BASE]; BASE is an address or "guided" (the start of
     /// the guided range). Repeat for more maps.
     #[arg(long = "address_range", num_args = 2..=3, value_name = "ADDRESS", action = clap::ArgAction::Append, allow_negative_numbers = true)]
@@ -144,7 +153,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     };
     let cells = (resol.0 as u64).saturating_mul(resol.1 as u64);
     damo_record::budget::check(cells.saturating_mul(per_cell), || format!("a heatmap of {}x{} cells", resol.0, resol.1))?;
-    let request = Request {
+    let mut request = Request {
         kdamond_idx: args.kdamond_idx,
         context_idx: args.context_idx,
         scheme_idx: args.scheme_idx,
@@ -152,9 +161,13 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         resol,
         time_range: args.time_range,
         address_ranges: group_address_ranges(&args.address_range),
-        draw_range: if args.draw_range == "all" { DrawRange::All } else { DrawRange::Hottest },
+        draw_range: if args.draw_range.as_deref() == Some("all") { DrawRange::All } else { DrawRange::Hottest },
         sort_temperature: args.sort_temperature.then_some((freq_w, age_w)),
     };
+    let bands = args.address_range.is_empty() && !args.sort_temperature && args.draw_range.as_deref().is_none_or(|d| d == "bands");
+    if bands {
+        hot_bands(&record, &mut request);
+    }
     let maps = heatmap::build(&record, perf, &request)?;
     for (idx, map) in maps.iter().enumerate() {
         if to_stdout {
@@ -168,6 +181,30 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Bands drawn at most, as `report holistic` draws them.
+const MAX_BANDS: usize = 3;
+
+/// Points `request` at the hot bands of its target (the one the selectors name, else the
+/// one with the most snapshots), a map each; leaves it as it is when nothing was accessed.
+fn hot_bands(record: &damo_record::model::Record, request: &mut Request) {
+    let selected = |t: &&damo_record::model::TargetRecord| {
+        request.kdamond_idx.is_none_or(|k| k == t.kdamond_idx)
+            && request.context_idx.is_none_or(|c| c == t.context_idx)
+            && request.scheme_idx.is_none_or(|s| Some(s) == t.scheme_idx)
+            && request.tid.is_none_or(|id| id == t.target_id)
+    };
+    let Some(target) = record.targets.iter().filter(selected).max_by_key(|t| t.snapshots.len()) else { return };
+    let ranges = damo_report::holistic::bands::hot_bands(target, MAX_BANDS);
+    if ranges.is_empty() {
+        return;
+    }
+    request.kdamond_idx = Some(target.kdamond_idx);
+    request.context_idx = Some(target.context_idx);
+    request.scheme_idx = target.scheme_idx;
+    request.tid = Some(target.target_id);
+    request.address_ranges = Some(ranges.iter().map(|&(s, e)| vec![s.to_string(), e.to_string()]).collect());
 }
 
 /// damo names the image of the second and later maps `name.<idx>.ext`.

@@ -23,7 +23,7 @@ use damo_report::{
 
 use super::{
     options::{InputArgs, SymbolArgs},
-    phases::PhaseArgs,
+    phases::{self as report_phases, PhaseArgs},
 };
 
 #[derive(Debug, clap::Args)]
@@ -82,14 +82,10 @@ pub fn run(args: Args) -> Result<()> {
     let maps = heatmap::build(&record, perf, &map_request(&record, perf, target))?;
     let time = holistic::grid_span(&maps[0]);
 
-    let found = phases::segment(target, &args.phases.options(target)?);
-
-    let named: Vec<NamedSample> = if record.samples.is_empty() {
-        Vec::new()
-    } else {
-        let mut namer = Namer::new(&record, &args.symbols.search_dirs);
-        record.samples.iter().map(|s| (s.ts_ns, function_of(s, namer.name(s)))).collect()
-    };
+    let mut namer = (!record.samples.is_empty()).then(|| Namer::new(&record, &args.symbols.search_dirs));
+    let stacks = report_phases::Named::new(&record, namer.as_mut());
+    let found = report_phases::find(target, &args.phases.options(target)?, &stacks);
+    let named: Vec<NamedSample> = record.samples.iter().zip(&stacks.stacks).map(|(s, n)| (s.ts_ns, function_of(s, n))).collect();
     // The timeline counts samples per bucket for every function named (and draws the top
     // ones per bucket): --time_buckets 100000000 would take gigabytes per function.
     let functions = named.iter().map(|(_, f)| f.as_str()).collect::<std::collections::HashSet<_>>().len() as u64;
@@ -100,7 +96,7 @@ pub fn run(args: Args) -> Result<()> {
     let page = Holistic {
         title: path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
         timeline: (!named.is_empty()).then(|| Timeline::build(&named, time, args.time_buckets, args.top_functions)),
-        phases: found.into_iter().map(|p| PhaseMark::new(p, &named, PHASE_TOP)).collect(),
+        phases: found.into_iter().map(|f| PhaseMark::new(f.phase, &named, PHASE_TOP).responsible(f.attribution.responsible, f.attribution.chain)).collect(),
         wss: holistic::wss_series(target),
         maps,
         time,
@@ -143,7 +139,7 @@ fn bands(record: &Record, perf: bool, target: &TargetRecord) -> Vec<(u64, u64)> 
 
 /// The function a sample stands for: its innermost named user frame (the workload's own
 /// code, even while in a system call), else `report profile`'s symbol.
-fn function_of(s: &StackSample, named: NamedStack) -> String {
+fn function_of(s: &StackSample, named: &NamedStack) -> String {
     let user = if s.user.is_empty() { 0 } else { named.frames.iter().position(|f| &**f == "-").unwrap_or(named.frames.len()) };
     // Unnamed frames ("[unknown] 0x…", "[libc.so.6+0x…]") are bracketed.
     match named.frames[..user].iter().rev().find(|f| !f.starts_with('[')) {
@@ -176,10 +172,10 @@ mod tests {
     #[test]
     fn a_sample_is_its_innermost_named_user_function() {
         let in_syscall = named(&["main", "compute", "[libc.so.6+0x9a0]", "-", "do_syscall_64_[k]", "clear_page_[k]"], "clear_page");
-        assert_eq!(function_of(&sample(3, 2), in_syscall), "compute");
+        assert_eq!(function_of(&sample(3, 2), &in_syscall), "compute");
         let kernel_only = named(&["ret_from_fork_[k]", "kswapd_[k]"], "kswapd");
-        assert_eq!(function_of(&sample(0, 2), kernel_only), "kswapd");
+        assert_eq!(function_of(&sample(0, 2), &kernel_only), "kswapd");
         let unnamed = named(&["[unknown] 0x1000"], "[unknown] 0x1000");
-        assert_eq!(function_of(&sample(1, 0), unnamed), "[unknown] 0x1000");
+        assert_eq!(function_of(&sample(1, 0), &unnamed), "[unknown] 0x1000");
     }
 }

@@ -1,6 +1,10 @@
 //! `report profile` and `report flamegraph`: the code that ran while an access pattern held.
 //! The pattern is damo's record filters; the times it held are `report times`' spans, and
-//! the stack samples inside them are symbolized and counted.
+//! the stack samples inside them are symbolized and counted. With a selection, the frames
+//! most distinctive of it against the rest of the record come first (the responsible
+//! function, `damo_profile::attribution`), then the self-time table. The header and the
+//! flamegraph's subtitle say what the stacks lack (losses, truncated stacks, binaries not
+//! found here).
 
 use std::{
     io::Write,
@@ -9,6 +13,7 @@ use std::{
 
 use anyhow::{bail, Result};
 use damo_profile::{
+    attribution::{self, Quality},
     folded::FoldedStacks,
     stacks::{self, Namer},
     table::Table,
@@ -72,10 +77,11 @@ pub struct FlamegraphArgs {
 /// The selected samples, named; and what the selection was, for titles.
 struct Selection {
     stacks: Vec<stacks::NamedStack>,
-    /// The samples outside the selected times, when asked for (`--diff`).
+    /// The samples outside the selected times, when asked for (`--diff`, attribution).
     rest: Option<Vec<stacks::NamedStack>>,
     commands: Vec<String>,
     what: String,
+    quality: Quality,
 }
 
 fn select(input: &InputArgs, filter: &FilterArgs, symbols: &SymbolArgs, with_rest: bool) -> Result<Selection> {
@@ -87,8 +93,9 @@ fn select(input: &InputArgs, filter: &FilterArgs, symbols: &SymbolArgs, with_res
         let outside = |s: &&StackSample| spans.as_deref().is_some_and(|spans| !stacks::in_spans(spans, s.ts_ns));
         record.samples.iter().filter(outside).map(|s| namer.name(s)).collect()
     });
-    let stacks = selected.into_iter().map(|s| namer.name(s)).collect();
-    Ok(Selection { stacks, rest, commands, what })
+    let stacks: Vec<stacks::NamedStack> = selected.into_iter().map(|s| namer.name(s)).collect();
+    let quality = Quality::of(&stacks, record.losses.map_or(0, |l| l.total()));
+    Ok(Selection { stacks, rest, commands, what, quality })
 }
 
 fn folded(stacks: &[stacks::NamedStack]) -> FoldedStacks {
@@ -105,7 +112,8 @@ pub(crate) fn write_file(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Resul
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
-    let sel = select(&args.input, &args.filter, &args.symbols, args.diff.is_some())?;
+    let selective = !args.filter.to_filter()?.is_noop();
+    let sel = select(&args.input, &args.filter, &args.symbols, args.diff.is_some() || selective)?;
     let mut table = Table::default();
     for (s, comm) in sel.stacks.iter().zip(&sel.commands) {
         match (&s.source, args.lines) {
@@ -113,12 +121,36 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
             _ => table.add(comm, &s.object, &s.symbol),
         }
     }
+    // Against the rest of the record: only with a selection (without one there is no rest).
+    let attributed = sel.rest.as_deref().filter(|_| selective).map(|rest| attribution::attribute(&sel.stacks, rest));
     if args.json {
-        let doc = serde_json::json!({ "selection": sel.what, "samples": table.total(), "rows": table.rows(args.top) });
+        let doc = serde_json::json!({
+            "selection": sel.what,
+            "samples": table.total(),
+            "notes": sel.quality.lines(),
+            "responsible": attributed.as_ref().and_then(|a| a.responsible.clone()),
+            "chain": attributed.as_ref().map(|a| a.chain.clone()).unwrap_or_default(),
+            "distinctive": attributed.as_ref().map(|a| &a.frames[..a.frames.len().min(args.top)]).unwrap_or_default(),
+            "rows": table.rows(args.top),
+        });
         serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)?;
     } else {
         writeln!(out, "# {}", sel.what)?;
+        for line in sel.quality.lines() {
+            writeln!(out, "# note: {line}")?;
+        }
+        if let Some(a) = &attributed {
+            match &a.responsible {
+                Some(r) => writeln!(out, "# responsible: {r} (call chain to the hot leaf: {})", a.chain.join(" > "))?,
+                None => writeln!(out, "# responsible: none (the selection runs what the rest of the record runs)")?,
+            }
+            writeln!(out, "#\n# By distinctive share: of the selection's stacks containing the frame, minus of the rest's\n# {:>8}  {:>9}  {:>9}  Function", "Distinct", "Selected", "Rest")?;
+            for f in a.frames.iter().take(args.top) {
+                writeln!(out, "  {:>+7.2}%  {:>8.2}%  {:>8.2}%  {}", f.distinctive * 100.0, f.inside * 100.0, f.rest * 100.0, f.function)?;
+            }
+            writeln!(out, "#\n# By self time")?;
+        }
         out.write_all(table.text(args.top).as_bytes())?;
     }
     if args.flamegraph.is_some() || args.folded.is_some() || args.diff.is_some() {
@@ -130,7 +162,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
             if f.total() == 0 {
                 bail!("no samples in the selection: no flamegraph to draw");
             }
-            write_file(path, |w| f.write_flamegraph(&format!("damo-trace: {}", sel.what), w))?;
+            write_file(path, |w| f.write_flamegraph_noted(&format!("damo-trace: {}", sel.what), sel.quality.note().as_deref(), w))?;
         }
         if let Some(path) = &args.diff {
             let rest = folded(sel.rest.as_deref().unwrap_or_default());
@@ -149,5 +181,5 @@ pub fn run_flamegraph(args: FlamegraphArgs) -> Result<()> {
     if f.total() == 0 {
         bail!("no samples in the selection: no flamegraph to draw");
     }
-    write_file(&args.output, |w| f.write_flamegraph(&args.title.unwrap_or_else(|| format!("damo-trace: {}", sel.what)), w))
+    write_file(&args.output, |w| f.write_flamegraph_noted(&args.title.unwrap_or_else(|| format!("damo-trace: {}", sel.what)), sel.quality.note().as_deref(), w))
 }
