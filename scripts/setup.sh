@@ -8,8 +8,12 @@ need_root() { if [ "$(id -u)" -ne 0 ]; then echo "setup: run as root (sudo $0)" 
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
 missing=()
-# python3-venv: damo itself for the differential tests; fonts-dejavu-core: labels in PNG reports.
-for p in llvm-22-dev busybox-static cpio zstd file python3-venv fonts-dejavu-core; do installed "$p" || missing+=("$p"); done
+# python3-venv: damo itself for the differential tests; fonts-dejavu-core: labels in PNG reports;
+# gcc: the tests' C workloads (with and without frame pointers); nodejs: JIT code named from a
+# perf map; golang-go: `go tool pprof` reads what `report export` writes.
+for p in llvm-22-dev busybox-static cpio zstd file python3-venv fonts-dejavu-core gcc libc6-dev nodejs golang-go; do
+  installed "$p" || missing+=("$p")
+done
 # bookworm's qemu-system-x86 (7.2) would make apt remove the preinstalled qemu-utils 10.0.2 from
 # bookworm-backports, so qemu comes from backports too.
 missing_qemu=$(installed qemu-system-x86 || echo yes)

@@ -88,7 +88,8 @@ fn node_with_a_perf_map_names_its_js_functions() {
     )
     .unwrap();
     let rec = dir.path().join("node.data");
-    record(&rec, &format!("{} --perf-basic-prof {}", node.display(), script.display()));
+    // In the test's directory: node leaves an isolate log where it runs.
+    record(&rec, &format!("sh -c 'cd {} && exec {} --perf-basic-prof {}'", dir.path().display(), node.display(), script.display()));
     let read = damo_record::native::read(&std::fs::read(&rec).unwrap()).unwrap();
     let mut pids: Vec<u32> = read.record.samples.iter().map(|s| s.pid).collect();
     pids.dedup();
