@@ -49,6 +49,10 @@ if ! grep -q "^commit-hash: $(pin commit-hash)" <<<"$version" || ! grep -q "^com
 fi
 rustup component list --toolchain "$ebpf_toolchain" --installed | grep -q '^rust-src' \
   || rustup component add rust-src --toolchain "$ebpf_toolchain"
+# The lints `cargo xtask test` runs first.
+for c in rustfmt clippy; do
+  rustup component list --installed | grep -q "^$c" || rustup component add "$c"
+done
 # Static binaries for the VM.
 rustup target list --installed | grep -q x86_64-unknown-linux-musl \
   || rustup target add x86_64-unknown-linux-musl

@@ -13,11 +13,17 @@ fn damo_trace() -> Command {
 #[test]
 fn an_error_says_its_cause_once_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
+    // An OS error under context (it used to print "No such file or directory" twice).
+    let out = damo_trace().args(["report", "access", "-i"]).arg(dir.path().join("missing")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("No such file or directory").count(), 1, "the cause is printed once: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // Not a regular file: one line that says so.
     let out = damo_trace().args(["report", "access", "-i"]).arg(dir.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert_eq!(stderr.matches("Is a directory").count(), 1, "the cause is printed once: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("is a directory, not a regular file") && stderr.lines().count() == 1, "{stderr}");
 }
 
 #[test]

@@ -586,3 +586,32 @@ fn phases_of_the_workload_without_frame_pointers_unwind_to_main() {
         assert!(under_main * 10 >= all * 9, "{function} is under main in only {under_main}/{all} samples:\n{lines}");
     }
 }
+
+#[test]
+#[ignore = "needs the project's VM: writes DAMON sysfs"]
+fn a_forking_command_keeps_its_snapshots_and_the_stacks_of_its_short_children() {
+    in_vm_only();
+    let out = "/tmp/fork.data";
+    let _ = fs::remove_file(out);
+    // Twenty short children, each gone before the collector's next batched wake-up may come:
+    // their stacks are named from the mappings recorded as they happened (docs/mappings.md).
+    let child = workload_command("known --seconds 0.15");
+    let command = format!("sh -c 'i=0; while [ $i -lt 20 ]; do {child} >/dev/null; i=$((i+1)); done'");
+    damo_trace(&["record", &command, "--timeout", "90s", "-o", out, "--aggr", "50ms"]);
+    let read = damo_record::native::read(&fs::read(out).unwrap()).expect("read the record");
+    assert!(read.complete);
+    let [target] = &read.record.targets[..] else { panic!("expected one target, got {}", read.record.targets.len()) };
+    assert!(target.snapshots.len() >= 20, "{} snapshots at 50 ms", target.snapshots.len());
+    let losses = read.record.losses.expect("losses are recorded");
+    assert_eq!((losses.kernel, losses.incomplete_snapshots, losses.unnormalized_samples, losses.mapping_records), ([0; 4], 0, 0, 0), "{losses:?}");
+    let children: Vec<_> = read.record.samples.iter().filter(|s| s.comm == "damo-workload").collect();
+    let pids: std::collections::HashSet<u32> = children.iter().map(|s| s.pid).collect();
+    assert!(pids.len() >= 15 && children.len() >= 100, "{} samples of {} children", children.len(), pids.len());
+    let modules = read.record.modules.iter().map(|m| ModuleFile { path: m.path.clone(), build_id: m.build_id.clone() }).collect();
+    let mut symbols = SymbolCache::new(modules, []).with_recorded(&read.record.code_symbols);
+    let named = children
+        .iter()
+        .filter(|s| s.user.iter().enumerate().any(|(depth, f)| f.module != UNKNOWN_MODULE && symbols.user(f.module, f.offset, depth > 0).iter().any(|n| n.contains("workload_") || n.contains("memset"))))
+        .count();
+    assert!(named * 10 >= children.len() * 8, "{named} of {} children's samples in the workload's functions", children.len());
+}

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: every test tier this machine can run, in order.
 //!
+//! 0. lints: `cargo fmt --check`, `cargo clippy -D warnings` (fast failure);
 //! 1. offline: `cargo test --workspace` (units, formats, reports, differential tests vs damo);
 //! 2. root on the host: eBPF loading and perf sampling on our own workloads (never host DAMON);
 //! 3. the VM: real kdamonds end to end (`cargo xtask vm-test`).
@@ -28,6 +29,18 @@ pub struct Options {
 pub fn run(opts: Options) -> Result<()> {
     setup::ensure()?;
     let started = Instant::now();
+    // Lints first: a minute, where the tiers take many.
+    cargo(&["fmt", "--all", "--check"]).context("the tree is not formatted: run `cargo fmt --all`")?;
+    let status = Command::new(env!("CARGO"))
+        .args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+        // Linting needs no eBPF object (build.rs writes an empty one); the tiers build the real one.
+        .env("DAMO_TRACE_NO_EBPF", "1")
+        .status()
+        .context("failed to run cargo clippy")?;
+    if !status.success() {
+        bail!("cargo clippy found warnings ({status})");
+    }
+    println!("xtask: lints passed in {:.0?}", started.elapsed());
     // The host tiers must leave the machine's kdamonds exactly as they found them.
     let host_damon = host_damon_state();
     // The differential tests compare with damo itself and must not skip here.

@@ -224,9 +224,13 @@ impl EventSink for RecordingSink<'_> {
         // second), yet glibc kept the freed pages: loading the eBPF object frees ~19 MB of
         // BTF, which raises malloc's trim threshold so far that the heap top was never
         // returned, and RSS grew 0.3 MB/s under fork churn (36 -> 58 MB in a minute). Giving
-        // free pages back once a tick costs a walk of a heap that small.
+        // free pages back once a tick costs a walk of a heap that small. (musl, the VM's
+        // static build, has no malloc_trim: its allocator unmaps freed memory itself.)
+        #[cfg(target_env = "gnu")]
         // SAFETY: malloc_trim only releases memory malloc holds free.
-        unsafe { libc::malloc_trim(0) };
+        unsafe {
+            libc::malloc_trim(0)
+        };
         if std::io::stderr().is_terminal() {
             let p = &self.progress;
             eprint!("\r{:>6.1}s  {} snapshots  {} regions  {} samples  {} lost ", self.started.elapsed().as_secs_f64(), p.snapshots, p.regions, p.samples, self.losses.total());
