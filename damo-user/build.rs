@@ -30,14 +30,10 @@ fn main() {
         .arg(&target_dir)
         .current_dir(workspace);
     // The outer build's compiler and flags (e.g. crt-static for the VM binary) are not ours.
-    for var in ["RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS",
-                "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR",
-                "RUSTUP_TOOLCHAIN", "CARGO"] {
+    for var in ["RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "RUSTUP_TOOLCHAIN", "CARGO"] {
         cargo.env_remove(var);
     }
-    let status = cargo.status().unwrap_or_else(|e| {
-        panic!("failed to run `rustup run nightly cargo` ({e}); run scripts/setup.sh")
-    });
+    let status = cargo.status().unwrap_or_else(|e| panic!("failed to run `rustup run nightly cargo` ({e}); run scripts/setup.sh"));
     if !status.success() {
         panic!(
             "building the eBPF programs (damo-ebpf) failed; if rust-src or bpf-linker is missing, \
@@ -45,8 +41,7 @@ fn main() {
         );
     }
     let built = target_dir.join("bpfel-unknown-none/release/damo");
-    fs::copy(&built, &object)
-        .unwrap_or_else(|e| panic!("failed to copy {}: {e}", built.display()));
+    fs::copy(&built, &object).unwrap_or_else(|e| panic!("failed to copy {}: {e}", built.display()));
 }
 
 /// The pinned eBPF toolchain (damo-ebpf/toolchain.toml), after checking that the installed one
@@ -56,9 +51,7 @@ fn checked_toolchain(workspace: &std::path::Path) -> String {
     let pin_path = workspace.join("damo-ebpf/toolchain.toml");
     let pin = fs::read_to_string(&pin_path).unwrap_or_else(|e| panic!("failed to read {}: {e}", pin_path.display()));
     let field = |key: &str| {
-        pin.lines()
-            .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('=').map(|v| v.trim().trim_matches('"').to_owned()))
-            .unwrap_or_else(|| panic!("{} has no `{key}`", pin_path.display()))
+        pin.lines().find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('=').map(|v| v.trim().trim_matches('"').to_owned())).unwrap_or_else(|| panic!("{} has no `{key}`", pin_path.display()))
     };
     let (toolchain, hash, date, llvm) = (field("toolchain"), field("commit-hash"), field("commit-date"), field("llvm-major"));
     let output = Command::new("rustup").args(["run", &toolchain, "rustc", "-vV"]).output();

@@ -30,8 +30,7 @@ mod maps {
     /// a page of slack for the page-wise copy. A plain array, as per-CPU values stop at 32 KiB.
     #[map]
     pub static SAMPLE_SCRATCH: Array<[u8; SCRATCH_BYTES]> = Array::with_max_entries(1, 0);
-    pub const SCRATCH_BYTES: usize =
-        size_of::<damo_common::StackEvent>() + damo_common::MAX_STACK_COPY + 8 + 8192;
+    pub const SCRATCH_BYTES: usize = size_of::<damo_common::StackEvent>() + damo_common::MAX_STACK_COPY + 8 + 8192;
 
     /// Pids of the kdamonds being recorded; other kdamonds' events are dropped in the kernel.
     #[map]

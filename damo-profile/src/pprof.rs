@@ -420,18 +420,11 @@ mod tests {
         let p = build(&rec.modules, &samples, &mut namer, 1_000, "jit");
         let loc = |id: u64| p.location.iter().find(|l| l.id == id).unwrap();
         let func = |id: u64| p.function.iter().find(|f| f.id == id).unwrap();
-        let lines: Vec<(String, String, i64)> = p.sample[0]
-            .location_id
-            .iter()
-            .flat_map(|&id| loc(id).line.iter().map(|l| (p.str(func(l.function_id).name).to_owned(), p.str(func(l.function_id).filename).to_owned(), l.line)))
-            .collect();
+        let lines: Vec<(String, String, i64)> =
+            p.sample[0].location_id.iter().flat_map(|&id| loc(id).line.iter().map(|l| (p.str(func(l.function_id).name).to_owned(), p.str(func(l.function_id).filename).to_owned(), l.line))).collect();
         assert_eq!(
             lines,
-            [
-                ("LazyCompile:hot app.js:1 [jit]".to_string(), String::new(), 0),
-                ("leaf_fn".into(), "/src/leaf.h".into(), 5),
-                ("caller_fn".into(), "/src/app.c".into(), 20),
-            ],
+            [("LazyCompile:hot app.js:1 [jit]".to_string(), String::new(), 0), ("leaf_fn".into(), "/src/leaf.h".into(), 5), ("caller_fn".into(), "/src/app.c".into(), 20),],
             "the innermost inlined function first, each with its own file and line"
         );
         assert!(p.mapping[0].has_line_numbers && p.mapping[0].has_filenames);

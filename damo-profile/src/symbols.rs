@@ -319,11 +319,7 @@ mod tests {
         let fifo = tmp.path().join("libfifo.so");
         let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let modules = vec![
-            ModuleFile { path: fifo, build_id: None },
-            ModuleFile { path: PathBuf::from("/dev/zero"), build_id: None },
-            ModuleFile { path: tmp.path().to_path_buf(), build_id: None },
-        ];
+        let modules = vec![ModuleFile { path: fifo, build_id: None }, ModuleFile { path: PathBuf::from("/dev/zero"), build_id: None }, ModuleFile { path: tmp.path().to_path_buf(), build_id: None }];
         // Nobody writes the FIFO: opening it to read would block this test forever.
         let mut cache = SymbolCache::new(modules, []);
         assert_eq!(&*cache.user(0, 0x10, false)[0], "[libfifo.so changed or missing]");
@@ -377,7 +373,11 @@ mod tests {
         assert_eq!(&*cache.user(1, 0x1f, false)[0], "[libgone.so+0x1f]", "recorded without a symbol");
         assert_eq!(&*cache.user(1, 0x20, false)[0], "[libgone.so changed or missing]", "not recorded");
         assert_eq!(&*cache.user(0, offset, false)[0], "as_recorded", "the record's names before re-reading the file");
-        assert_eq!(&*cache.user(0, offset + 0x40_0000_0000, false)[0], format!("[{}+{:#x}]", path.file_name().unwrap().to_string_lossy(), offset + 0x40_0000_0000), "the file for offsets the record did not name");
+        assert_eq!(
+            &*cache.user(0, offset + 0x40_0000_0000, false)[0],
+            format!("[{}+{:#x}]", path.file_name().unwrap().to_string_lossy(), offset + 0x40_0000_0000),
+            "the file for offsets the record did not name"
+        );
 
         let dir = path.parent().unwrap().to_path_buf();
         let mut searched = SymbolCache::new(modules, []).with_recorded(&recorded).with_search_dirs(vec![dir]);

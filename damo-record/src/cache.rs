@@ -287,5 +287,4 @@ mod tests {
         assert_eq!(left, expected);
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     }
-
 }

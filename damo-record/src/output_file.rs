@@ -34,10 +34,7 @@ pub const MAX_MODE: u32 = 0o777;
 pub fn parse_mode(text: &str) -> Result<u32, String> {
     let digits = text.strip_prefix("0o").unwrap_or(text);
     let valid = !digits.is_empty() && digits.len() <= 4 && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
-    u32::from_str_radix(digits, 8)
-        .ok()
-        .filter(|&m| valid && m <= MAX_MODE)
-        .ok_or_else(|| format!("{text:?} is not a permission from 000 to 777 in octal (setuid, setgid and sticky bits are refused)"))
+    u32::from_str_radix(digits, 8).ok().filter(|&m| valid && m <= MAX_MODE).ok_or_else(|| format!("{text:?} is not a permission from 000 to 777 in octal (setuid, setgid and sticky bits are refused)"))
 }
 
 #[derive(Debug, Clone, Copy)]

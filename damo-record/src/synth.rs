@@ -63,7 +63,13 @@ fn target(spec: SynthSpec, t: usize, rng: &mut Rng) -> TargetRecord {
         let mut regions = Vec::with_capacity(n);
         for (r, st) in state.iter_mut().enumerate() {
             let hot = (r + n - hot_start) % n < hot_len;
-            let nr = if hot { max - rng.below(u64::from(max / 4) + 1) as u32 } else if rng.below(10) == 0 { rng.below(3) as u32 } else { 0 };
+            let nr = if hot {
+                max - rng.below(u64::from(max / 4) + 1) as u32
+            } else if rng.below(10) == 0 {
+                rng.below(3) as u32
+            } else {
+                0
+            };
             st.1 = if nr.abs_diff(st.0) <= max / 10 { st.1 + 1 } else { 0 };
             st.0 = nr;
             regions.push(Region { start: bounds[r], end: bounds[r + 1], nr_accesses: nr, age: Some(st.1) });

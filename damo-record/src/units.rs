@@ -86,26 +86,13 @@ pub fn parse_bytes(text: &str) -> Result<u64, UnitError> {
     let (number, unit) = t.split_at(digits_end);
     let shift = SIZE_UNITS
         .iter()
-        .find(|(prefix, _)| {
-            unit == *prefix || (*prefix != "B" && (unit == format!("{prefix}B") || unit == format!("{prefix}iB")))
-        })
+        .find(|(prefix, _)| unit == *prefix || (*prefix != "B" && (unit == format!("{prefix}B") || unit == format!("{prefix}iB"))))
         .map(|&(_, shift)| shift)
         .ok_or_else(|| err(text, "size (units: B, K, M, G, T, P, E, optionally with B or iB)"))?;
-    parse_number(number)
-        .ok()
-        .and_then(|n| n.scaled_u64(1u64 << shift))
-        .ok_or_else(|| err(text, "size"))
+    parse_number(number).ok().and_then(|n| n.scaled_u64(1u64 << shift)).ok_or_else(|| err(text, "size"))
 }
 
-const TIME_UNITS_NS: [(&str, u64); 7] = [
-    ("ns", 1),
-    ("us", 1_000),
-    ("ms", 1_000_000),
-    ("s", 1_000_000_000),
-    ("m", 60_000_000_000),
-    ("h", 3_600_000_000_000),
-    ("d", 86_400_000_000_000),
-];
+const TIME_UNITS_NS: [(&str, u64); 7] = [("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000), ("d", 86_400_000_000_000)];
 
 /// A time in ns, for texts like "100ms", "1.5 s", "8 m 59.809 s". A bare number is
 /// `bare_unit_ns` nanoseconds each (damo: ns for `text_to_ns`, µs for `text_to_us`).
@@ -128,11 +115,7 @@ fn parse_time_ns(text: &str, bare_unit_ns: u64) -> Result<u64, UnitError> {
         let after = &rest[number_end..];
         let unit_end = after.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(after.len());
         let unit = &after[..unit_end];
-        let scale = TIME_UNITS_NS
-            .iter()
-            .find(|(name, _)| *name == unit)
-            .map(|&(_, ns)| ns)
-            .ok_or_else(|| err(text, "time (units: ns, us, ms, s, m, h, d)"))?;
+        let scale = TIME_UNITS_NS.iter().find(|(name, _)| *name == unit).map(|&(_, ns)| ns).ok_or_else(|| err(text, "time (units: ns, us, ms, s, m, h, d)"))?;
         total = total.saturating_add(number.scaled_u64(scale).ok_or_else(|| err(text, "time"))?);
         rest = after[unit_end..].trim_start();
     }

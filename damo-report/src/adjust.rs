@@ -70,12 +70,7 @@ mod tests {
     use super::*;
 
     fn snap(start_ns: u64, regions: &[(u64, u64, u32)]) -> Snapshot {
-        Snapshot {
-            start_ns,
-            end_ns: start_ns + 100_000,
-            regions: regions.iter().map(|&(start, end, n)| Region { start, end, nr_accesses: n, age: Some(0) }).collect(),
-            total_bytes: None,
-        }
+        Snapshot { start_ns, end_ns: start_ns + 100_000, regions: regions.iter().map(|&(start, end, n)| Region { start, end, nr_accesses: n, age: Some(0) }).collect(), total_bytes: None }
     }
 
     #[test]

@@ -40,8 +40,22 @@ pub fn svg(series: &[Series], x_label: &str, y_label: &str) -> String {
         let fx = x_min + x_span * f64::from(i) / 5.0;
         let fy = y_min + (y_max - y_min) * f64::from(i) / 5.0;
         let (x, y) = (px(fx), py(fy));
-        let _ = writeln!(s, r#"<line x1="{x:.1}" y1="{b:.1}" x2="{x:.1}" y2="{b2:.1}" stroke="black"/><text x="{x:.1}" y="{t:.1}" text-anchor="middle">{}</text>"#, tick(fx), b = TOP + plot_h, b2 = TOP + plot_h - 5.0, t = TOP + plot_h + 16.0);
-        let _ = writeln!(s, r#"<line x1="{LEFT}" y1="{y:.1}" x2="{l2}" y2="{y:.1}" stroke="black"/><text x="{t:.1}" y="{y2:.1}" text-anchor="end">{}</text>"#, tick(fy), l2 = LEFT + 5.0, t = LEFT - 6.0, y2 = y + 4.0);
+        let _ = writeln!(
+            s,
+            r#"<line x1="{x:.1}" y1="{b:.1}" x2="{x:.1}" y2="{b2:.1}" stroke="black"/><text x="{x:.1}" y="{t:.1}" text-anchor="middle">{}</text>"#,
+            tick(fx),
+            b = TOP + plot_h,
+            b2 = TOP + plot_h - 5.0,
+            t = TOP + plot_h + 16.0
+        );
+        let _ = writeln!(
+            s,
+            r#"<line x1="{LEFT}" y1="{y:.1}" x2="{l2}" y2="{y:.1}" stroke="black"/><text x="{t:.1}" y="{y2:.1}" text-anchor="end">{}</text>"#,
+            tick(fy),
+            l2 = LEFT + 5.0,
+            t = LEFT - 6.0,
+            y2 = y + 4.0
+        );
     }
     let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, LEFT + plot_w / 2.0, HEIGHT - 12.0, escape(x_label));
     let _ = writeln!(s, r#"<text transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#, TOP + plot_h / 2.0, escape(y_label));

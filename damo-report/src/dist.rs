@@ -33,15 +33,7 @@ pub fn percentiles(start: i64, stop: i64, step: i64) -> Vec<i64> {
 
 /// The table of `values` at `percentiles` (or every value with `all`), each formatted by
 /// `format(value, raw)`, with a bar of up to `bar_cols` columns.
-pub fn format(
-    metric: &str,
-    values: &[u64],
-    percentiles: &[i64],
-    all: bool,
-    format: impl Fn(f64, bool) -> String,
-    raw: bool,
-    bar_cols: usize,
-) -> String {
+pub fn format(metric: &str, values: &[u64], percentiles: &[i64], all: bool, format: impl Fn(f64, bool) -> String, raw: bool, bar_cols: usize) -> String {
     let mut s = format!("# <percentile> <{metric}>\n");
     if values.is_empty() {
         s.push_str("# no snapshot");

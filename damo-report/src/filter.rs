@@ -57,9 +57,7 @@ pub fn age_us(region: &Region, intervals: &Intervals) -> u64 {
 /// with no access.
 pub fn temperature(region: &Region, intervals: &Intervals, weights: [i64; 3]) -> i128 {
     let rate = access_rate_percent(region.nr_accesses, intervals);
-    let score = i128::from(region.size()) * i128::from(weights[0])
-        + i128::from(rate) * i128::from(weights[1])
-        + i128::from(age_us(region, intervals)) * i128::from(weights[2]);
+    let score = i128::from(region.size()) * i128::from(weights[0]) + i128::from(rate) * i128::from(weights[1]) + i128::from(age_us(region, intervals)) * i128::from(weights[2]);
     if rate > 0 {
         score
     } else {
@@ -160,16 +158,9 @@ mod tests {
     }
 
     fn record(intervals: Option<Intervals>) -> Record {
-        let snapshot = |i: u64| Snapshot {
-            start_ns: i * 100,
-            end_ns: (i + 1) * 100,
-            regions: vec![region(0, 4096, 0, 10), region(4096, 12288, 10, 2), region(12288, 16384, 20, 0)],
-            total_bytes: None,
-        };
-        Record {
-            targets: vec![TargetRecord { intervals, snapshots: (0..4).map(snapshot).collect(), ..Default::default() }],
-            ..Default::default()
-        }
+        let snapshot =
+            |i: u64| Snapshot { start_ns: i * 100, end_ns: (i + 1) * 100, regions: vec![region(0, 4096, 0, 10), region(4096, 12288, 10, 2), region(12288, 16384, 20, 0)], total_bytes: None };
+        Record { targets: vec![TargetRecord { intervals, snapshots: (0..4).map(snapshot).collect(), ..Default::default() }], ..Default::default() }
     }
 
     const INTERVALS: Intervals = Intervals { sample_us: 5_000, aggr_us: 100_000, ops_update_us: 1_000_000 };
@@ -196,12 +187,7 @@ mod tests {
 
     #[test]
     fn address_clips_and_snapshot_filters_count_after_time() {
-        let f = RecordFilter {
-            address: Some(vec![(2048, 6144)]),
-            snapshot_time: Some(vec![(100, 400)]),
-            snapshot_idx: Some(vec![(1, 1)]),
-            ..Default::default()
-        };
+        let f = RecordFilter { address: Some(vec![(2048, 6144)]), snapshot_time: Some(vec![(100, 400)]), snapshot_idx: Some(vec![(1, 1)]), ..Default::default() };
         let mut r = record(Some(INTERVALS));
         f.apply(&mut r);
         let snaps = &r.targets[0].snapshots;

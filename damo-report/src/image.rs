@@ -22,8 +22,7 @@ pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, ImageError> {
     options.fontdb_mut().set_sans_serif_family("DejaVu Sans");
     let tree = resvg::usvg::Tree::from_str(svg, &options).map_err(|e| ImageError::Render(e.to_string()))?;
     let size = tree.size().to_int_size();
-    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
-        .ok_or_else(|| ImageError::Render(format!("bad image size {}x{}", size.width(), size.height())))?;
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).ok_or_else(|| ImageError::Render(format!("bad image size {}x{}", size.width(), size.height())))?;
     pixmap.fill(resvg::tiny_skia::Color::WHITE);
     resvg::render(&tree, resvg::tiny_skia::Transform::default(), &mut pixmap.as_mut());
     pixmap.encode_png().map_err(|e| ImageError::Render(e.to_string()))

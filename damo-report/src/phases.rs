@@ -310,7 +310,13 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
     match norm(a) * norm(b) {
-        0.0 => if norm(a) == norm(b) { 1.0 } else { 0.0 },
+        0.0 => {
+            if norm(a) == norm(b) {
+                1.0
+            } else {
+                0.0
+            }
+        }
         n => dot / n,
     }
 }
@@ -359,9 +365,8 @@ fn hot_ranges(snaps: &[Snapshot], max: f64) -> Vec<(u64, u64, f64)> {
 /// The most accesses an aggregation interval can count: from the intervals, else the
 /// largest count seen.
 fn rate_max(target: &TargetRecord) -> f64 {
-    target.intervals.map(|i| i.max_nr_accesses()).filter(|&m| m > 0).unwrap_or_else(|| {
-        target.snapshots.iter().flat_map(|s| &s.regions).map(|r| u64::from(r.nr_accesses)).max().unwrap_or(1).max(1)
-    }) as f64
+    target.intervals.map(|i| i.max_nr_accesses()).filter(|&m| m > 0).unwrap_or_else(|| target.snapshots.iter().flat_map(|s| &s.regions).map(|r| u64::from(r.nr_accesses)).max().unwrap_or(1).max(1))
+        as f64
 }
 
 fn describe(target: &TargetRecord, x: &[[f64; BUCKETS]], a: usize, b: usize) -> Phase {
@@ -374,15 +379,7 @@ fn describe(target: &TargetRecord, x: &[[f64; BUCKETS]], a: usize, b: usize) -> 
         }
     }
     let ranges = hot_ranges(snaps, rate_max(target));
-    Phase {
-        first: a,
-        last: b - 1,
-        start_ns: snaps[0].start_ns,
-        end_ns: snaps[snaps.len() - 1].end_ns,
-        mean_wss: (wss / (b - a) as u128) as u64,
-        hot_ranges: ranges,
-        heat: mean.to_vec(),
-    }
+    Phase { first: a, last: b - 1, start_ns: snaps[0].start_ns, end_ns: snaps[snaps.len() - 1].end_ns, mean_wss: (wss / (b - a) as u128) as u64, hot_ranges: ranges, heat: mean.to_vec() }
 }
 
 /// The target phases are computed for: the one with the most snapshots.
@@ -405,7 +402,13 @@ mod tests {
             let regions = (0..4u64)
                 .map(|r| {
                     noise = noise.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    let n = if r == hot { 15 + (noise >> 60) as u32 % 5 } else if noise >> 62 == 0 { 1 } else { 0 };
+                    let n = if r == hot {
+                        15 + (noise >> 60) as u32 % 5
+                    } else if noise >> 62 == 0 {
+                        1
+                    } else {
+                        0
+                    };
                     Region { start: 0x1000_0000 + r * 0x100_0000, end: 0x1000_0000 + (r + 1) * 0x100_0000, nr_accesses: n, age: Some(0) }
                 })
                 .collect();
@@ -472,7 +475,13 @@ mod tests {
                     let (start, end) = (0x1000_0000 + r * 0x100_0000, 0x1000_0000 + (r + 1) * 0x100_0000);
                     let cut = (start + ((0.2 + 0.6 * next()) * 0x100_0000 as f64) as u64) & !0xfff;
                     for (a, b) in [(start, cut), (cut, end)] {
-                        let n = if hot[p].contains(&r) { (20.0 * rate * (0.6 + 0.8 * next())).round() } else if next() < 0.3 { (1.0 + 2.0 * next() * rate).floor() } else { 0.0 };
+                        let n = if hot[p].contains(&r) {
+                            (20.0 * rate * (0.6 + 0.8 * next())).round()
+                        } else if next() < 0.3 {
+                            (1.0 + 2.0 * next() * rate).floor()
+                        } else {
+                            0.0
+                        };
                         regions.push(Region { start: a, end: b, nr_accesses: n as u32, age: Some(0) });
                     }
                 }

@@ -13,14 +13,7 @@ fn sz_accurate(bytes: u64, raw: bool) -> String {
         return "max".into();
     }
     let b = bytes as f64;
-    for (unit, shift) in [
-        ("EiB", 60),
-        ("PiB", 50),
-        ("TiB", 40),
-        ("GiB", 30),
-        ("MiB", 20),
-        ("KiB", 10),
-    ] {
+    for (unit, shift) in [("EiB", 60), ("PiB", 50), ("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
         let scale = (1u64 << shift) as f64;
         if b > scale {
             return format!("{:.6} {unit}", b / scale);
@@ -77,17 +70,8 @@ type GuideKey = (u32, u32, Option<u32>, u64);
 pub fn report(record: &Record, raw: bool) -> String {
     let mut guides: Vec<(GuideKey, Guide)> = Vec::new();
     for (ti, t) in record.targets.iter().enumerate() {
-        let null_id = record
-            .damos
-            .as_ref()
-            .and_then(|d| d.get(ti))
-            .is_some_and(|d| d.target_id_null);
-        let key = (
-            t.kdamond_idx,
-            t.context_idx,
-            t.scheme_idx,
-            if null_id { u64::MAX } else { t.target_id },
-        );
+        let null_id = record.damos.as_ref().and_then(|d| d.get(ti)).is_some_and(|d| d.target_id_null);
+        let key = (t.kdamond_idx, t.context_idx, t.scheme_idx, if null_id { u64::MAX } else { t.target_id });
         for s in &t.snapshots {
             let gi = match guides.iter().position(|(k, _)| *k == key) {
                 Some(i) => i,
@@ -95,36 +79,18 @@ pub fn report(record: &Record, raw: bool) -> String {
                     let oldest = match t.intervals {
                         None => i128::from(s.start_ns),
                         Some(iv) => {
-                            let age = s
-                                .regions
-                                .iter()
-                                .map(|r| r.age.unwrap_or(0))
-                                .max()
-                                .unwrap_or(0);
+                            let age = s.regions.iter().map(|r| r.age.unwrap_or(0)).max().unwrap_or(0);
                             i128::from(s.start_ns) - i128::from(age) * i128::from(iv.aggr_us) * 1000
                         }
                     };
-                    let mut header = vec![
-                        format!("kdamond_idx: {}", t.kdamond_idx),
-                        format!("context_idx: {}", t.context_idx),
-                    ];
+                    let mut header = vec![format!("kdamond_idx: {}", t.kdamond_idx), format!("context_idx: {}", t.context_idx)];
                     if let Some(i) = t.scheme_idx {
                         header.push(format!("scheme_idx: {i}"));
                     }
                     if !null_id {
                         header.push(format!("target_id: {}", t.target_id));
                     }
-                    guides.push((
-                        key,
-                        Guide {
-                            header,
-                            start_ns: oldest,
-                            end_ns: 0,
-                            lowest: 0,
-                            highest: 0,
-                            gaps: Vec::new(),
-                        },
-                    ));
+                    guides.push((key, Guide { header, start_ns: oldest, end_ns: 0, lowest: 0, highest: 0, gaps: Vec::new() }));
                     guides.len() - 1
                 }
             };
@@ -148,37 +114,18 @@ pub fn report(record: &Record, raw: bool) -> String {
                 }
                 last = r.end;
             }
-            g.gaps = if g.gaps.is_empty() {
-                gaps
-            } else {
-                overlapping(&g.gaps, &gaps)
-            };
+            g.gaps = if g.gaps.is_empty() { gaps } else { overlapping(&g.gaps, &gaps) };
         }
     }
     let mut list: Vec<Guide> = guides.into_iter().map(|(_, g)| g).collect();
-    let space = |g: &Guide| {
-        g.regions()
-            .iter()
-            .map(|&(a, b)| i128::from(b) - i128::from(a))
-            .sum::<i128>()
-    };
+    let space = |g: &Guide| g.regions().iter().map(|&(a, b)| i128::from(b) - i128::from(a)).sum::<i128>();
     list.sort_by_key(|g| std::cmp::Reverse(space(g)));
     let mut out = Vec::new();
     for g in &list {
         out.extend(g.header.iter().cloned());
-        out.push(format!(
-            "time: [{}, {}) ({})",
-            time_ns_int(g.start_ns, raw),
-            time_ns_int(i128::from(g.end_ns), raw),
-            time_ns_int(i128::from(g.end_ns) - g.start_ns, raw)
-        ));
+        out.push(format!("time: [{}, {}) ({})", time_ns_int(g.start_ns, raw), time_ns_int(i128::from(g.end_ns), raw), time_ns_int(i128::from(g.end_ns) - g.start_ns, raw)));
         for (i, (a, b)) in g.regions().into_iter().enumerate() {
-            out.push(format!(
-                "region\t{i:2}: [{}, {}) ({})",
-                sz_accurate(a, raw),
-                sz_accurate(b, raw),
-                format_sz(b.saturating_sub(a) as f64, raw)
-            ));
+            out.push(format!("region\t{i:2}: [{}, {}) ({})", sz_accurate(a, raw), sz_accurate(b, raw), format_sz(b.saturating_sub(a) as f64, raw)));
         }
     }
     // damo keeps these in files of their own; only records that have them say so.
@@ -210,9 +157,9 @@ fn losses_line(losses: &damo_record::model::Losses) -> String {
 fn metadata_line(m: &damo_record::model::Metadata, record: &Record) -> String {
     let first_ns = record.targets.iter().filter_map(|t| t.snapshots.first()).map(|s| s.start_ns).chain(record.samples.first().map(|s| s.ts_ns)).min();
     let when = match (m.realtime_offset_ns, first_ns) {
-        (Some(offset), Some(ns)) => u64::try_from(i128::from(ns) + i128::from(offset))
-            .ok()
-            .map(|wall| format!(" from {}", humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_nanos(wall)))),
+        (Some(offset), Some(ns)) => {
+            u64::try_from(i128::from(ns) + i128::from(offset)).ok().map(|wall| format!(" from {}", humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_nanos(wall))))
+        }
         _ => None,
     };
     let stacks = if m.sample_hz > 0 { format!("stacks at {} Hz", m.sample_hz) } else { "no stacks".into() };
@@ -243,28 +190,10 @@ mod tests {
 
     #[test]
     fn gaps_common_to_all_snapshots() {
-        let reg = |start, end| Region {
-            start,
-            end,
-            nr_accesses: 0,
-            age: None,
-        };
-        let snap = |regions| Snapshot {
-            start_ns: 0,
-            end_ns: 10,
-            regions,
-            total_bytes: None,
-        };
-        let rec = Record {
-            targets: vec![TargetRecord {
-                snapshots: vec![
-                    snap(vec![reg(100, 200), reg(300, 400)]),
-                    snap(vec![reg(100, 250), reg(280, 400)]),
-                ],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
+        let reg = |start, end| Region { start, end, nr_accesses: 0, age: None };
+        let snap = |regions| Snapshot { start_ns: 0, end_ns: 10, regions, total_bytes: None };
+        let rec =
+            Record { targets: vec![TargetRecord { snapshots: vec![snap(vec![reg(100, 200), reg(300, 400)]), snap(vec![reg(100, 250), reg(280, 400)])], ..Default::default() }], ..Default::default() };
         let out = report(&rec, true);
         assert!(out.contains("region\t 0: [100, 250) (150)"), "{out}");
         assert!(out.contains("region\t 1: [280, 400) (120)"), "{out}");
@@ -299,10 +228,7 @@ mod tests {
         assert_eq!(report(&none, true), "lost: nothing");
         let losses = damo_record::model::Losses { kernel: [0, 3, 0, 2], unnormalized_samples: 10, mapping_records: 4, ..Default::default() };
         let rec = Record { losses: Some(losses), ..Default::default() };
-        assert_eq!(
-            report(&rec, true),
-            "lost 15: stack samples: ring buffer full 3, children: target map full 2, stack samples: unnormalized 10, mapping records: lost 4"
-        );
+        assert_eq!(report(&rec, true), "lost 15: stack samples: ring buffer full 3, children: target map full 2, stack samples: unnormalized 10, mapping records: lost 4");
         assert!(!report(&Record::default(), true).contains("lost"), "records of other tools say nothing");
     }
 

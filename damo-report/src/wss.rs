@@ -29,18 +29,7 @@ pub struct WssOptions {
 
 impl Default for WssOptions {
     fn default() -> Self {
-        Self {
-            range: (0, 101, 25),
-            exclude_samples: 20,
-            acc_thres: 1,
-            sz_thres: 1,
-            work_time_us: 1,
-            sort_by_size: true,
-            raw_number: false,
-            all_wss: false,
-            collapse_targets: true,
-            bar_cols: 59,
-        }
+        Self { range: (0, 101, 25), exclude_samples: 20, acc_thres: 1, sz_thres: 1, work_time_us: 1, sort_by_size: true, raw_number: false, all_wss: false, collapse_targets: true, bar_cols: 59 }
     }
 }
 
@@ -49,17 +38,7 @@ pub fn distributions(mut record: Record, o: &WssOptions) -> Vec<(u64, Vec<u64>)>
     let mut dists: Vec<(u64, Vec<u64>)> = Vec::new();
     for target in &mut record.targets {
         adjust::adjust(target, o.work_time_us, o.exclude_samples);
-        let mut wss: Vec<u64> = target
-            .snapshots
-            .iter()
-            .map(|s| {
-                s.regions
-                    .iter()
-                    .filter(|r| u64::from(r.nr_accesses) >= o.acc_thres && r.size() >= o.sz_thres)
-                    .map(|r| r.size())
-                    .sum()
-            })
-            .collect();
+        let mut wss: Vec<u64> = target.snapshots.iter().map(|s| s.regions.iter().filter(|r| u64::from(r.nr_accesses) >= o.acc_thres && r.size() >= o.sz_thres).map(|r| r.size()).sum()).collect();
         if o.sort_by_size {
             wss.sort_unstable();
         }

@@ -61,7 +61,21 @@ fn second(t: u64, rng: &mut Rng, code: &[u64], cpus: u64, regions: bool, samples
     for s in 0..SNAPSHOTS_PER_S {
         let ts_ns = t * 1_000_000_000 + (s + 1) * (1_000_000_000 / SNAPSHOTS_PER_S);
         while samples && next_sample < ts_ns {
-            let mut e = StackEvent { kind: EventKind::StackSample as u32, pid, ts_ns: next_sample, tid: pid, cpu: (next_sample / sample_every % cpus) as u32, user_bytes: 0, kernel_bytes: 0, comm: *b"bench\0\0\0\0\0\0\0\0\0\0\0", user: [0; MAX_STACK_DEPTH], kernel: [0; MAX_STACK_DEPTH], regs: Default::default(), stack_len: 0, _pad: 0 };
+            let mut e = StackEvent {
+                kind: EventKind::StackSample as u32,
+                pid,
+                ts_ns: next_sample,
+                tid: pid,
+                cpu: (next_sample / sample_every % cpus) as u32,
+                user_bytes: 0,
+                kernel_bytes: 0,
+                comm: *b"bench\0\0\0\0\0\0\0\0\0\0\0",
+                user: [0; MAX_STACK_DEPTH],
+                kernel: [0; MAX_STACK_DEPTH],
+                regs: Default::default(),
+                stack_len: 0,
+                _pad: 0,
+            };
             let (user, kernel) = (12 + rng.next() % 8, 6 + rng.next() % 6);
             for i in 0..user as usize {
                 e.user[i] = code[(rng.next() % code.len() as u64) as usize];
@@ -77,7 +91,18 @@ fn second(t: u64, rng: &mut Rng, code: &[u64], cpus: u64, regions: bool, samples
         if regions {
             for r in 0..REGIONS {
                 let start = 0x7f00_0000_0000 + r * (1 << 20);
-                let e = RegionEvent { kind: EventKind::Region as u32, kdamond_pid: KDAMOND_PID, ts_ns, target_id: 0, nr_regions: REGIONS as u32, start, end: start + (1 << 20), nr_accesses: (rng.next() % 21) as u32, age: (rng.next() % 100) as u32, _pad: 0 };
+                let e = RegionEvent {
+                    kind: EventKind::Region as u32,
+                    kdamond_pid: KDAMOND_PID,
+                    ts_ns,
+                    target_id: 0,
+                    nr_regions: REGIONS as u32,
+                    start,
+                    end: start + (1 << 20),
+                    nr_accesses: (rng.next() % 21) as u32,
+                    age: (rng.next() % 100) as u32,
+                    _pad: 0,
+                };
                 items.push(bytes_of(&e).to_vec());
             }
         }
@@ -133,7 +158,9 @@ fn main() -> Result<()> {
     // `cargo bench` passes --bench; nothing else is taken.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     println!("collector replay: {SECONDS} s of events, {REGIONS} regions × {SNAPSHOTS_PER_S} snapshots/s, {SAMPLE_HZ} Hz × {cpus} CPUs; best of 3");
-    let best = |regions: bool, samples: bool| -> Result<(Duration, u64, u64)> { Ok((0..3).map(|_| run(regions, samples, cpus)).collect::<Result<Vec<_>>>()?.into_iter().min_by_key(|r| r.0).expect("three runs")) };
+    let best = |regions: bool, samples: bool| -> Result<(Duration, u64, u64)> {
+        Ok((0..3).map(|_| run(regions, samples, cpus)).collect::<Result<Vec<_>>>()?.into_iter().min_by_key(|r| r.0).expect("three runs"))
+    };
     let (cpu_r, n_r, _) = best(true, false)?;
     let (cpu_s, _, n_s) = best(false, true)?;
     let (cpu_both, n_both_r, n_both_s) = best(true, true)?;

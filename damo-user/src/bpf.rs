@@ -75,8 +75,7 @@ impl Tracer {
     /// Attaches to `damon:damos_before_apply` (the regions DAMOS schemes act on), for
     /// `--schemes_target_regions`; only kdamonds added with `add_kdamond` pass.
     pub fn attach_schemes(&mut self) -> Result<()> {
-        self.attach_tracepoint("damos_before_apply", "damon", "damos_before_apply")
-            .context("recording scheme target regions needs the damon:damos_before_apply tracepoint (Linux 6.9 or later)")
+        self.attach_tracepoint("damos_before_apply", "damon", "damos_before_apply").context("recording scheme target regions needs the damon:damos_before_apply tracepoint (Linux 6.9 or later)")
     }
 
     /// Makes children of target processes targets too.
@@ -103,13 +102,8 @@ impl Tracer {
         let perf: &mut PerfEvent = self.program("perf_sample")?;
         perf.load().context("failed to load program perf_sample")?;
         for cpu in cpus {
-            perf.attach(
-                PerfEventConfig::Software(SoftwareEvent::CpuClock),
-                PerfEventScope::AllProcessesOneCpu { cpu },
-                SamplePolicy::Frequency(hz),
-                true,
-            )
-            .with_context(|| format!("failed to open a cpu-clock perf event on cpu {cpu}"))?;
+            perf.attach(PerfEventConfig::Software(SoftwareEvent::CpuClock), PerfEventScope::AllProcessesOneCpu { cpu }, SamplePolicy::Frequency(hz), true)
+                .with_context(|| format!("failed to open a cpu-clock perf event on cpu {cpu}"))?;
         }
         Ok(())
     }
@@ -133,8 +127,7 @@ impl Tracer {
     }
 
     fn insert_pid(&mut self, map: &str, pid: u32) -> Result<()> {
-        let mut pids: HashMap<_, u32, u8> =
-            HashMap::try_from(self.ebpf.map_mut(map).with_context(|| format!("no map {map}"))?)?;
+        let mut pids: HashMap<_, u32, u8> = HashMap::try_from(self.ebpf.map_mut(map).with_context(|| format!("no map {map}"))?)?;
         pids.insert(pid, 1, 0).with_context(|| format!("failed to add pid {pid} to {map}"))?;
         Ok(())
     }
@@ -147,8 +140,7 @@ impl Tracer {
 
     /// The loss counters summed over CPUs, indexed by `damo_common::lost`.
     pub fn lost(&self) -> Result<[u64; lost::COUNT as usize]> {
-        let counters: PerCpuArray<_, u64> =
-            PerCpuArray::try_from(self.ebpf.map("LOST").context("no map LOST")?)?;
+        let counters: PerCpuArray<_, u64> = PerCpuArray::try_from(self.ebpf.map("LOST").context("no map LOST")?)?;
         let mut sums = [0u64; lost::COUNT as usize];
         for (i, sum) in sums.iter_mut().enumerate() {
             *sum = counters.get(&(i as u32), 0)?.iter().sum();
@@ -216,9 +208,7 @@ impl<'a> Event<'a> {
         } else if kind == damo_common::EventKind::SchemeRegion as u32 && bytes.len() >= size_of::<SchemeRegionEvent>() {
             // SAFETY: length checked; SchemeRegionEvent is plain old data.
             Some(Self::SchemeRegion(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) }))
-        } else if kind == damo_common::EventKind::StackSample as u32
-            && bytes.len() >= size_of::<StackEvent>()
-        {
+        } else if kind == damo_common::EventKind::StackSample as u32 && bytes.len() >= size_of::<StackEvent>() {
             // SAFETY: length checked; StackEvent is plain old data.
             let event: StackEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
             let tail = &bytes[size_of::<StackEvent>()..];
@@ -260,18 +250,7 @@ mod tests {
 
     #[test]
     fn decodes_region_events() {
-        let event = RegionEvent {
-            kind: damo_common::EventKind::Region as u32,
-            kdamond_pid: 7,
-            ts_ns: 1,
-            target_id: 2,
-            start: 4096,
-            end: 8192,
-            nr_regions: 3,
-            nr_accesses: 20,
-            age: 5,
-            _pad: 0,
-        };
+        let event = RegionEvent { kind: damo_common::EventKind::Region as u32, kdamond_pid: 7, ts_ns: 1, target_id: 2, start: 4096, end: 8192, nr_regions: 3, nr_accesses: 20, age: 5, _pad: 0 };
         match Event::decode(bytes_of(&event)) {
             Some(Event::Region(decoded)) => assert_eq!(decoded, event),
             other => panic!("expected a region event, got {other:?}"),
@@ -354,13 +333,7 @@ mod tests {
 
     #[test]
     fn decodes_the_stack_tail_of_dwarf_samples_and_checks_its_length() {
-        let event = StackEvent {
-            user_bytes: 0,
-            kernel_bytes: 8,
-            regs: damo_common::UserRegs { ip: 0x401234, sp: 0x7ffd_0000_1000, bp: 0x7ffd_0000_1040 },
-            stack_len: 24,
-            ..stack_event()
-        };
+        let event = StackEvent { user_bytes: 0, kernel_bytes: 8, regs: damo_common::UserRegs { ip: 0x401234, sp: 0x7ffd_0000_1000, bp: 0x7ffd_0000_1040 }, stack_len: 24, ..stack_event() };
         let mut item = bytes_of(&event).to_vec();
         item.extend((0u8..24).chain([0; 8])); // the tail, then the ring buffer's padding
         let Some(Event::Stack(decoded, stack)) = Event::decode(&item) else { panic!("expected a stack sample") };

@@ -35,14 +35,9 @@ pub trait EventSink {
 
 /// Feeds every event to `sink` until `shutdown` completes, then drains what is left, so no
 /// event that reached the ring buffer before the shutdown is lost. A sink error ends it.
-pub async fn collect(
-    ring: RingBuf<MapData>,
-    sink: &mut dyn EventSink,
-    shutdown: impl Future<Output = ()>,
-) -> Result<()> {
+pub async fn collect(ring: RingBuf<MapData>, sink: &mut dyn EventSink, shutdown: impl Future<Output = ()>) -> Result<()> {
     // SAFETY: the AsyncFd owns the ring buffer, so its fd stays open while registered.
-    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|e| anyhow::anyhow!("failed to register the ring buffer with tokio: {e}"))?;
+    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }.map_err(|e| anyhow::anyhow!("failed to register the ring buffer with tokio: {e}"))?;
     tokio::pin!(shutdown);
     let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -117,8 +117,7 @@ impl GatedChild {
     /// Parses `command_line` like a shell would split words (no expansion) and starts it
     /// held, as `opts` say.
     pub fn spawn(command_line: &str, opts: &LaunchOptions) -> Result<Self> {
-        let words = shell_words::split(command_line)
-            .with_context(|| format!("cannot parse the command line: {command_line}"))?;
+        let words = shell_words::split(command_line).with_context(|| format!("cannot parse the command line: {command_line}"))?;
         let Some((program, args)) = words.split_first() else { bail!("the command line is empty") };
         let mut command = Command::new(program);
         command.args(args);
@@ -262,10 +261,7 @@ impl Drop for StartedCommand {
 pub fn group_alive(pgid: libc::pid_t) -> bool {
     let proc_root = std::path::Path::new("/proc");
     let Ok(entries) = std::fs::read_dir(proc_root) else { return false };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .any(|pid| crate::procfs::stat(proc_root, pid).is_ok_and(|s| s.pgrp == pgid as u64 && !s.zombie))
+    entries.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()).any(|pid| crate::procfs::stat(proc_root, pid).is_ok_and(|s| s.pgrp == pgid as u64 && !s.zombie))
 }
 
 /// In the child: report our pid, then block until the recorder releases the gate.

@@ -286,9 +286,7 @@ impl AddressNormalizer {
             None => Some(false),
             Some(Process { source: Source::Sideband, .. }) => None,
             Some(Process { source: Source::Procfs { fresh: false, .. }, .. }) => Some(false),
-            Some(p @ Process { source: Source::Procfs { reloaded_for_unknown: false, .. }, .. }) => {
-                addrs.iter().any(|&a| p.find(ts_ns, a).is_none()).then_some(true)
-            }
+            Some(p @ Process { source: Source::Procfs { reloaded_for_unknown: false, .. }, .. }) => addrs.iter().any(|&a| p.find(ts_ns, a).is_none()).then_some(true),
             Some(_) => None,
         };
         match reload {

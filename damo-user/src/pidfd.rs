@@ -31,8 +31,7 @@ impl PidFd {
     /// Completes when the process has exited.
     pub async fn exited(self) -> Result<()> {
         // SAFETY: the AsyncFd owns the pidfd, so it stays open while registered.
-        let fd = unsafe { AsyncFd::register_with_interest(self, Interest::READABLE) }
-            .map_err(|e| anyhow::anyhow!("failed to watch a pidfd: {e}"))?;
+        let fd = unsafe { AsyncFd::register_with_interest(self, Interest::READABLE) }.map_err(|e| anyhow::anyhow!("failed to watch a pidfd: {e}"))?;
         let _guard = fd.readable().await?;
         Ok(())
     }

@@ -21,12 +21,7 @@ impl Privileges {
         let root = unsafe { libc::geteuid() } == 0;
         let effective = effective_caps().unwrap_or(0);
         let has = |cap: u32| effective & (1u64 << cap) != 0;
-        Self {
-            root,
-            cap_sys_admin: has(CAP_SYS_ADMIN),
-            cap_bpf: has(CAP_BPF),
-            cap_perfmon: has(CAP_PERFMON),
-        }
+        Self { root, cap_sys_admin: has(CAP_SYS_ADMIN), cap_bpf: has(CAP_BPF), cap_perfmon: has(CAP_PERFMON) }
     }
 
     /// Loading tracing programs needs CAP_BPF+CAP_PERFMON, or CAP_SYS_ADMIN on older kernels.

@@ -49,18 +49,11 @@ pub fn footprint(proc_root: &Path, pid: u32) -> Result<Footprint> {
 }
 
 pub fn parse_statm(text: &str, page_size: u64) -> Result<Footprint> {
-    let pages: Vec<u64> = text.split_whitespace().map(str::parse).collect::<Result<_, _>>()
-        .context("statm has a non-numeric field")?;
+    let pages: Vec<u64> = text.split_whitespace().map(str::parse).collect::<Result<_, _>>().context("statm has a non-numeric field")?;
     let &[size, resident, shared, text, _lib, data, ..] = pages.as_slice() else {
         bail!("statm has {} fields, expected 7", pages.len());
     };
-    Ok(Footprint {
-        vsz: size * page_size,
-        rss: resident * page_size,
-        shared: shared * page_size,
-        text: text * page_size,
-        data: data * page_size,
-    })
+    Ok(Footprint { vsz: size * page_size, rss: resident * page_size, shared: shared * page_size, text: text * page_size, data: data * page_size })
 }
 
 pub fn system_memory(proc_root: &Path) -> Result<SystemMemory> {
@@ -79,8 +72,7 @@ pub fn parse_meminfo(text: &str) -> Result<SystemMemory> {
             "Cached" => &mut mem.cached,
             _ => continue,
         };
-        let kib: u64 = rest.trim().trim_end_matches("kB").trim().parse()
-            .with_context(|| format!("bad meminfo line: {line}"))?;
+        let kib: u64 = rest.trim().trim_end_matches("kB").trim().parse().with_context(|| format!("bad meminfo line: {line}"))?;
         *slot = kib * 1024;
     }
     if mem.total == 0 {
@@ -120,9 +112,7 @@ pub fn parse_stat(text: &str) -> Result<ProcStat> {
     let after_comm = text.rsplit_once(')').map(|(_, rest)| rest).context("stat has no (comm)")?;
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     // Field numbers from proc(5), minus 3 for pid, comm and the split.
-    let field = |n: usize| -> Result<u64> {
-        fields.get(n - 3).context("stat is too short")?.parse().context("stat field is not a number")
-    };
+    let field = |n: usize| -> Result<u64> { fields.get(n - 3).context("stat is too short")?.parse().context("stat field is not a number") };
     let zombie = matches!(fields.first(), Some(&("Z" | "X")));
     Ok(ProcStat { utime_ticks: field(14)?, stime_ticks: field(15)?, nr_threads: field(20)?, rss_pages: field(24)?, pgrp: field(5)?, zombie })
 }

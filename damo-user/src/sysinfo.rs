@@ -126,8 +126,7 @@ pub fn gather(roots: &Roots) -> SysInfo {
         tracepoints,
         btf: roots.btf.is_file(),
         privileges: Privileges::current(),
-        perf_event_paranoid: read(&roots.proc.join("sys/kernel/perf_event_paranoid"))
-            .and_then(|s| s.parse().ok()),
+        perf_event_paranoid: read(&roots.proc.join("sys/kernel/perf_event_paranoid")).and_then(|s| s.parse().ok()),
         kdamonds,
         kdamonds_error,
         ownership_error,
@@ -148,14 +147,9 @@ pub fn list_kdamonds(admin: &Path, owned: &[(usize, u32)]) -> Result<Vec<Kdamond
         .map(|index| {
             let dir = root.join(index.to_string());
             let pid = read(dir.join("pid")).and_then(|p| p.parse().ok()).filter(|&p: &u32| p > 0);
-            let nr_contexts: usize =
-                read(dir.join("contexts/nr_contexts")).and_then(|n| n.parse().ok()).unwrap_or(0);
-            let operations = (0..nr_contexts)
-                .filter_map(|c| read(dir.join(format!("contexts/{c}/operations"))))
-                .collect();
-            let interval = |name: &str| {
-                read(dir.join("contexts/0/monitoring_attrs/intervals").join(name)).and_then(|v| v.parse().ok())
-            };
+            let nr_contexts: usize = read(dir.join("contexts/nr_contexts")).and_then(|n| n.parse().ok()).unwrap_or(0);
+            let operations = (0..nr_contexts).filter_map(|c| read(dir.join(format!("contexts/{c}/operations")))).collect();
+            let interval = |name: &str| read(dir.join("contexts/0/monitoring_attrs/intervals").join(name)).and_then(|v| v.parse().ok());
             let intervals_us = match (interval("sample_us"), interval("aggr_us"), interval("update_us")) {
                 (Some(s), Some(a), Some(u)) => Some([s, a, u]),
                 _ => None,
@@ -211,11 +205,7 @@ fn available_operations(roots: &Roots) -> (Vec<String>, String) {
 
 fn damon_tracepoints(tracefs: &Path) -> Vec<Tracepoint> {
     let Ok(entries) = fs::read_dir(tracefs.join("events/damon")) else { return Vec::new() };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter(|e| e.path().join("format").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<String> = entries.flatten().filter(|e| e.path().join("format").is_file()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
         .into_iter()
@@ -262,12 +252,7 @@ fn advise(info: &SysInfo) -> Vec<String> {
     if !info.privileges.can_trace() {
         advice.push("not privileged: record, start, tune and stop need root (sudo damo-trace …)".to_string());
     }
-    let foreign: Vec<String> = info
-        .kdamonds
-        .iter()
-        .filter(|k| !k.ours)
-        .map(|k| format!("kdamond {} (pid {})", k.index, k.pid.map_or("-".into(), |p| p.to_string())))
-        .collect();
+    let foreign: Vec<String> = info.kdamonds.iter().filter(|k| !k.ours).map(|k| format!("kdamond {} (pid {})", k.index, k.pid.map_or("-".into(), |p| p.to_string()))).collect();
     if !foreign.is_empty() {
         advice.push(format!(
             "{} not started by damo-trace: damo-trace never writes to {}, and while {} the kernel \
@@ -293,17 +278,12 @@ fn print_text(info: &SysInfo, out: &mut dyn Write) -> Result<()> {
     }
     writeln!(out, "DAMON tracepoints: {}", info.tracepoints.len())?;
     for tp in &info.tracepoints {
-        let fields: Vec<String> =
-            tp.fields.iter().map(|f| format!("{}@{}:{}", f.name, f.offset, f.size)).collect();
+        let fields: Vec<String> = tp.fields.iter().map(|f| format!("{}@{}:{}", f.name, f.offset, f.size)).collect();
         writeln!(out, "  damon:{} {}", tp.name, fields.join(" "))?;
     }
     writeln!(out, "BTF: {}", yes_no(info.btf))?;
     let p = &info.privileges;
-    writeln!(
-        out,
-        "privileges: root {}, CAP_BPF {}, CAP_PERFMON {}, CAP_SYS_ADMIN {}",
-        yes_no(p.root), yes_no(p.cap_bpf), yes_no(p.cap_perfmon), yes_no(p.cap_sys_admin)
-    )?;
+    writeln!(out, "privileges: root {}, CAP_BPF {}, CAP_PERFMON {}, CAP_SYS_ADMIN {}", yes_no(p.root), yes_no(p.cap_bpf), yes_no(p.cap_perfmon), yes_no(p.cap_sys_admin))?;
     match info.perf_event_paranoid {
         Some(v) => writeln!(out, "perf_event_paranoid: {v}")?,
         None => writeln!(out, "perf_event_paranoid: unknown")?,
@@ -361,13 +341,7 @@ mod tests {
         // Index 1 with its current pid is ours; index 0 with an old pid is not.
         write(&dir.join("run/owned"), "1 4242\n0 1\n");
         fs::set_permissions(dir.join("run"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-        Roots {
-            damon_admin: admin,
-            tracefs: None,
-            btf: dir.join("no-btf"),
-            proc: dir.join("proc"),
-            run_dir: dir.join("run"),
-        }
+        Roots { damon_admin: admin, tracefs: None, btf: dir.join("no-btf"), proc: dir.join("proc"), run_dir: dir.join("run") }
     }
 
     #[test]

@@ -31,11 +31,7 @@ pub fn find_or_mount() -> Result<PathBuf> {
         return Ok(path);
     }
     let target = Path::new(CANDIDATES[0]);
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tracefs", "nodev"])
-        .arg(target)
-        .status()
-        .context("failed to run mount")?;
+    let status = std::process::Command::new("mount").args(["-t", "tracefs", "nodev"]).arg(target).status().context("failed to run mount")?;
     if !status.success() || find().is_none() {
         bail!("tracefs is not mounted and mounting it failed: mount -t tracefs nodev {}", target.display());
     }
@@ -78,8 +74,7 @@ impl Format {
 /// Reads `events/<system>/<event>/format` under `tracefs`.
 pub fn read_format(tracefs: &Path, system: &str, event: &str) -> Result<Format> {
     let path = tracefs.join("events").join(system).join(event).join("format");
-    let text =
-        fs::read_to_string(&path).with_context(|| format!("failed to read {}", path.display()))?;
+    let text = fs::read_to_string(&path).with_context(|| format!("failed to read {}", path.display()))?;
     parse_format(&text).with_context(|| format!("failed to parse {}", path.display()))
 }
 
@@ -113,13 +108,7 @@ fn parse_field(rest: &str) -> Result<Field> {
         }
     }
     // The name is the last identifier of the declaration: `char comm[16]` names `comm`.
-    let name = decl
-        .rsplit(|c: char| c.is_whitespace() || c == '*')
-        .next()
-        .map(|n| n.split('[').next().unwrap_or(n))
-        .filter(|n| !n.is_empty())
-        .context("no field name")?
-        .to_string();
+    let name = decl.rsplit(|c: char| c.is_whitespace() || c == '*').next().map(|n| n.split('[').next().unwrap_or(n)).filter(|n| !n.is_empty()).context("no field name")?.to_string();
     Ok(Field { name, decl, offset: offset.context("no offset")?, size: size.context("no size")?, signed })
 }
 

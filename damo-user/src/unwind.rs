@@ -404,7 +404,10 @@ mod tests {
 
     #[test]
     fn a_stack_ends_at_its_first_unmapped_return_address() {
-        let maps = [Mapping { start: 0x1000, end: 0x2000, offset: 0, module: 0, since_ns: 0, until_ns: u64::MAX }, Mapping { start: 0x5000, end: 0x6000, offset: 0, module: UNKNOWN_MODULE, since_ns: 0, until_ns: u64::MAX }];
+        let maps = [
+            Mapping { start: 0x1000, end: 0x2000, offset: 0, module: 0, since_ns: 0, until_ns: u64::MAX },
+            Mapping { start: 0x5000, end: 0x6000, offset: 0, module: UNKNOWN_MODULE, since_ns: 0, until_ns: u64::MAX },
+        ];
         let mut frames = vec![0x1010, 0x5010, 0x1020, 0xdead_beef, 0x1030, 0x42, 0x43];
         end_at_unmapped(&maps, &mut frames);
         assert_eq!(frames, [0x1010, 0x5010, 0x1020, 0xdead_beef], "anonymous executable code (JIT) is mapped; garbage is one frame");

@@ -66,13 +66,7 @@ fn cpu_samples_of_our_workload_arrive_with_stacks() {
         tracer.attach_damon().expect("attach damon:damon_aggregated");
     }
     tracer.attach_fork_follow().expect("attach sched:sched_process_fork");
-    let spinner = Child(
-        Command::new("sh")
-            .args(["-c", "while :; do :; done"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the workload"),
-    );
+    let spinner = Child(Command::new("sh").args(["-c", "while :; do :; done"]).stdout(Stdio::null()).spawn().expect("start the workload"));
     let pid = spinner.0.id();
     tracer.add_target(pid).expect("add target");
     tracer.attach_cpu_sampling(499).expect("attach cpu-clock sampling");
@@ -80,9 +74,7 @@ fn cpu_samples_of_our_workload_arrive_with_stacks() {
 
     let mut counts = Counts { pid, ..Counts::default() };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime
-        .block_on(async { collect(events, &mut counts, tokio::time::sleep(Duration::from_secs(2))).await })
-        .expect("collect events");
+    runtime.block_on(async { collect(events, &mut counts, tokio::time::sleep(Duration::from_secs(2))).await }).expect("collect events");
     let Counts { ours, others, regions, with_user_stack, undecodable, .. } = counts;
     assert_eq!(undecodable, 0, "ring buffer items that did not decode");
     assert!(ours >= 50, "only {ours} samples of the workload (pid {pid}) arrived in 2 s");

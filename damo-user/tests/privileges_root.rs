@@ -175,12 +175,7 @@ fn unique_sleep(n: u32) -> String {
 }
 
 fn record(args: &[&str], dir: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_damo-trace"))
-        .args(["record", "--no-damon", "--sample_hz", "49", "--force", "-o"])
-        .arg(dir.join("r.dtr"))
-        .args(args)
-        .spawn()
-        .expect("start damo-trace record")
+    Command::new(env!("CARGO_BIN_EXE_damo-trace")).args(["record", "--no-damon", "--sample_hz", "49", "--force", "-o"]).arg(dir.join("r.dtr")).args(args).spawn().expect("start damo-trace record")
 }
 
 #[test]

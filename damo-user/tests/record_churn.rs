@@ -21,8 +21,8 @@ use std::{
 
 mod common;
 
-use common::Memory;
 use blazesym::symbolize::{source::Elf, source::Source, Input, Symbolizer};
+use common::Memory;
 use damo_record::model::{Record, UNKNOWN_MODULE};
 use damo_user::{
     normalize::AddressNormalizer,
@@ -260,7 +260,8 @@ fn a_program_of_another_mount_namespace_is_named_by_its_own_file() {
         .iter()
         .filter(|s| {
             s.user.first().is_some_and(|f| f.module == module)
-                && symbolizer.symbolize_single(&Source::Elf(Elf::new(&app)), Input::FileOffset(s.user[0].offset)).ok().and_then(|r| r.as_sym().map(|s| s.name.to_string())).as_deref() == Some("app_hot")
+                && symbolizer.symbolize_single(&Source::Elf(Elf::new(&app)), Input::FileOffset(s.user[0].offset)).ok().and_then(|r| r.as_sym().map(|s| s.name.to_string())).as_deref()
+                    == Some("app_hot")
         })
         .count();
     assert!(samples.len() >= 100 && hot * 10 >= samples.len() * 8, "{hot} of {} app_ns samples in app_hot", samples.len());
@@ -277,12 +278,7 @@ fn a_module_of_another_mount_namespace_stays_readable_after_its_process_exited()
     let mut normalizer = AddressNormalizer::new();
     normalizer.follow_children(true);
     // Held until tracked, like a recorded command.
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!("read _ && exec {}", in_private_namespace(&hidden, &app, 300)))
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Command::new("sh").arg("-c").arg(format!("read _ && exec {}", in_private_namespace(&hidden, &app, 300))).stdin(Stdio::piped()).spawn().unwrap();
     normalizer.track(child.id()).unwrap();
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let mut drain = |n: &mut AddressNormalizer, horizon| sideband.drain(horizon, |e| n.apply(&e));

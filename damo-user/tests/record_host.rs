@@ -9,10 +9,7 @@ mod common;
 
 use blazesym::symbolize::{source::Elf, source::Source, Input, Symbolizer};
 use common::Memory;
-use damo_user::{
-    normalize::UNKNOWN_MODULE,
-    record,
-};
+use damo_user::{normalize::UNKNOWN_MODULE, record};
 
 fn workload() -> PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -94,7 +94,11 @@ fn node_with_a_perf_map_names_its_js_functions() {
     let mut pids: Vec<u32> = read.record.samples.iter().map(|s| s.pid).collect();
     pids.dedup();
     let _cleanup = PerfMapFiles(pids);
-    assert!(read.record.jit_symbols.iter().any(|j| j.name.contains("damoHotLoop")), "the record kept no entry for damoHotLoop: {:?}", &read.record.jit_symbols[..read.record.jit_symbols.len().min(20)]);
+    assert!(
+        read.record.jit_symbols.iter().any(|j| j.name.contains("damoHotLoop")),
+        "the record kept no entry for damoHotLoop: {:?}",
+        &read.record.jit_symbols[..read.record.jit_symbols.len().min(20)]
+    );
 
     let rows = profile(&rec, &[]);
     let total: u64 = rows.iter().map(|r| r.2).sum();

@@ -204,10 +204,13 @@ impl Adler {
         const M: u128 = 65521;
         let l = pattern.len() as u128;
         let s: u128 = pattern.iter().map(|&b| u128::from(b)).sum();
-        let p: u128 = pattern.iter().scan(0u128, |acc, &b| {
-            *acc += u128::from(b);
-            Some(*acc)
-        }).sum();
+        let p: u128 = pattern
+            .iter()
+            .scan(0u128, |acc, &b| {
+                *acc += u128::from(b);
+                Some(*acc)
+            })
+            .sum();
         let (a, b, m) = (u128::from(self.0), u128::from(self.1), u128::from(m));
         let pairs = (m * m.saturating_sub(1) / 2) % M;
         self.0 = ((a + m % M * s) % M) as u64;
@@ -361,11 +364,7 @@ fn report_options_that_size_buffers_stop_at_the_memory_limit() {
 
 #[test]
 fn a_bad_memory_limit_is_refused() {
-    let out = Command::new(env!("CARGO_BIN_EXE_damo-trace"))
-        .args(["report", "wss", "-i", fixture("damon.data").to_str().unwrap()])
-        .env("DAMO_TRACE_MEMORY_LIMIT", "lots")
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_damo-trace")).args(["report", "wss", "-i", fixture("damon.data").to_str().unwrap()]).env("DAMO_TRACE_MEMORY_LIMIT", "lots").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("DAMO_TRACE_MEMORY_LIMIT=\"lots\" is not a size"));
 }

@@ -91,7 +91,8 @@ fn a_record_names_its_functions_and_lines_after_the_binary_is_gone() {
     assert!(ok, "export failed: {err}");
     let p = pprof::read(std::fs::File::open(&out).unwrap()).unwrap();
     let func = |id: u64| p.function.iter().find(|f| f.id == id).unwrap();
-    let mut lines: Vec<(String, String, i64)> = p.location.iter().flat_map(|l| l.line.iter().map(|l| (p.str(func(l.function_id).name).to_owned(), p.str(func(l.function_id).filename).to_owned(), l.line))).collect();
+    let mut lines: Vec<(String, String, i64)> =
+        p.location.iter().flat_map(|l| l.line.iter().map(|l| (p.str(func(l.function_id).name).to_owned(), p.str(func(l.function_id).filename).to_owned(), l.line))).collect();
     lines.sort();
     lines.dedup();
     assert_eq!(lines, [("leaf_fn".to_string(), src.clone(), i64::from(LEAF_LINE)), ("outer_fn".into(), src.clone(), i64::from(OUTER_LINE))]);
@@ -101,7 +102,8 @@ fn a_record_names_its_functions_and_lines_after_the_binary_is_gone() {
     let (ok, _, err) = ours(&["report", "export", "-i", rec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert!(ok, "export failed: {err}");
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let frames: Vec<(String, String, u64)> = doc["shared"]["frames"].as_array().unwrap().iter().map(|f| (f["name"].as_str().unwrap().to_owned(), f["file"].as_str().unwrap_or("").to_owned(), f["line"].as_u64().unwrap_or(0))).collect();
+    let frames: Vec<(String, String, u64)> =
+        doc["shared"]["frames"].as_array().unwrap().iter().map(|f| (f["name"].as_str().unwrap().to_owned(), f["file"].as_str().unwrap_or("").to_owned(), f["line"].as_u64().unwrap_or(0))).collect();
     assert!(frames.contains(&("leaf_fn".into(), src.clone(), u64::from(LEAF_LINE))), "{frames:?}");
 }
 

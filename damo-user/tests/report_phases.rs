@@ -5,10 +5,7 @@
 mod differential;
 mod planted;
 
-use damo_record::{
-    model::StackSample,
-    native::NativeWriter,
-};
+use damo_record::{model::StackSample, native::NativeWriter};
 use differential::ours;
 use planted::{BUFFER, CALLER, PHASES, SNAPSHOTS};
 

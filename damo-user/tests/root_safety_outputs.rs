@@ -100,7 +100,10 @@ fn setuid_setgid_and_sticky_permissions_are_refused() {
     planted::write(&input);
     let out = tmp.path().join("out");
     for mode in ["7777", "4755", "2755", "1777", "0o4600", "800"] {
-        for args in [vec!["record", "--no-damon", "--output_permission", mode, "-o", out.to_str().unwrap(), "1"], vec!["convert", "-i", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--output_permission", mode]] {
+        for args in [
+            vec!["record", "--no-damon", "--output_permission", mode, "-o", out.to_str().unwrap(), "1"],
+            vec!["convert", "-i", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--output_permission", mode],
+        ] {
             let run = damo_trace(&args, &[]);
             assert_eq!(run.status.code(), Some(2), "{args:?} must be a usage error: {}", stderr(&run));
             assert!(stderr(&run).contains("000 to 777"), "{args:?}: {}", stderr(&run));

@@ -611,7 +611,9 @@ fn a_forking_command_keeps_its_snapshots_and_the_stacks_of_its_short_children() 
     let mut symbols = SymbolCache::new(modules, []).with_recorded(&read.record.code_symbols);
     let named = children
         .iter()
-        .filter(|s| s.user.iter().enumerate().any(|(depth, f)| f.module != UNKNOWN_MODULE && symbols.user(f.module, f.offset, depth > 0).iter().any(|n| n.contains("workload_") || n.contains("memset"))))
+        .filter(|s| {
+            s.user.iter().enumerate().any(|(depth, f)| f.module != UNKNOWN_MODULE && symbols.user(f.module, f.offset, depth > 0).iter().any(|n| n.contains("workload_") || n.contains("memset")))
+        })
         .count();
     assert!(named * 10 >= children.len() * 8, "{named} of {} children's samples in the workload's functions", children.len());
 }

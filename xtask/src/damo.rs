@@ -49,8 +49,7 @@ fn install(venv: &Path) -> Result<()> {
     let python = ["/usr/bin/python3", "python3"].into_iter().find(|p| Command::new(p).args(["-m", "venv", "-h"]).output().is_ok_and(|o| o.status.success()));
     let Some(python) = python else { bail!("python3 with the venv module is missing: run scripts/setup.sh") };
     run(Command::new(python).args(["-m", "venv", "--clear"]).arg(venv)).context("failed to create the damo virtualenv")?;
-    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", &format!("damo=={VERSION}")]))
-        .with_context(|| format!("failed to install damo {VERSION} from PyPI"))?;
+    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", &format!("damo=={VERSION}")])).with_context(|| format!("failed to install damo {VERSION} from PyPI"))?;
     if installed_version(venv).as_deref() != Some(VERSION) {
         bail!("damo {VERSION} did not install into {}", venv.display());
     }

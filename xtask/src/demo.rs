@@ -24,11 +24,7 @@ pub struct Options {
 }
 
 /// The workload's buffers, the function that works on each, and the part it makes hot.
-const PHASES: [(&str, &str, Option<u64>); 3] = [
-    ("sequential", "phase_sequential_scan", None),
-    ("random", "phase_random_update", None),
-    ("hotspot", "phase_hot_spot", Some(8 << 20)),
-];
+const PHASES: [(&str, &str, Option<u64>); 3] = [("sequential", "phase_sequential_scan", None), ("random", "phase_random_update", None), ("hotspot", "phase_hot_spot", Some(8 << 20))];
 
 pub fn run(opts: Options) -> Result<()> {
     let started = Instant::now();
@@ -99,10 +95,7 @@ fn decode_record(console: &[String]) -> Result<Vec<u8>> {
 /// A buffer's range as the workload printed it ("buffer <name> 0x…-0x…").
 fn buffer(console: &[String], name: &str) -> Result<(u64, u64)> {
     let prefix = format!("buffer {name} ");
-    let line = console
-        .iter()
-        .find_map(|l| l.trim_start_matches([' ', '|']).strip_prefix(&prefix))
-        .with_context(|| format!("the workload did not print its {name} buffer"))?;
+    let line = console.iter().find_map(|l| l.trim_start_matches([' ', '|']).strip_prefix(&prefix)).with_context(|| format!("the workload did not print its {name} buffer"))?;
     let (a, b) = line.trim().split_once('-').context("bad buffer line")?;
     let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).context("bad buffer address");
     Ok((hex(a)?, hex(b)?))
@@ -120,4 +113,3 @@ mod tests {
         assert!(buffer(&console, "hotspot").is_err());
     }
 }
-

@@ -45,11 +45,7 @@ pub fn run(opts: Options) -> Result<()> {
     let host_damon = host_damon_state();
     // The differential tests compare with damo itself and must not skip here.
     let damo = damo::ensure(&workspace_root())?;
-    let status = Command::new(env!("CARGO"))
-        .args(["test", "--workspace", "--release"])
-        .env("DAMO_BIN", &damo)
-        .status()
-        .context("failed to run cargo")?;
+    let status = Command::new(env!("CARGO")).args(["test", "--workspace", "--release"]).env("DAMO_BIN", &damo).status().context("failed to run cargo")?;
     if !status.success() {
         bail!("tier 1 (offline tests) failed ({status})");
     }
@@ -65,8 +61,7 @@ pub fn run(opts: Options) -> Result<()> {
         cargo(&["build", "--release", "-p", "damo-workload"])?;
         // Every target with `#[ignore = "needs root…"]` tests (see tiers.rs).
         for Target { package, test } in tiers::targets(&workspace_root(), Tier::Root)? {
-            cargo(&["test", "--release", "-p", &package, "--test", &test, "--", "--ignored", "--test-threads=1"])
-                .with_context(|| format!("tier 2 (root) test {package}/{test} failed"))?;
+            cargo(&["test", "--release", "-p", &package, "--test", &test, "--", "--ignored", "--test-threads=1"]).with_context(|| format!("tier 2 (root) test {package}/{test} failed"))?;
         }
         println!("xtask: tier 2 passed in {:.0?}", t.elapsed());
     }

@@ -84,10 +84,7 @@ fn package_name(manifest: &str) -> Option<String> {
 }
 
 fn sorted_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .with_context(|| format!("failed to list {}", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()?;
+    let mut entries: Vec<_> = fs::read_dir(dir).with_context(|| format!("failed to list {}", dir.display()))?.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>()?;
     entries.sort();
     Ok(entries)
 }

@@ -126,11 +126,7 @@ fn fetch_kernel(cache: &Path) -> Result<PathBuf> {
     let deb_dir = cache.join("deb");
     fs::create_dir_all(&deb_dir)?;
     run_cmd(Command::new("apt-get").args(["download", &package]).current_dir(&deb_dir))?;
-    let deb = fs::read_dir(&deb_dir)?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "deb"))
-        .context("apt-get download left no .deb")?;
+    let deb = fs::read_dir(&deb_dir)?.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == "deb")).context("apt-get download left no .deb")?;
     run_cmd(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(cache.join("kernel")))?;
     fs::remove_file(&deb)?;
     find_vmlinuz(cache)?.context("the kernel package has no boot/vmlinuz-*")
@@ -138,14 +134,7 @@ fn fetch_kernel(cache: &Path) -> Result<PathBuf> {
 
 /// `linux-image-6.12.117+deb12-cloud-amd64` → (6, 12, 117), to pick the newest.
 fn kernel_version_key(package: &str) -> Vec<u64> {
-    package
-        .trim_start_matches("linux-image-")
-        .split(['+', '-'])
-        .next()
-        .unwrap_or("")
-        .split('.')
-        .filter_map(|n| n.parse().ok())
-        .collect()
+    package.trim_start_matches("linux-image-").split(['+', '-']).next().unwrap_or("").split('.').filter_map(|n| n.parse().ok()).collect()
 }
 
 fn find_vmlinuz(cache: &Path) -> Result<Option<PathBuf>> {
@@ -153,10 +142,7 @@ fn find_vmlinuz(cache: &Path) -> Result<Option<PathBuf>> {
     if !boot.is_dir() {
         return Ok(None);
     }
-    Ok(fs::read_dir(boot)?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))))
+    Ok(fs::read_dir(boot)?.flatten().map(|e| e.path()).find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))))
 }
 
 struct Binaries {
@@ -170,25 +156,16 @@ struct Binaries {
 /// Static (musl) builds: the VM has no libc of its own.
 fn build_binaries(root: &Path) -> Result<Binaries> {
     let cargo = env!("CARGO");
-    run_cmd(Command::new(cargo)
-        .args(["build", "--release", "--target", MUSL, "-p", "damo-user", "-p", "damo-workload"])
-        .current_dir(root))?;
+    run_cmd(Command::new(cargo).args(["build", "--release", "--target", MUSL, "-p", "damo-user", "-p", "damo-workload"]).current_dir(root))?;
     // RUSTFLAGS replaces .cargo/config.toml's force-frame-pointers=yes; its own target dir
     // keeps the two builds from rebuilding each other.
     let nofp_dir = root.join("target/nofp");
-    run_cmd(Command::new(cargo)
-        .args(["build", "--release", "--target", MUSL, "-p", "damo-workload", "--target-dir"])
-        .arg(&nofp_dir)
-        .env("RUSTFLAGS", "-C force-frame-pointers=no")
-        .current_dir(root))?;
+    run_cmd(Command::new(cargo).args(["build", "--release", "--target", MUSL, "-p", "damo-workload", "--target-dir"]).arg(&nofp_dir).env("RUSTFLAGS", "-C force-frame-pointers=no").current_dir(root))?;
     let mut tests = Vec::new();
     // Every target with `#[ignore = "needs the project's VM…"]` tests (see tiers.rs).
     for Target { package, test } in tiers::targets(root, Tier::Vm)? {
         let (package, test) = (package.as_str(), test.as_str());
-        let json = output(Command::new(cargo)
-            .args(["test", "--release", "--target", MUSL, "-p", package, "--test", test, "--no-run"])
-            .args(["--message-format", "json"])
-            .current_dir(root))?;
+        let json = output(Command::new(cargo).args(["test", "--release", "--target", MUSL, "-p", package, "--test", test, "--no-run"]).args(["--message-format", "json"]).current_dir(root))?;
         let executable = json
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

@@ -8,23 +8,14 @@
 //!   field:unsigned int nr_accesses; offset:40; size:4;
 //!   field:unsigned int age;         offset:44; size:4;
 
-use aya_ebpf::{
-    helpers::bpf_ktime_get_ns, macros::tracepoint, programs::TracePointContext, EbpfContext,
-};
+use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::tracepoint, programs::TracePointContext, EbpfContext};
 use damo_common::{lost, EventKind, RegionEvent, RegionLayout};
 
 use crate::{count_lost, wakeup_flags, EVENTS, KDAMOND_PIDS};
 
 /// Set by the loader from the tracefs `format` file.
 #[no_mangle]
-static REGION_LAYOUT: RegionLayout = RegionLayout {
-    target_id: 8,
-    nr_regions: 16,
-    start: 24,
-    end: 32,
-    nr_accesses: 40,
-    age: 44,
-};
+static REGION_LAYOUT: RegionLayout = RegionLayout { target_id: 8, nr_regions: 16, start: 24, end: 32, nr_accesses: 40, age: 44 };
 
 #[tracepoint]
 pub fn damon_aggregated(ctx: TracePointContext) -> u32 {
@@ -53,11 +44,7 @@ fn try_damon_aggregated(ctx: &TracePointContext) -> Result<(), i64> {
             end: ctx.read_at::<u64>(layout.end as usize)?,
             nr_regions: ctx.read_at::<u32>(layout.nr_regions as usize)?,
             nr_accesses: ctx.read_at::<u32>(layout.nr_accesses as usize)?,
-            age: if layout.age == u32::MAX {
-                0
-            } else {
-                ctx.read_at::<u32>(layout.age as usize)?
-            },
+            age: if layout.age == u32::MAX { 0 } else { ctx.read_at::<u32>(layout.age as usize)? },
             _pad: 0,
         }
     };

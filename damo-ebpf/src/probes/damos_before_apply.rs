@@ -12,25 +12,14 @@
 //!   field:unsigned int age;          offset:44; size:4;
 //!   field:unsigned int nr_regions;   offset:48; size:4;
 
-use aya_ebpf::{
-    helpers::bpf_ktime_get_ns, macros::tracepoint, programs::TracePointContext, EbpfContext,
-};
+use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::tracepoint, programs::TracePointContext, EbpfContext};
 use damo_common::{lost, EventKind, SchemeRegionEvent, SchemeRegionLayout};
 
 use crate::{count_lost, wakeup_flags, EVENTS, KDAMOND_PIDS};
 
 /// Set by the loader from the tracefs `format` file.
 #[no_mangle]
-static SCHEME_REGION_LAYOUT: SchemeRegionLayout = SchemeRegionLayout {
-    context_idx: 8,
-    scheme_idx: 12,
-    target_idx: 16,
-    start: 24,
-    end: 32,
-    nr_accesses: 40,
-    age: 44,
-    nr_regions: 48,
-};
+static SCHEME_REGION_LAYOUT: SchemeRegionLayout = SchemeRegionLayout { context_idx: 8, scheme_idx: 12, target_idx: 16, start: 24, end: 32, nr_accesses: 40, age: 44, nr_regions: 48 };
 
 #[tracepoint]
 pub fn damos_before_apply(ctx: TracePointContext) -> u32 {

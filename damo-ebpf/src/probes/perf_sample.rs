@@ -4,11 +4,7 @@
 
 use aya_ebpf::{
     bindings::{pt_regs, BPF_F_USER_STACK},
-    helpers::{
-        bpf_get_current_comm, bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_get_stack,
-        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_task_pt_regs,
-        generated::bpf_probe_read_user,
-    },
+    helpers::{bpf_get_current_comm, bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_get_stack, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_task_pt_regs, generated::bpf_probe_read_user},
     macros::perf_event,
     programs::PerfEventContext,
     EbpfContext,
@@ -63,12 +59,7 @@ fn try_perf_sample(ctx: &PerfEventContext) {
         let want = config.stack_copy & STACK_COPY_MASK;
         let copied = if want == 0 {
             (*event).regs = UserRegs::default();
-            (*event).user_bytes = bpf_get_stack(
-                ctx_ptr,
-                (*event).user.as_mut_ptr().cast(),
-                STACK_BYTES,
-                BPF_F_USER_STACK as u64,
-            ) as i32;
+            (*event).user_bytes = bpf_get_stack(ctx_ptr, (*event).user.as_mut_ptr().cast(), STACK_BYTES, BPF_F_USER_STACK as u64) as i32;
             if (*event).user_bytes < 0 && (*event).kernel_bytes < 0 {
                 count_lost(lost::STACK_UNREADABLE);
             }

@@ -383,21 +383,24 @@ fn convert_target(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError>
             min_sample_us: g.min_sample_us.0,
             max_sample_us: g.max_sample_us.0,
         }),
-        scheme_filters: t.scheme_filters.map_or_else(Vec::new, |f| f.0).into_iter().map(|f| SchemeFilter {
-            filter_type: f.filter_type,
-            matching: f.matching,
-            allow: f.allow,
-            memcg_path: f.memcg_path.unwrap_or_default(),
-            address_range: f.address_range.map(|r| (r.start.0, r.end.0)),
-            damon_target_idx: f.damon_target_idx.map(|i| i.0),
-            hugepage_size: f.hugepage_size.map(|[a, b]| (a.0, b.0)),
-        }).collect(),
+        scheme_filters: t
+            .scheme_filters
+            .map_or_else(Vec::new, |f| f.0)
+            .into_iter()
+            .map(|f| SchemeFilter {
+                filter_type: f.filter_type,
+                matching: f.matching,
+                allow: f.allow,
+                memcg_path: f.memcg_path.unwrap_or_default(),
+                address_range: f.address_range.map(|r| (r.start.0, r.end.0)),
+                damon_target_idx: f.damon_target_idx.map(|i| i.0),
+                hugepage_size: f.hugepage_size.map(|[a, b]| (a.0, b.0)),
+            })
+            .collect(),
         snapshots: Vec::new(),
     };
     let intervals = t.intervals.map(|i| Intervals { sample_us: i.sample_us.0, aggr_us: i.aggr_us.0, ops_update_us: i.ops_update_us.0 });
-    let small = |f: Option<Field<Count>>, what| {
-        f.map(|f| u32::try_from(f.0).map_err(|_| DamoError::Json(format!("{what} {} is out of range", f.0)))).transpose()
-    };
+    let small = |f: Option<Field<Count>>, what| f.map(|f| u32::try_from(f.0).map_err(|_| DamoError::Json(format!("{what} {} is out of range", f.0)))).transpose();
     let mut target = TargetRecord {
         kdamond_idx: small(t.kdamond_idx, "kdamond_idx")?.unwrap_or(0),
         context_idx: small(t.context_idx, "context_idx")?.unwrap_or(0),
@@ -407,19 +410,13 @@ fn convert_target(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError>
         snapshots: Vec::with_capacity(t.snapshots.0.len()),
     };
     for s in t.snapshots.0 {
-        let stats = s.damos_stats.map(|d| {
-            [d.nr_tried.0, d.sz_tried.0, d.nr_applied.0, d.sz_applied.0, d.sz_ops_filter_passed.0, d.qt_exceeds.0,
-             d.nr_snapshots.map_or(0, |n| n.0), d.max_nr_snapshots.map_or(0, |n| n.0)]
-        });
+        let stats = s
+            .damos_stats
+            .map(|d| [d.nr_tried.0, d.sz_tried.0, d.nr_applied.0, d.sz_applied.0, d.sz_ops_filter_passed.0, d.qt_exceeds.0, d.nr_snapshots.map_or(0, |n| n.0), d.max_nr_snapshots.map_or(0, |n| n.0)]);
         // Every damo record has `sz_filter_passed`, mostly "0 B": a missing entry reads as 0,
         // so plain records keep none and stay cheap (and cacheable).
-        let mut sz_filter_passed: Vec<(u64, u64)> = s
-            .regions
-            .0
-            .iter()
-            .filter_map(|r| r.sz_filter_passed.as_ref().map(|p| (r.start.0, p.0)))
-            .filter(|&(_, passed)| stats.is_some() || passed != 0)
-            .collect();
+        let mut sz_filter_passed: Vec<(u64, u64)> =
+            s.regions.0.iter().filter_map(|r| r.sz_filter_passed.as_ref().map(|p| (r.start.0, p.0))).filter(|&(_, passed)| stats.is_some() || passed != 0).collect();
         sz_filter_passed.sort_unstable();
         if stats.is_some() || !sz_filter_passed.is_empty() {
             info.snapshots.push(DamosSnapshotInfo { end_ns: s.end_time.0, stats, sz_filter_passed });
@@ -429,12 +426,7 @@ fn convert_target(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError>
             continue;
         }
         let end_ns = s.end_time.0;
-        target.snapshots.push(Snapshot {
-            start_ns: s.start_time.map_or(end_ns, |f| f.0),
-            end_ns,
-            regions: regions.into_iter().map(|(r, _)| r).collect(),
-            total_bytes: s.total_bytes.map(|f| f.0),
-        });
+        target.snapshots.push(Snapshot { start_ns: s.start_time.map_or(end_ns, |f| f.0), end_ns, regions: regions.into_iter().map(|(r, _)| r).collect(), total_bytes: s.total_bytes.map(|f| f.0) });
     }
     Ok((target, info))
 }

@@ -170,9 +170,7 @@ fn parse_line(line: &[u8], clock: &mut TimestampCache) -> Result<Option<RegionLi
     let timestamp = previous.strip_suffix(b":").ok_or("no timestamp before the event name")?;
     let end_ns = clock.ns(timestamp)?;
     let (scheme_idx, target_id, nr_regions, range, counts) = match (event, n) {
-        (Event::Aggregated, 4 | 5) => {
-            (None, key_value(fields[0], b"target_id=")?, key_value(fields[1], b"nr_regions=")?, fields[2], &fields[3..n])
-        }
+        (Event::Aggregated, 4 | 5) => (None, key_value(fields[0], b"target_id=")?, key_value(fields[1], b"nr_regions=")?, fields[2], &fields[3..n]),
         (Event::BeforeApply, 7) => {
             let scheme = key_value(fields[1], b"scheme_idx=")?;
             let scheme = u32::try_from(scheme).map_err(|_| "scheme_idx out of range")?;
@@ -213,10 +211,7 @@ fn parse_line(line: &[u8], clock: &mut TimestampCache) -> Result<Option<RegionLi
 }
 
 fn key_value(token: &[u8], key: &[u8]) -> Result<u64, String> {
-    token
-        .strip_prefix(key)
-        .and_then(integer)
-        .ok_or_else(|| format!("expected {}<number>, found {:?}", String::from_utf8_lossy(key), String::from_utf8_lossy(token)))
+    token.strip_prefix(key).and_then(integer).ok_or_else(|| format!("expected {}<number>, found {:?}", String::from_utf8_lossy(key), String::from_utf8_lossy(token)))
 }
 
 /// A decimal `u64`; `None` on anything else, overflow included.
@@ -361,12 +356,7 @@ pub fn write(record: &Record, out: &mut impl Write) -> std::io::Result<()> {
         let fake;
         let mut snapshots: Vec<&Snapshot> = t.snapshots.iter().collect();
         if let [only] = t.snapshots.as_slice() {
-            fake = Snapshot {
-                start_ns: only.end_ns,
-                end_ns: only.end_ns + (only.end_ns - only.start_ns),
-                regions: vec![Region { start: 0, end: 0, nr_accesses: 0, age: None }],
-                total_bytes: None,
-            };
+            fake = Snapshot { start_ns: only.end_ns, end_ns: only.end_ns + (only.end_ns - only.start_ns), regions: vec![Region { start: 0, end: 0, nr_accesses: 0, age: None }], total_bytes: None };
             snapshots.push(&fake);
         }
         let is_fake = |s: &Snapshot| std::ptr::eq(s, snapshots[snapshots.len() - 1]) && t.snapshots.len() == 1;
@@ -374,14 +364,7 @@ pub fn write(record: &Record, out: &mut impl Write) -> std::io::Result<()> {
             let seconds = format!("{:.6}", s.end_ns as f64 / 1e9);
             for r in &s.regions {
                 line.clear();
-                write!(
-                    line,
-                    "kdamond.x xxxx xxxx {seconds}: damon:damon_aggregated: target_id={} nr_regions={} {}-{}: ",
-                    t.target_id,
-                    s.regions.len(),
-                    r.start,
-                    r.end
-                )?;
+                write!(line, "kdamond.x xxxx xxxx {seconds}: damon:damon_aggregated: target_id={} nr_regions={} {}-{}: ", t.target_id, s.regions.len(), r.start, r.end)?;
                 if is_fake(s) {
                     line.extend_from_slice(b"-1 -1");
                 } else {

@@ -5,12 +5,11 @@ use std::io::Read;
 use bytes::Buf;
 use flate2::read::ZlibDecoder;
 
-use super::{
-    codec::*, snapshot, ChunkKind, NativeError, CHUNK_HEADER_LEN, FLAG_FRAMED, FLAG_ZLIB, HEADER_LEN, MAGIC,
-    OPEN_LEN, VERSION,
-};
+use super::{codec::*, snapshot, ChunkKind, NativeError, CHUNK_HEADER_LEN, FLAG_FRAMED, FLAG_ZLIB, HEADER_LEN, MAGIC, OPEN_LEN, VERSION};
 use crate::budget::{bytes_of, Meter};
-use crate::model::{CodeSymbol, FileAddr, JitSymbol, SourceFrame, FootprintSnapshot, Intervals, Losses, Module, ProcStatSample, ProcessFootprint, Record, StackSample, SystemMemory, TargetRecord, Vma, VmaSnapshot};
+use crate::model::{
+    CodeSymbol, FileAddr, FootprintSnapshot, Intervals, JitSymbol, Losses, Module, ProcStatSample, ProcessFootprint, Record, SourceFrame, StackSample, SystemMemory, TargetRecord, Vma, VmaSnapshot,
+};
 
 /// Compressed chunks may not inflate past this (the writer's are a few MB at most); below it,
 /// the memory limit decides.
@@ -36,11 +35,7 @@ pub fn read(data: &[u8]) -> Result<NativeRead, NativeError> {
 /// only within what is left).
 pub fn read_with(data: &[u8], meter: &mut Meter) -> Result<NativeRead, NativeError> {
     if data.len() < HEADER_LEN {
-        return Err(if data.starts_with(&MAGIC[..data.len().min(8)]) && !data.is_empty() {
-            NativeError::Short
-        } else {
-            NativeError::BadMagic
-        });
+        return Err(if data.starts_with(&MAGIC[..data.len().min(8)]) && !data.is_empty() { NativeError::Short } else { NativeError::BadMagic });
     }
     if data[..8] != MAGIC {
         return Err(NativeError::BadMagic);
@@ -90,8 +85,7 @@ fn framed_chunk_at(data: &[u8], pos: usize) -> Option<(u16, usize)> {
     let flags = u16::from_le_bytes([header[2], header[3]]);
     let len = u32::from_le_bytes(header[4..8].try_into().unwrap());
     let crc = u32::from_le_bytes(header[8..12].try_into().unwrap());
-    (flags & FLAG_FRAMED != 0 && len == OPEN_LEN && crc32fast::hash(&header[..4]) == crc)
-        .then(|| (u16::from_le_bytes([header[0], header[1]]), pos + CHUNK_HEADER_LEN))
+    (flags & FLAG_FRAMED != 0 && len == OPEN_LEN && crc32fast::hash(&header[..4]) == crc).then(|| (u16::from_le_bytes([header[0], header[1]]), pos + CHUNK_HEADER_LEN))
 }
 
 /// The chunk at `pos`: its kind, inflated payload (charged to `meter`; the caller releases
@@ -439,13 +433,7 @@ impl Decoder<'_> {
         let n = get_varint(p)?;
         let counters = (0..n).map(|_| get_varint(p)).collect::<Option<Vec<u64>>>()?;
         let at = |i: usize| counters.get(i).copied().unwrap_or(0);
-        self.record.losses = Some(Losses {
-            kernel: [at(0), at(1), at(2), at(3)],
-            incomplete_snapshots: at(4),
-            unnormalized_samples: at(5),
-            undecodable_events: at(6),
-            mapping_records: at(7),
-        });
+        self.record.losses = Some(Losses { kernel: [at(0), at(1), at(2), at(3)], incomplete_snapshots: at(4), unnormalized_samples: at(5), undecodable_events: at(6), mapping_records: at(7) });
         Some(())
     }
 }

@@ -268,11 +268,7 @@ pub fn encode(out: &mut Vec<u8>, index: u64, prev: Option<&Snapshot>, recent: &R
                 w.bit(false);
             } else {
                 w.bit(true);
-                let skip = if r.start == pos {
-                    old[j..].iter().take_while(|o| o.end <= r.end).position(|o| o.end == r.end)
-                } else {
-                    None
-                };
+                let skip = if r.start == pos { old[j..].iter().take_while(|o| o.end <= r.end).position(|o| o.end == r.end) } else { None };
                 if let Some(skip) = skip {
                     w.bit(false);
                     w.gamma(skip as u64);

@@ -2,20 +2,11 @@ use super::*;
 use crate::model::*;
 
 fn target(id: u64) -> TargetRecord {
-    TargetRecord {
-        kdamond_idx: 0,
-        context_idx: 0,
-        scheme_idx: None,
-        target_id: id,
-        intervals: Some(Intervals { sample_us: 5000, aggr_us: 100_000, ops_update_us: 1_000_000 }),
-        snapshots: Vec::new(),
-    }
+    TargetRecord { kdamond_idx: 0, context_idx: 0, scheme_idx: None, target_id: id, intervals: Some(Intervals { sample_us: 5000, aggr_us: 100_000, ops_update_us: 1_000_000 }), snapshots: Vec::new() }
 }
 
 fn snapshot(t: u64, n: u64) -> Snapshot {
-    let regions = (0..n)
-        .map(|i| Region { start: 0x7f00_0000_0000 + i * 8192, end: 0x7f00_0000_0000 + i * 8192 + 4096, nr_accesses: (i % 20) as u32, age: Some((t % 7) as u32) })
-        .collect();
+    let regions = (0..n).map(|i| Region { start: 0x7f00_0000_0000 + i * 8192, end: 0x7f00_0000_0000 + i * 8192 + 4096, nr_accesses: (i % 20) as u32, age: Some((t % 7) as u32) }).collect();
     Snapshot { start_ns: t * 100_000_000, end_ns: (t + 1) * 100_000_000, regions, total_bytes: Some(n * 4096) }
 }
 
@@ -219,12 +210,7 @@ fn the_damo_fixture_takes_a_tenth_of_its_json_compressed_size() {
     let json_compressed = std::fs::metadata(&path).unwrap().len();
     let loaded = crate::load::load(&path).unwrap();
     let bytes = write_all(&loaded.record);
-    assert!(
-        bytes.len() as u64 * 10 <= json_compressed,
-        "{} bytes for damo's {json_compressed} bytes of json_compressed ({:.1}×)",
-        bytes.len(),
-        json_compressed as f64 / bytes.len() as f64
-    );
+    assert!(bytes.len() as u64 * 10 <= json_compressed, "{} bytes for damo's {json_compressed} bytes of json_compressed ({:.1}×)", bytes.len(), json_compressed as f64 / bytes.len() as f64);
     let read = read(&bytes).unwrap();
     assert!(read.complete);
     assert_eq!(read.record.targets, loaded.record.targets);

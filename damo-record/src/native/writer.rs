@@ -39,15 +39,7 @@ impl<W: Write> NativeWriter<W> {
         header[8..12].copy_from_slice(&VERSION.to_le_bytes());
         out.write_all(&header)?;
         out.flush()?;
-        Ok(Self {
-            out,
-            payload: BytesMut::with_capacity(1 << 16),
-            targets: HashMap::new(),
-            run_open: false,
-            unchecked: 0,
-            group_crc: crc32fast::Hasher::new(),
-            frame: Vec::new(),
-        })
+        Ok(Self { out, payload: BytesMut::with_capacity(1 << 16), targets: HashMap::new(), run_open: false, unchecked: 0, group_crc: crc32fast::Hasher::new(), frame: Vec::new() })
     }
 
     /// Appends one snapshot of `target` (whose `snapshots` are ignored), declaring the target
@@ -308,7 +300,11 @@ impl<W: Write> NativeWriter<W> {
         let raw = self.payload.split();
         let (flags, body) = if raw.len() >= COMPRESS_MIN {
             let compressed = zlib(&raw)?;
-            if compressed.len() < raw.len() { (FLAG_ZLIB, compressed) } else { (0, raw.to_vec()) }
+            if compressed.len() < raw.len() {
+                (FLAG_ZLIB, compressed)
+            } else {
+                (0, raw.to_vec())
+            }
         } else {
             (0, raw.to_vec())
         };

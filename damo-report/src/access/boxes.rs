@@ -61,18 +61,10 @@ fn idx(v: BoxValue) -> usize {
 /// damo's `rescale`.
 fn rescale(val: f64, orig: (f64, f64), new: (i64, i64), log: bool) -> f64 {
     let lg = |v: f64| if v > 0.0 { v.log2() } else { 0.0 };
-    let (val, orig) = if log {
-        (lg(val), (lg(orig.0), lg(orig.1)))
-    } else {
-        (val, orig)
-    };
+    let (val, orig) = if log { (lg(val), (lg(orig.0), lg(orig.1))) } else { (val, orig) };
     let orig_len = orig.1 - orig.0;
     let new_len = (new.1 - new.0) as f64;
-    let ratio = if orig_len > 0.0 {
-        new_len / orig_len
-    } else {
-        1.0
-    };
+    let ratio = if orig_len > 0.0 { new_len / orig_len } else { 1.0 };
     (val - orig.0) * ratio + new.0 as f64
 }
 
@@ -82,12 +74,7 @@ impl BoxFormat {
     }
 
     pub fn to_str(&self, r: &Reg) -> String {
-        let length = self
-            .val(&self.length, r)
-            .map_or(0, |(v, mm)| {
-                rescale(v, mm, self.length.display, self.length.log) as i64
-            })
-            .max(0) as usize;
+        let length = self.val(&self.length, r).map_or(0, |(v, mm)| rescale(v, mm, self.length.display, self.length.log) as i64).max(0) as usize;
         let height = match self.val(&self.height, r) {
             Some((v, mm)) => rescale(v, mm, self.height.display, self.height.log) as i64,
             None => 1,
@@ -115,16 +102,8 @@ impl BoxFormat {
         let (lo, hi) = self.minmax[idx(v)];
         match v {
             BoxValue::Size => format!("[{}, {}]", format_sz(lo, raw), format_sz(hi, raw)),
-            BoxValue::Age => format!(
-                "[{}, {}] ",
-                numfmt::time_us(lo, raw),
-                numfmt::time_us(hi, raw)
-            ),
-            BoxValue::AccessRate => format!(
-                "[{}, {}]",
-                numfmt::percent(lo, raw),
-                numfmt::percent(hi, raw)
-            ),
+            BoxValue::Age => format!("[{}, {}] ", numfmt::time_us(lo, raw), numfmt::time_us(hi, raw)),
+            BoxValue::AccessRate => format!("[{}, {}]", numfmt::percent(lo, raw), numfmt::percent(hi, raw)),
         }
     }
 
@@ -139,12 +118,7 @@ impl BoxFormat {
         let (cn, cmm) = what(&self.color);
         let (hn, hmm) = what(&self.height);
         [
-            format!(
-                "# length: {ln} (represents {lmm} with [{}, {}] columns in {})",
-                self.length.display.0,
-                self.length.display.1,
-                scale(self.length.log)
-            ),
+            format!("# length: {ln} (represents {lmm} with [{}, {}] columns in {})", self.length.display.0, self.length.display.1, scale(self.length.log)),
             format!(
                 "# color: {cn} (represents {cmm} with [{}, {}] number and color ({}) in {})",
                 self.color.display.0,
@@ -152,12 +126,7 @@ impl BoxFormat {
                 heatmap::color_samples(&self.colorset),
                 scale(self.color.log)
             ),
-            format!(
-                "# height: {hn} (represents {hmm} with [{}, {}] rows in {})",
-                self.height.display.0,
-                self.height.display.1,
-                scale(self.height.log)
-            ),
+            format!("# height: {hn} (represents {hmm} with [{}, {}] rows in {})", self.height.display.0, self.height.display.1, scale(self.height.log)),
         ]
         .join("\n")
     }

@@ -41,12 +41,8 @@ impl Metric {
     fn parse(self, text: &str) -> Result<f64, String> {
         let bad = || format!("wrong --hist_ranges value {text:?}");
         match self {
-            Metric::Recency => damo_record::units::parse_us(text)
-                .map(|v| v as f64)
-                .map_err(|_| bad()),
-            Metric::Temperature => damo_record::units::parse_number(text)
-                .map(|n| n.as_f64())
-                .map_err(|_| bad()),
+            Metric::Recency => damo_record::units::parse_us(text).map(|v| v as f64).map_err(|_| bad()),
+            Metric::Temperature => damo_record::units::parse_number(text).map(|n| n.as_f64()).map_err(|_| bad()),
         }
     }
 }
@@ -86,28 +82,17 @@ pub fn percentiles_to_show(range: Option<&[i64]>) -> Vec<i64> {
 }
 
 /// `<recency percentiles>` and friends.
-pub fn percentiles_str(
-    regs: &[Reg],
-    fmt: &Format,
-    aggr_us: f64,
-    metric: Metric,
-    df_passed: bool,
-) -> String {
+pub fn percentiles_str(regs: &[Reg], fmt: &Format, aggr_us: f64, metric: Metric, df_passed: bool) -> String {
     if regs.is_empty() {
         return "no region in snapshot".into();
     }
-    let mut order: Vec<(f64, u64)> = regs
-        .iter()
-        .map(|r| (metric.value(r, fmt, aggr_us), weight(r, df_passed)))
-        .collect();
+    let mut order: Vec<(f64, u64)> = regs.iter().map(|r| (metric.value(r, fmt, aggr_us), weight(r, df_passed))).collect();
     order.sort_by(|a, b| a.0.total_cmp(&b.0));
     let total: u128 = order.iter().map(|&(_, w)| u128::from(w)).sum();
     if total == 0 {
         return "no bytes in snapshot".into();
     }
-    let mut to_show = percentiles_to_show(fmt.percentiles_range.as_deref())
-        .into_iter()
-        .peekable();
+    let mut to_show = percentiles_to_show(fmt.percentiles_range.as_deref()).into_iter().peekable();
     let mut values: Vec<(i64, f64)> = Vec::new();
     let mut percentile = 0.0_f64;
     let mut last = 0.0;
@@ -131,12 +116,7 @@ pub fn percentiles_str(
     format_percentiles(&values, fmt, metric, df_passed)
 }
 
-fn format_percentiles(
-    values: &[(i64, f64)],
-    fmt: &Format,
-    metric: Metric,
-    df_passed: bool,
-) -> String {
+fn format_percentiles(values: &[(i64, f64)], fmt: &Format, metric: Metric, df_passed: bool) -> String {
     let legend = match metric {
         Metric::Recency if fmt.raw_number => "<idle time (us)>".to_string(),
         Metric::Recency => "<idle time>".to_string(),
@@ -145,38 +125,21 @@ fn format_percentiles(
             format!("<temperature (weights: [{}, {}, {}])>", w[0], w[1], w[2])
         }
     };
-    let head = if df_passed {
-        "<df-passed percentile>"
-    } else {
-        "<percentile>"
-    };
+    let head = if df_passed { "<df-passed percentile>" } else { "<percentile>" };
     let mut lines = vec![format!("{head} {legend}")];
     if values.is_empty() {
         return lines.join("\n");
     }
     let ptxt: Vec<String> = values.iter().map(|(p, _)| p.to_string()).collect();
-    let vtxt: Vec<String> = values
-        .iter()
-        .map(|&(_, v)| metric.format(v, fmt.raw_number))
-        .collect();
+    let vtxt: Vec<String> = values.iter().map(|&(_, v)| metric.format(v, fmt.raw_number)).collect();
     let pw = ptxt.iter().map(String::len).max().unwrap_or(0);
     let vw = vtxt.iter().map(String::len).max().unwrap_or(0);
     let (min_val, max_val) = (values[0].1, values[values.len() - 1].1);
     const MAX_DOTS: i64 = 20;
-    let per_dot = if max_val != min_val {
-        (max_val - min_val) / MAX_DOTS as f64
-    } else {
-        1.0
-    };
+    let per_dot = if max_val != min_val { (max_val - min_val) / MAX_DOTS as f64 } else { 1.0 };
     for (i, (p, v)) in ptxt.iter().zip(&vtxt).enumerate() {
         let bar = ((values[i].1 - min_val) / per_dot) as i64;
-        lines.push(format!(
-            "{}{p}  {}{v}  |{}{}|",
-            " ".repeat(pw - p.len()),
-            " ".repeat(vw - v.len()),
-            "*".repeat(bar.max(0) as usize),
-            " ".repeat((MAX_DOTS - bar).max(0) as usize)
-        ));
+        lines.push(format!("{}{p}  {}{v}  |{}{}|", " ".repeat(pw - p.len()), " ".repeat(vw - v.len()), "*".repeat(bar.max(0) as usize), " ".repeat((MAX_DOTS - bar).max(0) as usize)));
     }
     lines.join("\n")
 }
@@ -195,36 +158,18 @@ fn hist_ranges(min: f64, max: f64, n: usize, log: bool, cumulate: bool) -> Vec<(
     }
     let interval = ((max + 1.0 - min) / n as f64).ceil().max(1.0);
     for i in 0..n {
-        let start = if cumulate {
-            min
-        } else {
-            min + interval * i as f64
-        };
+        let start = if cumulate { min } else { min + interval * i as f64 };
         ranges.push((start, min + interval * (i + 1) as f64));
     }
     ranges
 }
 
 /// `<temperature-sz histogram>` and friends.
-pub fn sz_hist_str(
-    regs: &[Reg],
-    fmt: &Format,
-    aggr_us: f64,
-    metric: Metric,
-    df_passed: bool,
-) -> Result<String, String> {
+pub fn sz_hist_str(regs: &[Reg], fmt: &Format, aggr_us: f64, metric: Metric, df_passed: bool) -> Result<String, String> {
     if regs.is_empty() {
         return Ok("no region in snapshot".into());
     }
-    let mut dist: Vec<(f64, u128)> = regs
-        .iter()
-        .map(|r| {
-            (
-                metric.value(r, fmt, aggr_us),
-                u128::from(weight(r, df_passed)),
-            )
-        })
-        .collect();
+    let mut dist: Vec<(f64, u128)> = regs.iter().map(|r| (metric.value(r, fmt, aggr_us), u128::from(weight(r, df_passed)))).collect();
     dist.sort_by(|a, b| a.0.total_cmp(&b.0));
     let ranges = match &fmt.hist_ranges {
         Some(texts) => {
@@ -237,13 +182,7 @@ pub fn sz_hist_str(
             }
             v
         }
-        None => hist_ranges(
-            dist[0].0,
-            dist[dist.len() - 1].0,
-            10,
-            fmt.hist_logscale,
-            fmt.hist_cumulate,
-        ),
+        None => hist_ranges(dist[0].0, dist[dist.len() - 1].0, 10, fmt.hist_logscale, fmt.hist_cumulate),
     };
     let raw = fmt.raw_number;
     let rows: Vec<(String, String, u128)> = ranges
@@ -251,16 +190,8 @@ pub fn sz_hist_str(
         .map(|&(lo, hi)| {
             let from = dist.partition_point(|d| d.0 < lo);
             let to = dist.partition_point(|d| d.0 < hi);
-            let y: u128 = if from < to {
-                dist[from..to].iter().map(|d| d.1).sum()
-            } else {
-                0
-            };
-            (
-                format!("[{}, {})", metric.format(lo, raw), metric.format(hi, raw)),
-                format_sz(y as f64, raw),
-                y,
-            )
+            let y: u128 = if from < to { dist[from..to].iter().map(|d| d.1).sum() } else { 0 };
+            (format!("[{}, {})", metric.format(lo, raw), metric.format(hi, raw)), format_sz(y as f64, raw), y)
         })
         .collect();
     Ok(histogram_str(&rows))
@@ -279,11 +210,7 @@ fn histogram_str(rows: &[(String, String, u128)]) -> String {
         .map(|(x, y, v)| {
             let dots = ((v - min_y) as f64 / per_dot as f64).ceil() as u128;
             let dots = dots.min(MAX_DOTS) as usize;
-            format!(
-                "{x:<xw$} {y:<yw$} |{}{}|",
-                "*".repeat(dots),
-                " ".repeat(20 - dots)
-            )
+            format!("{x:<xw$} {y:<yw$} |{}{}|", "*".repeat(dots), " ".repeat(20 - dots))
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -295,10 +222,7 @@ mod tests {
 
     #[test]
     fn python_ranges() {
-        assert_eq!(
-            percentiles_to_show(Some(&[0, 101, 25])),
-            vec![0, 25, 50, 75, 100]
-        );
+        assert_eq!(percentiles_to_show(Some(&[0, 101, 25])), vec![0, 25, 50, 75, 100]);
         assert_eq!(percentiles_to_show(Some(&[3])), vec![0, 1, 2]);
         assert_eq!(percentiles_to_show(Some(&[9, 1, 5, 3])), vec![1, 3, 5, 9]);
         assert_eq!(hist_ranges(0.0, 9.0, 10, false, false)[9], (9.0, 10.0));

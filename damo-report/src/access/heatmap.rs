@@ -8,18 +8,9 @@ use super::{numfmt, Format, Reg};
 /// damo's colorsets: background and foreground 256-color codes for levels 0..=9.
 pub fn colorset(name: &str) -> ([u8; 10], [u8; 10]) {
     match name {
-        "flame" => (
-            [232, 1, 1, 2, 3, 3, 20, 21, 26, 27],
-            [239, 235, 237, 239, 243, 245, 247, 249, 251, 255],
-        ),
-        "emotion" => (
-            [232, 234, 20, 21, 26, 2, 3, 1, 1, 1],
-            [239, 235, 237, 239, 243, 245, 247, 249, 251, 255],
-        ),
-        _ => (
-            [232; 10],
-            [237, 239, 241, 243, 245, 247, 249, 251, 253, 255],
-        ),
+        "flame" => ([232, 1, 1, 2, 3, 3, 20, 21, 26, 27], [239, 235, 237, 239, 243, 245, 247, 249, 251, 255]),
+        "emotion" => ([232, 234, 20, 21, 26, 2, 3, 1, 1, 1], [239, 235, 237, 239, 243, 245, 247, 249, 251, 255]),
+        _ => ([232; 10], [237, 239, 241, 243, 245, 247, 249, 251, 253, 255]),
     }
 }
 
@@ -42,9 +33,7 @@ pub fn colored(txt: &str, set: &str, level: i64) -> String {
 
 /// damo's `color_samples`: every level's digit in its color.
 pub fn color_samples(set: &str) -> String {
-    let mut s: String = (0..=MAX_COLOR_LEVEL as usize)
-        .map(|l| format!("{}{l}", start_txt(set, l)))
-        .collect();
+    let mut s: String = (0..=MAX_COLOR_LEVEL as usize).map(|l| format!("{}{l}", start_txt(set, l))).collect();
     s.push_str("\u{1b}[0m");
     s
 }
@@ -103,19 +92,12 @@ fn pixel(start: f64, end: f64, regs: &[Reg], weights: [i64; 3]) -> Pixel {
         } else {
             let (cs, ce) = (rs.max(start), re.min(end));
             let size = ce - cs;
-            let score = size * weights[0] as f64
-                + (r.percent as i128 * i128::from(weights[1])) as f64
-                + (i128::from(r.age_us) * i128::from(weights[2])) as f64;
+            let score = size * weights[0] as f64 + (r.percent as i128 * i128::from(weights[1])) as f64 + (i128::from(r.age_us) * i128::from(weights[2])) as f64;
             let t = if r.percent > 0 { score } else { -score };
             heat = heat.add_float(t * size);
         }
     }
-    Pixel {
-        start,
-        end,
-        temperature: heat.as_f64() / (end - start),
-        void,
-    }
+    Pixel { start, end, temperature: heat.as_f64() / (end - start), void }
 }
 
 /// `<heatmap>` of the given (address-sorted) regions.
@@ -125,11 +107,7 @@ pub fn heatmap_str(regs: &[Reg], fmt: &Format) -> String {
     }
     let raw = fmt.raw_number;
     let is_static = fmt.snapshot_heatmap_static;
-    let total: f64 = if is_static {
-        (regs[regs.len() - 1].end - regs[0].start) as f64
-    } else {
-        regs.iter().map(|r| r.end - r.start).sum::<u64>() as f64
-    };
+    let total: f64 = if is_static { (regs[regs.len() - 1].end - regs[0].start) as f64 } else { regs.iter().map(|r| r.end - r.start).sum::<u64>() as f64 };
     let unit = total / fmt.snapshot_heatmap_width as f64;
     if unit <= 0.0 || !unit.is_finite() {
         return "n/a (empty address space)".into();
@@ -183,16 +161,7 @@ pub fn heatmap_str(regs: &[Reg], fmt: &Format) -> String {
             continue;
         }
         let level = ((p.temperature - min_t) / tunit) as i64;
-        dots.push_str(&colored(
-            &level.to_string(),
-            &fmt.snapshot_heatmap_colorset,
-            level,
-        ));
+        dots.push_str(&colored(&level.to_string(), &fmt.snapshot_heatmap_colorset, level));
     }
-    format!(
-        "{dots}\n# min/max temperatures: {}, {}, column size: {}",
-        numfmt::nr_f(min_t, raw),
-        numfmt::nr_f(max_t, raw),
-        format_sz(unit, raw)
-    )
+    format!("{dots}\n# min/max temperatures: {}, {}, column size: {}", numfmt::nr_f(min_t, raw), numfmt::nr_f(max_t, raw), format_sz(unit, raw))
 }

@@ -123,32 +123,13 @@ pub fn report(record: &Record, raw: bool) -> String {
                         .regions
                         .iter()
                         .map(|r| {
-                            let passed = sd
-                                .and_then(|d| {
-                                    d.sz_filter_passed
-                                        .binary_search_by_key(&r.start, |e| e.0)
-                                        .ok()
-                                        .map(|i| d.sz_filter_passed[i].1)
-                                })
-                                .unwrap_or(0);
+                            let passed = sd.and_then(|d| d.sz_filter_passed.binary_search_by_key(&r.start, |e| e.0).ok().map(|i| d.sz_filter_passed[i].1)).unwrap_or(0);
                             JRegion {
                                 start: format_nr(i128::from(r.start), false),
                                 end: format_nr(i128::from(r.end), false),
-                                nr_accesses: NrAccesses {
-                                    samples: r.nr_accesses,
-                                    percent: t.intervals.map(|iv| {
-                                        crate::filter::access_rate_percent(r.nr_accesses, &iv)
-                                    }),
-                                },
+                                nr_accesses: NrAccesses { samples: r.nr_accesses, percent: t.intervals.map(|iv| crate::filter::access_rate_percent(r.nr_accesses, &iv)) },
                                 age: Age {
-                                    usec: t.intervals.and_then(|iv| {
-                                        r.age.map(|a| {
-                                            numfmt::time_ns_exact(
-                                                i128::from(a) * i128::from(iv.aggr_us) * 1000,
-                                                false,
-                                            )
-                                        })
-                                    }),
+                                    usec: t.intervals.and_then(|iv| r.age.map(|a| numfmt::time_ns_exact(i128::from(a) * i128::from(iv.aggr_us) * 1000, false))),
                                     aggr_intervals: r.age.map(|a| format_nr(i128::from(a), false)),
                                 },
                                 probe_hits: Vec::new(),
@@ -185,11 +166,7 @@ pub fn report(record: &Record, raw: bool) -> String {
                 context_idx: t.context_idx,
                 intervals,
                 scheme_idx: t.scheme_idx,
-                target_id: if damos.is_some_and(|d| d.target_id_null) {
-                    None
-                } else {
-                    Some(t.target_id)
-                },
+                target_id: if damos.is_some_and(|d| d.target_id_null) { None } else { Some(t.target_id) },
                 scheme_filters: Vec::new(),
                 snapshots,
                 data_source: "unknown",

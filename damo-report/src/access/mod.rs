@@ -87,11 +87,7 @@ impl Default for Options {
             snapshot_heatmap_colorset: "gray".into(),
             snapshot_heatmap_static: false,
             region_box: false,
-            region_box_values: [
-                Some(BoxValue::Age),
-                Some(BoxValue::AccessRate),
-                Some(BoxValue::Size),
-            ],
+            region_box_values: [Some(BoxValue::Age), Some(BoxValue::AccessRate), Some(BoxValue::Size)],
             region_box_min_max_length: (1, 30),
             region_box_min_max_height: (1, 5),
             region_box_colorset: "gray".into(),
@@ -134,19 +130,11 @@ pub struct Format {
 
 impl Format {
     fn from_options(o: &Options) -> Self {
-        let mut min_chars: Vec<(String, usize)> = [
-            ("<index>", 3),
-            ("<start address>", 12),
-            ("<end address>", 11),
-            ("<size>", 11),
-            ("<access rate>", 5),
-            ("<access hz>", 6),
-            ("<age>", 13),
-            ("<filters passed type>", 10),
-        ]
-        .iter()
-        .map(|&(k, n)| (k.to_string(), n))
-        .collect();
+        let mut min_chars: Vec<(String, usize)> =
+            [("<index>", 3), ("<start address>", 12), ("<end address>", 11), ("<size>", 11), ("<access rate>", 5), ("<access hz>", 6), ("<age>", 13), ("<filters passed type>", 10)]
+                .iter()
+                .map(|&(k, n)| (k.to_string(), n))
+                .collect();
         min_chars.extend(o.min_chars_for.iter().cloned());
         Self {
             record_head: o.format_record_head.clone(),
@@ -185,9 +173,7 @@ impl Format {
     }
 
     fn total_sz_only(&self) -> bool {
-        self.snapshot_head.as_deref() == Some("")
-            && self.region.as_deref() == Some("")
-            && self.snapshot_tail.as_deref() == Some("<total bytes>")
+        self.snapshot_head.as_deref() == Some("") && self.region.as_deref() == Some("") && self.snapshot_tail.as_deref() == Some("<total bytes>")
     }
 }
 
@@ -208,9 +194,7 @@ pub struct Reg {
 impl Reg {
     /// damo's `temperature_of`.
     pub fn temperature(&self, w: [i64; 3]) -> i128 {
-        let score = i128::from(self.end - self.start) * i128::from(w[0])
-            + i128::from(self.percent) * i128::from(w[1])
-            + i128::from(self.age_us) * i128::from(w[2]);
+        let score = i128::from(self.end - self.start) * i128::from(w[0]) + i128::from(self.percent) * i128::from(w[1]) + i128::from(self.age_us) * i128::from(w[2]);
         if self.percent > 0 {
             score
         } else {
@@ -219,20 +203,12 @@ impl Reg {
     }
 }
 
-fn regs_of(
-    t: &TargetRecord,
-    regions: &[Region],
-    passed: Option<&[(u64, u64)]>,
-    default_passed: Option<u64>,
-) -> Vec<Reg> {
+fn regs_of(t: &TargetRecord, regions: &[Region], passed: Option<&[(u64, u64)]>, default_passed: Option<u64>) -> Vec<Reg> {
     regions
         .iter()
         .map(|r| {
             let (percent, age_us) = match &t.intervals {
-                Some(iv) => (
-                    crate::filter::access_rate_percent(r.nr_accesses, iv),
-                    u64::from(r.age.unwrap_or(0)).saturating_mul(iv.aggr_us),
-                ),
+                Some(iv) => (crate::filter::access_rate_percent(r.nr_accesses, iv), u64::from(r.age.unwrap_or(0)).saturating_mul(iv.aggr_us)),
                 None => (0, 0),
             };
             let passed = match passed {
@@ -242,26 +218,13 @@ fn regs_of(
                 },
                 None => default_passed,
             };
-            Reg {
-                start: r.start,
-                end: r.end,
-                samples: r.nr_accesses,
-                percent,
-                age_us,
-                aggr: r.age,
-                passed,
-            }
+            Reg { start: r.start, end: r.end, samples: r.nr_accesses, percent, age_us, aggr: r.age, passed }
         })
         .collect()
 }
 
 fn minmax(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    values.fold((f64::NAN, f64::NAN), |(lo, hi), v| {
-        (
-            if lo.is_nan() || v < lo { v } else { lo },
-            if hi.is_nan() || v > hi { v } else { hi },
-        )
-    })
+    values.fold((f64::NAN, f64::NAN), |(lo, hi), v| (if lo.is_nan() || v < lo { v } else { lo }, if hi.is_nan() || v > hi { v } else { hi }))
 }
 
 /// The whole `report access` output (without the final newline damo's `print` adds).
@@ -279,11 +242,7 @@ pub fn report(record: &Record, opts: &Options) -> Result<String, AccessError> {
     styles::set_formats(&mut fmt, opts, record)?;
 
     // Box scales span every region of the report.
-    let all = record.targets.iter().flat_map(|t| {
-        t.snapshots
-            .iter()
-            .flat_map(move |s| regs_of(t, &s.regions, None, None))
-    });
+    let all = record.targets.iter().flat_map(|t| t.snapshots.iter().flat_map(move |s| regs_of(t, &s.regions, None, None)));
     let mut mm = [(f64::NAN, f64::NAN); 3];
     {
         let (mut sz, mut ar, mut age) = (Vec::new(), Vec::new(), Vec::new());
@@ -296,68 +255,29 @@ pub fn report(record: &Record, opts: &Options) -> Result<String, AccessError> {
         mm[1] = minmax(ar.into_iter());
         mm[2] = minmax(age.into_iter());
     }
-    let attr = |i: usize, display| boxes::BoxAttr {
-        value: opts.region_box_values[i],
-        display,
-        log: opts.region_box_scales[i],
-    };
-    let box_fmt = boxes::BoxFormat {
-        length: attr(0, fmt.box_length),
-        color: attr(1, (0, 9)),
-        height: attr(2, fmt.box_height),
-        align_right: fmt.box_align_right,
-        colorset: fmt.box_colorset.clone(),
-        minmax: mm,
-    };
-    let dsc = |k: SortKey| {
-        fmt.sort_dsc
-            .iter()
-            .any(|d| d == "all" || SortKey::parse(d) == Some(k))
-    };
+    let attr = |i: usize, display| boxes::BoxAttr { value: opts.region_box_values[i], display, log: opts.region_box_scales[i] };
+    let box_fmt =
+        boxes::BoxFormat { length: attr(0, fmt.box_length), color: attr(1, (0, 9)), height: attr(2, fmt.box_height), align_right: fmt.box_align_right, colorset: fmt.box_colorset.clone(), minmax: mm };
+    let dsc = |k: SortKey| fmt.sort_dsc.iter().any(|d| d == "all" || SortKey::parse(d) == Some(k));
     let err = AccessError::Format;
-    let (rh, rt) = (
-        fmt.record_head.clone().unwrap_or_default(),
-        fmt.record_tail.clone().unwrap_or_default(),
-    );
-    let (sh, st) = (
-        fmt.snapshot_head.clone().unwrap_or_default(),
-        fmt.snapshot_tail.clone().unwrap_or_default(),
-    );
+    let (rh, rt) = (fmt.record_head.clone().unwrap_or_default(), fmt.record_tail.clone().unwrap_or_default());
+    let (sh, st) = (fmt.snapshot_head.clone().unwrap_or_default(), fmt.snapshot_tail.clone().unwrap_or_default());
     let region_t = fmt.region.clone().unwrap_or_default();
     let mut out: Vec<String> = Vec::new();
     for (ti, t) in record.targets.iter().enumerate() {
         let damos = record.damos.as_ref().and_then(|d| d.get(ti));
-        let ctx = template::RecordCtx {
-            fmt: &fmt,
-            rec: t,
-            damos,
-            boxes: &box_fmt,
-        };
+        let ctx = template::RecordCtx { fmt: &fmt, rec: t, damos, boxes: &box_fmt };
         out.extend(ctx.record_line(&rh).map_err(err)?);
         for (si, s) in t.snapshots.iter().enumerate() {
             let sd = damos.and_then(|d| d.snapshots.iter().find(|x| x.end_ns == s.end_ns));
             // damo's regions default to 0 filters-passed bytes.
             let default_passed = Some(0);
-            let regs = regs_of(
-                t,
-                &s.regions,
-                sd.map(|d| d.sz_filter_passed.as_slice()),
-                default_passed,
-            );
-            let sc = template::SnapCtx {
-                snap: s,
-                regs,
-                damos: sd,
-            };
+            let regs = regs_of(t, &s.regions, sd.map(|d| d.sz_filter_passed.as_slice()), default_passed);
+            let sc = template::SnapCtx { snap: s, regs, damos: sd };
             out.extend(ctx.snapshot_line(&sh, &sc).map_err(err)?);
             if !region_t.is_empty() {
                 let mut sorted = sc.regs.clone();
-                sort::sort_regions(
-                    &mut sorted,
-                    &fmt.sort_regions_by,
-                    dsc,
-                    fmt.temperature_weights,
-                );
+                sort::sort_regions(&mut sorted, &fmt.sort_regions_by, dsc, fmt.temperature_weights);
                 for (i, r) in sorted.iter().enumerate() {
                     out.extend(ctx.region_line(&region_t, &sc, i, r).map_err(err)?);
                 }

@@ -79,15 +79,7 @@ pub fn time_ns_exact(ns: i128, raw: bool) -> String {
     if ns >= i128::from(u64::MAX) {
         return format!("{sign}max");
     }
-    const UNITS: [(i128, &str); 7] = [
-        (86_400_000_000_000, "d"),
-        (3_600_000_000_000, "h"),
-        (60_000_000_000, "m"),
-        (1_000_000_000, "s"),
-        (1_000_000, "ms"),
-        (1_000, "us"),
-        (1, "ns"),
-    ];
+    const UNITS: [(i128, &str); 7] = [(86_400_000_000_000, "d"), (3_600_000_000_000, "h"), (60_000_000_000, "m"), (1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "us"), (1, "ns")];
     let mut parts = Vec::new();
     let mut rest = ns;
     for (unit, name) in UNITS {
@@ -140,10 +132,7 @@ mod tests {
         assert_eq!(percent(7.0, false), "7 %");
         assert_eq!(percent(12.5, false), "12.5 %");
         assert_eq!(bp(400.0, false), "4 %");
-        assert_eq!(
-            time_ns_exact(539_809_434_100, false),
-            "8 m 59 s 809 ms 434 us 100 ns"
-        );
+        assert_eq!(time_ns_exact(539_809_434_100, false), "8 m 59 s 809 ms 434 us 100 ns");
         assert_eq!(time_ns_exact(0, false), "0 ns");
         assert_eq!(time_us(3_400_000.0, false), "3.400 s");
         assert_eq!(py_floordiv(7.0, 2.0), 3.0);

@@ -29,12 +29,7 @@ impl SortKey {
 /// Sorts `regs` by each key in turn; `dsc(key)` says which keys descend. Python's
 /// `sorted(reverse=True)` keeps equal elements in their order, so descending is a stable
 /// sort on the reversed comparison, not a reversal.
-pub fn sort_regions(
-    regs: &mut [Reg],
-    keys: &[SortKey],
-    dsc: impl Fn(SortKey) -> bool,
-    weights: [i64; 3],
-) {
+pub fn sort_regions(regs: &mut [Reg], keys: &[SortKey], dsc: impl Fn(SortKey) -> bool, weights: [i64; 3]) {
     for &key in keys {
         let d = dsc(key);
         macro_rules! by {
@@ -67,24 +62,13 @@ mod tests {
     use super::*;
 
     fn reg(start: u64, percent: i64) -> Reg {
-        Reg {
-            start,
-            end: start + 10,
-            samples: 0,
-            percent,
-            age_us: 0,
-            aggr: None,
-            passed: None,
-        }
+        Reg { start, end: start + 10, samples: 0, percent, age_us: 0, aggr: None, passed: None }
     }
 
     #[test]
     fn descending_is_stable() {
         let mut v = vec![reg(0, 1), reg(10, 5), reg(20, 1), reg(30, 5)];
         sort_regions(&mut v, &[SortKey::AccessRate], |_| true, [0, 100, 100]);
-        assert_eq!(
-            v.iter().map(|r| r.start).collect::<Vec<_>>(),
-            vec![10, 30, 0, 20]
-        );
+        assert_eq!(v.iter().map(|r| r.start).collect::<Vec<_>>(), vec![10, 30, 0, 20]);
     }
 }

@@ -6,31 +6,15 @@ use damo_record::model::Record;
 use super::{AccessError, Format, Options};
 
 fn has_ops_filters(record: &Record) -> bool {
-    record.damos.as_ref().is_some_and(|d| {
-        d.iter().any(|t| {
-            t.scheme_filters.iter().any(|f| {
-                matches!(
-                    f.filter_type.as_str(),
-                    "anon" | "active" | "memcg" | "young" | "hugepage_size" | "unmapped"
-                )
-            })
-        })
-    })
+    record.damos.as_ref().is_some_and(|d| d.iter().any(|t| t.scheme_filters.iter().any(|f| matches!(f.filter_type.as_str(), "anon" | "active" | "memcg" | "young" | "hugepage_size" | "unmapped"))))
 }
 
 fn has_scheme_filters(record: &Record) -> bool {
-    record
-        .damos
-        .as_ref()
-        .is_some_and(|d| d.iter().any(|t| !t.scheme_filters.is_empty()))
+    record.damos.as_ref().is_some_and(|d| d.iter().any(|t| !t.scheme_filters.is_empty()))
 }
 
 fn goal_enabled(record: &Record) -> bool {
-    record.damos.as_ref().is_some_and(|d| {
-        d.iter()
-            .zip(&record.targets)
-            .any(|(t, r)| r.intervals.is_some() && t.intervals_goal.is_some_and(|g| g.aggrs != 0))
-    })
+    record.damos.as_ref().is_some_and(|d| d.iter().zip(&record.targets).any(|(t, r)| r.intervals.is_some() && t.intervals_goal.is_some_and(|g| g.aggrs != 0)))
 }
 
 fn multiple_snapshots(record: &Record) -> bool {
@@ -39,17 +23,9 @@ fn multiple_snapshots(record: &Record) -> bool {
 
 fn hist_style(fmt: &mut Format, record: &Record, temperature: bool) {
     let (legend, key, df_key) = if temperature {
-        (
-            "<temperature>",
-            "<temperature-sz histogram>",
-            "<temperature-df-passed-sz histogram>",
-        )
+        ("<temperature>", "<temperature-sz histogram>", "<temperature-df-passed-sz histogram>")
     } else {
-        (
-            "<idle time (us)>",
-            "<recency-sz histogram>",
-            "<recency-df-passed-sz histogram>",
-        )
+        ("<idle time (us)>", "<recency-sz histogram>", "<recency-df-passed-sz histogram>")
     };
     let mut lines: Vec<String> = Vec::new();
     if has_ops_filters(record) {
@@ -92,32 +68,25 @@ fn boxes_style(fmt: &mut Format) {
 pub fn set_formats(fmt: &mut Format, opts: &Options, record: &Record) -> Result<(), AccessError> {
     for f in &opts.format {
         let [action, area, text] = f.as_slice() else {
-            return Err(AccessError::Usage(format!(
-                "wrong nr of --format option ({f:?})"
-            )));
+            return Err(AccessError::Usage(format!("wrong nr of --format option ({f:?})")));
         };
         if action != "set" && action != "append" {
             return Err(AccessError::Usage(format!("wrong --format action ({f:?})")));
         }
-        let slot = fmt
-            .slot(area)
-            .ok_or_else(|| AccessError::Usage(format!("wrong --format target area ({f:?})")))?;
+        let slot = fmt.slot(area).ok_or_else(|| AccessError::Usage(format!("wrong --format target area ({f:?})")))?;
         if action == "set" {
             *slot = Some(text.clone());
         }
     }
     match opts.style.as_str() {
         "simple-boxes" => {
-            fmt.snapshot_head =
-                Some("snapshot time: [<start time>, <end time>] (<duration>)".into());
+            fmt.snapshot_head = Some("snapshot time: [<start time>, <end time>] (<duration>)".into());
             fmt.region = Some("<box> size <size> access <access hz> age <age>".into());
             boxes_style(fmt);
         }
         "temperature-sz-hist" => hist_style(fmt, record, true),
         "recency-sz-hist" | "cold-memory-tail" => hist_style(fmt, record, false),
-        "recency-percentiles" | "idle-time-percentiles" => {
-            percentiles_style(fmt, record, "recency")
-        }
+        "recency-percentiles" | "idle-time-percentiles" => percentiles_style(fmt, record, "recency"),
         "temperature-percentiles" => percentiles_style(fmt, record, "temperature"),
         "cold" | "hot" => {
             fmt.region = Some("<box> <size> access <access hz> <age>".into());
@@ -180,8 +149,7 @@ fn defaults(fmt: &mut Format, opts: &Options, record: &Record) {
         let mut tail = if filters {
             "memory bw estimate: <estimated memory bandwidth>  df-passed: <filters passed estimated memory bandwidth>\ntotal size: <total bytes>  df-passed <filters passed bytes>".to_string()
         } else {
-            "memory bw estimate: <estimated memory bandwidth>\ntotal size: <total bytes>"
-                .to_string()
+            "memory bw estimate: <estimated memory bandwidth>\ntotal size: <total bytes>".to_string()
         };
         if filters {
             tail.push_str("\nscheme stats\n<damos stats>");
@@ -192,19 +160,12 @@ fn defaults(fmt: &mut Format, opts: &Options, record: &Record) {
         let tail = fmt.snapshot_tail.as_deref().unwrap_or("");
         if !tail.contains("<region box description>") {
             // damo builds this from the record tail (sic), dropping the snapshot tail.
-            fmt.snapshot_tail = Some(format!(
-                "{}\n<region box description>",
-                fmt.record_tail.as_deref().unwrap_or("")
-            ));
+            fmt.snapshot_tail = Some(format!("{}\n<region box description>", fmt.record_tail.as_deref().unwrap_or("")));
         }
     }
     let default_region = "<index> addr <start address> size <size> access <access hz> age <age>";
     if opts.region_box {
-        fmt.region = Some(if fmt.box_height.1 > 1 {
-            format!("<box>{default_region}")
-        } else {
-            format!("<box>\n{default_region}")
-        });
+        fmt.region = Some(if fmt.box_height.1 > 1 { format!("<box>{default_region}") } else { format!("<box>\n{default_region}") });
     }
     if fmt.region.is_none() {
         let mut r = default_region.to_string();

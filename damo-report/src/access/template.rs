@@ -23,18 +23,8 @@ pub struct SnapCtx<'a> {
     pub damos: Option<&'a DamosSnapshotInfo>,
 }
 
-const RECORD_KEYS: [&str; 10] = [
-    "<kdamond index>",
-    "<context index>",
-    "<scheme index>",
-    "<target id>",
-    "<abs start time>",
-    "<duration>",
-    "<intervals>",
-    "<intervals goal>",
-    "<data source>",
-    "<format strings>",
-];
+const RECORD_KEYS: [&str; 10] =
+    ["<kdamond index>", "<context index>", "<scheme index>", "<target id>", "<abs start time>", "<duration>", "<intervals>", "<intervals goal>", "<data source>", "<format strings>"];
 
 const SNAPSHOT_KEYS: [&str; 27] = [
     "<total bytes>",
@@ -66,27 +56,11 @@ const SNAPSHOT_KEYS: [&str; 27] = [
     "<snapshot intervals>",
 ];
 
-const REGION_KEYS: [&str; 11] = [
-    "<index>",
-    "<start address>",
-    "<end address>",
-    "<size>",
-    "<access rate>",
-    "<access hz>",
-    "<age>",
-    "<temperature>",
-    "<probe hits>",
-    "<filters passed bytes>",
-    "<box>",
-];
+const REGION_KEYS: [&str; 11] = ["<index>", "<start address>", "<end address>", "<size>", "<access rate>", "<access hz>", "<age>", "<temperature>", "<probe hits>", "<filters passed bytes>", "<box>"];
 
 /// Every keyword with its help, for `--ls_*_format_keywords`-like listings.
 pub fn keywords() -> [(&'static str, &'static [&'static str]); 3] {
-    [
-        ("record", &RECORD_KEYS),
-        ("snapshot", &SNAPSHOT_KEYS),
-        ("region", &REGION_KEYS),
-    ]
+    [("record", &RECORD_KEYS), ("snapshot", &SNAPSHOT_KEYS), ("region", &REGION_KEYS)]
 }
 
 fn pad(fmt: &Format, key: &str, mut txt: String) -> String {
@@ -99,12 +73,7 @@ fn pad(fmt: &Format, key: &str, mut txt: String) -> String {
 }
 
 /// damo's `format_output`: `None` for an empty template (no line at all).
-fn expand(
-    template: &str,
-    keys: &[&str],
-    mut value: impl FnMut(&str) -> Result<String, String>,
-    fmt: &Format,
-) -> Result<Option<String>, String> {
+fn expand(template: &str, keys: &[&str], mut value: impl FnMut(&str) -> Result<String, String>, fmt: &Format) -> Result<Option<String>, String> {
     if template.is_empty() {
         return Ok(None);
     }
@@ -133,9 +102,7 @@ impl RecordCtx<'_> {
                 Ok(match key {
                     "<kdamond index>" => self.rec.kdamond_idx.to_string(),
                     "<context index>" => self.rec.context_idx.to_string(),
-                    "<scheme index>" => {
-                        self.rec.scheme_idx.map_or("None".into(), |i| i.to_string())
-                    }
+                    "<scheme index>" => self.rec.scheme_idx.map_or("None".into(), |i| i.to_string()),
                     "<target id>" => self.target_id(),
                     "<abs start time>" => numfmt::time_ns_int(i128::from(self.first_start()), raw),
                     "<duration>" => {
@@ -143,18 +110,11 @@ impl RecordCtx<'_> {
                         numfmt::time_ns_int(i128::from(end) - i128::from(self.first_start()), raw)
                     }
                     "<intervals>" => match &self.rec.intervals {
-                        Some(i) => format!(
-                            "sample {}, aggr {}",
-                            numfmt::time_us(i.sample_us as f64, raw),
-                            numfmt::time_us(i.aggr_us as f64, raw)
-                        ),
+                        Some(i) => format!("sample {}, aggr {}", numfmt::time_us(i.sample_us as f64, raw), numfmt::time_us(i.aggr_us as f64, raw)),
                         None => return Err("the record lacks the intervals information".into()),
                     },
                     "<intervals goal>" => {
-                        let g = self
-                            .damos
-                            .and_then(|d| d.intervals_goal)
-                            .unwrap_or_default();
+                        let g = self.damos.and_then(|d| d.intervals_goal).unwrap_or_default();
                         format!(
                             "target {} accesses per {} aggrs, [{}, {}] sampling interval",
                             numfmt::bp(g.access_bp_milli as f64 / 1000.0, raw),
@@ -165,26 +125,11 @@ impl RecordCtx<'_> {
                     }
                     "<data source>" => "unknown".into(),
                     _ => [
-                        format!(
-                            "record head: \"{}\"",
-                            self.fmt.record_head.as_deref().unwrap_or_default()
-                        ),
-                        format!(
-                            "snapshot head: \"{}\"",
-                            self.fmt.snapshot_head.as_deref().unwrap_or_default()
-                        ),
-                        format!(
-                            "region: \"{}\"",
-                            self.fmt.region.as_deref().unwrap_or_default()
-                        ),
-                        format!(
-                            "snapshot tail: \"{}\"",
-                            self.fmt.snapshot_tail.as_deref().unwrap_or_default()
-                        ),
-                        format!(
-                            "record tail: \"{}\"",
-                            self.fmt.record_tail.as_deref().unwrap_or_default()
-                        ),
+                        format!("record head: \"{}\"", self.fmt.record_head.as_deref().unwrap_or_default()),
+                        format!("snapshot head: \"{}\"", self.fmt.snapshot_head.as_deref().unwrap_or_default()),
+                        format!("region: \"{}\"", self.fmt.region.as_deref().unwrap_or_default()),
+                        format!("snapshot tail: \"{}\"", self.fmt.snapshot_tail.as_deref().unwrap_or_default()),
+                        format!("record tail: \"{}\"", self.fmt.record_tail.as_deref().unwrap_or_default()),
                     ]
                     .join("\n"),
                 })
@@ -225,12 +170,7 @@ impl RecordCtx<'_> {
             .map(|d| {
                 d.scheme_filters
                     .iter()
-                    .filter(|f| {
-                        matches!(
-                            f.filter_type.as_str(),
-                            "anon" | "active" | "memcg" | "young" | "hugepage_size" | "unmapped"
-                        )
-                    })
+                    .filter(|f| matches!(f.filter_type.as_str(), "anon" | "active" | "memcg" | "young" | "hugepage_size" | "unmapped"))
                     .map(|f| {
                         let mut w = vec![if f.allow { "allow" } else { "reject" }.to_string()];
                         if !f.matching {
@@ -241,11 +181,7 @@ impl RecordCtx<'_> {
                             "memcg" => w.push(f.memcg_path.clone()),
                             "hugepage_size" => {
                                 if let Some((a, b)) = f.hugepage_size {
-                                    w.push(format!(
-                                        "[{}, {}]",
-                                        format_sz(a as f64, false),
-                                        format_sz(b as f64, false)
-                                    ));
+                                    w.push(format!("[{}, {}]", format_sz(a as f64, false), format_sz(b as f64, false)));
                                 }
                             }
                             _ => {}
@@ -268,68 +204,33 @@ impl RecordCtx<'_> {
         let s = sc.snap;
         let (sample_us, aggr_us) = self.snapshot_intervals(s);
         let intervals = self.rec.intervals;
-        let need_iv =
-            || intervals.ok_or_else(|| "the record lacks the intervals information".to_string());
+        let need_iv = || intervals.ok_or_else(|| "the record lacks the intervals information".to_string());
         use dist::Metric::{Recency, Temperature};
         expand(
             template,
             &SNAPSHOT_KEYS,
             |key| {
                 Ok(match key {
-                    "<total bytes>" => format_sz(
-                        s.total_bytes
-                            .unwrap_or_else(|| sc.regs.iter().map(|r| r.end - r.start).sum())
-                            as f64,
-                        raw,
-                    ),
-                    "<duration>" => {
-                        numfmt::time_ns_int(i128::from(s.end_ns) - i128::from(s.start_ns), raw)
-                    }
-                    "<start time>" => numfmt::time_ns_int(
-                        i128::from(s.start_ns) - i128::from(self.first_start()),
-                        raw,
-                    ),
-                    "<end time>" => numfmt::time_ns_int(
-                        i128::from(s.end_ns) - i128::from(self.first_start()),
-                        raw,
-                    ),
+                    "<total bytes>" => format_sz(s.total_bytes.unwrap_or_else(|| sc.regs.iter().map(|r| r.end - r.start).sum()) as f64, raw),
+                    "<duration>" => numfmt::time_ns_int(i128::from(s.end_ns) - i128::from(s.start_ns), raw),
+                    "<start time>" => numfmt::time_ns_int(i128::from(s.start_ns) - i128::from(self.first_start()), raw),
+                    "<end time>" => numfmt::time_ns_int(i128::from(s.end_ns) - i128::from(self.first_start()), raw),
                     "<abs start time>" => numfmt::time_ns_int(i128::from(s.start_ns), raw),
                     "<abs end time>" => numfmt::time_ns_int(i128::from(s.end_ns), raw),
                     "<number of regions>" => format_nr(sc.regs.len() as i128, raw),
                     "<region box colors>" => heatmap::color_samples(&self.boxes.colorset),
                     "<region box description>" => self.boxes.description(raw),
-                    "<temperature-sz histogram>" => {
-                        dist::sz_hist_str(&sc.regs, fmt, aggr_us, Temperature, false)?
-                    }
-                    "<temperature-df-passed-sz histogram>" => {
-                        dist::sz_hist_str(&sc.regs, fmt, aggr_us, Temperature, true)?
-                    }
-                    "<recency-sz histogram>" => {
-                        dist::sz_hist_str(&sc.regs, fmt, aggr_us, Recency, false)?
-                    }
-                    "<recency-df-passed-sz histogram>" => {
-                        dist::sz_hist_str(&sc.regs, fmt, aggr_us, Recency, true)?
-                    }
-                    "<recency percentiles>" => {
-                        dist::percentiles_str(&sc.regs, fmt, aggr_us, Recency, false)
-                    }
-                    "<df-passed recency percentiles>" => {
-                        dist::percentiles_str(&sc.regs, fmt, aggr_us, Recency, true)
-                    }
-                    "<temperature percentiles>" => {
-                        dist::percentiles_str(&sc.regs, fmt, aggr_us, Temperature, false)
-                    }
-                    "<df-passed temperature percentiles>" => {
-                        dist::percentiles_str(&sc.regs, fmt, aggr_us, Temperature, true)
-                    }
+                    "<temperature-sz histogram>" => dist::sz_hist_str(&sc.regs, fmt, aggr_us, Temperature, false)?,
+                    "<temperature-df-passed-sz histogram>" => dist::sz_hist_str(&sc.regs, fmt, aggr_us, Temperature, true)?,
+                    "<recency-sz histogram>" => dist::sz_hist_str(&sc.regs, fmt, aggr_us, Recency, false)?,
+                    "<recency-df-passed-sz histogram>" => dist::sz_hist_str(&sc.regs, fmt, aggr_us, Recency, true)?,
+                    "<recency percentiles>" => dist::percentiles_str(&sc.regs, fmt, aggr_us, Recency, false),
+                    "<df-passed recency percentiles>" => dist::percentiles_str(&sc.regs, fmt, aggr_us, Recency, true),
+                    "<temperature percentiles>" => dist::percentiles_str(&sc.regs, fmt, aggr_us, Temperature, false),
+                    "<df-passed temperature percentiles>" => dist::percentiles_str(&sc.regs, fmt, aggr_us, Temperature, true),
                     "<heatmap>" => heatmap::heatmap_str(&sc.regs, fmt),
                     "<filters passed heatmap>" => {
-                        let passed: Vec<Reg> = sc
-                            .regs
-                            .iter()
-                            .filter(|r| r.passed != Some(0))
-                            .copied()
-                            .collect();
+                        let passed: Vec<Reg> = sc.regs.iter().filter(|r| r.passed != Some(0)).copied().collect();
                         heatmap::heatmap_str(&passed, fmt)
                     }
                     "<filters passed type>" => self.ops_filters(),
@@ -349,25 +250,17 @@ impl RecordCtx<'_> {
                         let n: u64 = sc.regs.iter().map(|r| u64::from(r.samples)).sum();
                         numfmt::percent(n as f64 * 100.0 / max, raw)
                     }
-                    "<estimated memory bandwidth>"
-                    | "<filters passed estimated memory bandwidth>" => {
+                    "<estimated memory bandwidth>" | "<filters passed estimated memory bandwidth>" => {
                         let passed_only = key.starts_with("<filters");
                         let bytes: u128 = sc
                             .regs
                             .iter()
                             .map(|r| {
-                                let b = if passed_only {
-                                    r.passed.unwrap_or(0)
-                                } else {
-                                    r.end - r.start
-                                };
+                                let b = if passed_only { r.passed.unwrap_or(0) } else { r.end - r.start };
                                 u128::from(b) * u128::from(r.samples)
                             })
                             .sum();
-                        format!(
-                            "{} per second",
-                            format_sz(bytes as f64 / (aggr_us / 1_000_000.0), raw)
-                        )
+                        format!("{} per second", format_sz(bytes as f64 / (aggr_us / 1_000_000.0), raw))
                     }
                     "<intervals tuning status>" => {
                         let iv = need_iv()?;
@@ -408,12 +301,7 @@ impl RecordCtx<'_> {
                         let ratio = iv.aggr_us as f64 / iv.sample_us as f64;
                         let _ = sample_us;
                         let max_hz = ratio / (aggr_us / 1_000_000.0);
-                        format!(
-                            "sample {} aggr {} (max access hz {})",
-                            numfmt::time_us(aggr_us / ratio, raw),
-                            numfmt::time_us(aggr_us, raw),
-                            numfmt::hz(max_hz, raw, false)
-                        )
+                        format!("sample {} aggr {} (max access hz {})", numfmt::time_us(aggr_us / ratio, raw), numfmt::time_us(aggr_us, raw), numfmt::hz(max_hz, raw, false))
                     }
                 })
             },
@@ -421,13 +309,7 @@ impl RecordCtx<'_> {
         )
     }
 
-    pub fn region_line(
-        &self,
-        template: &str,
-        sc: &SnapCtx,
-        idx: usize,
-        r: &Reg,
-    ) -> Result<Option<String>, String> {
+    pub fn region_line(&self, template: &str, sc: &SnapCtx, idx: usize, r: &Reg) -> Result<Option<String>, String> {
         let raw = self.fmt.raw_number;
         let (_, aggr_us) = self.snapshot_intervals(sc.snap);
         expand(
@@ -440,15 +322,11 @@ impl RecordCtx<'_> {
                     "<end address>" => format_sz(r.end as f64, raw),
                     "<size>" => format_sz((r.end - r.start) as f64, raw),
                     "<access rate>" => numfmt::percent(r.percent as f64, raw),
-                    "<access hz>" => {
-                        numfmt::hz(f64::from(r.samples) / (aggr_us / 1_000_000.0), raw, true)
-                    }
+                    "<access hz>" => numfmt::hz(f64::from(r.samples) / (aggr_us / 1_000_000.0), raw, true),
                     "<age>" => numfmt::time_us(r.age_us as f64, raw),
                     "<temperature>" => format_nr(r.temperature(self.fmt.temperature_weights), raw),
                     "<probe hits>" => String::new(),
-                    "<filters passed bytes>" => {
-                        r.passed.map_or("N/A".into(), |p| format_sz(p as f64, raw))
-                    }
+                    "<filters passed bytes>" => r.passed.map_or("N/A".into(), |p| format_sz(p as f64, raw)),
                     _ => self.boxes.to_str(r),
                 })
             },

@@ -89,12 +89,7 @@ fn comment_lines(grid: &Grid, colors: Colorset, show_colorset: bool) -> Vec<Stri
     lines.push(format!("# x-axis: space [{}, {}) ({})", accurate(grid.addr_start), accurate(addr_end), format_sz(addr_len.f64(), false)));
     let time_len = grid.time_unit.times(super::pynum::Num::Int(grid.time_resol as i128));
     let time_end = grid.time_start.plus(time_len);
-    lines.push(format!(
-        "# y-axis: time [{}, {}) ({})",
-        format_time_ns(grid.time_start.f64(), false),
-        format_time_ns(time_end.f64(), false),
-        format_time_ns(time_len.f64(), false)
-    ));
+    lines.push(format!("# y-axis: time [{}, {}) ({})", format_time_ns(grid.time_start.f64(), false), format_time_ns(time_end.f64(), false), format_time_ns(time_len.f64(), false)));
     lines.push(format!(
         "# resolution: {}x{} ({} and {} for each character)",
         grid.addr_resol,

@@ -31,12 +31,7 @@ pub struct Grid {
 
 impl Grid {
     /// An empty map of `[time_start, time_end)` × `[addr_start, addr_end)`.
-    pub fn new(
-        (time_start, time_end): (Num, Num),
-        (addr_start, addr_end): (Num, Num),
-        (time_resol, addr_resol): (usize, usize),
-        heat_unit: &'static str,
-    ) -> Result<Grid, HeatmapError> {
+    pub fn new((time_start, time_end): (Num, Num), (addr_start, addr_end): (Num, Num), (time_resol, addr_resol): (usize, usize), heat_unit: &'static str) -> Result<Grid, HeatmapError> {
         if time_resol == 0 || addr_resol == 0 {
             return Err(HeatmapError::new("the resolution must be at least 1 in both axes"));
         }
@@ -51,20 +46,12 @@ impl Grid {
         }
         let unit = |start: Num, end: Num, resol: usize, what: &str| {
             let u = end.minus(start).floordiv(Num::Int(resol as i128)).filter(|u| u.f64() > 0.0);
-            u.ok_or_else(|| {
-                HeatmapError(format!(
-                    "the {what} range [{}, {}) is too short for a resolution of {resol}: each cell would be empty",
-                    start.repr(),
-                    end.repr()
-                ))
-            })
+            u.ok_or_else(|| HeatmapError(format!("the {what} range [{}, {}) is too short for a resolution of {resol}: each cell would be empty", start.repr(), end.repr())))
         };
         let time_unit = unit(time_start, time_end, time_resol, "time")?;
         let addr_unit = unit(addr_start, addr_end, addr_resol, "address")?;
         let steps = |start: Num, u: Num, n: usize| -> Result<Vec<i128>, HeatmapError> {
-            (0..n)
-                .map(|i| start.plus(Num::Int(i as i128).times(u)).trunc().ok_or_else(|| HeatmapError::new("a range is not finite")))
-                .collect()
+            (0..n).map(|i| start.plus(Num::Int(i as i128).times(u)).trunc().ok_or_else(|| HeatmapError::new("a range is not finite"))).collect()
         };
         Ok(Grid {
             row_time: steps(time_start, time_unit, time_resol)?,
@@ -101,7 +88,11 @@ impl Grid {
         let (Some(first), Some(last)) = (first, last) else { return 0..0 };
         let lo = first.max(0);
         let hi = (last + 1).min(n as i128);
-        if lo >= hi { 0..0 } else { lo as usize..hi as usize }
+        if lo >= hi {
+            0..0
+        } else {
+            lo as usize..hi as usize
+        }
     }
 
     /// Adds every snapshot of the sources, in order (damo's `heatmap_from_records`).
@@ -138,16 +129,8 @@ impl Grid {
             let rows_start = clip(aged);
             // damo clips the observation start only when the record has intervals.
             let observe_start = if intervals.is_some() { clip(aged) } else { start };
-            let rows = Self::clamp(
-                Self::idx_of(rows_start, self.time_start, self.time_unit),
-                Self::idx_of(end, self.time_start, self.time_unit),
-                self.time_resol,
-            );
-            let cols = Self::clamp(
-                Self::idx_of(rs, self.addr_start, self.addr_unit),
-                Self::idx_of(re, self.addr_start, self.addr_unit),
-                self.addr_resol,
-            );
+            let rows = Self::clamp(Self::idx_of(rows_start, self.time_start, self.time_unit), Self::idx_of(end, self.time_start, self.time_unit), self.time_resol);
+            let cols = Self::clamp(Self::idx_of(rs, self.addr_start, self.addr_unit), Self::idx_of(re, self.addr_start, self.addr_unit), self.addr_resol);
             let hv = heat_val(r);
             for row in rows {
                 let pt = Num::Int(self.row_time[row]);
@@ -180,15 +163,8 @@ mod tests {
 
     #[test]
     fn one_region_fills_its_cells() {
-        let t = TargetRecord {
-            snapshots: vec![Snapshot {
-                start_ns: 0,
-                end_ns: 100,
-                regions: vec![Region { start: 0, end: 50, nr_accesses: 4, age: None }],
-                total_bytes: None,
-            }],
-            ..Default::default()
-        };
+        let t =
+            TargetRecord { snapshots: vec![Snapshot { start_ns: 0, end_ns: 100, regions: vec![Region { start: 0, end: 50, nr_accesses: 4, age: None }], total_bytes: None }], ..Default::default() };
         let mut g = Grid::new((Num::Int(0), Num::Int(100)), (Num::Int(0), Num::Int(100)), (2, 4), "samples").unwrap();
         g.add_sources(&[Source::new(&t, false)]);
         // Row 1 ends where the snapshot does: damo still visits it (time 0) and the column

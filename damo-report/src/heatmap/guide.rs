@@ -3,7 +3,10 @@
 
 use damo_record::units::{format_sz, format_time_ns};
 
-use super::{pynum::Num, source::{age, Source}};
+use super::{
+    pynum::Num,
+    source::{age, Source},
+};
 
 /// A contiguous address range of a target: no snapshot had a gap inside it.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,12 +72,7 @@ impl Guide {
             format_time_ns(self.end_time.minus(self.start_time).f64(), raw)
         );
         for (i, r) in self.contig_regions.iter().enumerate() {
-            s += &format!(
-                "\nregion\t{i:2}: [{}, {}) ({})",
-                format_sz_accurate(r.start, raw),
-                format_sz_accurate(r.end, raw),
-                format_sz((r.end as f64) - (r.start as f64), raw)
-            );
+            s += &format!("\nregion\t{i:2}: [{}, {}) ({})", format_sz_accurate(r.start, raw), format_sz_accurate(r.end, raw), format_sz((r.end as f64) - (r.start as f64), raw));
         }
         s
     }
@@ -124,14 +122,7 @@ pub fn guides(sources: &[Source]) -> Vec<Guide> {
             let g = match building.iter().position(|b| b.key == k) {
                 Some(p) => &mut building[p],
                 None => {
-                    building.push(Building {
-                        key: k,
-                        start_time: oldest_monitor_time(src, i),
-                        end_time: Num::Int(0),
-                        lowest: 0,
-                        highest: 0,
-                        gaps: Vec::new(),
-                    });
+                    building.push(Building { key: k, start_time: oldest_monitor_time(src, i), end_time: Num::Int(0), lowest: 0, highest: 0, gaps: Vec::new() });
                     building.last_mut().expect("just pushed")
                 }
             };
@@ -203,12 +194,7 @@ fn sorted(ranges: &[(u64, u64)]) -> bool {
 /// Indices of `ranges` that damo's closed-interval overlap test matches with `[s, e]`.
 fn touching(ranges: &[(u64, u64)], is_sorted: bool, s: u64, e: u64) -> impl Iterator<Item = usize> + '_ {
     let first = if is_sorted { ranges.partition_point(|r| r.1 < s) } else { 0 };
-    ranges[first..]
-        .iter()
-        .enumerate()
-        .take_while(move |(_, r)| !is_sorted || r.0 <= e)
-        .filter(move |(_, r)| !(r.1 < s || e < r.0))
-        .map(move |(i, _)| first + i)
+    ranges[first..].iter().enumerate().take_while(move |(_, r)| !is_sorted || r.0 <= e).filter(move |(_, r)| !(r.1 < s || e < r.0)).map(move |(i, _)| first + i)
 }
 
 /// damo's `overlapping_regions`: each old gap shrinks to its overlap with the new gaps it
@@ -255,21 +241,12 @@ mod tests {
     use damo_record::model::{Region, Snapshot, TargetRecord};
 
     fn snap(t: u64, regions: &[(u64, u64, u32)]) -> Snapshot {
-        Snapshot {
-            start_ns: t,
-            end_ns: t + 10,
-            regions: regions.iter().map(|&(start, end, n)| Region { start, end, nr_accesses: n, age: None }).collect(),
-            total_bytes: None,
-        }
+        Snapshot { start_ns: t, end_ns: t + 10, regions: regions.iter().map(|&(start, end, n)| Region { start, end, nr_accesses: n, age: None }).collect(), total_bytes: None }
     }
 
     #[test]
     fn gaps_split_the_space_and_heat_picks_the_hottest() {
-        let t = TargetRecord {
-            target_id: 7,
-            snapshots: vec![snap(0, &[(100, 200, 1), (300, 400, 5)]), snap(10, &[(100, 200, 0), (300, 350, 9), (350, 400, 0)])],
-            ..Default::default()
-        };
+        let t = TargetRecord { target_id: 7, snapshots: vec![snap(0, &[(100, 200, 1), (300, 400, 5)]), snap(10, &[(100, 200, 0), (300, 350, 9), (350, 400, 0)])], ..Default::default() };
         let g = &guides(&[Source::new(&t, false)])[0];
         assert_eq!(g.contig_regions.iter().map(|r| (r.start, r.end)).collect::<Vec<_>>(), [(100, 200), (300, 400)]);
         assert_eq!(g.contig_regions[0].heats, Some(100));

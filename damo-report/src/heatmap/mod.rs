@@ -73,16 +73,8 @@ pub fn build(record: &Record, from_perf_script: bool, req: &Request) -> Result<V
     let srcs = sources(record, from_perf_script);
     let guides = guide::guides(&srcs);
     let first = guides.first().ok_or_else(|| HeatmapError::new("the record has no snapshots"))?;
-    let key = (
-        req.kdamond_idx.unwrap_or(first.kdamond_idx),
-        req.context_idx.unwrap_or(first.context_idx),
-        req.scheme_idx.or(first.scheme_idx),
-        req.tid.unwrap_or(first.tid),
-    );
-    let guide = guides
-        .iter()
-        .find(|g| (g.kdamond_idx, g.context_idx, g.scheme_idx, g.tid) == key)
-        .ok_or_else(|| HeatmapError::new("no record has the given kdamond, context, scheme and target"))?;
+    let key = (req.kdamond_idx.unwrap_or(first.kdamond_idx), req.context_idx.unwrap_or(first.context_idx), req.scheme_idx.or(first.scheme_idx), req.tid.unwrap_or(first.tid));
+    let guide = guides.iter().find(|g| (g.kdamond_idx, g.context_idx, g.scheme_idx, g.tid) == key).ok_or_else(|| HeatmapError::new("no record has the given kdamond, context, scheme and target"))?;
     let time = ranges::time_range(req.time_range.as_deref(), guide)?;
     let addrs = ranges::address_ranges(req.address_ranges.as_deref(), req.draw_range, guide)?;
     if addrs.is_empty() {

@@ -68,7 +68,11 @@ impl Num {
                 }
                 Some(Float(if div != 0.0 {
                     let fl = div.floor();
-                    if div - fl > 0.5 { fl + 1.0 } else { fl }
+                    if div - fl > 0.5 {
+                        fl + 1.0
+                    } else {
+                        fl
+                    }
                 } else {
                     0.0f64.copysign(a / b)
                 }))
@@ -87,12 +91,20 @@ impl Num {
 
     /// Python's `max(self, o)`: the first argument unless the second is larger.
     pub fn max(self, o: Num) -> Num {
-        if o.compare(self) == Ordering::Greater { o } else { self }
+        if o.compare(self) == Ordering::Greater {
+            o
+        } else {
+            self
+        }
     }
 
     /// Python's `min(self, o)`: the first argument unless the second is smaller.
     pub fn min(self, o: Num) -> Num {
-        if o.compare(self) == Ordering::Less { o } else { self }
+        if o.compare(self) == Ordering::Less {
+            o
+        } else {
+            self
+        }
     }
 
     /// Exact comparison, as Python compares ints with floats (NaN compares equal here).

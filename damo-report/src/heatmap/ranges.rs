@@ -51,8 +51,7 @@ pub fn text_to_ns(text: &str) -> Result<Num, HeatmapError> {
         }
         return Ok(sum);
     }
-    const UNITS: [(&str, i128); 7] =
-        [("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000), ("d", 86_400_000_000_000)];
+    const UNITS: [(&str, i128); 7] = [("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000), ("d", 86_400_000_000_000)];
     for (unit, ns) in UNITS {
         if let Some(number) = text.strip_suffix(unit) {
             // "5ms" must not read as "5m" + "s".
@@ -112,10 +111,7 @@ pub fn address_ranges(user: Option<&[Vec<String>]>, draw: DrawRange, guide: &Gui
             let (start, end) = (text_to_bytes(&r[0])?, text_to_bytes(&r[1])?);
             let base = match r.get(2).map(String::as_str) {
                 None => return Ok((start, end)),
-                Some("guided") => guided
-                    .get(i)
-                    .map(|g| g.0)
-                    .ok_or_else(|| HeatmapError(format!("--address_range {}: no guided range to use as its base", i + 1)))?,
+                Some("guided") => guided.get(i).map(|g| g.0).ok_or_else(|| HeatmapError(format!("--address_range {}: no guided range to use as its base", i + 1)))?,
                 Some(t) => text_to_bytes(t)?,
             };
             Ok((base.plus(start), base.plus(end)))

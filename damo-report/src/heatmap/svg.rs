@@ -67,13 +67,7 @@ pub fn render(grid: &Grid, labels: Labels) -> String {
             let l = level(h);
             let run = row[j..].iter().take_while(|c| c.is_some_and(|c| level(c) == l)).count();
             let y = TOP + PLOT_H - (j + run) as f64 * cell_h;
-            let _ = writeln!(
-                s,
-                r#"<rect x="{x:.3}" y="{y:.3}" width="{:.3}" height="{:.3}" fill="{}"/>"#,
-                cell_w + 0.05,
-                run as f64 * cell_h + 0.05,
-                hex(palette(l / LEVELS))
-            );
+            let _ = writeln!(s, r#"<rect x="{x:.3}" y="{y:.3}" width="{:.3}" height="{:.3}" fill="{}"/>"#, cell_w + 0.05, run as f64 * cell_h + 0.05, hex(palette(l / LEVELS)));
             j += run;
         }
     }
@@ -128,9 +122,5 @@ fn color_bar(s: &mut String, grid: &Grid, range: Option<(f64, f64)>) {
         let _ = writeln!(s, r#"<text x="{}" y="{y}">{v:.3}</text>"#, x + w + 5.0);
     }
     let (lx, ly) = (x + w + 75.0, TOP + PLOT_H / 2.0);
-    let _ = writeln!(
-        s,
-        r#"<text x="{lx}" y="{ly}" text-anchor="middle" transform="rotate(-90 {lx} {ly})">Access frequency ({})</text>"#,
-        grid.heat_unit
-    );
+    let _ = writeln!(s, r#"<text x="{lx}" y="{ly}" text-anchor="middle" transform="rotate(-90 {lx} {ly})">Access frequency ({})</text>"#, grid.heat_unit);
 }

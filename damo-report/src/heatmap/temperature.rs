@@ -12,7 +12,11 @@ fn temperature(r: &Region, iv: Intervals, (freq_weight, age_weight): (f64, f64))
     let percent = (f64::from(r.nr_accesses) * 100.0 / max_samples).trunc();
     let age_us = u64::from(r.age.unwrap_or(0)) * iv.aggr_us;
     let score = percent * freq_weight + age_us as f64 * age_weight;
-    if percent > 0.0 { score } else { -score }
+    if percent > 0.0 {
+        score
+    } else {
+        -score
+    }
 }
 
 /// Rewrites every snapshot's regions: clipped to each range, sorted by temperature and
@@ -58,10 +62,7 @@ mod tests {
     #[test]
     fn hot_regions_go_last() {
         let iv = Intervals { sample_us: 5_000, aggr_us: 100_000, ops_update_us: 1_000_000 };
-        let regions = vec![
-            Region { start: 0, end: 10, nr_accesses: 20, age: Some(1) },
-            Region { start: 10, end: 40, nr_accesses: 0, age: Some(5) },
-        ];
+        let regions = vec![Region { start: 0, end: 10, nr_accesses: 20, age: Some(1) }, Region { start: 10, end: 40, nr_accesses: 0, age: Some(5) }];
         let mut rec = Record {
             targets: vec![TargetRecord { intervals: Some(iv), snapshots: vec![Snapshot { start_ns: 0, end_ns: 1, regions, total_bytes: None }], ..Default::default() }],
             ..Default::default()

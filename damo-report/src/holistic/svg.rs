@@ -500,8 +500,10 @@ mod tests {
             })
             .to_vec();
         let time = (0.0, 60e9);
-        let phases =
-            cuts.windows(2).map(|w| PhaseMark::new(Phase { first: 0, last: 0, start_ns: w[0] * 1_000_000, end_ns: w[1] * 1_000_000, mean_wss: 4 << 20, hot_ranges: vec![], heat: vec![] }, &samples, 3)).collect();
+        let phases = cuts
+            .windows(2)
+            .map(|w| PhaseMark::new(Phase { first: 0, last: 0, start_ns: w[0] * 1_000_000, end_ns: w[1] * 1_000_000, mean_wss: 4 << 20, hot_ranges: vec![], heat: vec![] }, &samples, 3))
+            .collect();
         Holistic { title: "busy.dtr".into(), maps, time, wss: crate::holistic::wss_series(&target), timeline: Some(Timeline::build(&samples, time, 100, 8)), phases }
     }
 

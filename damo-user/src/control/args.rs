@@ -14,7 +14,9 @@ use super::{
 };
 use crate::{
     launch::{GatedChild, LaunchOptions},
-    privilege, record::target::TargetSpec};
+    privilege,
+    record::target::TargetSpec,
+};
 
 /// DAMON parameters, as damo's options name them.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -290,13 +292,26 @@ fn print_status(doc: &Document, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "kdamond {i}: {} {} — {owner}", k.state.as_deref().unwrap_or("?"), k.pid.map_or(String::new(), |p| format!("pid {p}")))?;
         for (c, ctx) in k.contexts.iter().enumerate() {
             let iv = ctx.intervals;
-            writeln!(out, "  context {c}: ops {}, intervals sample {} us aggr {} us update {} us, regions {}..{}", ctx.ops, iv.sample_us, iv.aggr_us, iv.ops_update_us, ctx.nr_regions.min, ctx.nr_regions.max)?;
+            writeln!(
+                out,
+                "  context {c}: ops {}, intervals sample {} us aggr {} us update {} us, regions {}..{}",
+                ctx.ops, iv.sample_us, iv.aggr_us, iv.ops_update_us, ctx.nr_regions.min, ctx.nr_regions.max
+            )?;
             for (t, target) in ctx.targets.iter().enumerate() {
                 writeln!(out, "    target {t}: {}", target.pid.map_or("no pid (physical memory)".into(), |p| format!("pid {p}")))?;
             }
             for (s, scheme) in ctx.schemes.iter().enumerate() {
                 let st = scheme.stats.unwrap_or_default();
-                writeln!(out, "    scheme {s}: {} — tried {} regions ({}), applied {} ({}), quota exceeded {}", scheme.action, st.nr_tried, units::format_sz(st.sz_tried as f64, false), st.nr_applied, units::format_sz(st.sz_applied as f64, false), st.qt_exceeds)?;
+                writeln!(
+                    out,
+                    "    scheme {s}: {} — tried {} regions ({}), applied {} ({}), quota exceeded {}",
+                    scheme.action,
+                    st.nr_tried,
+                    units::format_sz(st.sz_tried as f64, false),
+                    st.nr_applied,
+                    units::format_sz(st.sz_applied as f64, false),
+                    st.qt_exceeds
+                )?;
             }
         }
     }
@@ -316,12 +331,8 @@ impl DamonArgs {
 
     /// Like [`document`](Self::document), starting from `base` instead of the defaults.
     fn document_over(&self, pid: Option<u32>, base: Option<&Context>) -> Result<Document> {
-        let time = |v: &Option<String>, what: &str, default: u64| -> Result<u64> {
-            v.as_deref().map_or(Ok(default), |t| units::parse_us(t).with_context(|| format!("bad {what}")))
-        };
-        let count = |v: &Option<String>, what: &str, default: u64| -> Result<u64> {
-            v.as_deref().map_or(Ok(default), |t| units::parse_count(t).with_context(|| format!("bad {what}")))
-        };
+        let time = |v: &Option<String>, what: &str, default: u64| -> Result<u64> { v.as_deref().map_or(Ok(default), |t| units::parse_us(t).with_context(|| format!("bad {what}"))) };
+        let count = |v: &Option<String>, what: &str, default: u64| -> Result<u64> { v.as_deref().map_or(Ok(default), |t| units::parse_count(t).with_context(|| format!("bad {what}"))) };
         let defaults = base.map_or_else(|| (Intervals::default(), NrRegions::default()), |c| (c.intervals, c.nr_regions));
         let intervals = Intervals {
             sample_us: time(&self.sample, "--sample", defaults.0.sample_us)?,

@@ -42,11 +42,7 @@ pub fn present(tree: &dyn Tree, owned: &Ownership) -> Result<Vec<Present>> {
 }
 
 fn describe(kdamonds: &[&Present]) -> String {
-    kdamonds
-        .iter()
-        .map(|k| format!("kdamond {} ({}{})", k.index, k.pid.map_or("stopped".into(), |p| format!("pid {p}")), if k.ours { ", ours" } else { "" }))
-        .collect::<Vec<_>>()
-        .join(", ")
+    kdamonds.iter().map(|k| format!("kdamond {} ({}{})", k.index, k.pid.map_or("stopped".into(), |p| format!("pid {p}")), if k.ours { ", ours" } else { "" })).collect::<Vec<_>>().join(", ")
 }
 
 /// Starts the document's kdamonds; returns their indices and pids.

@@ -120,11 +120,7 @@ pub struct AccessPattern {
 impl Default for AccessPattern {
     /// Everything: DAMON's own defaults (all 0) would match nothing.
     fn default() -> Self {
-        Self {
-            sz_bytes: MinMax { min: 0, max: u64::MAX },
-            nr_accesses: PercentRange { min: 0.0, max: 100.0 },
-            age: MinMax { min: 0, max: u64::MAX },
-        }
+        Self { sz_bytes: MinMax { min: 0, max: u64::MAX }, nr_accesses: PercentRange { min: 0.0, max: 100.0 }, age: MinMax { min: 0, max: u64::MAX } }
     }
 }
 
@@ -234,11 +230,7 @@ enum Text {
     Str(String),
 }
 
-fn parsed<'de, D: Deserializer<'de>, T>(
-    d: D,
-    from_int: impl Fn(u64) -> T,
-    from_text: impl Fn(&str) -> Result<T, units::UnitError>,
-) -> Result<T, D::Error> {
+fn parsed<'de, D: Deserializer<'de>, T>(d: D, from_int: impl Fn(u64) -> T, from_text: impl Fn(&str) -> Result<T, units::UnitError>) -> Result<T, D::Error> {
     match Text::deserialize(d)? {
         Text::Int(i) => Ok(from_int(i)),
         Text::Float(f) => from_text(&f.to_string()).map_err(serde::de::Error::custom),
@@ -279,13 +271,17 @@ fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 
 /// damo writes permil values as percentages ("50 %" is 500 ‰); a bare number is permil.
 fn permil<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    parsed(d, |i| i, |t| {
-        let t = t.trim();
-        match t.strip_suffix('%') {
-            Some(p) => units::parse_percent(p).map(|p| (p * 10.0) as u64),
-            None => units::parse_count(t),
-        }
-    })
+    parsed(
+        d,
+        |i| i,
+        |t| {
+            let t = t.trim();
+            match t.strip_suffix('%') {
+                Some(p) => units::parse_percent(p).map(|p| (p * 10.0) as u64),
+                None => units::parse_count(t),
+            }
+        },
+    )
 }
 
 #[cfg(test)]

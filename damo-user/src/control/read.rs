@@ -14,12 +14,7 @@ pub fn document(tree: &dyn Tree, owned: &Ownership) -> anyhow::Result<Document> 
         .map(|p| {
             let base = format!("kdamonds/{}/contexts", p.index);
             let n = read_u64(tree, &format!("{base}/nr_contexts")).unwrap_or(0);
-            Kdamond {
-                contexts: (0..n).map(|c| context(tree, &format!("{base}/{c}"))).collect(),
-                state: Some(if p.running { "on" } else { "off" }.into()),
-                pid: p.pid,
-                ours: Some(p.ours),
-            }
+            Kdamond { contexts: (0..n).map(|c| context(tree, &format!("{base}/{c}"))).collect(), state: Some(if p.running { "on" } else { "off" }.into()), pid: p.pid, ours: Some(p.ours) }
         })
         .collect();
     Ok(Document { kdamonds })

@@ -90,15 +90,7 @@ pub fn take(tree: &dyn Tree, owned: &Ownership, idx: usize, now_ns: u64) -> Resu
 }
 
 fn plain_stat() -> Scheme {
-    Scheme {
-        action: "stat".into(),
-        access_pattern: Default::default(),
-        apply_interval_us: 0,
-        quotas: Default::default(),
-        watermarks: Default::default(),
-        filters: Vec::new(),
-        stats: None,
-    }
+    Scheme { action: "stat".into(), access_pattern: Default::default(), apply_interval_us: 0, quotas: Default::default(), watermarks: Default::default(), filters: Vec::new(), stats: None }
 }
 
 fn is_plain_stat(s: &Scheme) -> bool {

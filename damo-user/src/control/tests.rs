@@ -1,21 +1,10 @@
 //! The controller against a fake kernel: exact write sequences, and the refusals that keep
 //! other tools' kdamonds safe.
 
-use super::{
-    args::DamonArgs,
-    ownership::Ownership,
-    params::Document,
-    tree::fake::FakeKernel,
-    *,
-};
+use super::{args::DamonArgs, ownership::Ownership, params::Document, tree::fake::FakeKernel, *};
 
 fn doc(pid: u32) -> Document {
-    let args = DamonArgs {
-        damos_action: vec!["pageout".into()],
-        damos_access_rate: vec!["0%".into(), "0%".into()],
-        damos_age: vec!["5s".into(), "max".into()],
-        ..Default::default()
-    };
+    let args = DamonArgs { damos_action: vec!["pageout".into()], damos_access_rate: vec!["0%".into(), "0%".into()], damos_age: vec!["5s".into(), "max".into()], ..Default::default() };
     args.document(Some(pid)).unwrap()
 }
 

@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use damo_record::{
-    model::{Metadata, FootprintSnapshot, Intervals, Losses, Module, ProcStatSample, Snapshot, StackSample, TargetRecord, VmaSnapshot},
+    model::{FootprintSnapshot, Intervals, Losses, Metadata, Module, ProcStatSample, Snapshot, StackSample, TargetRecord, VmaSnapshot},
     native::NativeWriter,
     output_file::{OutputFile, OutputOptions},
 };

@@ -37,7 +37,20 @@ mod tests {
 
     #[test]
     fn wall_clock_offset_turns_monotonic_times_into_today() {
-        let plan = Plan { target: None, user: None, kdamond_pids: Vec::new(), monitored_pids: Vec::new(), sample_hz: 99, call_graph: Default::default(), follow_children: true, timeout: None, start_damon: None, schemes_target_regions: false, proc_samples: Default::default(), keep_running: false };
+        let plan = Plan {
+            target: None,
+            user: None,
+            kdamond_pids: Vec::new(),
+            monitored_pids: Vec::new(),
+            sample_hz: 99,
+            call_graph: Default::default(),
+            follow_children: true,
+            timeout: None,
+            start_damon: None,
+            schemes_target_regions: false,
+            proc_samples: Default::default(),
+            keep_running: false,
+        };
         let m = of(&plan);
         assert_eq!(m.sample_hz, 0, "nothing is sampled without a target");
         let mono = clock_ns(libc::CLOCK_MONOTONIC);

@@ -25,7 +25,6 @@ pub use self::{
 use self::{sink::RecordingSink, target::TargetSpec};
 use crate::{
     bpf::Tracer,
-    unwind::{CallGraph, StackUnwinder, UnwindStats},
     collector,
     control::{self, ownership::Ownership, params::Document, tree::SysfsTree},
     launch::{GatedChild, LaunchOptions, StartedCommand},
@@ -33,6 +32,7 @@ use crate::{
     privilege::Privileges,
     sideband::Sideband,
     tracefs,
+    unwind::{CallGraph, StackUnwinder, UnwindStats},
 };
 
 /// How a recording is set up, independent of the CLI and of the output file.
@@ -95,15 +95,7 @@ pub struct StackSummary {
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let p = &self.progress;
-        write!(
-            f,
-            "recorded {:.1}s: {} snapshots, {} regions, {} stack samples, {} lost",
-            self.duration.as_secs_f64(),
-            p.snapshots,
-            p.regions,
-            p.samples,
-            self.losses.total(),
-        )?;
+        write!(f, "recorded {:.1}s: {} snapshots, {} regions, {} stack samples, {} lost", self.duration.as_secs_f64(), p.snapshots, p.regions, p.samples, self.losses.total(),)?;
         let causes: Vec<String> = self.losses.breakdown().iter().map(|(cause, n)| format!("{cause} {n}")).collect();
         if !causes.is_empty() {
             write!(f, " ({})", causes.join(", "))?;

@@ -193,11 +193,8 @@ impl PerfMaps {
 
     /// The entries samples fell in, by pid and start.
     pub fn hit_symbols(&self) -> Vec<JitSymbol> {
-        let mut out: Vec<JitSymbol> = self
-            .procs
-            .iter()
-            .flat_map(|(&pid, p)| p.entries.iter().filter(|e| p.hit.contains(&e.start)).map(move |e| JitSymbol { pid, start: e.start, size: e.size, name: e.name.clone() }))
-            .collect();
+        let mut out: Vec<JitSymbol> =
+            self.procs.iter().flat_map(|(&pid, p)| p.entries.iter().filter(|e| p.hit.contains(&e.start)).map(move |e| JitSymbol { pid, start: e.start, size: e.size, name: e.name.clone() })).collect();
         out.sort_by_key(|j| (j.pid, j.start));
         out
     }
@@ -251,11 +248,7 @@ impl PerfMaps {
 /// Opens `path` if it is a regular file owned by one of `uids`, without following a symlink
 /// or blocking on a FIFO.
 fn open_owned(path: &Path, uids: &[u32]) -> Result<File, MapError> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| MapError::Open(path.to_owned(), e))?;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC).open(path).map_err(|e| MapError::Open(path.to_owned(), e))?;
     let meta = file.metadata().map_err(|e| MapError::Read(path.to_owned(), e))?;
     if !meta.file_type().is_file() {
         return Err(MapError::NotRegular(path.to_owned()));
@@ -384,10 +377,14 @@ mod tests {
         // Past the byte bound, nothing more is read.
         let (tmp, mut maps) = roots(83);
         maps.max_file = 30;
-        std::fs::write(tmp.path().join("tmp/perf-83.map"), b"1000 10 within
+        std::fs::write(
+            tmp.path().join("tmp/perf-83.map"),
+            b"1000 10 within
 2000 10 within_too
 3000 10 beyond
-").unwrap();
+",
+        )
+        .unwrap();
         assert_eq!(maps.frame(83, 0x1000), Some("within"));
         assert_eq!(maps.frame(83, 0x3000), None);
         maps.finish();

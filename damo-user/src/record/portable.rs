@@ -80,10 +80,7 @@ mod tests {
         let (offset, meta) = out.outputs[0];
         let blazesym::normalize::UserMeta::Elf(elf) = &out.meta[meta] else { panic!("not in a file") };
         let build_id = read_elf_build_id(&elf.path).unwrap().map(|b| b.to_vec());
-        let modules = vec![
-            Module { path: elf.path.clone(), build_id: build_id.clone() },
-            Module { path: elf.path.clone(), build_id: Some(vec![9, 9]) },
-        ];
+        let modules = vec![Module { path: elf.path.clone(), build_id: build_id.clone() }, Module { path: elf.path.clone(), build_id: Some(vec![9, 9]) }];
         let mut code = SampledCode::default();
         let sample = |user: Vec<FileAddr>| StackSample { ts_ns: 0, pid: 1, tid: 1, cpu: 0, comm: "t".into(), user, kernel: vec![] };
         for _ in 0..3 {

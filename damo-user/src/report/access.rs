@@ -126,36 +126,22 @@ impl Args {
                 _ => bail!("{what} takes two values"),
             }
         };
-        let [w0, w1, w2] = self.temperature_weights.as_slice() else {
-            bail!("--temperature_weights takes three values")
-        };
+        let [w0, w1, w2] = self.temperature_weights.as_slice() else { bail!("--temperature_weights takes three values") };
         let values = three(&self.region_box_values, "--region_box_values")?;
         let scales = three(&self.region_box_scales, "--region_box_scales")?;
         let mut min_chars = Vec::new();
         for pair in self.min_chars_for.chunks(2) {
-            let [k, n] = pair else {
-                bail!("--min_chars_for takes two values")
-            };
-            let n: usize = n
-                .parse()
-                .map_err(|_| anyhow::anyhow!("wrong --min_chars_for number {n:?}"))?;
+            let [k, n] = pair else { bail!("--min_chars_for takes two values") };
+            let n: usize = n.parse().map_err(|_| anyhow::anyhow!("wrong --min_chars_for number {n:?}"))?;
             min_chars.push((k.clone(), n));
         }
-        if self
-            .percentiles_range
-            .as_ref()
-            .is_some_and(|r| r.len() == 3 && r[2] == 0)
-        {
+        if self.percentiles_range.as_ref().is_some_and(|r| r.len() == 3 && r[2] == 0) {
             bail!("--percentiles_range: the step must not be zero");
         }
         Ok(Options {
             style: self.style.clone(),
             percentiles_range: self.percentiles_range.clone(),
-            sort_regions_by: self
-                .sort_regions_by
-                .iter()
-                .filter_map(|s| SortKey::parse(s))
-                .collect(),
+            sort_regions_by: self.sort_regions_by.iter().filter_map(|s| SortKey::parse(s)).collect(),
             sort_regions_dsc: self.sort_regions_dsc.clone().unwrap_or_default(),
             temperature_weights: [*w0, *w1, *w2],
             hist_logscale: self.hist_logscale,
@@ -172,14 +158,8 @@ impl Args {
             snapshot_heatmap_static: self.snapshot_heatmap_static,
             region_box: self.region_box,
             region_box_values: values.map(|v| box_value(&v)),
-            region_box_min_max_length: two(
-                &self.region_box_min_max_length,
-                "--region_box_min_max_length",
-            )?,
-            region_box_min_max_height: two(
-                &self.region_box_min_max_height,
-                "--region_box_min_max_height",
-            )?,
+            region_box_min_max_length: two(&self.region_box_min_max_length, "--region_box_min_max_length")?,
+            region_box_min_max_height: two(&self.region_box_min_max_height, "--region_box_min_max_height")?,
             region_box_colorset: self.region_box_colorset.clone(),
             region_box_scales: scales.map(|s| s == "log"),
             region_box_align_right: self.region_box_align == "right",

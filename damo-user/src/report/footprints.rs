@@ -108,8 +108,7 @@ fn damo_footprint_file(path: &Path) -> Result<Option<Vec<damo_record::model::Foo
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
     };
-    let data = damo_record::input::read_all(&mut file, &mut damo_record::budget::Meter::new())
-        .with_context(|| format!("failed to read {}", path.display()))?;
+    let data = damo_record::input::read_all(&mut file, &mut damo_record::budget::Meter::new()).with_context(|| format!("failed to read {}", path.display()))?;
     // A JSON list whose first snapshot names its footprints; damo's records are not that.
     let head = &data[..data.len().min(4096)];
     let looks_like = head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') && head.windows(12).any(|w| w == b"\"footprints\"");

@@ -17,8 +17,7 @@ use damo_record::{
 use damo_report::{
     heatmap::{self, guide::GuideRegion, Request},
     holistic::{self, html, svg, Holistic, NamedSample, PhaseMark, Timeline},
-    image,
-    phases,
+    image, phases,
 };
 
 use super::{
@@ -90,9 +89,7 @@ pub fn run(args: Args) -> Result<()> {
     // ones per bucket): --time_buckets 100000000 would take gigabytes per function.
     let functions = named.iter().map(|(_, f)| f.as_str()).collect::<std::collections::HashSet<_>>().len() as u64;
     let per_bucket = (functions + 1) * 8 + (args.top_functions as u64 + 1) * 64;
-    damo_record::budget::check((args.time_buckets as u64).saturating_mul(per_bucket), || {
-        format!("--time_buckets {} ({functions} functions)", args.time_buckets)
-    })?;
+    damo_record::budget::check((args.time_buckets as u64).saturating_mul(per_bucket), || format!("--time_buckets {} ({functions} functions)", args.time_buckets))?;
     let page = Holistic {
         title: path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
         timeline: (!named.is_empty()).then(|| Timeline::build(&named, time, args.time_buckets, args.top_functions)),

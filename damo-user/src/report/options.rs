@@ -30,9 +30,7 @@ pub fn check_percentile_range(start: i64, stop: i64, step: i64, bar_cols: usize)
     let n = u64::try_from((span.max(0) + step_abs - 1) / step_abs).unwrap_or(u64::MAX);
     // The line, the list of lines and their join.
     let per_line = PER_PERCENTILE.saturating_add((bar_cols as u64).saturating_mul(3));
-    damo_record::budget::check(n.saturating_mul(per_line), || {
-        format!("--range {start} {stop} {step} ({n} percentiles) with bars of {bar_cols} columns")
-    })?;
+    damo_record::budget::check(n.saturating_mul(per_line), || format!("--range {start} {stop} {step} ({n} percentiles) with bars of {bar_cols} columns"))?;
     Ok(())
 }
 
@@ -126,11 +124,7 @@ impl FilterArgs {
     }
 }
 
-fn range<T: PartialOrd + Copy>(
-    option: &str,
-    pair: &[String],
-    parse: impl Fn(&str) -> Result<T, units::UnitError>,
-) -> Result<(T, T)> {
+fn range<T: PartialOrd + Copy>(option: &str, pair: &[String], parse: impl Fn(&str) -> Result<T, units::UnitError>) -> Result<(T, T)> {
     let [lo, hi] = pair else { bail!("{option} takes two values") };
     let lo = parse(lo).with_context(|| format!("bad {option} minimum"))?;
     let hi = parse(hi).with_context(|| format!("bad {option} maximum"))?;
@@ -140,11 +134,7 @@ fn range<T: PartialOrd + Copy>(
     Ok((lo, hi))
 }
 
-fn ranges<T: PartialOrd + Copy>(
-    option: &str,
-    flat: &[String],
-    parse: impl Fn(&str) -> Result<T, units::UnitError> + Copy,
-) -> Result<Vec<(T, T)>> {
+fn ranges<T: PartialOrd + Copy>(option: &str, flat: &[String], parse: impl Fn(&str) -> Result<T, units::UnitError> + Copy) -> Result<Vec<(T, T)>> {
     flat.chunks(2).map(|pair| range(option, pair, parse)).collect()
 }
 

@@ -39,19 +39,8 @@ pub fn damo() -> Option<PathBuf> {
 
 /// Stdout of a successful run of `program args` in `dir`.
 fn stdout_of(program: &Path, args: &[&str], dir: &Path) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("failed to run {}: {e}", program.display()));
-    assert!(
-        out.status.success(),
-        "{} {args:?} failed ({}):\n{}{}",
-        program.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(program).args(args).current_dir(dir).output().unwrap_or_else(|e| panic!("failed to run {}: {e}", program.display()));
+    assert!(out.status.success(), "{} {args:?} failed ({}):\n{}{}", program.display(), out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("output is UTF-8")
 }
 

@@ -12,7 +12,8 @@ use damo_record::{
 };
 
 /// (buffer start, function address, function name) of each phase, in order.
-pub const PHASES: [(u64, u64, &str); 3] = [(0x1000_0000, 0xffff_ffff_8100_1000, "phase_scan"), (0x2000_0000, 0xffff_ffff_8100_2000, "phase_update"), (0x3000_0000, 0xffff_ffff_8100_3000, "phase_hotspot")];
+pub const PHASES: [(u64, u64, &str); 3] =
+    [(0x1000_0000, 0xffff_ffff_8100_1000, "phase_scan"), (0x2000_0000, 0xffff_ffff_8100_2000, "phase_update"), (0x3000_0000, 0xffff_ffff_8100_3000, "phase_hotspot")];
 pub const CALLER: u64 = 0xffff_ffff_8100_9000;
 pub const BUFFER: u64 = 16 << 20;
 /// Snapshots per phase (100 ms each).
@@ -48,7 +49,8 @@ fn write_with(path: &Path, with_samples: bool, names: &[&str; 3], rate: u32, cal
         for i in 0..SNAPSHOTS {
             let n = p as u64 * SNAPSHOTS + i;
             let (start_ns, end_ns) = (n * 100_000_000, (n + 1) * 100_000_000);
-            let regions = PHASES.iter().enumerate().map(|(q, &(start, _, _))| Region { start, end: start + BUFFER, nr_accesses: if q == p { rate + (i % 3) as u32 } else { 0 }, age: Some(0) }).collect();
+            let regions =
+                PHASES.iter().enumerate().map(|(q, &(start, _, _))| Region { start, end: start + BUFFER, nr_accesses: if q == p { rate + (i % 3) as u32 } else { 0 }, age: Some(0) }).collect();
             w.snapshot(&target, &Snapshot { start_ns, end_ns, regions, total_bytes: None }).unwrap();
             for k in 0..10 {
                 // One sample in ten is elsewhere, so the top function is not the only one.

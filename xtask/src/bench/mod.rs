@@ -15,8 +15,9 @@ use std::{
 use anyhow::{Context, Result};
 use damo_record::{
     damo::{self, DamoFormat},
-    load, native,
+    load,
     model::Record,
+    native,
     synth::{self, SynthSpec},
 };
 
@@ -184,12 +185,7 @@ fn best_of(n: usize, mut f: impl FnMut()) -> Duration {
 /// Wall time of one successful run, output discarded.
 fn time(program: &Path, args: &[String], dir: &Path, env: &[(&str, &str)]) -> Result<Duration> {
     let t = Instant::now();
-    let out = std::process::Command::new(program)
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(dir)
-        .output()
-        .with_context(|| format!("failed to run {}", program.display()))?;
+    let out = std::process::Command::new(program).args(args).envs(env.iter().copied()).current_dir(dir).output().with_context(|| format!("failed to run {}", program.display()))?;
     let elapsed = t.elapsed();
     if !out.status.success() {
         anyhow::bail!("{} {} failed: {}", program.display(), args.join(" "), String::from_utf8_lossy(&out.stderr));
