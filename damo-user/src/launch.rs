@@ -217,6 +217,12 @@ pub fn end_command(child: &mut Child, grace: Duration) -> bool {
     if killed {
         // SAFETY: as above.
         unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        // SIGKILL is delivered asynchronously: the group is gone only once each member died
+        // (a child of the command becomes init's zombie), which takes a scheduler tick or two.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while group_alive(pgid) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
     }
     let _ = child.wait();
     killed
