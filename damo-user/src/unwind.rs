@@ -247,7 +247,11 @@ pub fn end_at_unmapped(mappings: &[Mapping], frames: &mut Vec<u64>) {
         let i = mappings.partition_point(|m| m.end <= addr);
         mappings.get(i).is_some_and(|m| m.start <= addr)
     };
-    if let Some(i) = frames.iter().skip(1).position(|&a| !mapped(a)) {
+    // An ip outside every mapping (a sample caught in exec, before the new image's mappings
+    // are known): nothing walked from it can be trusted either.
+    if frames.first().is_some_and(|&ip| !mapped(ip)) {
+        frames.truncate(1);
+    } else if let Some(i) = frames.iter().skip(1).position(|&a| !mapped(a)) {
         frames.truncate(i + 2);
     }
 }
@@ -414,5 +418,8 @@ mod tests {
         let mut leaf_only = vec![0x9999];
         end_at_unmapped(&maps, &mut leaf_only);
         assert_eq!(leaf_only, [0x9999], "the ip itself is kept even when unmapped");
+        let mut from_nowhere = vec![0x9999, 0x8888, 0x1010];
+        end_at_unmapped(&maps, &mut from_nowhere);
+        assert_eq!(from_nowhere, [0x9999], "nothing walked from an unmapped ip is kept: one [unknown]");
     }
 }
