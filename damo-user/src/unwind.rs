@@ -243,16 +243,20 @@ fn read_u64(stack: &[u8], sp: u64, addr: u64) -> Result<u64, ()> {
 /// keeping that address as one `[unknown]` frame (as perf does): past it, a frame-pointer walk
 /// follows whatever `rbp` held and yields garbage, up to 127 frames of it.
 pub fn end_at_unmapped(mappings: &[Mapping], frames: &mut Vec<u64>) {
-    let mapped = |addr: u64| {
+    let mapping = |addr: u64| {
         let i = mappings.partition_point(|m| m.end <= addr);
-        mappings.get(i).is_some_and(|m| m.start <= addr)
+        mappings.get(i).filter(|m| m.start <= addr)
     };
     // An ip outside every mapping (a sample caught in exec, before the new image's mappings
     // are known): nothing walked from it can be trusted either.
-    if frames.first().is_some_and(|&ip| !mapped(ip)) {
+    if frames.first().is_some_and(|&ip| mapping(ip).is_none()) {
         frames.truncate(1);
-    } else if let Some(i) = frames.iter().skip(1).position(|&a| !mapped(a)) {
-        frames.truncate(i + 2);
+    } else if let Some(i) = frames.iter().skip(1).position(|&a| mapping(a).is_none()) {
+        // The unmapped address stays as the one [unknown] frame, unless the frame before it
+        // is already code outside any file ([vdso], JIT): a walk out of the vdso of a
+        // program without frame pointers follows its caller's rbp into garbage.
+        let after_unnamed = mapping(frames[i]).is_some_and(|m| m.module == UNKNOWN_MODULE);
+        frames.truncate(if after_unnamed { i + 1 } else { i + 2 });
     }
 }
 
@@ -415,6 +419,9 @@ mod tests {
         let mut frames = vec![0x1010, 0x5010, 0x1020, 0xdead_beef, 0x1030, 0x42, 0x43];
         end_at_unmapped(&maps, &mut frames);
         assert_eq!(frames, [0x1010, 0x5010, 0x1020, 0xdead_beef], "anonymous executable code (JIT) is mapped; garbage is one frame");
+        let mut out_of_vdso = vec![0x5010, 0xdead_beef, 0x1030];
+        end_at_unmapped(&maps, &mut out_of_vdso);
+        assert_eq!(out_of_vdso, [0x5010], "after code outside any file, garbage adds no second [unknown]");
         let mut leaf_only = vec![0x9999];
         end_at_unmapped(&maps, &mut leaf_only);
         assert_eq!(leaf_only, [0x9999], "the ip itself is kept even when unmapped");
