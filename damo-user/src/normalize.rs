@@ -266,6 +266,12 @@ impl AddressNormalizer {
         out
     }
 
+    /// The executable mapping of `pid` holding `addr` at `ts_ns`, as known now (no /proc read:
+    /// call after [`normalize_at`](Self::normalize_at) for the same sample).
+    pub fn mapping_at(&self, pid: u32, ts_ns: u64, addr: u64) -> Option<&Mapping> {
+        self.procs.get(&pid)?.find(ts_ns, addr)
+    }
+
     /// A path this process can read `module`'s file from while the recording runs: its own
     /// path, or `/proc/self/fd/N` of a file opened through the process that mapped it.
     pub fn module_file(&self, module: u32) -> Option<PathBuf> {

@@ -242,20 +242,18 @@ fn read_u64(stack: &[u8], sp: u64, addr: u64) -> Result<u64, ()> {
 /// Cuts a stack at its first return address outside every executable mapping of the process,
 /// keeping that address as one `[unknown]` frame (as perf does): past it, a frame-pointer walk
 /// follows whatever `rbp` held and yields garbage, up to 127 frames of it.
-pub fn end_at_unmapped(mappings: &[Mapping], frames: &mut Vec<u64>) {
-    let mapping = |addr: u64| {
-        let i = mappings.partition_point(|m| m.end <= addr);
-        mappings.get(i).filter(|m| m.start <= addr)
-    };
+/// `module_at` gives the module of the executable mapping holding an address, `None` outside
+/// every one (a lookup, not a list: it runs for each sample).
+pub fn end_at_unmapped(module_at: impl Fn(u64) -> Option<u32>, frames: &mut Vec<u64>) {
     // An ip outside every mapping (a sample caught in exec, before the new image's mappings
     // are known): nothing walked from it can be trusted either.
-    if frames.first().is_some_and(|&ip| mapping(ip).is_none()) {
+    if frames.first().is_some_and(|&ip| module_at(ip).is_none()) {
         frames.truncate(1);
-    } else if let Some(i) = frames.iter().skip(1).position(|&a| mapping(a).is_none()) {
+    } else if let Some(i) = frames.iter().skip(1).position(|&a| module_at(a).is_none()) {
         // The unmapped address stays as the one [unknown] frame, unless the frame before it
         // is already code outside any file ([vdso], JIT): a walk out of the vdso of a
         // program without frame pointers follows its caller's rbp into garbage.
-        let after_unnamed = mapping(frames[i]).is_some_and(|m| m.module == UNKNOWN_MODULE);
+        let after_unnamed = module_at(frames[i]) == Some(UNKNOWN_MODULE);
         frames.truncate(if after_unnamed { i + 1 } else { i + 2 });
     }
 }
@@ -416,17 +414,18 @@ mod tests {
             Mapping { start: 0x1000, end: 0x2000, offset: 0, module: 0, since_ns: 0, until_ns: u64::MAX },
             Mapping { start: 0x5000, end: 0x6000, offset: 0, module: UNKNOWN_MODULE, since_ns: 0, until_ns: u64::MAX },
         ];
+        let maps = |addr: u64| maps.iter().find(|m| m.start <= addr && addr < m.end).map(|m| m.module);
         let mut frames = vec![0x1010, 0x5010, 0x1020, 0xdead_beef, 0x1030, 0x42, 0x43];
-        end_at_unmapped(&maps, &mut frames);
+        end_at_unmapped(maps, &mut frames);
         assert_eq!(frames, [0x1010, 0x5010, 0x1020, 0xdead_beef], "anonymous executable code (JIT) is mapped; garbage is one frame");
         let mut out_of_vdso = vec![0x5010, 0xdead_beef, 0x1030];
-        end_at_unmapped(&maps, &mut out_of_vdso);
+        end_at_unmapped(maps, &mut out_of_vdso);
         assert_eq!(out_of_vdso, [0x5010], "after code outside any file, garbage adds no second [unknown]");
         let mut leaf_only = vec![0x9999];
-        end_at_unmapped(&maps, &mut leaf_only);
+        end_at_unmapped(maps, &mut leaf_only);
         assert_eq!(leaf_only, [0x9999], "the ip itself is kept even when unmapped");
         let mut from_nowhere = vec![0x9999, 0x8888, 0x1010];
-        end_at_unmapped(&maps, &mut from_nowhere);
+        end_at_unmapped(maps, &mut from_nowhere);
         assert_eq!(from_nowhere, [0x9999], "nothing walked from an unmapped ip is kept: one [unknown]");
     }
 }

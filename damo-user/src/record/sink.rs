@@ -136,7 +136,8 @@ impl<'a> RecordingSink<'a> {
             return Ok(Vec::new());
         }
         let mut user = self.normalizer.normalize_at(event.pid, event.ts_ns, &raw)?;
-        unwind::end_at_unmapped(&self.normalizer.mappings(event.pid, event.ts_ns), &mut raw);
+        let normalizer = &self.normalizer;
+        unwind::end_at_unmapped(|addr| normalizer.mapping_at(event.pid, event.ts_ns, addr).map(|m| m.module), &mut raw);
         user.truncate(raw.len());
         Ok(user)
     }
