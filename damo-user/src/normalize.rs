@@ -68,6 +68,8 @@ pub struct AddressNormalizer {
     /// The latest sample time normalized: retired mappings older than this by
     /// `RETIRED_KEEP_NS` go.
     latest_ns: u64,
+    /// The last generation given to a process's mappings (see [`Self::mappings_generation`]).
+    generations: u64,
 }
 
 struct Process {
@@ -79,6 +81,9 @@ struct Process {
     source: Source,
     /// The tick its exit was seen at.
     gone_at: Option<u64>,
+    /// Changes whenever `live` or `retired` do; unique across processes and their reuse of
+    /// a pid, so an unchanged number means unchanged mappings.
+    generation: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -144,6 +149,7 @@ impl AddressNormalizer {
             follow_children: false,
             ticks: 0,
             latest_ns: 0,
+            generations: 0,
         }
     }
 
@@ -189,14 +195,18 @@ impl AddressNormalizer {
             TaskEvent::Mmap(ref m) => {
                 if self.procs.contains_key(&m.pid) {
                     let mapping = self.mapping_of(m);
+                    let generation = self.next_generation();
                     if let Some(p) = self.procs.get_mut(&m.pid) {
                         p.insert(mapping);
+                        p.generation = generation;
                     }
                 }
             }
             TaskEvent::Exec { pid, ts_ns } => {
+                let generation = self.next_generation();
                 if let Some(p) = self.procs.get_mut(&pid) {
                     p.retire_all(ts_ns);
+                    p.generation = generation;
                 }
             }
             TaskEvent::Fork { pid, ppid, ts_ns: _, .. } => {
@@ -204,9 +214,10 @@ impl AddressNormalizer {
                 if pid == ppid || !self.follow_children {
                     return;
                 }
+                let generation = self.next_generation();
                 if let Some(parent) = self.procs.get(&ppid) {
                     // The child starts with its parent's mappings (copied at fork).
-                    let child = Process { live: parent.live.clone(), retired: Vec::new(), source: Source::Sideband, gone_at: None };
+                    let child = Process { live: parent.live.clone(), retired: Vec::new(), source: Source::Sideband, gone_at: None, generation };
                     self.procs.insert(pid, child);
                 }
             }
@@ -230,7 +241,12 @@ impl AddressNormalizer {
             if let Source::Procfs { fresh, reloaded_for_unknown } = &mut p.source {
                 (*fresh, *reloaded_for_unknown) = (false, false);
             }
+            let before = p.retired.len();
             p.retired.retain(|m| m.until_ns >= oldest);
+            if p.retired.len() != before {
+                self.generations += 1;
+                p.generation = self.generations;
+            }
         }
     }
 
@@ -264,6 +280,34 @@ impl AddressNormalizer {
         let mut out: Vec<Mapping> = p.live.iter().chain(&p.retired).filter(|m| m.since_ns <= ts_ns && ts_ns < m.until_ns).copied().collect();
         out.sort_unstable_by_key(|m| m.start);
         out
+    }
+
+    /// A number that stays the same while the mappings of `pid` do (after reading them
+    /// again if they are stale, as [`mappings`](Self::mappings) does): a cache of what was
+    /// built from `mappings(pid, t)` holds for every `t` in [`unchanged_span`](Self::unchanged_span)
+    /// while this number holds. 0 for a process never seen.
+    pub fn mappings_generation(&mut self, pid: u32, ts_ns: u64) -> u64 {
+        if self.refresh(pid, ts_ns, &[]).is_err() {
+            return 0;
+        }
+        self.procs[&pid].generation
+    }
+
+    /// The times around `ts_ns`, `[from, to)`, at which `mappings(pid, _)` gives the same set
+    /// as at `ts_ns`, as known now: between the neighbouring starts and ends of mappings.
+    pub fn unchanged_span(&self, pid: u32, ts_ns: u64) -> std::ops::Range<u64> {
+        let Some(p) = self.procs.get(&pid) else { return ts_ns..ts_ns.saturating_add(1) };
+        let (mut from, mut to) = (0, u64::MAX);
+        for m in p.live.iter().chain(&p.retired) {
+            for edge in [m.since_ns, m.until_ns] {
+                if edge <= ts_ns {
+                    from = from.max(edge);
+                } else {
+                    to = to.min(edge);
+                }
+            }
+        }
+        from..to
     }
 
     /// The executable mapping of `pid` holding `addr` at `ts_ns`, as known now (no /proc read:
@@ -316,7 +360,8 @@ impl AddressNormalizer {
                 live.sort_unstable_by_key(|v| v.start);
                 let source = Source::Procfs { fresh: true, reloaded_for_unknown: for_unknown };
                 let retired = self.procs.remove(&pid).map(|p| p.retired).unwrap_or_default();
-                self.procs.insert(pid, Process { live, retired, source, gone_at: None });
+                let generation = self.next_generation();
+                self.procs.insert(pid, Process { live, retired, source, gone_at: None, generation });
                 Ok(())
             }
             Err(_) if self.procs.contains_key(&pid) => {
@@ -329,6 +374,11 @@ impl AddressNormalizer {
             }
             Err(e) => Err(e).with_context(|| format!("failed to normalize addresses of pid {pid}")),
         }
+    }
+
+    fn next_generation(&mut self) -> u64 {
+        self.generations += 1;
+        self.generations
     }
 
     fn mapping_of(&mut self, m: &MmapEvent) -> Mapping {
@@ -502,6 +552,14 @@ mod tests {
         assert_eq!(after[3].module, UNKNOWN_MODULE, "unmapped");
         let maps = n.mappings(11, 250);
         assert_eq!(maps.iter().map(|m| (m.start, m.end)).collect::<Vec<_>>(), [(0x1000, 0x4000), (0x7000, 0x8000)]);
+        // The same set holds from the last mapping's start on, and differed before it.
+        assert_eq!(n.unchanged_span(11, 250), 202..u64::MAX);
+        assert_eq!(n.unchanged_span(11, 150), 0..200, "the shell's code (read from /proc: since 0) until exec");
+        let generation = n.mappings_generation(11, 250);
+        assert_eq!(n.mappings_generation(11, 250), generation, "nothing changed");
+        n.apply(&mmap(11, 260, 0x9000, 0x1000, 0, "/opt/lib"));
+        assert_ne!(n.mappings_generation(11, 270), generation, "a new mapping is a new generation");
+        assert_eq!(n.unchanged_span(11, 250), 202..260);
         assert_eq!(n.module_file(after[0].module), None, "/opt/app is nowhere to be read");
         // Gone: its state stays for samples still in flight, then goes.
         n.expire();
@@ -517,7 +575,7 @@ mod tests {
 
     #[test]
     fn a_new_mapping_replaces_what_it_overlaps_from_its_time_on() {
-        let mut p = Process { live: Vec::new(), retired: Vec::new(), source: super::Source::Sideband, gone_at: None };
+        let mut p = Process { live: Vec::new(), retired: Vec::new(), source: super::Source::Sideband, gone_at: None, generation: 0 };
         let m = |start, end, offset, module, since_ns| Mapping { start, end, offset, module, since_ns, until_ns: u64::MAX };
         p.insert(m(0x1000, 0x5000, 0, 1, 10));
         p.insert(m(0x2000, 0x3000, 0x100, 2, 20));

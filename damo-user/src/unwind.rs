@@ -95,6 +95,10 @@ struct FileInfo {
 struct ProcessUnwinder {
     unwinder: UnwinderX86_64<Bytes>,
     mappings: Vec<Mapping>,
+    /// The normalizer's generation of those mappings and the times they hold for: while
+    /// both hold, nothing is compared.
+    generation: u64,
+    span: Range<u64>,
     last_used: u64,
 }
 
@@ -119,7 +123,28 @@ impl Default for UnwindStats {
     }
 }
 
+/// How one sample unwound; counted into [`UnwindStats`] by the caller once the sample is
+/// final (a sample unwound again after a side-band read counts once).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnwindOutcome {
+    pub complete: bool,
+    pub beyond_copy: bool,
+    pub no_stack: bool,
+    /// KiB of the stack copy unwinding read (`None`: nothing was unwound).
+    pub read_kib: Option<usize>,
+}
+
 impl UnwindStats {
+    pub fn count(&mut self, outcome: UnwindOutcome) {
+        self.samples += 1;
+        self.complete += u64::from(outcome.complete);
+        self.beyond_copy += u64::from(outcome.beyond_copy);
+        self.no_stack += u64::from(outcome.no_stack);
+        if let Some(kib) = outcome.read_kib {
+            self.read_kib[kib.min(self.read_kib.len() - 1)] += 1;
+        }
+    }
+
     /// The stack read (KiB) that `share` of the samples stayed within.
     pub fn read_kib_quantile(&self, share: f64) -> usize {
         let total: u64 = self.read_kib.iter().sum();
@@ -166,21 +191,17 @@ impl StackUnwinder {
     }
 
     /// The user frames of a dwarf-mode sample, innermost first: the ip, then return addresses
-    /// (as `bpf_get_stack` gives them; the caller ends them with [`end_at_unmapped`]). The process's maps are read or refreshed through
+    /// (as `bpf_get_stack` gives them; the caller ends them with [`end_at_unmapped`]), and how
+    /// it went, for the caller to count. The process's maps are read or refreshed through
     /// `normalizer`; `Err` when they cannot be (the process is gone and was never seen).
-    pub fn unwind(&mut self, normalizer: &mut AddressNormalizer, event: &StackEvent, stack: &[u8]) -> anyhow::Result<Vec<u64>> {
+    pub fn unwind(&mut self, normalizer: &mut AddressNormalizer, event: &StackEvent, stack: &[u8]) -> anyhow::Result<(Vec<u64>, UnwindOutcome)> {
         let regs = event.regs;
-        self.stats.samples += 1;
         if regs.ip == 0 {
-            self.stats.no_stack += 1;
-            return Ok(Vec::new());
+            return Ok((Vec::new(), UnwindOutcome { no_stack: true, ..UnwindOutcome::default() }));
         }
         normalizer.normalize_at(event.pid, event.ts_ns, &[regs.ip])?;
         self.prepare(normalizer, event.pid, event.ts_ns);
         let unwinder = &self.processes[&event.pid].unwinder;
-        if stack.is_empty() {
-            self.stats.no_stack += 1;
-        }
         let sp = regs.sp;
         let mut highest = sp;
         let mut read_stack = |addr: u64| {
@@ -201,34 +222,48 @@ impl StackUnwinder {
                 other => break other,
             }
         };
-        self.stats.read_kib[((highest - sp).div_ceil(1024) as usize).min(64)] += 1;
-        match end {
-            Ok(_) if frames.len() < MAX_STACK_DEPTH => self.stats.complete += 1,
-            Err(UnwindError::CouldNotReadStack(addr)) if addr >= sp + stack.len() as u64 && !stack.is_empty() => self.stats.beyond_copy += 1,
-            _ => {}
-        }
-        Ok(frames)
+        let outcome = UnwindOutcome {
+            complete: end.is_ok() && frames.len() < MAX_STACK_DEPTH,
+            beyond_copy: matches!(end, Err(UnwindError::CouldNotReadStack(addr)) if addr >= sp + stack.len() as u64 && !stack.is_empty()),
+            no_stack: stack.is_empty(),
+            read_kib: Some((highest - sp).div_ceil(1024) as usize),
+        };
+        Ok((frames, outcome))
     }
 
-    /// Builds the unwinder of `pid` (again) when its executable mappings changed.
+    /// Builds the unwinder of `pid` (again) when its executable mappings at `ts_ns` changed.
+    /// The normalizer's generation makes the common case (nothing changed) a comparison of
+    /// numbers, not of mapping lists.
     fn prepare(&mut self, normalizer: &mut AddressNormalizer, pid: u32, ts_ns: u64) {
-        let mappings = normalizer.mappings(pid, ts_ns);
-        let stale = self.processes.get(&pid).is_none_or(|p| p.mappings != mappings);
-        if stale {
-            let mut unwinder = UnwinderX86_64::new();
-            for m in mappings.iter().filter(|m| m.module != UNKNOWN_MODULE) {
-                let file = self.files.entry(m.module).or_insert_with(|| normalizer.module_file(m.module).and_then(|p| read_file(&p)).map(Arc::new)).clone();
-                if let Some(file) = file {
-                    if let Some(module) = place(&file, m, &normalizer.modules()[m.module as usize].path) {
-                        unwinder.add_module(module);
-                    }
+        let generation = normalizer.mappings_generation(pid, ts_ns);
+        let current = self.processes.get(&pid).is_some_and(|p| p.generation == generation && p.span.contains(&ts_ns));
+        if !current {
+            let mappings = normalizer.mappings(pid, ts_ns);
+            let span = normalizer.unchanged_span(pid, ts_ns);
+            match self.processes.get_mut(&pid).filter(|p| p.mappings == mappings) {
+                Some(p) => (p.generation, p.span) = (generation, span),
+                None => {
+                    let unwinder = self.build(normalizer, &mappings);
+                    self.processes.insert(pid, ProcessUnwinder { unwinder, mappings, generation, span, last_used: self.ticks });
                 }
             }
-            self.processes.insert(pid, ProcessUnwinder { unwinder, mappings, last_used: self.ticks });
         }
         if let Some(process) = self.processes.get_mut(&pid) {
             process.last_used = self.ticks;
         }
+    }
+
+    fn build(&mut self, normalizer: &AddressNormalizer, mappings: &[Mapping]) -> UnwinderX86_64<Bytes> {
+        let mut unwinder = UnwinderX86_64::new();
+        for m in mappings.iter().filter(|m| m.module != UNKNOWN_MODULE) {
+            let file = self.files.entry(m.module).or_insert_with(|| normalizer.module_file(m.module).and_then(|p| read_file(&p)).map(Arc::new)).clone();
+            if let Some(file) = file {
+                if let Some(module) = place(&file, m, &normalizer.modules()[m.module as usize].path) {
+                    unwinder.add_module(module);
+                }
+            }
+        }
+        unwinder
     }
 }
 
@@ -373,7 +408,8 @@ mod tests {
         let (event, stack) = damo_unwind_probe_outer();
         let mut normalizer = AddressNormalizer::new();
         let mut unwinder = StackUnwinder::default();
-        let frames = unwinder.unwind(&mut normalizer, &event, &stack).unwrap();
+        let (frames, outcome) = unwinder.unwind(&mut normalizer, &event, &stack).unwrap();
+        unwinder.stats.count(outcome);
         let normalized = normalizer.normalize(event.pid, &frames).unwrap();
         let symbolizer = Symbolizer::new();
         let names: Vec<String> = normalized
@@ -392,9 +428,11 @@ mod tests {
         assert_eq!(unwinder.stats.samples, 1);
         assert!(unwinder.stats.read_kib_quantile(1.0) >= 1, "unwinding read the stack");
         // The unwinder is cached per process, and unwinding again gives the same frames.
-        assert_eq!(unwinder.unwind(&mut normalizer, &event, &stack).unwrap(), frames);
+        assert_eq!(unwinder.unwind(&mut normalizer, &event, &stack).unwrap(), (frames, outcome));
         // With no stack bytes, only the ip is left (and the fp fallback cannot read either).
-        assert_eq!(unwinder.unwind(&mut normalizer, &event, &[]).unwrap(), [event.regs.ip]);
+        let (frames, outcome) = unwinder.unwind(&mut normalizer, &event, &[]).unwrap();
+        assert_eq!(frames, [event.regs.ip]);
+        assert!(outcome.no_stack);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::{
     normalize::{AddressNormalizer, FileAddr, UNKNOWN_MODULE},
     sideband::{Sideband, TaskEvent},
     snapshots::{SchemePasses, SnapshotAssembler, TargetKey},
-    unwind::{self, StackUnwinder},
+    unwind::{self, StackUnwinder, UnwindOutcome},
 };
 
 /// Running totals for the status line and the summary.
@@ -124,22 +124,26 @@ impl<'a> RecordingSink<'a> {
         Ok(())
     }
 
-    /// The user frames of a sample, unwound (dwarf mode) or as the kernel walked them (fp),
-    /// normalized against the process's mappings at the sample's time and cut at the first
-    /// return address outside them. `Err` when nothing is known about the process.
-    fn user_frames(&mut self, event: &StackEvent, stack: &[u8]) -> Result<Vec<FileAddr>> {
-        let mut raw = match &mut self.unwinder {
-            Some(unwinder) => unwinder.unwind(&mut self.normalizer, event, stack)?,
-            None => bpf::user_frames(event).to_vec(),
+    /// The user frames of a sample, unwound (dwarf mode, with how that went) or as the kernel
+    /// walked them (fp), normalized against the process's mappings at the sample's time and
+    /// cut at the first return address outside them. `Err` when nothing is known about the
+    /// process.
+    fn user_frames(&mut self, event: &StackEvent, stack: &[u8]) -> Result<(Vec<FileAddr>, Option<UnwindOutcome>)> {
+        let (mut raw, outcome) = match &mut self.unwinder {
+            Some(unwinder) => {
+                let (frames, outcome) = unwinder.unwind(&mut self.normalizer, event, stack)?;
+                (frames, Some(outcome))
+            }
+            None => (bpf::user_frames(event).to_vec(), None),
         };
         if raw.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), outcome));
         }
         let mut user = self.normalizer.normalize_at(event.pid, event.ts_ns, &raw)?;
         let normalizer = &self.normalizer;
         unwind::end_at_unmapped(|addr| normalizer.mapping_at(event.pid, event.ts_ns, addr).map(|m| m.module), &mut raw);
         user.truncate(raw.len());
-        Ok(user)
+        Ok((user, outcome))
     }
 }
 
@@ -175,15 +179,20 @@ impl EventSink for RecordingSink<'_> {
         let mut normalized = self.user_frames(event, stack);
         // A mapping made after the batch began (its record came after the side-band was
         // read): read it again. JIT and [vdso] frames get here too; it is one load per CPU
-        // when nothing new was written. (In dwarf mode the sample is unwound again, and
-        // counted twice in the unwinding statistics.)
-        let missed = normalized.as_ref().map_or(true, |u| u.iter().any(|f| f.module == UNKNOWN_MODULE));
+        // when nothing new was written. (In dwarf mode the sample is unwound again; only the
+        // final attempt is counted.)
+        let missed = normalized.as_ref().map_or(true, |(u, _)| u.iter().any(|f| f.module == UNKNOWN_MODULE));
         if missed && has_user && self.sideband.as_ref().is_some_and(Sideband::pending) {
             self.read_sideband();
             normalized = self.user_frames(event, stack);
         }
+        if let Some(unwinder) = &mut self.unwinder {
+            // A process nothing is known about counts as a sample that unwound nothing.
+            let outcome = normalized.as_ref().ok().and_then(|(_, o)| *o).unwrap_or_default();
+            unwinder.stats.count(outcome);
+        }
         let user = match normalized {
-            Ok(user) => user,
+            Ok((user, _)) => user,
             Err(_) => {
                 // The process is gone: keep raw addresses, marked unknown, and count it.
                 self.losses.unnormalized_samples += 1;
