@@ -10,14 +10,14 @@
 
 use std::{io::Write, path::Path};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use damo_record::load::Format;
 use damo_report::{
     heatmap::{self, ascii, raw, svg, Colorset, DrawRange, Request},
     image,
 };
 
-use super::options::InputArgs;
+use super::options::{named, InputArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -68,8 +68,8 @@ pub struct Args {
     #[arg(long = "guide_human")]
     pub guide_human: bool,
     /// Colors of the terminal heatmap.
-    #[arg(long = "stdout_colorset", default_value = "gray", value_parser = Colorset::NAMES)]
-    pub stdout_colorset: String,
+    #[arg(long = "stdout_colorset", default_value = Colorset::default().name(), value_parser = named::<Colorset>())]
+    pub stdout_colorset: Colorset,
     /// Do not print the color legend under the terminal heatmap.
     #[arg(long = "stdout_skip_colorset_example")]
     pub stdout_skip_colorset_example: bool,
@@ -115,7 +115,6 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.df_passed {
         bail!("--df_passed is not supported: the record does not keep DAMOS filter-passed sizes");
     }
-    let colors = Colorset::from_name(&args.stdout_colorset).context("unknown colorset")?;
     let loaded = damo_record::cache::load(&args.input.input)?;
     if let Some(damage) = &loaded.damage {
         eprintln!("damo-trace: warning: {}: {damage}", args.input.input.display());
@@ -171,7 +170,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let maps = heatmap::build(&record, perf, &request)?;
     for (idx, map) in maps.iter().enumerate() {
         if to_stdout {
-            writeln!(out, "{}", ascii::render(map, colors, !args.stdout_skip_colorset_example))?;
+            writeln!(out, "{}", ascii::render(map, args.stdout_colorset, !args.stdout_skip_colorset_example))?;
         } else if let Some(path) = image_path {
             let labels = svg::Labels { abs_time: args.abs_time, abs_addr: args.abs_addr, sizes: args.sort_temperature };
             image::write_svg_as(&numbered(path, idx), &svg::render(map, labels))?;

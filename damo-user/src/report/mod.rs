@@ -8,7 +8,6 @@ pub mod holistic;
 pub mod nr_regions;
 pub mod options;
 pub mod phases;
-pub mod plot;
 pub mod profile;
 pub mod record_info;
 mod selection;
@@ -73,5 +72,15 @@ pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
         ReportKind::Raw(a) => access::run_raw(a, out),
         ReportKind::Footprints(a) => footprints::run(a, out),
         ReportKind::RecordInfo(a) => record_info::run(a, out),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// A report's arguments from `words`, as clap reads them after `report <type>`.
+    pub fn parse<A: clap::Args + clap::FromArgMatches>(words: &[&str]) -> A {
+        let command = A::augment_args(clap::Command::new("report"));
+        let matches = command.try_get_matches_from(std::iter::once("report").chain(words.iter().copied())).unwrap_or_else(|e| panic!("{words:?}: {e}"));
+        A::from_arg_matches(&matches).unwrap_or_else(|e| panic!("{words:?}: {e}"))
     }
 }
