@@ -15,7 +15,9 @@ use anyhow::{bail, Result};
 use damo_profile::{
     attribution::{self, Quality},
     folded::FoldedStacks,
+    json,
     stacks::{self, Namer},
+    summary::Profile,
     table::Table,
 };
 use damo_record::{
@@ -123,35 +125,11 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     }
     // Against the rest of the record: only with a selection (without one there is no rest).
     let attributed = sel.rest.as_deref().filter(|_| selective).map(|rest| attribution::attribute(&sel.stacks, rest));
+    let profile = Profile { what: sel.what.clone(), quality: sel.quality.clone(), attributed, table };
     if args.json {
-        let doc = serde_json::json!({
-            "selection": sel.what,
-            "samples": table.total(),
-            "notes": sel.quality.lines(),
-            "responsible": attributed.as_ref().and_then(|a| a.responsible.clone()),
-            "chain": attributed.as_ref().map(|a| a.chain.clone()).unwrap_or_default(),
-            "distinctive": attributed.as_ref().map(|a| &a.frames[..a.frames.len().min(args.top)]).unwrap_or_default(),
-            "rows": table.rows(args.top),
-        });
-        serde_json::to_writer_pretty(&mut *out, &doc)?;
-        writeln!(out)?;
+        json::write_sorted(&profile.json(args.top), out)?;
     } else {
-        writeln!(out, "# {}", sel.what)?;
-        for line in sel.quality.lines() {
-            writeln!(out, "# note: {line}")?;
-        }
-        if let Some(a) = &attributed {
-            match &a.responsible {
-                Some(r) => writeln!(out, "# responsible: {r} (call chain to the hot leaf: {})", a.chain.join(" > "))?,
-                None => writeln!(out, "# responsible: none (the selection runs what the rest of the record runs)")?,
-            }
-            writeln!(out, "#\n# By distinctive share: of the selection's stacks containing the frame, minus of the rest's\n# {:>8}  {:>9}  {:>9}  Function", "Distinct", "Selected", "Rest")?;
-            for f in a.frames.iter().take(args.top) {
-                writeln!(out, "  {:>+7.2}%  {:>8.2}%  {:>8.2}%  {}", f.distinctive * 100.0, f.inside * 100.0, f.rest * 100.0, f.function)?;
-            }
-            writeln!(out, "#\n# By self time")?;
-        }
-        out.write_all(table.text(args.top).as_bytes())?;
+        profile.write_text(args.top, out)?;
     }
     if args.flamegraph.is_some() || args.folded.is_some() || args.diff.is_some() {
         let f = folded(&sel.stacks);
