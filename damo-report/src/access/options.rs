@@ -1,7 +1,10 @@
 //! `report access` options, typed, with damo's defaults written once (`defaults`): the CLI
 //! takes its defaults from here, and a test there checks that they agree.
 
-use crate::{colors::Colorset, names::named_enum};
+use crate::{
+    colors::Colorset,
+    names::{named_enum, Named},
+};
 
 use super::{AccessError, BoxValue, SortKey};
 
@@ -21,23 +24,37 @@ named_enum! {
     }
 }
 
-named_enum! {
-    /// `--sort_regions_dsc`: a key that sorts in descending order, or all of them.
-    pub enum SortDsc {
-        Address = "address",
-        AccessRate = "access_rate",
-        Age = "age",
-        Size = "size",
-        Temperature = "temperature",
-        All = "all",
-    }
+/// `--sort_regions_dsc`: a key that sorts in descending order, or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortDsc {
+    Key(SortKey),
+    All,
 }
 
 impl SortDsc {
     /// Whether `key` sorts in descending order under this choice.
     pub fn covers(self, key: SortKey) -> bool {
-        self == SortDsc::All || self.name() == key.name()
+        match self {
+            SortDsc::Key(k) => k == key,
+            SortDsc::All => true,
+        }
     }
+}
+
+impl std::str::FromStr for SortDsc {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(SortDsc::All),
+            _ => s.parse().map(SortDsc::Key),
+        }
+    }
+}
+
+impl Named for SortDsc {
+    /// The sort keys' names and "all".
+    const NAMES: &'static [&'static str] = &["address", "access_rate", "age", "size", "temperature", "all"];
 }
 
 named_enum! {
@@ -200,7 +217,10 @@ mod tests {
     #[test]
     fn descending_all_covers_every_key() {
         assert!(SortDsc::All.covers(SortKey::Temperature));
-        assert!(SortDsc::Age.covers(SortKey::Age));
-        assert!(!SortDsc::Age.covers(SortKey::Size));
+        assert!(SortDsc::Key(SortKey::Age).covers(SortKey::Age));
+        assert!(!SortDsc::Key(SortKey::Age).covers(SortKey::Size));
+        // Every name parses: the keys', then "all".
+        assert_eq!(&SortDsc::NAMES[..SortKey::NAMES.len()], SortKey::NAMES);
+        assert!(SortDsc::NAMES.iter().all(|n| n.parse::<SortDsc>().is_ok()));
     }
 }

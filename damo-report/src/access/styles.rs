@@ -3,7 +3,7 @@
 
 use damo_record::model::Record;
 
-use super::{AccessError, Format, Options, SortDsc, Style};
+use super::{AccessError, Format, Options, SortDsc, SortKey, Style};
 use crate::colors::Colorset;
 
 fn has_ops_filters(record: &Record) -> bool {
@@ -83,9 +83,9 @@ pub fn set_formats(fmt: &mut Format, opts: &Options, record: &Record) -> Result<
         Style::Cold | Style::Hot => {
             fmt.region = Some("<box> <size> access <access hz> <age>".into());
             boxes_style(fmt);
-            fmt.sort_regions_by = vec![super::SortKey::Temperature];
+            fmt.sort_regions_by = vec![SortKey::Temperature];
             if opts.style == Style::Hot {
-                fmt.sort_dsc = vec![SortDsc::Temperature];
+                fmt.sort_dsc = vec![SortDsc::Key(SortKey::Temperature)];
             }
         }
         Style::Detailed => {}

@@ -42,21 +42,10 @@ pub fn render(grid: &Grid, labels: Labels) -> String {
     let cell_w = PLOT_W / grid.time_resol as f64;
     let cell_h = PLOT_H / grid.addr_resol as f64;
     // One rect per run of same-colored cells along the address axis keeps the file small.
-    for i in 0..grid.time_resol {
-        let row = grid.row(i);
-        let x = LEFT + i as f64 * cell_w;
-        let mut j = 0;
-        while j < row.len() {
-            let Some(h) = row[j] else {
-                j += 1;
-                continue;
-            };
-            let l = level(h);
-            let run = row[j..].iter().take_while(|c| c.is_some_and(|c| level(c) == l)).count();
-            let y = TOP + PLOT_H - (j + run) as f64 * cell_h;
-            let _ = writeln!(s, r#"<rect x="{x:.3}" y="{y:.3}" width="{:.3}" height="{:.3}" fill="{}"/>"#, cell_w + 0.05, run as f64 * cell_h + 0.05, colors::heat(l / LEVELS));
-            j += run;
-        }
+    for run in grid.runs(level) {
+        let x = LEFT + run.time as f64 * cell_w;
+        let y = TOP + PLOT_H - (run.addr + run.len) as f64 * cell_h;
+        let _ = writeln!(s, r#"<rect x="{x:.3}" y="{y:.3}" width="{:.3}" height="{:.3}" fill="{}"/>"#, cell_w + 0.05, run.len as f64 * cell_h + 0.05, colors::heat(run.level / LEVELS));
     }
     let _ = writeln!(s, r#"<rect x="{LEFT}" y="{TOP}" width="{PLOT_W}" height="{PLOT_H}" fill="none" stroke="black"/>"#);
     axes(&mut s, grid, labels);

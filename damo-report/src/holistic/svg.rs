@@ -213,21 +213,10 @@ fn heatmap_panel(s: &mut String, h: &Holistic, l: &Layout) {
     for (k, g) in h.maps.iter().enumerate() {
         let top = l.heat_top + k as f64 * (band_h + BAND_GAP);
         let (cw, ch) = (PLOT_W / g.time_resol as f64, band_h / g.addr_resol as f64);
-        for i in 0..g.time_resol {
-            let row = g.row(i);
-            let x = LEFT + i as f64 * cw;
-            let mut j = 0;
-            while j < row.len() {
-                let Some(v) = row[j] else {
-                    j += 1;
-                    continue;
-                };
-                let lv = level(v);
-                let run = row[j..].iter().take_while(|c| c.is_some_and(|c| level(c) == lv)).count();
-                let y = top + band_h - (j + run) as f64 * ch;
-                let _ = writeln!(s, r#"<rect x="{x:.2}" y="{y:.2}" width="{:.2}" height="{:.2}" fill="{}"/>"#, cw + 0.05, run as f64 * ch + 0.05, colors::heat(lv / LEVELS));
-                j += run;
-            }
+        for run in g.runs(level) {
+            let x = LEFT + run.time as f64 * cw;
+            let y = top + band_h - (run.addr + run.len) as f64 * ch;
+            let _ = writeln!(s, r#"<rect x="{x:.2}" y="{y:.2}" width="{:.2}" height="{:.2}" fill="{}"/>"#, cw + 0.05, run.len as f64 * ch + 0.05, colors::heat(run.level / LEVELS));
         }
     }
     let _ = writeln!(s, "</g>");

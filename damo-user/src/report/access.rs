@@ -112,7 +112,7 @@ fn pair((min, max): (i64, i64)) -> [i64; 2] {
 }
 
 impl Args {
-    fn options(&self) -> Result<Options> {
+    pub(crate) fn options(&self) -> Result<Options> {
         let three = |v: &[String], what: &str| -> Result<[Option<BoxValue>; 3]> {
             match v {
                 // "none" shows nothing.
@@ -220,12 +220,6 @@ pub fn run_raw(mut args: Args, out: &mut dyn Write) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cli_defaults_are_the_librarys() {
-        let args: Args = super::super::tests::parse(&[]);
-        assert_eq!(args.options().unwrap(), Options::default());
-    }
 
     #[test]
     fn words_become_typed_options() {

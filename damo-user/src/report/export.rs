@@ -14,7 +14,7 @@ use damo_record::{
 };
 
 use super::{
-    options::{FilterArgs, InputArgs, SymbolArgs},
+    options::SampleArgs,
     selection::{self, Selected},
 };
 
@@ -30,11 +30,7 @@ pub enum Format {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub input: InputArgs,
-    #[command(flatten)]
-    pub symbols: SymbolArgs,
-    #[command(flatten)]
-    pub filter: FilterArgs,
+    pub samples: SampleArgs,
     /// The file to write.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
@@ -61,7 +57,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let Some(format) = args.format.map(export::Format::from).or_else(|| export::Format::of_path(&args.output)) else {
         bail!("cannot tell the format of {} from its name: give --format pprof or --format speedscope", args.output.display());
     };
-    let Selected { record, spans, what } = selection::load(&args.input, &args.filter)?;
+    let Selected { record, spans, what } = selection::load(&args.samples.input, &args.samples.filter)?;
     let selected: Vec<&StackSample> = stacks::select(&record, spans.as_deref());
     if selected.is_empty() {
         bail!("no samples in the selection ({what}): nothing to export");
@@ -70,7 +66,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let path = &args.output;
     // Before symbolizing, which can take seconds: a destination that cannot be written fails now.
     let mut w = std::io::BufWriter::new(OutputFile::create(path, OutputOptions::REPORT)?);
-    let mut namer = Namer::new(&record, &args.symbols.search_dirs);
+    let mut namer = Namer::new(&record, &args.samples.symbols.search_dirs);
     let title = format!("damo-trace: {what}");
     let written = export::write(format, &record, &selected, &mut namer, period.ns, &title, &mut w);
     let file = written.and_then(|()| w.into_inner().map_err(|e| e.into_error().into())).with_context(|| format!("failed to write {}", path.display()))?;

@@ -7,10 +7,9 @@ use damo_record::model::Record;
 use damo_report::{
     dist::{self, SortBy},
     footprints::{self, FootprintsOptions, Metrics},
-    image,
 };
 
-use super::options::{load_record, named, InputArgs};
+use super::options::{load_record, named, print_or_plot, InputArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -43,7 +42,7 @@ pub struct Args {
 }
 
 impl Args {
-    fn options(&self) -> Result<FootprintsOptions> {
+    pub(crate) fn options(&self) -> Result<FootprintsOptions> {
         let [start, stop, step] = self.range[..] else { bail!("--range takes three numbers") };
         Ok(FootprintsOptions { metrics: self.metric.list(), range: (start, stop, step), sort: self.sortby, raw_number: self.raw_number, all_footprint: self.all_footprint, bar_cols: self.nr_cols_bar })
     }
@@ -54,11 +53,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     // Before loading: a range that does not fit fails at once.
     dist::checked_percentiles(options.range, options.bar_cols)?;
     let record = load(&args.input.input)?;
-    match &args.plot {
-        Some(path) => image::write_svg_as(path, &footprints::plot(&record, &options)?)?,
-        None => out.write_all(footprints::report(&record, &options)?.as_bytes())?,
-    }
-    Ok(())
+    print_or_plot(args.plot.as_deref(), out, || Ok(footprints::report(&record, &options)?), || Ok(footprints::plot(&record, &options)?))
 }
 
 /// The footprints of `path`: a damo-trace record's, or damo's mem_footprint file (given, or
@@ -76,15 +71,4 @@ fn load(path: &Path) -> Result<Record> {
         return Ok(Record { footprints, ..Default::default() });
     }
     bail!("{} has no memory footprints (nor is there a damo {} beside it): damo-trace record samples them unless --do_record leaves out mem_footprint", path.display(), beside.display())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cli_defaults_are_the_librarys() {
-        let args: Args = super::super::tests::parse(&[]);
-        assert_eq!(args.options().unwrap(), FootprintsOptions::default());
-    }
 }

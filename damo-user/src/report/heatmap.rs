@@ -11,13 +11,12 @@
 use std::io::Write;
 
 use anyhow::{bail, Result};
-use damo_record::load::Format;
 use damo_report::{
     heatmap::{self, ascii, raw, svg, Colorset, Draw, DrawRange, Output, Request},
     image,
 };
 
-use super::options::{named, InputArgs};
+use super::options::{load_with_format, named, InputArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -115,12 +114,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.df_passed {
         bail!("--df_passed is not supported: the record does not keep DAMOS filter-passed sizes");
     }
-    let loaded = damo_record::cache::load(&args.input.input)?;
-    if let Some(damage) = &loaded.damage {
-        eprintln!("damo-trace: warning: {}: {damage}", args.input.input.display());
-    }
-    let perf = loaded.format == Format::Damo(damo_record::damo::DamoFormat::PerfScript);
-    let record = loaded.record;
+    let (record, perf) = load_with_format(&args.input.input)?;
     if args.guide || args.guide_human {
         out.write_all(heatmap::guide_text(&record, perf, args.guide).as_bytes())?;
         return Ok(());

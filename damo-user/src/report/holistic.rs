@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use damo_profile::stacks::{NamedStack, Namer};
 use damo_record::{
-    load::Format,
     model::StackSample,
     output_file::{self, OutputOptions},
 };
@@ -18,7 +17,7 @@ use damo_report::{
 };
 
 use super::{
-    options::{InputArgs, SymbolArgs},
+    options::{load_with_format, InputArgs, SymbolArgs},
     phases::{self as report_phases, PhaseArgs},
 };
 
@@ -62,12 +61,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let request = args.phases.request()?;
     let path = &args.input.input;
-    let loaded = damo_record::cache::load(path)?;
-    if let Some(damage) = &loaded.damage {
-        eprintln!("damo-trace: warning: {}: {damage}", path.display());
-    }
-    let perf = loaded.format == Format::Damo(damo_record::damo::DamoFormat::PerfScript);
-    let record = loaded.record;
+    let (record, perf) = load_with_format(path)?;
     let Some(target) = phases::main_target(&record).filter(|t| !t.snapshots.is_empty()) else {
         bail!("{} has no DAMON snapshots: the page draws them", path.display());
     };

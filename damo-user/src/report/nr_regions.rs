@@ -5,11 +5,10 @@ use std::io::Write;
 use anyhow::{bail, Result};
 use damo_report::{
     dist::SortBy,
-    image,
     nr_regions::{self, NrRegionsOptions},
 };
 
-use super::options::{named, InputArgs};
+use super::options::{named, print_or_plot, InputArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,7 +26,7 @@ pub struct Args {
 }
 
 impl Args {
-    fn options(&self) -> Result<NrRegionsOptions> {
+    pub(crate) fn options(&self) -> Result<NrRegionsOptions> {
         let range = match self.range.as_deref() {
             None => None,
             Some(&[start, stop, step]) => Some((start, stop, step)),
@@ -42,20 +41,5 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     // Before loading: a range that does not fit fails at once.
     options.percentiles()?;
     let record = args.input.load()?;
-    match &args.plot {
-        Some(path) => image::write_svg_as(path, &nr_regions::plot(&record, &options)?)?,
-        None => out.write_all(nr_regions::report(&record, &options)?.as_bytes())?,
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cli_defaults_are_the_librarys() {
-        let args: Args = super::super::tests::parse(&[]);
-        assert_eq!(args.options().unwrap(), NrRegionsOptions::default());
-    }
+    print_or_plot(args.plot.as_deref(), out, || Ok(nr_regions::report(&record, &options)?), || Ok(nr_regions::plot(&record, &options)?))
 }

@@ -40,11 +40,39 @@ pub fn memory_limit_from_env() -> Result<()> {
 
 /// Reads a record; a damaged tail is reported on stderr and the intact part is used.
 pub fn load_record(path: &Path) -> Result<Record> {
+    Ok(load_with_format(path)?.0)
+}
+
+/// [`load_record`], and whether the record was damo's perf_script (whose snapshot times
+/// damo's heatmap reads differently).
+pub fn load_with_format(path: &Path) -> Result<(Record, bool)> {
     let loaded = damo_record::cache::load(path)?;
     if let Some(damage) = loaded.damage {
         eprintln!("damo-trace: warning: {}: {damage}", path.display());
     }
-    Ok(loaded.record)
+    let perf = loaded.format == damo_record::load::Format::Damo(damo_record::damo::DamoFormat::PerfScript);
+    Ok((loaded.record, perf))
+}
+
+/// The stack-sample reports' inputs: the record, where its binaries are, and damo's record
+/// filters, which pick the times whose samples count.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SampleArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub symbols: SymbolArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// Prints a distribution report's text, or with `--plot FILE` draws its chart instead.
+pub fn print_or_plot(plot: Option<&Path>, out: &mut dyn std::io::Write, text: impl FnOnce() -> Result<String>, chart: impl FnOnce() -> Result<String>) -> Result<()> {
+    match plot {
+        Some(path) => damo_report::image::write_svg_as(path, &chart()?)?,
+        None => out.write_all(text()?.as_bytes())?,
+    }
+    Ok(())
 }
 
 /// Where to find the recorded binaries when the record was made elsewhere (a VM, another

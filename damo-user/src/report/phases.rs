@@ -224,14 +224,3 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cli_defaults_are_the_librarys() {
-        let args: PhaseArgs = super::super::tests::parse(&[]);
-        assert_eq!(args.request().unwrap(), PhaseRequest::default());
-    }
-}

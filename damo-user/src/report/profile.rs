@@ -26,18 +26,14 @@ use damo_record::{
 };
 
 use super::{
-    options::{FilterArgs, InputArgs, SymbolArgs},
+    options::SampleArgs,
     selection::{self, Selected},
 };
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub input: InputArgs,
-    #[command(flatten)]
-    pub symbols: SymbolArgs,
-    #[command(flatten)]
-    pub filter: FilterArgs,
+    pub samples: SampleArgs,
     /// Rows to print.
     #[arg(long, default_value_t = 20)]
     pub top: usize,
@@ -63,11 +59,7 @@ pub struct Args {
 #[derive(Debug, clap::Args)]
 pub struct FlamegraphArgs {
     #[command(flatten)]
-    pub input: InputArgs,
-    #[command(flatten)]
-    pub symbols: SymbolArgs,
-    #[command(flatten)]
-    pub filter: FilterArgs,
+    pub samples: SampleArgs,
     /// The SVG to write.
     #[arg(short = 'o', long = "output", default_value = "flamegraph.svg", value_name = "FILE")]
     pub output: PathBuf,
@@ -86,10 +78,10 @@ struct Selection {
     quality: Quality,
 }
 
-fn select(input: &InputArgs, filter: &FilterArgs, symbols: &SymbolArgs, with_rest: bool) -> Result<Selection> {
-    let Selected { record, spans, what } = selection::load(input, filter)?;
+fn select(args: &SampleArgs, with_rest: bool) -> Result<Selection> {
+    let Selected { record, spans, what } = selection::load(&args.input, &args.filter)?;
     let selected = stacks::select(&record, spans.as_deref());
-    let mut namer = Namer::new(&record, &symbols.search_dirs);
+    let mut namer = Namer::new(&record, &args.symbols.search_dirs);
     let commands = selected.iter().map(|s| s.comm.clone()).collect();
     let rest = with_rest.then(|| {
         let outside = |s: &&StackSample| spans.as_deref().is_some_and(|spans| !stacks::in_spans(spans, s.ts_ns));
@@ -114,8 +106,8 @@ pub(crate) fn write_file(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Resul
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
-    let selective = !args.filter.to_filter()?.is_noop();
-    let sel = select(&args.input, &args.filter, &args.symbols, args.diff.is_some() || selective)?;
+    let selective = !args.samples.filter.to_filter()?.is_noop();
+    let sel = select(&args.samples, args.diff.is_some() || selective)?;
     let mut table = Table::default();
     for (s, comm) in sel.stacks.iter().zip(&sel.commands) {
         match (&s.source, args.lines) {
@@ -154,7 +146,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
 }
 
 pub fn run_flamegraph(args: FlamegraphArgs) -> Result<()> {
-    let sel = select(&args.input, &args.filter, &args.symbols, false)?;
+    let sel = select(&args.samples, false)?;
     let f = folded(&sel.stacks);
     if f.total() == 0 {
         bail!("no samples in the selection: no flamegraph to draw");

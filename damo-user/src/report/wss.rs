@@ -5,11 +5,10 @@ use std::io::Write;
 use anyhow::{bail, Result};
 use damo_report::{
     dist::{self, SortBy},
-    image,
     wss::{self, defaults, WssOptions},
 };
 
-use super::options::{named, InputArgs};
+use super::options::{named, print_or_plot, InputArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -54,7 +53,7 @@ pub struct Args {
 }
 
 impl Args {
-    fn options(&self) -> Result<WssOptions> {
+    pub(crate) fn options(&self) -> Result<WssOptions> {
         let [start, stop, step] = self.range[..] else { bail!("--range takes three numbers") };
         Ok(WssOptions {
             range: (start, stop, step),
@@ -76,20 +75,8 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     // Before loading: a range that does not fit fails at once.
     dist::checked_percentiles(options.range, options.bar_cols)?;
     let record = args.input.load()?;
-    match &args.plot {
-        Some(path) => image::write_svg_as(path, &wss::plot(record, &options)?)?,
-        None => out.write_all(wss::report(record, &options)?.as_bytes())?,
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cli_defaults_are_the_librarys() {
-        let args: Args = super::super::tests::parse(&[]);
-        assert_eq!(args.options().unwrap(), WssOptions::default());
-    }
+    // The report adjusts the record's snapshots in place: it takes the record, for one output.
+    let record = std::cell::Cell::new(Some(record));
+    let take = || record.take().expect("one output");
+    print_or_plot(args.plot.as_deref(), out, || Ok(wss::report(take(), &options)?), || Ok(wss::plot(take(), &options)?))
 }
