@@ -157,6 +157,28 @@ fn minmax(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values.fold((f64::NAN, f64::NAN), |(lo, hi), v| (if lo.is_nan() || v < lo { v } else { lo }, if hi.is_nan() || v > hi { v } else { hi }))
 }
 
+/// Fails unless the text the options ask for fits in the memory limit: every snapshot gets
+/// its percentile lines and a heatmap line of `--snapshot_heatmap_width` colored cells, and
+/// the report is one string (`--percentiles_range 0 1000000000 1` took 7.8 GB in a minute).
+pub fn check_text_size(record: &Record, opts: &Options) -> Result<(), damo_record::budget::OverBudget> {
+    let percentiles: u64 = match opts.percentiles_range.as_deref() {
+        None => 0,
+        Some(&[stop]) => u64::try_from(stop).unwrap_or(0),
+        Some(&[start, stop]) => u64::try_from(i128::from(stop) - i128::from(start)).unwrap_or(0),
+        Some(&[start, stop, step]) => {
+            let span = (i128::from(stop) - i128::from(start)) * i128::from(step.signum());
+            let step = i128::from(step).abs().max(1);
+            u64::try_from((span.max(0) + step - 1) / step).unwrap_or(u64::MAX)
+        }
+        Some(list) => list.len() as u64,
+    };
+    let snapshots: u64 = record.targets.iter().map(|t| t.snapshots.len() as u64).sum::<u64>().max(1);
+    // A percentile line is under 128 bytes; a heatmap cell under 32 with its color codes.
+    let width = opts.snapshot_heatmap_width;
+    let per_snapshot = percentiles.saturating_mul(128).saturating_add((width as u64).saturating_mul(32));
+    damo_record::budget::check(snapshots.saturating_mul(per_snapshot), || format!("{percentiles} percentiles and a heatmap {width} cells wide for each of {snapshots} snapshots"))
+}
+
 /// The whole `report access` output (without the final newline damo's `print` adds).
 pub fn report(record: &Record, opts: &Options) -> Result<String, AccessError> {
     if opts.json {
