@@ -13,3 +13,4 @@ pub mod stacks;
 pub mod summary;
 pub mod symbols;
 pub mod table;
+pub mod timeline;

@@ -5,11 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use damo_profile::stacks::{NamedStack, Namer};
-use damo_record::{
-    model::StackSample,
-    output_file::{self, OutputOptions},
-};
+use damo_profile::{stacks::Namer, timeline};
+use damo_record::output_file::{self, OutputOptions};
 use damo_report::{
     heatmap,
     holistic::{self, html, svg, Holistic, NamedSample, PhaseMark, Timeline},
@@ -72,7 +69,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut namer = (!record.samples.is_empty()).then(|| Namer::new(&record, &args.symbols.search_dirs));
     let stacks = report_phases::Named::new(&record, namer.as_mut());
     let found = report_phases::find(target, &request.options(target), &stacks);
-    let named: Vec<NamedSample> = record.samples.iter().zip(&stacks.stacks).map(|(s, n)| (s.ts_ns, function_of(s, n))).collect();
+    let named: Vec<NamedSample> = record.samples.iter().zip(&stacks.stacks).map(|(s, n)| (s.ts_ns, timeline::function_of(s, n))).collect();
     // The timeline counts samples per bucket for every function named (and draws the top
     // ones per bucket): --time_buckets 100000000 would take gigabytes per function.
     let functions = named.iter().map(|(_, f)| f.as_str()).collect::<std::collections::HashSet<_>>().len() as u64;
@@ -89,45 +86,10 @@ pub fn run(args: Args) -> Result<()> {
     write(&args.output, kind, &page)
 }
 
-/// The function a sample stands for: its innermost named user frame (the workload's own
-/// code, even while in a system call), else `report profile`'s symbol.
-fn function_of(s: &StackSample, named: &NamedStack) -> String {
-    let user = if s.user.is_empty() { 0 } else { named.frames.iter().position(|f| &**f == "-").unwrap_or(named.frames.len()) };
-    // Unnamed frames ("[unknown] 0x…", "[libc.so.6+0x…]") are bracketed.
-    match named.frames[..user].iter().rev().find(|f| !f.starts_with('[')) {
-        Some(f) => f.to_string(),
-        None => named.symbol.to_string(),
-    }
-}
-
 fn write(path: &Path, kind: Kind, page: &Holistic) -> Result<()> {
     match kind {
         Kind::Image => image::write_svg_as(path, &svg::render(page))?,
         Kind::Html => output_file::write(path, html::page(page).as_bytes(), OutputOptions::REPORT)?,
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use damo_record::model::FileAddr;
-
-    fn sample(user: usize, kernel: usize) -> StackSample {
-        StackSample { ts_ns: 0, pid: 1, tid: 1, cpu: 0, comm: "w".into(), user: vec![FileAddr { module: 0, offset: 0 }; user], kernel: vec![0; kernel] }
-    }
-
-    fn named(frames: &[&str], symbol: &str) -> NamedStack {
-        NamedStack { frames: frames.iter().map(|&f| f.into()).collect(), symbol: symbol.into(), object: "".into(), source: None }
-    }
-
-    #[test]
-    fn a_sample_is_its_innermost_named_user_function() {
-        let in_syscall = named(&["main", "compute", "[libc.so.6+0x9a0]", "-", "do_syscall_64_[k]", "clear_page_[k]"], "clear_page");
-        assert_eq!(function_of(&sample(3, 2), &in_syscall), "compute");
-        let kernel_only = named(&["ret_from_fork_[k]", "kswapd_[k]"], "kswapd");
-        assert_eq!(function_of(&sample(0, 2), &kernel_only), "kswapd");
-        let unnamed = named(&["[unknown] 0x1000"], "[unknown] 0x1000");
-        assert_eq!(function_of(&sample(1, 0), &unnamed), "[unknown] 0x1000");
-    }
 }
