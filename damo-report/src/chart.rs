@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use crate::xml::escape;
+
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 420.0;
 const LEFT: f64 = 90.0;
@@ -15,6 +17,27 @@ const COLORS: [&str; 6] = ["#9400d3", "#009e73", "#56b4e9", "#e69f00", "#f0e442"
 pub struct Series {
     pub label: String,
     pub points: Vec<(f64, f64)>,
+}
+
+/// The x axis of a distribution chart: percentiles of sorted values, or time order.
+pub fn distribution_x_label(sort: crate::dist::SortBy) -> &'static str {
+    match sort {
+        crate::dist::SortBy::Size => "percentile",
+        crate::dist::SortBy::Time => "runtime (percent)",
+    }
+}
+
+/// A distribution's line: its values at `percentiles` of a sorted list, or every value in
+/// turn with `all` (the points `report wss`, `nr_regions` and `footprints` print).
+pub fn distribution_series(label: String, values: &[u64], percentiles: &[i64], all: bool) -> Series {
+    let points = if values.is_empty() {
+        Vec::new()
+    } else if all {
+        values.iter().enumerate().map(|(i, &v)| (i as f64, v as f64)).collect()
+    } else {
+        percentiles.iter().map(|&p| (p as f64, values[crate::dist::percentile_index(p, values.len())] as f64)).collect()
+    };
+    Series { label, points }
 }
 
 pub fn svg(series: &[Series], x_label: &str, y_label: &str) -> String {
@@ -92,10 +115,6 @@ fn tick(v: f64) -> String {
         }
     }
     format!("{v:.1}").trim_end_matches(".0").to_owned()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 #[cfg(test)]

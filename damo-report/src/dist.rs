@@ -8,6 +8,54 @@
 
 use std::fmt::Write;
 
+use crate::names::named_enum;
+
+named_enum! {
+    /// `--sortby`: sizes in order (percentiles) or values in time order.
+    #[derive(Default)]
+    pub enum SortBy {
+        #[default]
+        Size = "size",
+        Time = "time",
+    }
+}
+
+/// The defaults damo's distribution reports share (`wss`, `footprints`).
+pub mod defaults {
+    /// `--range START STOP STEP`: percentiles 0, 25, 50, 75 and 100.
+    pub const RANGE: [i64; 3] = [0, 101, 25];
+    /// `--nr_cols_bar`.
+    pub const NR_COLS_BAR: usize = 59;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RangeError {
+    #[error("--range: the step must not be 0")]
+    ZeroStep,
+    #[error(transparent)]
+    OverBudget(#[from] damo_record::budget::OverBudget),
+}
+
+/// The percentiles of `--range START STOP STEP`, refusing a zero step and a range whose
+/// lines do not fit in the memory limit: each is a value, a few sorted copies and a line
+/// of text with a bar of `bar_cols` columns (`wss -r 0 1000000000 1` asks for a billion
+/// lines, `--nr_cols_bar 100000000000` for 100 GB a line).
+pub fn checked_percentiles((start, stop, step): (i64, i64, i64), bar_cols: usize) -> Result<Vec<i64>, RangeError> {
+    if step == 0 {
+        return Err(RangeError::ZeroStep);
+    }
+    let span = if step > 0 { i128::from(stop) - i128::from(start) } else { i128::from(start) - i128::from(stop) };
+    let step_abs = i128::from(step).abs().max(1);
+    let n = u64::try_from((span.max(0) + step_abs - 1) / step_abs).unwrap_or(u64::MAX);
+    // The line, the list of lines and their join.
+    let per_line = PER_PERCENTILE.saturating_add((bar_cols as u64).saturating_mul(3));
+    damo_record::budget::check(n.saturating_mul(per_line), || format!("--range {start} {stop} {step} ({n} percentiles) with bars of {bar_cols} columns"))?;
+    Ok(percentiles(start, stop, step))
+}
+
+/// Bytes a printed percentile takes: its value, its entry in each distribution and its line.
+const PER_PERCENTILE: u64 = 128;
+
 /// Index of `percentile` in a sorted list of `len` values, as damo picks it.
 pub fn percentile_index(percentile: i64, len: usize) -> usize {
     let idx = (percentile as f64 / 100.0 * len as f64) as usize;

@@ -11,30 +11,52 @@ use damo_record::{
     units,
 };
 
-use crate::dist;
+use std::path::{Path, PathBuf};
 
-/// What to take of each footprint snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    /// The processes' virtual memory sizes, summed.
-    Vsz,
-    /// The processes' resident set sizes, summed.
-    Rss,
-    /// The system's MemTotal − MemFree.
-    SysUsed,
+use crate::{
+    chart,
+    dist::{self, SortBy},
+};
+
+crate::names::named_enum! {
+    /// What to take of each footprint snapshot.
+    pub enum Metric {
+        /// The processes' virtual memory sizes, summed.
+        Vsz = "vsz",
+        /// The processes' resident set sizes, summed.
+        Rss = "rss",
+        /// The system's MemTotal − MemFree.
+        SysUsed = "sys_used",
+    }
+}
+
+crate::names::named_enum! {
+    /// The metric argument: one metric, or damo's `all`.
+    #[derive(Default)]
+    pub enum Metrics {
+        Vsz = "vsz",
+        Rss = "rss",
+        SysUsed = "sys_used",
+        #[default]
+        All = "all",
+    }
+}
+
+impl Metrics {
+    /// The metrics printed, in damo's order.
+    pub fn list(self) -> Vec<Metric> {
+        match self {
+            Metrics::Vsz => vec![Metric::Vsz],
+            Metrics::Rss => vec![Metric::Rss],
+            Metrics::SysUsed => vec![Metric::SysUsed],
+            Metrics::All => Metric::ALL.to_vec(),
+        }
+    }
 }
 
 impl Metric {
     /// damo's `all`, in its order.
     pub const ALL: [Metric; 3] = [Metric::Vsz, Metric::Rss, Metric::SysUsed];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Vsz => "vsz",
-            Metric::Rss => "rss",
-            Metric::SysUsed => "sys_used",
-        }
-    }
 
     /// The metric's value in `s`, in bytes; `None` for `sys_used` of a snapshot without
     /// system memory.
@@ -48,14 +70,14 @@ impl Metric {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FootprintsOptions {
     /// Printed one after another.
     pub metrics: Vec<Metric>,
     /// Percentiles: Python `range(start, stop, step)`.
     pub range: (i64, i64, i64),
-    /// Sort the values (percentiles) rather than keep them in time order.
-    pub sort_by_size: bool,
+    /// Sort the values (percentiles) or keep them in time order.
+    pub sort: SortBy,
     pub raw_number: bool,
     /// Print every value instead of percentiles.
     pub all_footprint: bool,
@@ -64,29 +86,72 @@ pub struct FootprintsOptions {
 
 impl Default for FootprintsOptions {
     fn default() -> Self {
-        Self { metrics: Metric::ALL.to_vec(), range: (0, 101, 25), sort_by_size: true, raw_number: false, all_footprint: false, bar_cols: 59 }
+        let [start, stop, step] = dist::defaults::RANGE;
+        Self { metrics: Metrics::default().list(), range: (start, stop, step), sort: SortBy::default(), raw_number: false, all_footprint: false, bar_cols: dist::defaults::NR_COLS_BAR }
     }
 }
 
 /// The metric's value of each footprint snapshot, in time order or sorted.
-pub fn distribution(record: &Record, metric: Metric, sort_by_size: bool) -> Vec<u64> {
+pub fn distribution(record: &Record, metric: Metric, sort: SortBy) -> Vec<u64> {
     let mut values: Vec<u64> = record.footprints.iter().filter_map(|s| metric.of(s)).collect();
-    if sort_by_size {
+    if sort == SortBy::Size {
         values.sort_unstable();
     }
     values
 }
 
 /// The text report: one table per metric, line for line as damo prints it.
-pub fn report(record: &Record, o: &FootprintsOptions) -> String {
-    let percentiles = dist::percentiles(o.range.0, o.range.1, o.range.2);
+pub fn report(record: &Record, o: &FootprintsOptions) -> Result<String, dist::RangeError> {
+    let percentiles = dist::checked_percentiles(o.range, o.bar_cols)?;
     let mut out = String::new();
     for &metric in &o.metrics {
-        let values = distribution(record, metric, o.sort_by_size);
+        let values = distribution(record, metric, o.sort);
         out.push_str(&dist::format(metric.name(), &values, &percentiles, o.all_footprint, units::format_sz, o.raw_number, o.bar_cols));
         out.push('\n');
     }
-    out
+    Ok(out)
+}
+
+/// `--plot`: the distributions as a chart (SVG), a line per metric.
+pub fn plot(record: &Record, o: &FootprintsOptions) -> Result<String, dist::RangeError> {
+    let percentiles = dist::checked_percentiles(o.range, o.bar_cols)?;
+    let series: Vec<chart::Series> = o.metrics.iter().map(|&m| chart::distribution_series(m.name().to_string(), &distribution(record, m, o.sort), &percentiles, o.all_footprint)).collect();
+    Ok(chart::svg(&series, chart::distribution_x_label(o.sort), "memory footprint (bytes)"))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FootprintFileError {
+    #[error("failed to read {}", path.display())]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("failed to read {}", path.display())]
+    Read { path: PathBuf, source: damo_record::input::ReadError },
+    #[error("failed to read {}", path.display())]
+    Parse { path: PathBuf, source: DamoFootprintError },
+}
+
+/// Where damo keeps the footprints of the record at `record`: `<record>.mem_footprint`.
+pub fn damo_file_beside(record: &Path) -> PathBuf {
+    record.with_file_name(format!("{}.mem_footprint", record.file_name().unwrap_or_default().to_string_lossy()))
+}
+
+/// damo's mem_footprint JSON at `path`, if that is what the file is; `None` when there is no
+/// such file or it is something else (a record).
+pub fn read_damo_file(path: &Path) -> Result<Option<Vec<FootprintSnapshot>>, FootprintFileError> {
+    // A regular file only, within the memory limit: the path may be one beside the record
+    // that someone else made (a FIFO there must not hang the report).
+    let mut file = match damo_record::input::open_regular(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(FootprintFileError::Open { path: path.into(), source }),
+    };
+    let data = damo_record::input::read_all(&mut file, &mut damo_record::budget::Meter::new()).map_err(|source| FootprintFileError::Read { path: path.into(), source })?;
+    // A JSON list whose first snapshot names its footprints; damo's records are not that.
+    let head = &data[..data.len().min(4096)];
+    let looks_like = head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') && head.windows(12).any(|w| w == b"\"footprints\"");
+    if !looks_like {
+        return Ok(None);
+    }
+    from_damo_json(&data).map(Some).map_err(|source| FootprintFileError::Parse { path: path.into(), source })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,10 +247,10 @@ mod tests {
     #[test]
     fn metrics_sum_processes_and_subtract_free_memory() {
         let r = record();
-        assert_eq!(distribution(&r, Metric::Rss, false), [10, 50, 20, 40, 30].map(|v| v * MIB));
-        assert_eq!(distribution(&r, Metric::Rss, true), [10, 20, 30, 40, 50].map(|v| v * MIB));
-        assert_eq!(distribution(&r, Metric::Vsz, true), [1000 * MIB; 5]);
-        assert_eq!(distribution(&r, Metric::SysUsed, true), [1u64, 2, 3, 4].map(|g| g << 30), "the snapshot without meminfo is left out");
+        assert_eq!(distribution(&r, Metric::Rss, SortBy::Time), [10, 50, 20, 40, 30].map(|v| v * MIB));
+        assert_eq!(distribution(&r, Metric::Rss, SortBy::Size), [10, 20, 30, 40, 50].map(|v| v * MIB));
+        assert_eq!(distribution(&r, Metric::Vsz, SortBy::Size), [1000 * MIB; 5]);
+        assert_eq!(distribution(&r, Metric::SysUsed, SortBy::Size), [1u64, 2, 3, 4].map(|g| g << 30), "the snapshot without meminfo is left out");
     }
 
     #[test]
@@ -198,18 +263,18 @@ mod tests {
                     50        31457280 |******    |\n \
                     75        41943040 |********  |\n\
                     100        52428800 |**********|\n";
-        assert_eq!(report(&record(), &o), want);
+        assert_eq!(report(&record(), &o).unwrap(), want);
         // Human units, no bar, every value in time order.
-        let o = FootprintsOptions { metrics: vec![Metric::SysUsed, Metric::Rss], range: (50, 51, 1), bar_cols: 0, sort_by_size: false, ..Default::default() };
-        assert_eq!(report(&record(), &o), "# <percentile> <sys_used>\n# avr:\t2.500 GiB\n 50       3.000 GiB\n# <percentile> <rss>\n# avr:\t30.000 MiB\n 50      20.000 MiB\n");
-        let o = FootprintsOptions { metrics: vec![Metric::Rss], all_footprint: true, sort_by_size: false, raw_number: true, ..Default::default() };
-        assert_eq!(report(&record(), &o), "# <percentile> <rss>\n# avr:\t31457280\n0 10485760\n1 52428800\n2 20971520\n3 41943040\n4 31457280\n");
+        let o = FootprintsOptions { metrics: vec![Metric::SysUsed, Metric::Rss], range: (50, 51, 1), bar_cols: 0, sort: SortBy::Time, ..Default::default() };
+        assert_eq!(report(&record(), &o).unwrap(), "# <percentile> <sys_used>\n# avr:\t2.500 GiB\n 50       3.000 GiB\n# <percentile> <rss>\n# avr:\t30.000 MiB\n 50      20.000 MiB\n");
+        let o = FootprintsOptions { metrics: vec![Metric::Rss], all_footprint: true, sort: SortBy::Time, raw_number: true, ..Default::default() };
+        assert_eq!(report(&record(), &o).unwrap(), "# <percentile> <rss>\n# avr:\t31457280\n0 10485760\n1 52428800\n2 20971520\n3 41943040\n4 31457280\n");
     }
 
     #[test]
     fn no_snapshot_is_said_so() {
         let o = FootprintsOptions { metrics: vec![Metric::Vsz], ..Default::default() };
-        assert_eq!(report(&Record::default(), &o), "# <percentile> <vsz>\n# no snapshot\n");
+        assert_eq!(report(&Record::default(), &o).unwrap(), "# <percentile> <vsz>\n# no snapshot\n");
     }
 
     #[test]

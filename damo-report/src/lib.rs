@@ -4,14 +4,17 @@
 pub mod access;
 pub mod adjust;
 pub mod chart;
+pub mod colors;
 pub mod dist;
 pub mod filter;
 pub mod footprints;
 pub mod heatmap;
 pub mod holistic;
 pub mod image;
+pub mod names;
 pub mod nr_regions;
 pub mod phases;
 pub mod record_info;
 pub mod times;
 pub mod wss;
+pub mod xml;

@@ -51,7 +51,40 @@ pub struct PhaseOptions {
 
 impl Default for PhaseOptions {
     fn default() -> Self {
-        Self { min_snapshots: 5, max_phases: 12, sensitivity_penalty: 1.0 }
+        Self { min_snapshots: 5, max_phases: defaults::MAX_PHASES, sensitivity_penalty: 1.0 }
+    }
+}
+
+/// How `report phases` and `report holistic` find phases by default.
+pub mod defaults {
+    /// The shortest phase, in damo's units.
+    pub const MIN_PHASE: &str = "1s";
+    pub const MAX_PHASES: usize = 12;
+}
+
+/// Phases as the command line asks for them: the shortest in time, and how many at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseRequest {
+    pub min_phase_us: u64,
+    pub max_phases: usize,
+}
+
+impl Default for PhaseRequest {
+    fn default() -> Self {
+        let min_phase_us = damo_record::units::parse_us(defaults::MIN_PHASE).expect("the default is a duration");
+        Self { min_phase_us, max_phases: defaults::MAX_PHASES }
+    }
+}
+
+impl PhaseRequest {
+    /// The segmentation options for `target`: the shortest phase in its aggregation intervals
+    /// (or, without intervals, in its first snapshot's length). `target` has snapshots.
+    pub fn options(&self, target: &TargetRecord) -> PhaseOptions {
+        let aggr_us = target.intervals.map(|i| i.aggr_us).filter(|&a| a > 0).unwrap_or_else(|| {
+            let s = &target.snapshots[0];
+            (s.end_ns.saturating_sub(s.start_ns) / 1000).max(1)
+        });
+        PhaseOptions { min_snapshots: (self.min_phase_us / aggr_us).max(1) as usize, max_phases: self.max_phases.max(1), ..Default::default() }
     }
 }
 

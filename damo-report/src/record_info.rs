@@ -1,67 +1,17 @@
 //! `report record_info`: per target, the time span and the address ranges that stayed
 //! monitored in every snapshot (damo's "guide"), largest address space first.
 
-use crate::access::numfmt::time_ns_int;
+use crate::{
+    access::numfmt::time_ns_int,
+    heatmap::guide::{format_sz_accurate, Coverage},
+};
 use damo_record::{model::Record, units::format_sz};
-
-/// damo's `format_sz_accurate`: six decimals.
-fn sz_accurate(bytes: u64, raw: bool) -> String {
-    if raw {
-        return bytes.to_string();
-    }
-    if bytes == u64::MAX {
-        return "max".into();
-    }
-    let b = bytes as f64;
-    for (unit, shift) in [("EiB", 60), ("PiB", 50), ("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
-        let scale = (1u64 << shift) as f64;
-        if b > scale {
-            return format!("{:.6} {unit}", b / scale);
-        }
-    }
-    format!("{bytes} B")
-}
 
 struct Guide {
     header: Vec<String>,
     start_ns: i128,
     end_ns: u64,
-    lowest: u64,
-    highest: u64,
-    gaps: Vec<(u64, u64)>,
-}
-
-impl Guide {
-    fn regions(&self) -> Vec<(u64, u64)> {
-        let mut out = Vec::new();
-        let mut start = self.lowest;
-        for &(a, b) in &self.gaps {
-            out.push((start, a));
-            start = b;
-        }
-        out.push((start, self.highest));
-        out
-    }
-}
-
-/// damo's `overlapping_regions`: each old gap narrowed by every new gap it touches.
-fn overlapping(old: &[(u64, u64)], new: &[(u64, u64)]) -> Vec<(u64, u64)> {
-    old.iter()
-        .map(|&r1| {
-            let mut r1 = r1;
-            // Gaps come sorted; only those touching r1 can narrow it.
-            let from = new.partition_point(|r2| r2.1 < r1.0);
-            for &r2 in &new[from..] {
-                if r2.0 > r1.1 {
-                    break;
-                }
-                if !(r1.1 < r2.0 || r2.1 < r1.0) {
-                    r1 = (r1.0.max(r2.0), r1.1.min(r2.1));
-                }
-            }
-            r1
-        })
-        .collect()
+    coverage: Coverage,
 }
 
 /// kdamond, context, scheme and target id (`u64::MAX` for a null id).
@@ -90,42 +40,24 @@ pub fn report(record: &Record, raw: bool) -> String {
                     if !null_id {
                         header.push(format!("target_id: {}", t.target_id));
                     }
-                    guides.push((key, Guide { header, start_ns: oldest, end_ns: 0, lowest: 0, highest: 0, gaps: Vec::new() }));
+                    guides.push((key, Guide { header, start_ns: oldest, end_ns: 0, coverage: Coverage::default() }));
                     guides.len() - 1
                 }
             };
             let g = &mut guides[gi].1;
             g.end_ns = s.end_ns;
-            let mut last: u64 = 0;
-            let mut gaps = Vec::new();
-            for r in &s.regions {
-                if g.lowest == 0 || r.start < g.lowest {
-                    g.lowest = r.start;
-                }
-                if g.highest == 0 || r.end > g.highest {
-                    g.highest = r.end;
-                }
-                if last == 0 {
-                    last = r.end;
-                    continue;
-                }
-                if last != r.start {
-                    gaps.push((last, r.start));
-                }
-                last = r.end;
-            }
-            g.gaps = if g.gaps.is_empty() { gaps } else { overlapping(&g.gaps, &gaps) };
+            g.coverage.add(&s.regions);
         }
     }
     let mut list: Vec<Guide> = guides.into_iter().map(|(_, g)| g).collect();
-    let space = |g: &Guide| g.regions().iter().map(|&(a, b)| i128::from(b) - i128::from(a)).sum::<i128>();
+    let space = |g: &Guide| g.coverage.contiguous().iter().map(|&(a, b)| i128::from(b) - i128::from(a)).sum::<i128>();
     list.sort_by_key(|g| std::cmp::Reverse(space(g)));
     let mut out = Vec::new();
     for g in &list {
         out.extend(g.header.iter().cloned());
         out.push(format!("time: [{}, {}) ({})", time_ns_int(g.start_ns, raw), time_ns_int(i128::from(g.end_ns), raw), time_ns_int(i128::from(g.end_ns) - g.start_ns, raw)));
-        for (i, (a, b)) in g.regions().into_iter().enumerate() {
-            out.push(format!("region\t{i:2}: [{}, {}) ({})", sz_accurate(a, raw), sz_accurate(b, raw), format_sz(b.saturating_sub(a) as f64, raw)));
+        for (i, (a, b)) in g.coverage.contiguous().into_iter().enumerate() {
+            out.push(format!("region\t{i:2}: [{}, {}) ({})", format_sz_accurate(a, raw), format_sz_accurate(b, raw), format_sz(b.saturating_sub(a) as f64, raw)));
         }
     }
     // damo keeps these in files of their own; only records that have them say so.

@@ -27,3 +27,24 @@ pub fn report(record: &Record) -> String {
     }
     out
 }
+
+/// The times a pattern held, for reports on what ran then (`report profile`, `export`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    /// `[start, end)` ns; `None`: all of the record.
+    pub spans: Option<Vec<(u64, u64)>>,
+    /// What was selected, for titles.
+    pub what: String,
+}
+
+/// The times `filter` (damo's record filters) picks from `record`'s snapshots, applying it
+/// to `record`. A filter that keeps everything selects all of the record.
+pub fn select(record: &mut Record, filter: &crate::filter::RecordFilter) -> Selection {
+    if filter.is_noop() {
+        return Selection { spans: None, what: "all samples".into() };
+    }
+    filter.apply(record);
+    let spans = intervals(record);
+    let what = format!("{:.3} s in {} spans where the pattern held", spans.iter().map(|(a, b)| (b - a) as f64 / 1e9).sum::<f64>(), spans.len());
+    Selection { spans: Some(spans), what }
+}

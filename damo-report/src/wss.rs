@@ -3,9 +3,20 @@
 
 use damo_record::{model::Record, units};
 
-use crate::{adjust, dist};
+use crate::{
+    adjust, chart,
+    dist::{self, SortBy},
+};
 
-#[derive(Debug, Clone)]
+/// damo's defaults of `report wss` (the range and bar: [`dist::defaults`]).
+pub mod defaults {
+    pub const EXCLUDE_SAMPLES: usize = 20;
+    pub const ACC_THRES: u64 = 1;
+    pub const SZ_THRES: u64 = 1;
+    pub const WORK_TIME_US: u64 = 1;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WssOptions {
     /// Percentiles: Python `range(start, stop, step)`.
     pub range: (i64, i64, i64),
@@ -17,8 +28,8 @@ pub struct WssOptions {
     pub sz_thres: u64,
     /// Snapshots are merged into one per this many µs.
     pub work_time_us: u64,
-    /// Sort sizes (percentiles) rather than keep them in time order.
-    pub sort_by_size: bool,
+    /// Sort sizes (percentiles) or keep them in time order.
+    pub sort: SortBy,
     pub raw_number: bool,
     /// Print every working set size instead of percentiles.
     pub all_wss: bool,
@@ -29,7 +40,19 @@ pub struct WssOptions {
 
 impl Default for WssOptions {
     fn default() -> Self {
-        Self { range: (0, 101, 25), exclude_samples: 20, acc_thres: 1, sz_thres: 1, work_time_us: 1, sort_by_size: true, raw_number: false, all_wss: false, collapse_targets: true, bar_cols: 59 }
+        let [start, stop, step] = dist::defaults::RANGE;
+        Self {
+            range: (start, stop, step),
+            exclude_samples: defaults::EXCLUDE_SAMPLES,
+            acc_thres: defaults::ACC_THRES,
+            sz_thres: defaults::SZ_THRES,
+            work_time_us: defaults::WORK_TIME_US,
+            sort: SortBy::default(),
+            raw_number: false,
+            all_wss: false,
+            collapse_targets: true,
+            bar_cols: dist::defaults::NR_COLS_BAR,
+        }
     }
 }
 
@@ -39,7 +62,7 @@ pub fn distributions(mut record: Record, o: &WssOptions) -> Vec<(u64, Vec<u64>)>
     for target in &mut record.targets {
         adjust::adjust(target, o.work_time_us, o.exclude_samples);
         let mut wss: Vec<u64> = target.snapshots.iter().map(|s| s.regions.iter().filter(|r| u64::from(r.nr_accesses) >= o.acc_thres && r.size() >= o.sz_thres).map(|r| r.size()).sum()).collect();
-        if o.sort_by_size {
+        if o.sort == SortBy::Size {
             wss.sort_unstable();
         }
         // damo keys by target id: a later target with the same id replaces the earlier one.
@@ -64,13 +87,20 @@ pub fn distributions(mut record: Record, o: &WssOptions) -> Vec<(u64, Vec<u64>)>
 }
 
 /// The text report, line for line as damo prints it.
-pub fn report(record: Record, o: &WssOptions) -> String {
-    let percentiles = dist::percentiles(o.range.0, o.range.1, o.range.2);
+pub fn report(record: Record, o: &WssOptions) -> Result<String, dist::RangeError> {
+    let percentiles = dist::checked_percentiles(o.range, o.bar_cols)?;
     let mut out = String::new();
     for (id, d) in distributions(record, o) {
         out.push_str(&format!("# target_id\t{id}\n"));
         out.push_str(&dist::format("wss", &d, &percentiles, o.all_wss, units::format_sz, o.raw_number, o.bar_cols));
         out.push('\n');
     }
-    out
+    Ok(out)
+}
+
+/// `--plot`: the distributions as a chart (SVG).
+pub fn plot(record: Record, o: &WssOptions) -> Result<String, dist::RangeError> {
+    let percentiles = dist::checked_percentiles(o.range, o.bar_cols)?;
+    let series: Vec<chart::Series> = distributions(record, o).into_iter().map(|(id, d)| chart::distribution_series(format!("target {id}"), &d, &percentiles, o.all_wss)).collect();
+    Ok(chart::svg(&series, chart::distribution_x_label(o.sort), "working set size (bytes)"))
 }

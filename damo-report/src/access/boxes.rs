@@ -4,24 +4,18 @@
 use damo_record::units::format_sz;
 
 use super::{heatmap, numfmt, Reg};
+use crate::colors::Colorset;
 
-/// What a box dimension shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BoxValue {
-    Size,
-    AccessRate,
-    Age,
+crate::names::named_enum! {
+    /// What a box dimension shows.
+    pub enum BoxValue {
+        Size = "size",
+        AccessRate = "access_rate",
+        Age = "age",
+    }
 }
 
 impl BoxValue {
-    pub fn name(self) -> &'static str {
-        match self {
-            BoxValue::Size => "size",
-            BoxValue::AccessRate => "access_rate",
-            BoxValue::Age => "age",
-        }
-    }
-
     fn of(self, r: &Reg) -> f64 {
         match self {
             BoxValue::Size => (r.end - r.start) as f64,
@@ -45,7 +39,7 @@ pub struct BoxFormat {
     pub color: BoxAttr,
     pub height: BoxAttr,
     pub align_right: bool,
-    pub colorset: String,
+    pub colorset: Colorset,
     /// Min and max of size, access rate and age over every region shown.
     pub minmax: [(f64, f64); 3],
 }
@@ -83,7 +77,7 @@ impl BoxFormat {
             None => "-".repeat(length),
             Some((v, mm)) => {
                 let level = rescale(v, mm, (0, 9), self.color.log) as i64;
-                heatmap::colored(&level.to_string().repeat(length), &self.colorset, level)
+                heatmap::colored(&level.to_string().repeat(length), self.colorset, level)
             }
         };
         let mut row = format!("|{row}|");
@@ -119,13 +113,7 @@ impl BoxFormat {
         let (hn, hmm) = what(&self.height);
         [
             format!("# length: {ln} (represents {lmm} with [{}, {}] columns in {})", self.length.display.0, self.length.display.1, scale(self.length.log)),
-            format!(
-                "# color: {cn} (represents {cmm} with [{}, {}] number and color ({}) in {})",
-                self.color.display.0,
-                self.color.display.1,
-                heatmap::color_samples(&self.colorset),
-                scale(self.color.log)
-            ),
+            format!("# color: {cn} (represents {cmm} with [{}, {}] number and color ({}) in {})", self.color.display.0, self.color.display.1, self.colorset.samples(), scale(self.color.log)),
             format!("# height: {hn} (represents {hmm} with [{}, {}] rows in {})", self.height.display.0, self.height.display.1, scale(self.height.log)),
         ]
         .join("\n")

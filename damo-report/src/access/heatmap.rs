@@ -4,22 +4,9 @@
 use damo_record::units::format_sz;
 
 use super::{numfmt, Format, Reg};
+use crate::colors::{Colorset, END, MAX_LEVEL};
 
-/// damo's colorsets: background and foreground 256-color codes for levels 0..=9.
-pub fn colorset(name: &str) -> ([u8; 10], [u8; 10]) {
-    match name {
-        "flame" => ([232, 1, 1, 2, 3, 3, 20, 21, 26, 27], [239, 235, 237, 239, 243, 245, 247, 249, 251, 255]),
-        "emotion" => ([232, 234, 20, 21, 26, 2, 3, 1, 1, 1], [239, 235, 237, 239, 243, 245, 247, 249, 251, 255]),
-        _ => ([232; 10], [237, 239, 241, 243, 245, 247, 249, 251, 253, 255]),
-    }
-}
-
-pub const MAX_COLOR_LEVEL: i64 = 9;
-
-fn start_txt(set: &str, level: usize) -> String {
-    let (bg, fg) = colorset(set);
-    format!("\u{1b}[48;5;{}m\u{1b}[38;5;{}m", bg[level], fg[level])
-}
+pub const MAX_COLOR_LEVEL: i64 = MAX_LEVEL as i64;
 
 /// Python list indexing: negative levels count from the end; out of range is clamped.
 fn level_index(level: i64) -> usize {
@@ -27,15 +14,8 @@ fn level_index(level: i64) -> usize {
     l.clamp(0, MAX_COLOR_LEVEL) as usize
 }
 
-pub fn colored(txt: &str, set: &str, level: i64) -> String {
-    format!("{}{txt}\u{1b}[0m", start_txt(set, level_index(level)))
-}
-
-/// damo's `color_samples`: every level's digit in its color.
-pub fn color_samples(set: &str) -> String {
-    let mut s: String = (0..=MAX_COLOR_LEVEL as usize).map(|l| format!("{}{l}", start_txt(set, l))).collect();
-    s.push_str("\u{1b}[0m");
-    s
+pub fn colored(txt: &str, set: Colorset, level: i64) -> String {
+    format!("{}{txt}{END}", set.start(level_index(level)))
 }
 
 /// Sums `temperature * size` exactly while every part is whole, like Python's ints, and in
@@ -161,7 +141,7 @@ pub fn heatmap_str(regs: &[Reg], fmt: &Format) -> String {
             continue;
         }
         let level = ((p.temperature - min_t) / tunit) as i64;
-        dots.push_str(&colored(&level.to_string(), &fmt.snapshot_heatmap_colorset, level));
+        dots.push_str(&colored(&level.to_string(), fmt.snapshot_heatmap_colorset, level));
     }
     format!("{dots}\n# min/max temperatures: {}, {}, column size: {}", numfmt::nr_f(min_t, raw), numfmt::nr_f(max_t, raw), format_sz(unit, raw))
 }

@@ -8,6 +8,7 @@ pub mod dist;
 pub mod heatmap;
 pub mod json;
 pub mod numfmt;
+pub mod options;
 pub mod raw;
 pub mod sort;
 pub mod styles;
@@ -16,7 +17,10 @@ pub mod template;
 use damo_record::model::{Record, Region, TargetRecord};
 
 pub use boxes::BoxValue;
+pub use options::{defaults, Align, FormatArea, FormatEdit, Options, Scale, SortDsc, Style};
 pub use sort::SortKey;
+
+use crate::colors::Colorset;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
@@ -29,79 +33,6 @@ pub enum AccessError {
     Format(String),
 }
 
-/// `report access` options, with damo's defaults.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub style: String,
-    pub percentiles_range: Option<Vec<i64>>,
-    pub sort_regions_by: Vec<SortKey>,
-    pub sort_regions_dsc: Vec<String>,
-    pub temperature_weights: [i64; 3],
-    pub hist_logscale: bool,
-    pub hist_ranges: Option<Vec<String>>,
-    pub hist_cumulate: bool,
-    /// `--format <set|append> <area> <template>`, each three strings.
-    pub format: Vec<Vec<String>>,
-    pub format_record_head: Option<String>,
-    pub format_record_tail: Option<String>,
-    pub format_snapshot_head: Option<String>,
-    pub format_snapshot_tail: Option<String>,
-    pub format_region: Option<String>,
-    pub snapshot_heatmap_width: usize,
-    pub snapshot_heatmap_colorset: String,
-    pub snapshot_heatmap_static: bool,
-    pub region_box: bool,
-    pub region_box_values: [Option<BoxValue>; 3],
-    pub region_box_min_max_length: (i64, i64),
-    pub region_box_min_max_height: (i64, i64),
-    pub region_box_colorset: String,
-    /// Log scale for length, color and height.
-    pub region_box_scales: [bool; 3],
-    pub region_box_align_right: bool,
-    /// Extra `--min_chars_for` pairs (damo's defaults come first and win).
-    pub min_chars_for: Vec<(String, usize)>,
-    pub total_sz_only: bool,
-    pub raw_number: bool,
-    pub json: bool,
-    pub raw_form: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            style: "detailed".into(),
-            percentiles_range: None,
-            sort_regions_by: vec![SortKey::Address],
-            sort_regions_dsc: Vec::new(),
-            temperature_weights: [0, 100, 100],
-            hist_logscale: false,
-            hist_ranges: None,
-            hist_cumulate: false,
-            format: Vec::new(),
-            format_record_head: None,
-            format_record_tail: None,
-            format_snapshot_head: None,
-            format_snapshot_tail: None,
-            format_region: None,
-            snapshot_heatmap_width: 80,
-            snapshot_heatmap_colorset: "gray".into(),
-            snapshot_heatmap_static: false,
-            region_box: false,
-            region_box_values: [Some(BoxValue::Age), Some(BoxValue::AccessRate), Some(BoxValue::Size)],
-            region_box_min_max_length: (1, 30),
-            region_box_min_max_height: (1, 5),
-            region_box_colorset: "gray".into(),
-            region_box_scales: [true, false, true],
-            region_box_align_right: false,
-            min_chars_for: Vec::new(),
-            total_sz_only: false,
-            raw_number: false,
-            json: false,
-            raw_form: false,
-        }
-    }
-}
-
 /// The resolved format: damo's `ReportFormat`.
 #[derive(Debug, Clone)]
 pub struct Format {
@@ -111,19 +42,19 @@ pub struct Format {
     pub snapshot_tail: Option<String>,
     pub region: Option<String>,
     pub sort_regions_by: Vec<SortKey>,
-    pub sort_dsc: Vec<String>,
+    pub sort_dsc: Vec<SortDsc>,
     pub temperature_weights: [i64; 3],
     pub percentiles_range: Option<Vec<i64>>,
     pub hist_logscale: bool,
     pub hist_cumulate: bool,
     pub hist_ranges: Option<Vec<String>>,
     pub snapshot_heatmap_width: usize,
-    pub snapshot_heatmap_colorset: String,
+    pub snapshot_heatmap_colorset: Colorset,
     pub snapshot_heatmap_static: bool,
     pub box_length: (i64, i64),
     pub box_height: (i64, i64),
     pub box_align_right: bool,
-    pub box_colorset: String,
+    pub box_colorset: Colorset,
     pub min_chars_for: Vec<(String, usize)>,
     pub raw_number: bool,
 }
@@ -150,26 +81,25 @@ impl Format {
             hist_cumulate: o.hist_cumulate,
             hist_ranges: o.hist_ranges.clone(),
             snapshot_heatmap_width: o.snapshot_heatmap_width.max(1),
-            snapshot_heatmap_colorset: o.snapshot_heatmap_colorset.clone(),
+            snapshot_heatmap_colorset: o.snapshot_heatmap_colorset,
             snapshot_heatmap_static: o.snapshot_heatmap_static,
             box_length: o.region_box_min_max_length,
             box_height: o.region_box_min_max_height,
-            box_align_right: o.region_box_align_right,
-            box_colorset: o.region_box_colorset.clone(),
+            box_align_right: o.region_box_align == Align::Right,
+            box_colorset: o.region_box_colorset,
             min_chars_for: min_chars,
             raw_number: o.raw_number,
         }
     }
 
-    fn slot(&mut self, area: &str) -> Option<&mut Option<String>> {
-        Some(match area {
-            "record_head" => &mut self.record_head,
-            "snapshot_head" => &mut self.snapshot_head,
-            "region" => &mut self.region,
-            "snapshot_tail" => &mut self.snapshot_tail,
-            "record_tail" => &mut self.record_tail,
-            _ => return None,
-        })
+    fn slot(&mut self, area: FormatArea) -> &mut Option<String> {
+        match area {
+            FormatArea::RecordHead => &mut self.record_head,
+            FormatArea::SnapshotHead => &mut self.snapshot_head,
+            FormatArea::Region => &mut self.region,
+            FormatArea::SnapshotTail => &mut self.snapshot_tail,
+            FormatArea::RecordTail => &mut self.record_tail,
+        }
     }
 
     fn total_sz_only(&self) -> bool {
@@ -227,6 +157,28 @@ fn minmax(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values.fold((f64::NAN, f64::NAN), |(lo, hi), v| (if lo.is_nan() || v < lo { v } else { lo }, if hi.is_nan() || v > hi { v } else { hi }))
 }
 
+/// Fails unless the text the options ask for fits in the memory limit: every snapshot gets
+/// its percentile lines and a heatmap line of `--snapshot_heatmap_width` colored cells, and
+/// the report is one string (`--percentiles_range 0 1000000000 1` took 7.8 GB in a minute).
+pub fn check_text_size(record: &Record, opts: &Options) -> Result<(), damo_record::budget::OverBudget> {
+    let percentiles: u64 = match opts.percentiles_range.as_deref() {
+        None => 0,
+        Some(&[stop]) => u64::try_from(stop).unwrap_or(0),
+        Some(&[start, stop]) => u64::try_from(i128::from(stop) - i128::from(start)).unwrap_or(0),
+        Some(&[start, stop, step]) => {
+            let span = (i128::from(stop) - i128::from(start)) * i128::from(step.signum());
+            let step = i128::from(step).abs().max(1);
+            u64::try_from((span.max(0) + step - 1) / step).unwrap_or(u64::MAX)
+        }
+        Some(list) => list.len() as u64,
+    };
+    let snapshots: u64 = record.targets.iter().map(|t| t.snapshots.len() as u64).sum::<u64>().max(1);
+    // A percentile line is under 128 bytes; a heatmap cell under 32 with its color codes.
+    let width = opts.snapshot_heatmap_width;
+    let per_snapshot = percentiles.saturating_mul(128).saturating_add((width as u64).saturating_mul(32));
+    damo_record::budget::check(snapshots.saturating_mul(per_snapshot), || format!("{percentiles} percentiles and a heatmap {width} cells wide for each of {snapshots} snapshots"))
+}
+
 /// The whole `report access` output (without the final newline damo's `print` adds).
 pub fn report(record: &Record, opts: &Options) -> Result<String, AccessError> {
     if opts.json {
@@ -255,10 +207,10 @@ pub fn report(record: &Record, opts: &Options) -> Result<String, AccessError> {
         mm[1] = minmax(ar.into_iter());
         mm[2] = minmax(age.into_iter());
     }
-    let attr = |i: usize, display| boxes::BoxAttr { value: opts.region_box_values[i], display, log: opts.region_box_scales[i] };
+    let attr = |i: usize, display| boxes::BoxAttr { value: opts.region_box_values[i], display, log: opts.region_box_scales[i] == Scale::Log };
     let box_fmt =
-        boxes::BoxFormat { length: attr(0, fmt.box_length), color: attr(1, (0, 9)), height: attr(2, fmt.box_height), align_right: fmt.box_align_right, colorset: fmt.box_colorset.clone(), minmax: mm };
-    let dsc = |k: SortKey| fmt.sort_dsc.iter().any(|d| d == "all" || SortKey::parse(d) == Some(k));
+        boxes::BoxFormat { length: attr(0, fmt.box_length), color: attr(1, (0, 9)), height: attr(2, fmt.box_height), align_right: fmt.box_align_right, colorset: fmt.box_colorset, minmax: mm };
+    let dsc = |k: SortKey| fmt.sort_dsc.iter().any(|d| d.covers(k));
     let err = AccessError::Format;
     let (rh, rt) = (fmt.record_head.clone().unwrap_or_default(), fmt.record_tail.clone().unwrap_or_default());
     let (sh, st) = (fmt.snapshot_head.clone().unwrap_or_default(), fmt.snapshot_tail.clone().unwrap_or_default());

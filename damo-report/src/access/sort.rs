@@ -3,26 +3,14 @@
 
 use super::Reg;
 
-/// A region sort key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
-    Address,
-    AccessRate,
-    Age,
-    Size,
-    Temperature,
-}
-
-impl SortKey {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "address" => SortKey::Address,
-            "access_rate" => SortKey::AccessRate,
-            "age" => SortKey::Age,
-            "size" => SortKey::Size,
-            "temperature" => SortKey::Temperature,
-            _ => return None,
-        })
+crate::names::named_enum! {
+    /// A region sort key.
+    pub enum SortKey {
+        Address = "address",
+        AccessRate = "access_rate",
+        Age = "age",
+        Size = "size",
+        Temperature = "temperature",
     }
 }
 

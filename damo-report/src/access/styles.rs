@@ -3,7 +3,8 @@
 
 use damo_record::model::Record;
 
-use super::{AccessError, Format, Options};
+use super::{AccessError, Format, Options, SortDsc, SortKey, Style};
+use crate::colors::Colorset;
 
 fn has_ops_filters(record: &Record) -> bool {
     record.damos.as_ref().is_some_and(|d| d.iter().any(|t| t.scheme_filters.iter().any(|f| matches!(f.filter_type.as_str(), "anon" | "active" | "memcg" | "young" | "hugepage_size" | "unmapped"))))
@@ -61,42 +62,33 @@ fn boxes_style(fmt: &mut Format) {
     fmt.box_height = (1, 1);
     fmt.box_length = (1, 40);
     fmt.box_align_right = true;
-    fmt.box_colorset = "emotion".into();
+    fmt.box_colorset = Colorset::Emotion;
 }
 
 /// Applies the options to `fmt`'s templates; `fmt` starts with the `--format_*` values.
 pub fn set_formats(fmt: &mut Format, opts: &Options, record: &Record) -> Result<(), AccessError> {
-    for f in &opts.format {
-        let [action, area, text] = f.as_slice() else {
-            return Err(AccessError::Usage(format!("wrong nr of --format option ({f:?})")));
-        };
-        if action != "set" && action != "append" {
-            return Err(AccessError::Usage(format!("wrong --format action ({f:?})")));
-        }
-        let slot = fmt.slot(area).ok_or_else(|| AccessError::Usage(format!("wrong --format target area ({f:?})")))?;
-        if action == "set" {
-            *slot = Some(text.clone());
-        }
+    for edit in opts.format.iter().filter(|e| !e.append) {
+        *fmt.slot(edit.area) = Some(edit.template.clone());
     }
-    match opts.style.as_str() {
-        "simple-boxes" => {
+    match opts.style {
+        Style::SimpleBoxes => {
             fmt.snapshot_head = Some("snapshot time: [<start time>, <end time>] (<duration>)".into());
             fmt.region = Some("<box> size <size> access <access hz> age <age>".into());
             boxes_style(fmt);
         }
-        "temperature-sz-hist" => hist_style(fmt, record, true),
-        "recency-sz-hist" | "cold-memory-tail" => hist_style(fmt, record, false),
-        "recency-percentiles" | "idle-time-percentiles" => percentiles_style(fmt, record, "recency"),
-        "temperature-percentiles" => percentiles_style(fmt, record, "temperature"),
-        "cold" | "hot" => {
+        Style::TemperatureSzHist => hist_style(fmt, record, true),
+        Style::RecencySzHist | Style::ColdMemoryTail => hist_style(fmt, record, false),
+        Style::RecencyPercentiles | Style::IdleTimePercentiles => percentiles_style(fmt, record, "recency"),
+        Style::TemperaturePercentiles => percentiles_style(fmt, record, "temperature"),
+        Style::Cold | Style::Hot => {
             fmt.region = Some("<box> <size> access <access hz> <age>".into());
             boxes_style(fmt);
-            fmt.sort_regions_by = vec![super::SortKey::Temperature];
-            if opts.style == "hot" {
-                fmt.sort_dsc = vec!["temperature".into()];
+            fmt.sort_regions_by = vec![SortKey::Temperature];
+            if opts.style == Style::Hot {
+                fmt.sort_dsc = vec![SortDsc::Key(SortKey::Temperature)];
             }
         }
-        _ => {}
+        Style::Detailed => {}
     }
     if opts.total_sz_only {
         fmt.snapshot_head = Some(String::new());
@@ -104,14 +96,8 @@ pub fn set_formats(fmt: &mut Format, opts: &Options, record: &Record) -> Result<
         fmt.snapshot_tail = Some("<total bytes>".into());
     }
     defaults(fmt, opts, record);
-    for f in &opts.format {
-        if let [action, area, text] = f.as_slice() {
-            if action == "append" {
-                if let Some(slot) = fmt.slot(area) {
-                    slot.get_or_insert_with(String::new).push_str(text);
-                }
-            }
-        }
+    for edit in opts.format.iter().filter(|e| e.append) {
+        fmt.slot(edit.area).get_or_insert_with(String::new).push_str(&edit.template);
     }
     Ok(())
 }

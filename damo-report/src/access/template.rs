@@ -218,7 +218,7 @@ impl RecordCtx<'_> {
                     "<abs start time>" => numfmt::time_ns_int(i128::from(s.start_ns), raw),
                     "<abs end time>" => numfmt::time_ns_int(i128::from(s.end_ns), raw),
                     "<number of regions>" => format_nr(sc.regs.len() as i128, raw),
-                    "<region box colors>" => heatmap::color_samples(&self.boxes.colorset),
+                    "<region box colors>" => self.boxes.colorset.samples(),
                     "<region box description>" => self.boxes.description(raw),
                     "<temperature-sz histogram>" => dist::sz_hist_str(&sc.regs, fmt, aggr_us, Temperature, false)?,
                     "<temperature-df-passed-sz histogram>" => dist::sz_hist_str(&sc.regs, fmt, aggr_us, Temperature, true)?,

@@ -5,52 +5,8 @@ use damo_record::units::{format_sz, format_time_ns};
 
 use super::{grid::Grid, guide::format_sz_accurate};
 
-/// damo's colorsets: background and foreground xterm-256 colors for levels 0..=9.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Colorset {
-    #[default]
-    Gray,
-    Flame,
-    Emotion,
-}
-
-impl Colorset {
-    pub const NAMES: [&'static str; 3] = ["gray", "flame", "emotion"];
-
-    pub fn from_name(name: &str) -> Option<Colorset> {
-        match name {
-            "gray" => Some(Colorset::Gray),
-            "flame" => Some(Colorset::Flame),
-            "emotion" => Some(Colorset::Emotion),
-            _ => None,
-        }
-    }
-
-    fn colors(self, level: usize) -> (u8, u8) {
-        const FG_WARM: [u8; 10] = [239, 235, 237, 239, 243, 245, 247, 249, 251, 255];
-        let (bg, fg): ([u8; 10], [u8; 10]) = match self {
-            Colorset::Gray => ([232; 10], [237, 239, 241, 243, 245, 247, 249, 251, 253, 255]),
-            Colorset::Flame => ([232, 1, 1, 2, 3, 3, 20, 21, 26, 27], FG_WARM),
-            Colorset::Emotion => ([232, 234, 20, 21, 26, 2, 3, 1, 1, 1], FG_WARM),
-        };
-        (bg[level], fg[level])
-    }
-
-    fn start(self, level: usize) -> String {
-        let (bg, fg) = self.colors(level);
-        format!("\x1b[48;5;{bg}m\x1b[38;5;{fg}m")
-    }
-
-    /// Every level's digit in its color (damo's `color_samples`).
-    pub fn samples(self) -> String {
-        let mut s: String = (0..=MAX_LEVEL).map(|l| format!("{}{l}", self.start(l))).collect();
-        s += END;
-        s
-    }
-}
-
-const MAX_LEVEL: usize = 9;
-const END: &str = "\x1b[0m";
+pub use crate::colors::Colorset;
+use crate::colors::{END, MAX_LEVEL};
 
 /// The map's lines, rows of time top-down; none when no cell has heat.
 fn map_lines(grid: &Grid, colors: Colorset) -> Vec<String> {

@@ -29,6 +29,15 @@ pub struct Grid {
     pub col_addr: Vec<i128>,
 }
 
+/// Cells `addr..addr + len` of time row `time`, all of one `level`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Run {
+    pub time: usize,
+    pub addr: usize,
+    pub len: usize,
+    pub level: f64,
+}
+
 impl Grid {
     /// An empty map of `[time_start, time_end)` × `[addr_start, addr_end)`.
     pub fn new((time_start, time_end): (Num, Num), (addr_start, addr_end): (Num, Num), (time_resol, addr_resol): (usize, usize), heat_unit: &'static str) -> Result<Grid, HeatmapError> {
@@ -69,6 +78,28 @@ impl Grid {
 
     pub fn row(&self, i: usize) -> &[Option<f64>] {
         &self.heats[i * self.addr_resol..(i + 1) * self.addr_resol]
+    }
+
+    /// Runs of cells along the address axis with one level (`level` of their heat), a time
+    /// row after another; empty cells are in no run. Images draw one rect per run, which
+    /// keeps the files small.
+    pub fn runs(&self, level: impl Fn(f64) -> f64) -> Vec<Run> {
+        let mut runs = Vec::new();
+        for time in 0..self.time_resol {
+            let row = self.row(time);
+            let mut addr = 0;
+            while addr < row.len() {
+                let Some(h) = row[addr] else {
+                    addr += 1;
+                    continue;
+                };
+                let l = level(h);
+                let len = row[addr..].iter().take_while(|c| c.is_some_and(|c| level(c) == l)).count();
+                runs.push(Run { time, addr, len, level: l });
+                addr += len;
+            }
+        }
+        runs
     }
 
     /// The highest and lowest heats, if any cell has one.

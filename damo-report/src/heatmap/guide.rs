@@ -1,7 +1,10 @@
 //! damo's guide (`damo report heatmap --guide`): per target, the time span and the
 //! contiguous address ranges, with how hot each is. It also picks the default ranges.
 
-use damo_record::units::{format_sz, format_time_ns};
+use damo_record::{
+    model::Region,
+    units::{format_sz, format_time_ns},
+};
 
 use super::{
     pynum::Num,
@@ -106,62 +109,78 @@ struct Building {
     key: Key,
     start_time: Num,
     end_time: Num,
+    coverage: Coverage,
+}
+
+/// What a target's snapshots monitored, as damo's guide tracks it: the lowest and highest
+/// address seen and the gaps between regions that every snapshot had (so what lies between
+/// the gaps was monitored throughout). `report heatmap --guide` and `report record_info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coverage {
     /// damo treats address 0 as unset, like `None`.
-    lowest: u64,
-    highest: u64,
-    gaps: Vec<(u64, u64)>,
+    pub lowest: u64,
+    pub highest: u64,
+    pub gaps: Vec<(u64, u64)>,
+}
+
+impl Coverage {
+    /// Adds a snapshot's regions (in address order).
+    pub fn add(&mut self, regions: &[Region]) {
+        let mut gaps = Vec::new();
+        let mut last_addr = 0u64;
+        for r in regions {
+            if self.lowest == 0 || r.start < self.lowest {
+                self.lowest = r.start;
+            }
+            if self.highest == 0 || r.end > self.highest {
+                self.highest = r.end;
+            }
+            if last_addr == 0 {
+                last_addr = r.end;
+                continue;
+            }
+            if last_addr != r.start {
+                gaps.push((last_addr, r.start));
+            }
+            last_addr = r.end;
+        }
+        self.gaps = if self.gaps.is_empty() { gaps } else { overlapping(&self.gaps, &gaps) };
+    }
+
+    /// The ranges monitored throughout: from the lowest address to the highest, cut at the gaps.
+    pub fn contiguous(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::with_capacity(self.gaps.len() + 1);
+        let mut start = self.lowest;
+        for &(gap_start, gap_end) in &self.gaps {
+            out.push((start, gap_start));
+            start = gap_end;
+        }
+        out.push((start, self.highest));
+        out
+    }
 }
 
 /// The guides of all targets, largest total space first (damo's `get_guide_info`).
 pub fn guides(sources: &[Source]) -> Vec<Guide> {
     let mut building: Vec<Building> = Vec::new();
-    let mut gaps = Vec::new();
     for src in sources {
         let k = key(src.target);
         for (i, snap) in src.snapshots().iter().enumerate() {
             let g = match building.iter().position(|b| b.key == k) {
                 Some(p) => &mut building[p],
                 None => {
-                    building.push(Building { key: k, start_time: oldest_monitor_time(src, i), end_time: Num::Int(0), lowest: 0, highest: 0, gaps: Vec::new() });
+                    building.push(Building { key: k, start_time: oldest_monitor_time(src, i), end_time: Num::Int(0), coverage: Coverage::default() });
                     building.last_mut().expect("just pushed")
                 }
             };
             g.end_time = Num::Int(i128::from(snap.end_ns));
-            gaps.clear();
-            let mut last_addr = 0u64;
-            for r in &snap.regions {
-                if g.lowest == 0 || r.start < g.lowest {
-                    g.lowest = r.start;
-                }
-                if g.highest == 0 || r.end > g.highest {
-                    g.highest = r.end;
-                }
-                if last_addr == 0 {
-                    last_addr = r.end;
-                    continue;
-                }
-                if last_addr != r.start {
-                    gaps.push((last_addr, r.start));
-                }
-                last_addr = r.end;
-            }
-            if g.gaps.is_empty() {
-                g.gaps = gaps.clone();
-            } else {
-                g.gaps = overlapping(&g.gaps, &gaps);
-            }
+            g.coverage.add(&snap.regions);
         }
     }
     let mut out: Vec<Guide> = building
         .into_iter()
         .map(|b| {
-            let mut contig = Vec::with_capacity(b.gaps.len() + 1);
-            let mut start = b.lowest;
-            for &(gap_start, gap_end) in &b.gaps {
-                contig.push(GuideRegion { start, end: gap_start, heats: None });
-                start = gap_end;
-            }
-            contig.push(GuideRegion { start, end: b.highest, heats: None });
+            let contig = b.coverage.contiguous().into_iter().map(|(start, end)| GuideRegion { start, end, heats: None }).collect();
             let (kdamond_idx, context_idx, scheme_idx, tid) = b.key;
             Guide { kdamond_idx, context_idx, scheme_idx, tid, start_time: b.start_time, end_time: b.end_time, contig_regions: contig }
         })

@@ -52,6 +52,106 @@ pub struct Request {
     pub sort_temperature: Option<(f64, f64)>,
 }
 
+impl Request {
+    /// Points the request at the hot bands of its target (the one the selectors name, else
+    /// the one with the most snapshots), a map each, as `report holistic` draws them; leaves
+    /// it as it is when nothing was accessed.
+    pub fn at_hot_bands(&mut self, record: &Record) {
+        let selected = |t: &&damo_record::model::TargetRecord| {
+            self.kdamond_idx.is_none_or(|k| k == t.kdamond_idx)
+                && self.context_idx.is_none_or(|c| c == t.context_idx)
+                && self.scheme_idx.is_none_or(|s| Some(s) == t.scheme_idx)
+                && self.tid.is_none_or(|id| id == t.target_id)
+        };
+        let Some(target) = record.targets.iter().filter(selected).max_by_key(|t| t.snapshots.len()) else { return };
+        let ranges = crate::holistic::bands::hot_bands(target, crate::holistic::bands::MAX_BANDS);
+        if ranges.is_empty() {
+            return;
+        }
+        self.kdamond_idx = Some(target.kdamond_idx);
+        self.context_idx = Some(target.context_idx);
+        self.scheme_idx = target.scheme_idx;
+        self.tid = Some(target.target_id);
+        self.address_ranges = Some(ranges.iter().map(|&(s, e)| vec![s.to_string(), e.to_string()]).collect());
+    }
+}
+
+crate::names::named_enum! {
+    /// `--draw_range`: the address ranges drawn when none is given.
+    #[derive(Default)]
+    pub enum Draw {
+        /// Where the accesses were, a map each (as `report holistic` draws them). A vaddr
+        /// target's contiguous ranges span hundreds of GiB, where a few hot MiB are less
+        /// than a pixel.
+        #[default]
+        Bands = "bands",
+        /// damo's default: the hottest contiguous range.
+        Hottest = "hottest",
+        /// Each contiguous range.
+        All = "all",
+    }
+}
+
+/// Where the maps go (`--output`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Colored digits on the terminal.
+    Stdout,
+    /// Time, address and heat of each cell, a line each.
+    Raw,
+    /// An image file (.svg or .png), `name.<idx>.ext` for the second and later maps.
+    Image(std::path::PathBuf),
+}
+
+impl Output {
+    /// damo's spelling: "stdout", "raw" or an image's path.
+    pub fn parse(text: &str) -> Result<Output, HeatmapError> {
+        match text {
+            "stdout" => Ok(Output::Stdout),
+            "raw" => Ok(Output::Raw),
+            _ => {
+                let path = std::path::Path::new(text);
+                let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+                if !["svg", "png"].contains(&ext.to_ascii_lowercase().as_str()) {
+                    return Err(HeatmapError(format!("--output {text}: unsupported image type (use .svg or .png, or stdout or raw)")));
+                }
+                Ok(Output::Image(path.into()))
+            }
+        }
+    }
+
+    /// damo's cells along time and address when `--resol` is not given.
+    pub fn default_resol(&self) -> (usize, usize) {
+        match self {
+            Output::Stdout => (40, 80),
+            _ => (500, 500),
+        }
+    }
+
+    /// Fails unless maps of `resol` cells fit in the memory limit: the grid holds a heat per
+    /// cell; the terminal's text and an image take a few dozen bytes more per cell, raw
+    /// lines are written as they are made.
+    pub fn check_budget(&self, resol: (usize, usize)) -> Result<(), damo_record::budget::OverBudget> {
+        let per_cell: u64 = match self {
+            Output::Stdout => 16 + 24,
+            Output::Image(_) => 16 + 80,
+            Output::Raw => 16,
+        };
+        let cells = (resol.0 as u64).saturating_mul(resol.1 as u64);
+        damo_record::budget::check(cells.saturating_mul(per_cell), || format!("a heatmap of {}x{} cells", resol.0, resol.1))
+    }
+}
+
+/// damo names the image of the second and later maps `name.<idx>.ext`.
+pub fn numbered_path(path: &std::path::Path, idx: usize) -> std::path::PathBuf {
+    if idx == 0 {
+        return path.to_path_buf();
+    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!("{stem}.{idx}.{ext}"))
+}
+
 /// The records of `record`, with damo's snapshot times for its format.
 pub fn sources(record: &Record, from_perf_script: bool) -> Vec<Source<'_>> {
     record.targets.iter().map(|t| Source::new(t, from_perf_script)).collect()

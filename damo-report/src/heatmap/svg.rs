@@ -6,6 +6,7 @@ use std::fmt::Write;
 use damo_record::units::{format_sz, format_time_ns};
 
 use super::{grid::Grid, pynum::Num};
+use crate::{colors, xml::escape};
 
 const WIDTH: f64 = 900.0;
 const HEIGHT: f64 = 600.0;
@@ -25,20 +26,6 @@ pub struct Labels {
     pub sizes: bool,
 }
 
-/// gnuplot's default palette (rgbformulae 7,5,15): black, blue, red, yellow.
-fn palette(x: f64) -> (u8, u8, u8) {
-    let c = |v: f64| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-    (c(x.sqrt()), c(x.powi(3)), c((2.0 * std::f64::consts::PI * x).sin()))
-}
-
-fn hex((r, g, b): (u8, u8, u8)) -> String {
-    format!("#{r:02x}{g:02x}{b:02x}")
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
 /// The image of one map.
 pub fn render(grid: &Grid, labels: Labels) -> String {
     let mut s = String::new();
@@ -55,21 +42,10 @@ pub fn render(grid: &Grid, labels: Labels) -> String {
     let cell_w = PLOT_W / grid.time_resol as f64;
     let cell_h = PLOT_H / grid.addr_resol as f64;
     // One rect per run of same-colored cells along the address axis keeps the file small.
-    for i in 0..grid.time_resol {
-        let row = grid.row(i);
-        let x = LEFT + i as f64 * cell_w;
-        let mut j = 0;
-        while j < row.len() {
-            let Some(h) = row[j] else {
-                j += 1;
-                continue;
-            };
-            let l = level(h);
-            let run = row[j..].iter().take_while(|c| c.is_some_and(|c| level(c) == l)).count();
-            let y = TOP + PLOT_H - (j + run) as f64 * cell_h;
-            let _ = writeln!(s, r#"<rect x="{x:.3}" y="{y:.3}" width="{:.3}" height="{:.3}" fill="{}"/>"#, cell_w + 0.05, run as f64 * cell_h + 0.05, hex(palette(l / LEVELS)));
-            j += run;
-        }
+    for run in grid.runs(level) {
+        let x = LEFT + run.time as f64 * cell_w;
+        let y = TOP + PLOT_H - (run.addr + run.len) as f64 * cell_h;
+        let _ = writeln!(s, r#"<rect x="{x:.3}" y="{y:.3}" width="{:.3}" height="{:.3}" fill="{}"/>"#, cell_w + 0.05, run.len as f64 * cell_h + 0.05, colors::heat(run.level / LEVELS));
     }
     let _ = writeln!(s, r#"<rect x="{LEFT}" y="{TOP}" width="{PLOT_W}" height="{PLOT_H}" fill="none" stroke="black"/>"#);
     axes(&mut s, grid, labels);
@@ -114,7 +90,7 @@ fn color_bar(s: &mut String, grid: &Grid, range: Option<(f64, f64)>) {
         let frac = k as f64 / (STEPS - 1) as f64;
         let h = PLOT_H / STEPS as f64;
         let y = TOP + PLOT_H - (k + 1) as f64 * h;
-        let _ = writeln!(s, r#"<rect x="{x}" y="{y:.3}" width="{w}" height="{:.3}" fill="{}"/>"#, h + 0.05, hex(palette(frac)));
+        let _ = writeln!(s, r#"<rect x="{x}" y="{y:.3}" width="{w}" height="{:.3}" fill="{}"/>"#, h + 0.05, colors::heat(frac));
     }
     let _ = writeln!(s, r#"<rect x="{x}" y="{TOP}" width="{w}" height="{PLOT_H}" fill="none" stroke="black"/>"#);
     let (hi, lo) = range.unwrap_or((0.0, 0.0));

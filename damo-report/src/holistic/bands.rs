@@ -2,7 +2,11 @@
 //! monitored span. A vaddr target's span often covers hundreds of GiB between the mappings
 //! and the stack, where a few hot MiB would be a line too thin to see.
 
-use damo_record::model::TargetRecord;
+use std::cmp::Reverse;
+
+use damo_record::model::{Record, TargetRecord};
+
+use crate::heatmap::{self, guide::GuideRegion, Request};
 
 const PAGE_MASK: u64 = 4096 - 1;
 
@@ -48,6 +52,47 @@ pub fn hot_bands(target: &TargetRecord, max: usize) -> Vec<(u64, u64)> {
         .collect();
     bands.sort_by_key(|&(start, _)| std::cmp::Reverse(start));
     bands
+}
+
+/// Address ranges drawn at most (the hottest); DAMON's vaddr ops monitor three.
+pub const MAX_BANDS: usize = 3;
+
+/// Heatmap cells along time on the page (about 3.5 px each).
+const TIME_CELLS: u64 = 250;
+
+/// The address ranges the page draws, highest first as on an address axis: the hot bands,
+/// or when nothing was accessed, the contiguous ranges of the heatmap's guide (the hottest,
+/// at most [`MAX_BANDS`]).
+pub fn drawn(record: &Record, perf: bool, target: &TargetRecord) -> Vec<(u64, u64)> {
+    let hot = hot_bands(target, MAX_BANDS);
+    if !hot.is_empty() {
+        return hot;
+    }
+    let guides = heatmap::guide::guides(&heatmap::sources(record, perf));
+    let Some(guide) = guides.iter().find(|g| g.matches(target)) else { return Vec::new() };
+    let mut ranges: Vec<&GuideRegion> = guide.contig_regions.iter().collect();
+    ranges.sort_by_key(|r| Reverse(r.heats.unwrap_or(0)));
+    ranges.truncate(ranges.iter().filter(|r| r.heats.is_some_and(|h| h > 0)).count().clamp(1, MAX_BANDS));
+    ranges.sort_by_key(|r| Reverse(r.start));
+    ranges.iter().map(|r| (r.start, r.end)).collect()
+}
+
+/// The page's heatmaps: `target`'s [`drawn`] ranges over its whole time, one map each.
+/// `target` has snapshots.
+pub fn heatmap_request(record: &Record, perf: bool, target: &TargetRecord) -> Request {
+    let snaps = &target.snapshots;
+    let span_ns = snaps[snaps.len() - 1].end_ns.saturating_sub(snaps[0].start_ns);
+    let ranges = drawn(record, perf, target);
+    Request {
+        kdamond_idx: Some(target.kdamond_idx),
+        context_idx: Some(target.context_idx),
+        scheme_idx: target.scheme_idx,
+        tid: Some(target.target_id),
+        // A cell must span at least a nanosecond.
+        resol: (TIME_CELLS.min(span_ns / 2).max(1) as usize, super::address_cells(ranges.len())),
+        address_ranges: (!ranges.is_empty()).then(|| ranges.iter().map(|&(s, e)| vec![s.to_string(), e.to_string()]).collect()),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]

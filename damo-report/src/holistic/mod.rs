@@ -80,10 +80,7 @@ pub fn wss_series(target: &TargetRecord) -> Vec<(u64, u64, u64)> {
     target.snapshots.iter().map(|s| (s.start_ns, s.end_ns, s.regions.iter().filter(|r| r.nr_accesses > 0).map(|r| r.size()).sum())).collect()
 }
 
-/// Text for SVG and HTML, attributes included.
-pub(crate) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
+pub(crate) use crate::xml::escape;
 
 /// Compact sizes for axes and tables: "16 MiB", "1.5 GiB".
 pub(crate) fn size(bytes: f64) -> String {

@@ -9,7 +9,10 @@ use super::{
     text::{char_px, fit, fit_function},
     Holistic, PhaseMark, Timeline,
 };
-use crate::heatmap::{pynum::Num, Grid};
+use crate::{
+    colors,
+    heatmap::{pynum::Num, Grid},
+};
 
 pub const WIDTH: f64 = 1200.0;
 /// Room for function names and addresses.
@@ -187,12 +190,6 @@ fn panel_title(s: &mut String, top: f64, text: &str) {
     let _ = writeln!(s, r#"<text x="{LEFT}" y="{:.1}" font-size="13" font-weight="bold">{}</text>"#, top - 9.0, escape(text));
 }
 
-/// gnuplot's default palette (rgbformulae 7,5,15), as `report heatmap` draws.
-fn palette(x: f64) -> String {
-    let c = |v: f64| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-    format!("#{:02x}{:02x}{:02x}", c(x.sqrt()), c(x.powi(3)), c((2.0 * std::f64::consts::PI * x).sin()))
-}
-
 /// The address range a map shows. Its cells cover a little less when the range does not
 /// divide evenly; the end is the page it falls short of, as DAMON's regions are page-aligned.
 fn map_range(g: &Grid) -> (u64, u64) {
@@ -216,21 +213,10 @@ fn heatmap_panel(s: &mut String, h: &Holistic, l: &Layout) {
     for (k, g) in h.maps.iter().enumerate() {
         let top = l.heat_top + k as f64 * (band_h + BAND_GAP);
         let (cw, ch) = (PLOT_W / g.time_resol as f64, band_h / g.addr_resol as f64);
-        for i in 0..g.time_resol {
-            let row = g.row(i);
-            let x = LEFT + i as f64 * cw;
-            let mut j = 0;
-            while j < row.len() {
-                let Some(v) = row[j] else {
-                    j += 1;
-                    continue;
-                };
-                let lv = level(v);
-                let run = row[j..].iter().take_while(|c| c.is_some_and(|c| level(c) == lv)).count();
-                let y = top + band_h - (j + run) as f64 * ch;
-                let _ = writeln!(s, r#"<rect x="{x:.2}" y="{y:.2}" width="{:.2}" height="{:.2}" fill="{}"/>"#, cw + 0.05, run as f64 * ch + 0.05, palette(lv / LEVELS));
-                j += run;
-            }
+        for run in g.runs(level) {
+            let x = LEFT + run.time as f64 * cw;
+            let y = top + band_h - (run.addr + run.len) as f64 * ch;
+            let _ = writeln!(s, r#"<rect x="{x:.2}" y="{y:.2}" width="{:.2}" height="{:.2}" fill="{}"/>"#, cw + 0.05, run.len as f64 * ch + 0.05, colors::heat(run.level / LEVELS));
         }
     }
     let _ = writeln!(s, "</g>");
@@ -259,7 +245,7 @@ fn color_bar(s: &mut String, l: &Layout, (hi, lo): (f64, f64), unit: &str) {
     let _ = writeln!(s, r#"<g shape-rendering="crispEdges">"#);
     for k in 0..STEPS {
         let y = l.heat_top + HEAT_H - (k + 1) as f64 * step;
-        let _ = writeln!(s, r#"<rect x="{x}" y="{y:.2}" width="{w}" height="{:.2}" fill="{}"/>"#, step + 0.05, palette(k as f64 / (STEPS - 1) as f64));
+        let _ = writeln!(s, r#"<rect x="{x}" y="{y:.2}" width="{w}" height="{:.2}" fill="{}"/>"#, step + 0.05, colors::heat(k as f64 / (STEPS - 1) as f64));
     }
     let _ = writeln!(s, "</g>");
     let _ = writeln!(s, r#"<rect x="{x}" y="{}" width="{w}" height="{HEAT_H}" fill="none" stroke="black"/>"#, l.heat_top);

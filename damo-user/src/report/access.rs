@@ -3,9 +3,12 @@
 use std::io::Write;
 
 use anyhow::{bail, Result};
-use damo_report::access::{self, BoxValue, Options, SortKey};
+use damo_report::{
+    access::{self, defaults, Align, BoxValue, FormatEdit, Options, Scale, SortDsc, SortKey, Style},
+    colors::Colorset,
+};
 
-use super::options::{FilterArgs, InputArgs};
+use super::options::{named, FilterArgs, InputArgs};
 
 #[derive(Debug, clap::Args)]
 #[command(rename_all = "snake_case")]
@@ -15,19 +18,19 @@ pub struct Args {
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Output style among damo's pre-configured ones.
-    #[arg(long, default_value = "detailed", value_parser = ["detailed", "simple-boxes", "temperature-sz-hist", "recency-sz-hist", "cold-memory-tail", "recency-percentiles", "idle-time-percentiles", "temperature-percentiles", "cold", "hot"])]
-    pub style: String,
+    #[arg(long, default_value = defaults::STYLE.name(), value_parser = named::<Style>())]
+    pub style: Style,
     /// Percentiles to show: up to three numbers are Python range() arguments, more are a list.
     #[arg(long, num_args = 1.., allow_negative_numbers = true)]
     pub percentiles_range: Option<Vec<i64>>,
     /// Fields to sort regions by, applied in turn.
-    #[arg(long, num_args = 1.., default_values = ["address"], value_parser = ["address", "access_rate", "age", "size", "temperature"])]
-    pub sort_regions_by: Vec<String>,
+    #[arg(long, num_args = 1.., default_values = defaults::SORT_REGIONS_BY.map(SortKey::name), value_parser = named::<SortKey>())]
+    pub sort_regions_by: Vec<SortKey>,
     /// Sort regions in descending order for these keys ("all" for every key).
-    #[arg(long, num_args = 1.., value_parser = ["address", "access_rate", "age", "size", "temperature", "all"])]
-    pub sort_regions_dsc: Option<Vec<String>>,
+    #[arg(long, num_args = 1.., value_parser = named::<SortDsc>())]
+    pub sort_regions_dsc: Option<Vec<SortDsc>>,
     /// Temperature weights of size, access rate and age.
-    #[arg(long, num_args = 3, default_values = ["0", "100", "100"], allow_negative_numbers = true)]
+    #[arg(long, num_args = 3, default_values_t = defaults::TEMPERATURE_WEIGHTS, allow_negative_numbers = true)]
     pub temperature_weights: Vec<i64>,
     /// Draw histograms in log scale.
     #[arg(long)]
@@ -57,11 +60,11 @@ pub struct Args {
     #[arg(long)]
     pub format_region: Option<String>,
     /// Width of the snapshot heatmap.
-    #[arg(long, default_value_t = 80)]
+    #[arg(long, default_value_t = defaults::SNAPSHOT_HEATMAP_WIDTH)]
     pub snapshot_heatmap_width: usize,
     /// Colorset of the snapshot heatmap.
-    #[arg(long, default_value = "gray", value_parser = ["gray", "flame", "emotion"])]
-    pub snapshot_heatmap_colorset: String,
+    #[arg(long, default_value = defaults::SNAPSHOT_HEATMAP_COLORSET.name(), value_parser = named::<Colorset>())]
+    pub snapshot_heatmap_colorset: Colorset,
     /// Draw gaps of the snapshot heatmap to scale.
     #[arg(long)]
     pub snapshot_heatmap_static: bool,
@@ -69,23 +72,23 @@ pub struct Args {
     #[arg(long)]
     pub region_box: bool,
     /// Values the box's length, color and height show.
-    #[arg(long, num_args = 3, default_values = ["age", "access_rate", "size"], value_parser = ["size", "access_rate", "age", "none"])]
+    #[arg(long, num_args = 3, default_values = defaults::REGION_BOX_VALUES.map(|v| v.map_or("none", BoxValue::name)), value_parser = ["size", "access_rate", "age", "none"])]
     pub region_box_values: Vec<String>,
     /// Minimum and maximum box length.
-    #[arg(long, num_args = 2, default_values = ["1", "30"])]
+    #[arg(long, num_args = 2, default_values_t = pair(defaults::REGION_BOX_MIN_MAX_LENGTH))]
     pub region_box_min_max_length: Vec<i64>,
     /// Minimum and maximum box height.
-    #[arg(long, num_args = 2, default_values = ["1", "5"])]
+    #[arg(long, num_args = 2, default_values_t = pair(defaults::REGION_BOX_MIN_MAX_HEIGHT))]
     pub region_box_min_max_height: Vec<i64>,
     /// Colorset of the region box.
-    #[arg(long, default_value = "gray", value_parser = ["gray", "flame", "emotion"])]
-    pub region_box_colorset: String,
+    #[arg(long, default_value = defaults::REGION_BOX_COLORSET.name(), value_parser = named::<Colorset>())]
+    pub region_box_colorset: Colorset,
     /// Scales of the box's length, color and height.
-    #[arg(long, num_args = 3, default_values = ["log", "linear", "log"], value_parser = ["linear", "log"])]
-    pub region_box_scales: Vec<String>,
+    #[arg(long, num_args = 3, default_values = defaults::REGION_BOX_SCALES.map(Scale::name), value_parser = named::<Scale>())]
+    pub region_box_scales: Vec<Scale>,
     /// Where to align the region box.
-    #[arg(long, default_value = "left", value_parser = ["left", "right"])]
-    pub region_box_align: String,
+    #[arg(long, default_value = defaults::REGION_BOX_ALIGN.name(), value_parser = named::<Align>())]
+    pub region_box_align: Align,
     /// Minimum characters of a keyword's text (damo's defaults for a keyword come first and win).
     #[arg(long, num_args = 2, action = clap::ArgAction::Append, value_names = ["KEYWORD", "NUMBER"])]
     pub min_chars_for: Vec<String>,
@@ -103,20 +106,17 @@ pub struct Args {
     pub raw_form: bool,
 }
 
-fn box_value(s: &str) -> Option<BoxValue> {
-    match s {
-        "size" => Some(BoxValue::Size),
-        "access_rate" => Some(BoxValue::AccessRate),
-        "age" => Some(BoxValue::Age),
-        _ => None,
-    }
+/// The two numbers of a `(min, max)` default, as the command line takes them.
+fn pair((min, max): (i64, i64)) -> [i64; 2] {
+    [min, max]
 }
 
 impl Args {
-    fn options(&self) -> Result<Options> {
-        let three = |v: &[String], what: &str| -> Result<[String; 3]> {
+    pub(crate) fn options(&self) -> Result<Options> {
+        let three = |v: &[String], what: &str| -> Result<[Option<BoxValue>; 3]> {
             match v {
-                [a, b, c] => Ok([a.clone(), b.clone(), c.clone()]),
+                // "none" shows nothing.
+                [a, b, c] => Ok([a, b, c].map(|v| v.parse().ok())),
                 _ => bail!("{what} takes three values"),
             }
         };
@@ -128,7 +128,7 @@ impl Args {
         };
         let [w0, w1, w2] = self.temperature_weights.as_slice() else { bail!("--temperature_weights takes three values") };
         let values = three(&self.region_box_values, "--region_box_values")?;
-        let scales = three(&self.region_box_scales, "--region_box_scales")?;
+        let &[length_scale, color_scale, height_scale] = self.region_box_scales.as_slice() else { bail!("--region_box_scales takes three values") };
         let mut min_chars = Vec::new();
         for pair in self.min_chars_for.chunks(2) {
             let [k, n] = pair else { bail!("--min_chars_for takes two values") };
@@ -139,30 +139,30 @@ impl Args {
             bail!("--percentiles_range: the step must not be zero");
         }
         Ok(Options {
-            style: self.style.clone(),
+            style: self.style,
             percentiles_range: self.percentiles_range.clone(),
-            sort_regions_by: self.sort_regions_by.iter().filter_map(|s| SortKey::parse(s)).collect(),
+            sort_regions_by: self.sort_regions_by.clone(),
             sort_regions_dsc: self.sort_regions_dsc.clone().unwrap_or_default(),
             temperature_weights: [*w0, *w1, *w2],
             hist_logscale: self.hist_logscale,
             hist_ranges: self.hist_ranges.clone(),
             hist_cumulate: self.hist_cumulate,
-            format: self.format.chunks(3).map(|c| c.to_vec()).collect(),
+            format: self.format.chunks(3).map(FormatEdit::parse).collect::<Result<_, _>>()?,
             format_record_head: self.format_record_head.clone(),
             format_record_tail: self.format_record_tail.clone(),
             format_snapshot_head: self.format_snapshot_head.clone(),
             format_snapshot_tail: self.format_snapshot_tail.clone(),
             format_region: self.format_region.clone(),
             snapshot_heatmap_width: self.snapshot_heatmap_width,
-            snapshot_heatmap_colorset: self.snapshot_heatmap_colorset.clone(),
+            snapshot_heatmap_colorset: self.snapshot_heatmap_colorset,
             snapshot_heatmap_static: self.snapshot_heatmap_static,
             region_box: self.region_box,
-            region_box_values: values.map(|v| box_value(&v)),
+            region_box_values: values,
             region_box_min_max_length: two(&self.region_box_min_max_length, "--region_box_min_max_length")?,
             region_box_min_max_height: two(&self.region_box_min_max_height, "--region_box_min_max_height")?,
-            region_box_colorset: self.region_box_colorset.clone(),
-            region_box_scales: scales.map(|s| s == "log"),
-            region_box_align_right: self.region_box_align == "right",
+            region_box_colorset: self.region_box_colorset,
+            region_box_scales: [length_scale, color_scale, height_scale],
+            region_box_align: self.region_box_align,
             min_chars_for: min_chars,
             total_sz_only: self.total_sz_only,
             raw_number: self.raw_number,
@@ -177,7 +177,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let filter = args.filter.to_filter()?;
     let mut record = args.input.load()?;
     filter.apply(&mut record);
-    check_text_size(&args, &record)?;
+    access::check_text_size(&record, &opts)?;
     if record.targets.is_empty() {
         writeln!(out, "No record in {}", args.input.input.display())?;
         return Ok(());
@@ -187,32 +187,20 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// Fails unless the text the options ask for fits in the memory limit: every snapshot gets
-/// its percentile lines and a heatmap line of `--snapshot_heatmap_width` colored cells, and
-/// the report is one string (`--percentiles_range 0 1000000000 1` took 7.8 GB in a minute).
-fn check_text_size(args: &Args, record: &damo_record::model::Record) -> Result<()> {
-    let percentiles: u64 = match args.percentiles_range.as_deref() {
-        None => 0,
-        Some(&[stop]) => u64::try_from(stop).unwrap_or(0),
-        Some(&[start, stop]) => u64::try_from(i128::from(stop) - i128::from(start)).unwrap_or(0),
-        Some(&[start, stop, step]) => {
-            let span = (i128::from(stop) - i128::from(start)) * i128::from(step.signum());
-            let step = i128::from(step).abs().max(1);
-            u64::try_from((span.max(0) + step - 1) / step).unwrap_or(u64::MAX)
-        }
-        Some(list) => list.len() as u64,
-    };
-    let snapshots: u64 = record.targets.iter().map(|t| t.snapshots.len() as u64).sum::<u64>().max(1);
-    // A percentile line is under 128 bytes; a heatmap cell under 32 with its color codes.
-    let per_snapshot = percentiles.saturating_mul(128).saturating_add((args.snapshot_heatmap_width as u64).saturating_mul(32));
-    damo_record::budget::check(snapshots.saturating_mul(per_snapshot), || {
-        format!("{percentiles} percentiles and a heatmap {} cells wide for each of {snapshots} snapshots", args.snapshot_heatmap_width)
-    })?;
-    Ok(())
-}
-
 /// `report raw`: `report access --raw_form`.
 pub fn run_raw(mut args: Args, out: &mut dyn Write) -> Result<()> {
     args.raw_form = true;
     run(args, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_become_typed_options() {
+        let args: Args = super::super::tests::parse(&["--style", "hot", "--sort_regions_dsc", "all", "--region_box_values", "size", "none", "age", "--region_box_align", "right"]);
+        let o = args.options().unwrap();
+        assert_eq!((o.style, o.sort_regions_dsc, o.region_box_values, o.region_box_align), (Style::Hot, vec![SortDsc::All], [Some(BoxValue::Size), None, Some(BoxValue::Age)], Align::Right));
+    }
 }

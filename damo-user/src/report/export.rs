@@ -1,14 +1,11 @@
 //! `report export`: the stack samples `report profile` would count, as a file for other
 //! tools: pprof (`go tool pprof`, Pyroscope, Parca) or speedscope (its time-ordered view).
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::{io::Write, path::PathBuf};
 
 use anyhow::{bail, Context, Result};
 use damo_profile::{
-    pprof, speedscope,
+    export,
     stacks::{self, Namer},
 };
 use damo_record::{
@@ -17,10 +14,11 @@ use damo_record::{
 };
 
 use super::{
-    options::{FilterArgs, InputArgs, SymbolArgs},
+    options::SampleArgs,
     selection::{self, Selected},
 };
 
+/// `--format`: the names of [`export::Format`]'s variants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// google/pprof's profile.proto, gzip-compressed.
@@ -32,11 +30,7 @@ pub enum Format {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub input: InputArgs,
-    #[command(flatten)]
-    pub symbols: SymbolArgs,
-    #[command(flatten)]
-    pub filter: FilterArgs,
+    pub samples: SampleArgs,
     /// The file to write.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
@@ -50,68 +44,33 @@ pub struct Args {
     pub sample_hz: Option<u64>,
 }
 
-/// The format an output name implies.
-fn format_of(path: &Path) -> Option<Format> {
-    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
-    if name.ends_with(".pb.gz") || name.ends_with(".pprof") {
-        Some(Format::Pprof)
-    } else if name.ends_with(".json") {
-        Some(Format::Speedscope)
-    } else {
-        None
+impl From<Format> for export::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Pprof => export::Format::Pprof,
+            Format::Speedscope => export::Format::Speedscope,
+        }
     }
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
-    let Some(format) = args.format.or_else(|| format_of(&args.output)) else {
+    let Some(format) = args.format.map(export::Format::from).or_else(|| export::Format::of_path(&args.output)) else {
         bail!("cannot tell the format of {} from its name: give --format pprof or --format speedscope", args.output.display());
     };
-    let Selected { record, spans, what } = selection::load(&args.input, &args.filter)?;
+    let Selected { record, spans, what } = selection::load(&args.samples.input, &args.samples.filter)?;
     let selected: Vec<&StackSample> = stacks::select(&record, spans.as_deref());
     if selected.is_empty() {
         bail!("no samples in the selection ({what}): nothing to export");
     }
-    let recorded_hz = record.metadata.as_ref().map_or(0, |m| m.sample_hz);
-    let (period_ns, how) = match args.sample_hz {
-        Some(hz) => (1_000_000_000 / hz, "--sample_hz"),
-        None if recorded_hz > 0 => (1_000_000_000 / recorded_hz, "the record's sampling rate"),
-        None => match stacks::sampling_period_ns(&record.samples) {
-            (p, true) => (p, "the median gap between samples"),
-            (p, false) => (p, "the default 99 Hz: too few samples to measure the rate"),
-        },
-    };
+    let period = export::period(&record, args.sample_hz);
     let path = &args.output;
     // Before symbolizing, which can take seconds: a destination that cannot be written fails now.
     let mut w = std::io::BufWriter::new(OutputFile::create(path, OutputOptions::REPORT)?);
-    let mut namer = Namer::new(&record, &args.symbols.search_dirs);
+    let mut namer = Namer::new(&record, &args.samples.symbols.search_dirs);
     let title = format!("damo-trace: {what}");
-    let written = match format {
-        Format::Pprof => {
-            let mut profile = pprof::build(&record.modules, &selected, &mut namer, period_ns, &title);
-            // Record times are CLOCK_MONOTONIC; pprof wants the wall clock, when it is known.
-            if let Some(offset) = record.metadata.as_ref().and_then(|m| m.realtime_offset_ns) {
-                profile.time_nanos = profile.time_nanos.saturating_add(offset);
-            }
-            pprof::write(&profile, &mut w)
-        }
-        Format::Speedscope => serde_json::to_writer(&mut w, &speedscope::build(&record.modules, &selected, &mut namer, period_ns, &title)).map_err(Into::into),
-    };
-    let file = written.and_then(|()| w.into_inner().map_err(|e| e.into_error())).with_context(|| format!("failed to write {}", path.display()))?;
+    let written = export::write(format, &record, &selected, &mut namer, period.ns, &title, &mut w);
+    let file = written.and_then(|()| w.into_inner().map_err(|e| e.into_error().into())).with_context(|| format!("failed to write {}", path.display()))?;
     file.commit()?;
-    writeln!(out, "{}: {} samples ({what}), {period_ns} ns each (from {how})", path.display(), selected.len())?;
+    writeln!(out, "{}: {} samples ({what}), {} ns each (from {})", path.display(), selected.len(), period.ns, period.source)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn format_follows_the_output_name() {
-        assert_eq!(format_of(Path::new("out/cpu.pb.gz")), Some(Format::Pprof));
-        assert_eq!(format_of(Path::new("cpu.PPROF")), Some(Format::Pprof));
-        assert_eq!(format_of(Path::new("run.speedscope.json")), Some(Format::Speedscope));
-        assert_eq!(format_of(Path::new("run.gz")), None);
-        assert_eq!(format_of(Path::new("profile")), None);
-    }
 }

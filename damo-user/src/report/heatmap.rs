@@ -8,16 +8,15 @@
 //! Given damo's options (`--draw_range hottest` or `all`, `--address_range`), the output is
 //! damo's, byte for byte.
 
-use std::{io::Write, path::Path};
+use std::io::Write;
 
-use anyhow::{bail, Context, Result};
-use damo_record::load::Format;
+use anyhow::{bail, Result};
 use damo_report::{
-    heatmap::{self, ascii, raw, svg, Colorset, DrawRange, Request},
+    heatmap::{self, ascii, raw, svg, Colorset, Draw, DrawRange, Output, Request},
     image,
 };
 
-use super::options::InputArgs;
+use super::options::{load_with_format, named, InputArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -49,8 +48,8 @@ pub struct Args {
     /// Address ranges to draw when --address_range is not given: the hot bands (where the
     /// accesses were, a map each; the default), damo's hottest contiguous range, or each of
     /// the contiguous ranges.
-    #[arg(long = "draw_range", value_parser = ["bands", "hottest", "all"])]
-    pub draw_range: Option<String>,
+    #[arg(long = "draw_range", default_value = Draw::default().name(), value_parser = named::<Draw>())]
+    pub draw_range: Draw,
     /// Address range to draw: START END [BASE]; BASE is an address or "guided" (the start of
     /// the guided range). Repeat for more maps.
     #[arg(long = "address_range", num_args = 2..=3, value_name = "ADDRESS", action = clap::ArgAction::Append, allow_negative_numbers = true)]
@@ -68,8 +67,8 @@ pub struct Args {
     #[arg(long = "guide_human")]
     pub guide_human: bool,
     /// Colors of the terminal heatmap.
-    #[arg(long = "stdout_colorset", default_value = "gray", value_parser = Colorset::NAMES)]
-    pub stdout_colorset: String,
+    #[arg(long = "stdout_colorset", default_value = Colorset::default().name(), value_parser = named::<Colorset>())]
+    pub stdout_colorset: Colorset,
     /// Do not print the color legend under the terminal heatmap.
     #[arg(long = "stdout_skip_colorset_example")]
     pub stdout_skip_colorset_example: bool,
@@ -115,44 +114,22 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.df_passed {
         bail!("--df_passed is not supported: the record does not keep DAMOS filter-passed sizes");
     }
-    let colors = Colorset::from_name(&args.stdout_colorset).context("unknown colorset")?;
-    let loaded = damo_record::cache::load(&args.input.input)?;
-    if let Some(damage) = &loaded.damage {
-        eprintln!("damo-trace: warning: {}: {damage}", args.input.input.display());
-    }
-    let perf = loaded.format == Format::Damo(damo_record::damo::DamoFormat::PerfScript);
-    let record = loaded.record;
+    let (record, perf) = load_with_format(&args.input.input)?;
     if args.guide || args.guide_human {
         out.write_all(heatmap::guide_text(&record, perf, args.guide).as_bytes())?;
         return Ok(());
     }
-    let to_stdout = args.output == "stdout";
+    let output = Output::parse(&args.output)?;
     let resol = match args.resol.as_deref() {
         Some(&[t, a]) => (t, a),
         Some(_) => bail!("--resol takes two numbers"),
-        None if to_stdout => (40, 80),
-        None => (500, 500),
+        None => output.default_resol(),
     };
     if resol.0 == 0 || resol.1 == 0 {
         bail!("--resol: the resolution must be at least 1 in both axes");
     }
     let [freq_w, age_w] = args.temperature_weights[..] else { bail!("--temperature_weights takes two numbers") };
-    let image_path = (!to_stdout && args.output != "raw").then(|| Path::new(&args.output));
-    if let Some(path) = image_path {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if !["svg", "png"].contains(&ext.to_ascii_lowercase().as_str()) {
-            bail!("--output {}: unsupported image type (use .svg or .png, or stdout or raw)", args.output);
-        }
-    }
-    // The grid holds a heat per cell; the terminal's text and an image take a few dozen bytes
-    // more per cell, raw lines are written as they are made.
-    let per_cell: u64 = match (to_stdout, image_path.is_some()) {
-        (true, _) => 16 + 24,
-        (_, true) => 16 + 80,
-        _ => 16,
-    };
-    let cells = (resol.0 as u64).saturating_mul(resol.1 as u64);
-    damo_record::budget::check(cells.saturating_mul(per_cell), || format!("a heatmap of {}x{} cells", resol.0, resol.1))?;
+    output.check_budget(resol)?;
     let mut request = Request {
         kdamond_idx: args.kdamond_idx,
         context_idx: args.context_idx,
@@ -161,58 +138,25 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         resol,
         time_range: args.time_range,
         address_ranges: group_address_ranges(&args.address_range),
-        draw_range: if args.draw_range.as_deref() == Some("all") { DrawRange::All } else { DrawRange::Hottest },
+        draw_range: if args.draw_range == Draw::All { DrawRange::All } else { DrawRange::Hottest },
         sort_temperature: args.sort_temperature.then_some((freq_w, age_w)),
     };
-    let bands = args.address_range.is_empty() && !args.sort_temperature && args.draw_range.as_deref().is_none_or(|d| d == "bands");
-    if bands {
-        hot_bands(&record, &mut request);
+    if args.draw_range == Draw::Bands && args.address_range.is_empty() && !args.sort_temperature {
+        request.at_hot_bands(&record);
     }
     let maps = heatmap::build(&record, perf, &request)?;
     for (idx, map) in maps.iter().enumerate() {
-        if to_stdout {
-            writeln!(out, "{}", ascii::render(map, colors, !args.stdout_skip_colorset_example))?;
-        } else if let Some(path) = image_path {
-            let labels = svg::Labels { abs_time: args.abs_time, abs_addr: args.abs_addr, sizes: args.sort_temperature };
-            image::write_svg_as(&numbered(path, idx), &svg::render(map, labels))?;
-        } else {
-            raw::write(map, args.abs_time, args.abs_addr, out)?;
-            writeln!(out)?;
+        match &output {
+            Output::Stdout => writeln!(out, "{}", ascii::render(map, args.stdout_colorset, !args.stdout_skip_colorset_example))?,
+            Output::Image(path) => {
+                let labels = svg::Labels { abs_time: args.abs_time, abs_addr: args.abs_addr, sizes: args.sort_temperature };
+                image::write_svg_as(&heatmap::numbered_path(path, idx), &svg::render(map, labels))?;
+            }
+            Output::Raw => {
+                raw::write(map, args.abs_time, args.abs_addr, out)?;
+                writeln!(out)?;
+            }
         }
     }
     Ok(())
-}
-
-/// Bands drawn at most, as `report holistic` draws them.
-const MAX_BANDS: usize = 3;
-
-/// Points `request` at the hot bands of its target (the one the selectors name, else the
-/// one with the most snapshots), a map each; leaves it as it is when nothing was accessed.
-fn hot_bands(record: &damo_record::model::Record, request: &mut Request) {
-    let selected = |t: &&damo_record::model::TargetRecord| {
-        request.kdamond_idx.is_none_or(|k| k == t.kdamond_idx)
-            && request.context_idx.is_none_or(|c| c == t.context_idx)
-            && request.scheme_idx.is_none_or(|s| Some(s) == t.scheme_idx)
-            && request.tid.is_none_or(|id| id == t.target_id)
-    };
-    let Some(target) = record.targets.iter().filter(selected).max_by_key(|t| t.snapshots.len()) else { return };
-    let ranges = damo_report::holistic::bands::hot_bands(target, MAX_BANDS);
-    if ranges.is_empty() {
-        return;
-    }
-    request.kdamond_idx = Some(target.kdamond_idx);
-    request.context_idx = Some(target.context_idx);
-    request.scheme_idx = target.scheme_idx;
-    request.tid = Some(target.target_id);
-    request.address_ranges = Some(ranges.iter().map(|&(s, e)| vec![s.to_string(), e.to_string()]).collect());
-}
-
-/// damo names the image of the second and later maps `name.<idx>.ext`.
-fn numbered(path: &Path, idx: usize) -> std::path::PathBuf {
-    if idx == 0 {
-        return path.to_path_buf();
-    }
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!("{stem}.{idx}.{ext}"))
 }

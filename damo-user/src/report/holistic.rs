@@ -2,26 +2,19 @@
 //! size over time and which functions ran, on one time axis with the phases marked (layout
 //! in `damo_report::holistic`). SVG, PNG or HTML (the SVG and a phase table) by extension.
 
-use std::{
-    cmp::Reverse,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use damo_profile::stacks::{NamedStack, Namer};
-use damo_record::{
-    load::Format,
-    model::{Record, StackSample, TargetRecord},
-    output_file::{self, OutputOptions},
-};
+use damo_profile::{stacks::Namer, timeline};
+use damo_record::output_file::{self, OutputOptions};
 use damo_report::{
-    heatmap::{self, guide::GuideRegion, Request},
+    heatmap,
     holistic::{self, html, svg, Holistic, NamedSample, PhaseMark, Timeline},
     image, phases,
 };
 
 use super::{
-    options::{InputArgs, SymbolArgs},
+    options::{load_with_format, InputArgs, SymbolArgs},
     phases::{self as report_phases, PhaseArgs},
 };
 
@@ -44,10 +37,6 @@ pub struct Args {
     pub phases: PhaseArgs,
 }
 
-/// Heatmap cells along time (about 3.5 px each).
-const TIME_CELLS: u64 = 250;
-/// Address ranges drawn at most (the hottest); DAMON's vaddr ops monitor three.
-const MAX_BANDS: usize = 3;
 /// Functions named per phase in the HTML table.
 const PHASE_TOP: usize = 3;
 
@@ -67,24 +56,20 @@ pub fn run(args: Args) -> Result<()> {
     if args.time_buckets == 0 {
         bail!("--time_buckets must be at least 1");
     }
+    let request = args.phases.request()?;
     let path = &args.input.input;
-    let loaded = damo_record::cache::load(path)?;
-    if let Some(damage) = &loaded.damage {
-        eprintln!("damo-trace: warning: {}: {damage}", path.display());
-    }
-    let perf = loaded.format == Format::Damo(damo_record::damo::DamoFormat::PerfScript);
-    let record = loaded.record;
+    let (record, perf) = load_with_format(path)?;
     let Some(target) = phases::main_target(&record).filter(|t| !t.snapshots.is_empty()) else {
         bail!("{} has no DAMON snapshots: the page draws them", path.display());
     };
 
-    let maps = heatmap::build(&record, perf, &map_request(&record, perf, target))?;
+    let maps = heatmap::build(&record, perf, &holistic::bands::heatmap_request(&record, perf, target))?;
     let time = holistic::grid_span(&maps[0]);
 
     let mut namer = (!record.samples.is_empty()).then(|| Namer::new(&record, &args.symbols.search_dirs));
     let stacks = report_phases::Named::new(&record, namer.as_mut());
-    let found = report_phases::find(target, &args.phases.options(target)?, &stacks);
-    let named: Vec<NamedSample> = record.samples.iter().zip(&stacks.stacks).map(|(s, n)| (s.ts_ns, function_of(s, n))).collect();
+    let found = report_phases::find(target, &request.options(target), &stacks);
+    let named: Vec<NamedSample> = record.samples.iter().zip(&stacks.stacks).map(|(s, n)| (s.ts_ns, timeline::function_of(s, n))).collect();
     // The timeline counts samples per bucket for every function named (and draws the top
     // ones per bucket): --time_buckets 100000000 would take gigabytes per function.
     let functions = named.iter().map(|(_, f)| f.as_str()).collect::<std::collections::HashSet<_>>().len() as u64;
@@ -101,78 +86,10 @@ pub fn run(args: Args) -> Result<()> {
     write(&args.output, kind, &page)
 }
 
-/// The main target's hottest address ranges over its whole time, one map each.
-fn map_request(record: &Record, perf: bool, target: &TargetRecord) -> Request {
-    let snaps = &target.snapshots;
-    let span_ns = snaps[snaps.len() - 1].end_ns.saturating_sub(snaps[0].start_ns);
-    let ranges = bands(record, perf, target);
-    Request {
-        kdamond_idx: Some(target.kdamond_idx),
-        context_idx: Some(target.context_idx),
-        scheme_idx: target.scheme_idx,
-        tid: Some(target.target_id),
-        // A cell must span at least a nanosecond.
-        resol: (TIME_CELLS.min(span_ns / 2).max(1) as usize, holistic::address_cells(ranges.len())),
-        address_ranges: (!ranges.is_empty()).then(|| ranges.iter().map(|&(s, e)| vec![s.to_string(), e.to_string()]).collect()),
-        ..Default::default()
-    }
-}
-
-/// The address ranges to draw, highest first as on an address axis: the hot bands, or when
-/// nothing was accessed, the contiguous ranges of the heatmap's guide, at most `MAX_BANDS`.
-fn bands(record: &Record, perf: bool, target: &TargetRecord) -> Vec<(u64, u64)> {
-    let hot = holistic::bands::hot_bands(target, MAX_BANDS);
-    if !hot.is_empty() {
-        return hot;
-    }
-    let guides = heatmap::guide::guides(&heatmap::sources(record, perf));
-    let Some(guide) = guides.iter().find(|g| g.matches(target)) else { return Vec::new() };
-    let mut ranges: Vec<&GuideRegion> = guide.contig_regions.iter().collect();
-    ranges.sort_by_key(|r| Reverse(r.heats.unwrap_or(0)));
-    ranges.truncate(ranges.iter().filter(|r| r.heats.is_some_and(|h| h > 0)).count().clamp(1, MAX_BANDS));
-    ranges.sort_by_key(|r| Reverse(r.start));
-    ranges.iter().map(|r| (r.start, r.end)).collect()
-}
-
-/// The function a sample stands for: its innermost named user frame (the workload's own
-/// code, even while in a system call), else `report profile`'s symbol.
-fn function_of(s: &StackSample, named: &NamedStack) -> String {
-    let user = if s.user.is_empty() { 0 } else { named.frames.iter().position(|f| &**f == "-").unwrap_or(named.frames.len()) };
-    // Unnamed frames ("[unknown] 0x…", "[libc.so.6+0x…]") are bracketed.
-    match named.frames[..user].iter().rev().find(|f| !f.starts_with('[')) {
-        Some(f) => f.to_string(),
-        None => named.symbol.to_string(),
-    }
-}
-
 fn write(path: &Path, kind: Kind, page: &Holistic) -> Result<()> {
     match kind {
         Kind::Image => image::write_svg_as(path, &svg::render(page))?,
         Kind::Html => output_file::write(path, html::page(page).as_bytes(), OutputOptions::REPORT)?,
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use damo_record::model::FileAddr;
-
-    fn sample(user: usize, kernel: usize) -> StackSample {
-        StackSample { ts_ns: 0, pid: 1, tid: 1, cpu: 0, comm: "w".into(), user: vec![FileAddr { module: 0, offset: 0 }; user], kernel: vec![0; kernel] }
-    }
-
-    fn named(frames: &[&str], symbol: &str) -> NamedStack {
-        NamedStack { frames: frames.iter().map(|&f| f.into()).collect(), symbol: symbol.into(), object: "".into(), source: None }
-    }
-
-    #[test]
-    fn a_sample_is_its_innermost_named_user_function() {
-        let in_syscall = named(&["main", "compute", "[libc.so.6+0x9a0]", "-", "do_syscall_64_[k]", "clear_page_[k]"], "clear_page");
-        assert_eq!(function_of(&sample(3, 2), &in_syscall), "compute");
-        let kernel_only = named(&["ret_from_fork_[k]", "kswapd_[k]"], "kswapd");
-        assert_eq!(function_of(&sample(0, 2), &kernel_only), "kswapd");
-        let unnamed = named(&["[unknown] 0x1000"], "[unknown] 0x1000");
-        assert_eq!(function_of(&sample(1, 0), &unnamed), "[unknown] 0x1000");
-    }
 }

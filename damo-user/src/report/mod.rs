@@ -8,7 +8,6 @@ pub mod holistic;
 pub mod nr_regions;
 pub mod options;
 pub mod phases;
-pub mod plot;
 pub mod profile;
 pub mod record_info;
 mod selection;
@@ -73,5 +72,31 @@ pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
         ReportKind::Raw(a) => access::run_raw(a, out),
         ReportKind::Footprints(a) => footprints::run(a, out),
         ReportKind::RecordInfo(a) => record_info::run(a, out),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// A report's arguments from `words`, as clap reads them after `report <type>`.
+    pub fn parse<A: clap::Args + clap::FromArgMatches>(words: &[&str]) -> A {
+        let command = A::augment_args(clap::Command::new("report"));
+        let matches = command.try_get_matches_from(std::iter::once("report").chain(words.iter().copied())).unwrap_or_else(|e| panic!("{words:?}: {e}"));
+        A::from_arg_matches(&matches).unwrap_or_else(|e| panic!("{words:?}: {e}"))
+    }
+
+    /// An empty command line must give the library's default options (inferno's check):
+    /// the CLI's defaults refer to the library's, and this catches a default written twice.
+    fn assert_defaults<A: clap::Args + clap::FromArgMatches, O: PartialEq + std::fmt::Debug + Default>(options: impl Fn(&A) -> anyhow::Result<O>) {
+        let args: A = parse(&[]);
+        assert_eq!(options(&args).unwrap(), O::default(), "{}", std::any::type_name::<A>());
+    }
+
+    #[test]
+    fn cli_defaults_are_the_librarys() {
+        assert_defaults(super::access::Args::options);
+        assert_defaults(super::wss::Args::options);
+        assert_defaults(super::nr_regions::Args::options);
+        assert_defaults(super::footprints::Args::options);
+        assert_defaults(super::phases::PhaseArgs::request);
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use damo_record::{model::Record, units};
-use damo_report::filter::RecordFilter;
+use damo_report::{filter::RecordFilter, names::Named};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct InputArgs {
@@ -20,22 +20,15 @@ impl InputArgs {
     }
 }
 
-/// Fails unless the percentiles of `--range START STOP STEP` fit in the memory limit: each
-/// is a value, a few sorted copies and a line of text with a bar of `bar_cols` columns
-/// (`wss -r 0 1000000000 1` asks for a billion lines, `--nr_cols_bar 100000000000` for
-/// 100 GB a line).
-pub fn check_percentile_range(start: i64, stop: i64, step: i64, bar_cols: usize) -> Result<()> {
-    let span = if step > 0 { i128::from(stop) - i128::from(start) } else { i128::from(start) - i128::from(stop) };
-    let step_abs = i128::from(step).abs().max(1);
-    let n = u64::try_from((span.max(0) + step_abs - 1) / step_abs).unwrap_or(u64::MAX);
-    // The line, the list of lines and their join.
-    let per_line = PER_PERCENTILE.saturating_add((bar_cols as u64).saturating_mul(3));
-    damo_record::budget::check(n.saturating_mul(per_line), || format!("--range {start} {stop} {step} ({n} percentiles) with bars of {bar_cols} columns"))?;
-    Ok(())
+/// A parser for one of the library's option words (`damo_report`'s named enums): offers
+/// exactly its names and yields the variant.
+pub fn named<T>() -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: Named + Clone + Send + Sync + 'static,
+{
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(T::NAMES).try_map(|s| s.parse::<T>())
 }
-
-/// Bytes a printed percentile takes: its value, its entry in each distribution and its line.
-const PER_PERCENTILE: u64 = 128;
 
 /// Sets the memory limit from `DAMO_TRACE_MEMORY_LIMIT`, refusing one that is not a size.
 pub fn memory_limit_from_env() -> Result<()> {
@@ -47,11 +40,39 @@ pub fn memory_limit_from_env() -> Result<()> {
 
 /// Reads a record; a damaged tail is reported on stderr and the intact part is used.
 pub fn load_record(path: &Path) -> Result<Record> {
+    Ok(load_with_format(path)?.0)
+}
+
+/// [`load_record`], and whether the record was damo's perf_script (whose snapshot times
+/// damo's heatmap reads differently).
+pub fn load_with_format(path: &Path) -> Result<(Record, bool)> {
     let loaded = damo_record::cache::load(path)?;
     if let Some(damage) = loaded.damage {
         eprintln!("damo-trace: warning: {}: {damage}", path.display());
     }
-    Ok(loaded.record)
+    let perf = loaded.format == damo_record::load::Format::Damo(damo_record::damo::DamoFormat::PerfScript);
+    Ok((loaded.record, perf))
+}
+
+/// The stack-sample reports' inputs: the record, where its binaries are, and damo's record
+/// filters, which pick the times whose samples count.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SampleArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub symbols: SymbolArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// Prints a distribution report's text, or with `--plot FILE` draws its chart instead.
+pub fn print_or_plot(plot: Option<&Path>, out: &mut dyn std::io::Write, text: impl FnOnce() -> Result<String>, chart: impl FnOnce() -> Result<String>) -> Result<()> {
+    match plot {
+        Some(path) => damo_report::image::write_svg_as(path, &chart()?)?,
+        None => out.write_all(text()?.as_bytes())?,
+    }
+    Ok(())
 }
 
 /// Where to find the recorded binaries when the record was made elsewhere (a VM, another

@@ -15,7 +15,9 @@ use anyhow::{bail, Context, Result};
 use damo_profile::{
     attribution::{self, Attribution},
     folded::FoldedStacks,
+    json,
     stacks::{NamedStack, Namer},
+    summary::{HotRange, PhaseJson},
     table::Table,
 };
 use damo_record::{
@@ -23,7 +25,7 @@ use damo_record::{
     text::printable,
     units,
 };
-use damo_report::phases::{self, Phase, PhaseOptions};
+use damo_report::phases::{self, Phase, PhaseOptions, PhaseRequest};
 
 use super::options::{InputArgs, SymbolArgs};
 
@@ -50,23 +52,17 @@ pub struct Args {
 #[derive(Debug, clap::Args)]
 pub struct PhaseArgs {
     /// The shortest phase (1s; a bare number is µs).
-    #[arg(long = "min_phase", default_value = "1s")]
+    #[arg(long = "min_phase", default_value = phases::defaults::MIN_PHASE)]
     pub min_phase: String,
     /// The most phases to find.
-    #[arg(long = "max_phases", default_value_t = 12)]
+    #[arg(long = "max_phases", default_value_t = phases::defaults::MAX_PHASES)]
     pub max_phases: usize,
 }
 
 impl PhaseArgs {
-    /// The segmentation options for `target`: the shortest phase in its aggregation intervals
-    /// (or, without intervals, in its first snapshot's length).
-    pub fn options(&self, target: &TargetRecord) -> Result<PhaseOptions> {
-        let min_us = units::parse_us(&self.min_phase).context("bad --min_phase")?;
-        let aggr_us = target.intervals.map(|i| i.aggr_us).filter(|&a| a > 0).unwrap_or_else(|| {
-            let s = &target.snapshots[0];
-            (s.end_ns.saturating_sub(s.start_ns) / 1000).max(1)
-        });
-        Ok(PhaseOptions { min_snapshots: (min_us / aggr_us).max(1) as usize, max_phases: self.max_phases.max(1), ..Default::default() })
+    pub fn request(&self) -> Result<PhaseRequest> {
+        let min_phase_us = units::parse_us(&self.min_phase).context("bad --min_phase")?;
+        Ok(PhaseRequest { min_phase_us, max_phases: self.max_phases })
     }
 }
 
@@ -144,6 +140,7 @@ pub fn secs(ns: u64, origin: u64) -> f64 {
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
+    let request = args.phases.request()?;
     let record = args.input.load()?;
     let Some(target) = phases::main_target(&record).filter(|t| !t.snapshots.is_empty()) else {
         bail!("{} has no DAMON snapshots to find phases in", args.input.input.display());
@@ -153,9 +150,9 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     }
     let mut namer = (!record.samples.is_empty()).then(|| Namer::new(&record, &args.symbols.search_dirs));
     let named = Named::new(&record, namer.as_mut());
-    let found = find(target, &args.phases.options(target)?, &named);
+    let found = find(target, &request.options(target), &named);
     let origin = target.snapshots[0].start_ns;
-    let mut json = Vec::new();
+    let mut docs = Vec::new();
     for (i, f) in found.iter().enumerate() {
         let (n, p, a) = (i + 1, &f.phase, &f.attribution);
         let mut table = Table::default();
@@ -174,22 +171,22 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         let rows = table.rows(args.top);
         let distinctive = &a.frames[..a.frames.len().min(args.top)];
         if args.json {
-            json.push(serde_json::json!({
-                "phase": n,
-                "start_s": start_s,
-                "end_s": end_s,
-                "start_ns": p.start_ns,
-                "end_ns": p.end_ns,
-                "snapshots": [p.first, p.last],
-                "mean_wss_bytes": p.mean_wss,
-                "hot_ranges": p.hot_ranges.iter().map(|&(s, e, heat)| serde_json::json!({"start": s, "end": e, "access_rate": heat})).collect::<Vec<_>>(),
-                "samples": table.total(),
-                "incomplete_stacks": a.incomplete(),
-                "responsible": a.responsible,
-                "chain": a.chain,
-                "distinctive": distinctive,
-                "top": rows,
-            }));
+            docs.push(PhaseJson {
+                phase: n,
+                start_s,
+                end_s,
+                start_ns: p.start_ns,
+                end_ns: p.end_ns,
+                snapshots: [p.first, p.last],
+                mean_wss_bytes: p.mean_wss,
+                hot_ranges: p.hot_ranges.iter().map(|&(start, end, access_rate)| HotRange { start, end, access_rate }).collect(),
+                samples: table.total(),
+                incomplete_stacks: a.incomplete(),
+                responsible: a.responsible.as_deref(),
+                chain: &a.chain,
+                distinctive,
+                top: rows,
+            });
             continue;
         }
         writeln!(
@@ -223,8 +220,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         }
     }
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &json)?;
-        writeln!(out)?;
+        json::write_sorted(&docs, out)?;
     }
     Ok(())
 }

@@ -15,7 +15,9 @@ use anyhow::{bail, Result};
 use damo_profile::{
     attribution::{self, Quality},
     folded::FoldedStacks,
+    json,
     stacks::{self, Namer},
+    summary::Profile,
     table::Table,
 };
 use damo_record::{
@@ -24,18 +26,14 @@ use damo_record::{
 };
 
 use super::{
-    options::{FilterArgs, InputArgs, SymbolArgs},
+    options::SampleArgs,
     selection::{self, Selected},
 };
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub input: InputArgs,
-    #[command(flatten)]
-    pub symbols: SymbolArgs,
-    #[command(flatten)]
-    pub filter: FilterArgs,
+    pub samples: SampleArgs,
     /// Rows to print.
     #[arg(long, default_value_t = 20)]
     pub top: usize,
@@ -61,11 +59,7 @@ pub struct Args {
 #[derive(Debug, clap::Args)]
 pub struct FlamegraphArgs {
     #[command(flatten)]
-    pub input: InputArgs,
-    #[command(flatten)]
-    pub symbols: SymbolArgs,
-    #[command(flatten)]
-    pub filter: FilterArgs,
+    pub samples: SampleArgs,
     /// The SVG to write.
     #[arg(short = 'o', long = "output", default_value = "flamegraph.svg", value_name = "FILE")]
     pub output: PathBuf,
@@ -84,10 +78,10 @@ struct Selection {
     quality: Quality,
 }
 
-fn select(input: &InputArgs, filter: &FilterArgs, symbols: &SymbolArgs, with_rest: bool) -> Result<Selection> {
-    let Selected { record, spans, what } = selection::load(input, filter)?;
+fn select(args: &SampleArgs, with_rest: bool) -> Result<Selection> {
+    let Selected { record, spans, what } = selection::load(&args.input, &args.filter)?;
     let selected = stacks::select(&record, spans.as_deref());
-    let mut namer = Namer::new(&record, &symbols.search_dirs);
+    let mut namer = Namer::new(&record, &args.symbols.search_dirs);
     let commands = selected.iter().map(|s| s.comm.clone()).collect();
     let rest = with_rest.then(|| {
         let outside = |s: &&StackSample| spans.as_deref().is_some_and(|spans| !stacks::in_spans(spans, s.ts_ns));
@@ -112,8 +106,8 @@ pub(crate) fn write_file(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Resul
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
-    let selective = !args.filter.to_filter()?.is_noop();
-    let sel = select(&args.input, &args.filter, &args.symbols, args.diff.is_some() || selective)?;
+    let selective = !args.samples.filter.to_filter()?.is_noop();
+    let sel = select(&args.samples, args.diff.is_some() || selective)?;
     let mut table = Table::default();
     for (s, comm) in sel.stacks.iter().zip(&sel.commands) {
         match (&s.source, args.lines) {
@@ -123,35 +117,11 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     }
     // Against the rest of the record: only with a selection (without one there is no rest).
     let attributed = sel.rest.as_deref().filter(|_| selective).map(|rest| attribution::attribute(&sel.stacks, rest));
+    let profile = Profile { what: sel.what.clone(), quality: sel.quality.clone(), attributed, table };
     if args.json {
-        let doc = serde_json::json!({
-            "selection": sel.what,
-            "samples": table.total(),
-            "notes": sel.quality.lines(),
-            "responsible": attributed.as_ref().and_then(|a| a.responsible.clone()),
-            "chain": attributed.as_ref().map(|a| a.chain.clone()).unwrap_or_default(),
-            "distinctive": attributed.as_ref().map(|a| &a.frames[..a.frames.len().min(args.top)]).unwrap_or_default(),
-            "rows": table.rows(args.top),
-        });
-        serde_json::to_writer_pretty(&mut *out, &doc)?;
-        writeln!(out)?;
+        json::write_sorted(&profile.json(args.top), out)?;
     } else {
-        writeln!(out, "# {}", sel.what)?;
-        for line in sel.quality.lines() {
-            writeln!(out, "# note: {line}")?;
-        }
-        if let Some(a) = &attributed {
-            match &a.responsible {
-                Some(r) => writeln!(out, "# responsible: {r} (call chain to the hot leaf: {})", a.chain.join(" > "))?,
-                None => writeln!(out, "# responsible: none (the selection runs what the rest of the record runs)")?,
-            }
-            writeln!(out, "#\n# By distinctive share: of the selection's stacks containing the frame, minus of the rest's\n# {:>8}  {:>9}  {:>9}  Function", "Distinct", "Selected", "Rest")?;
-            for f in a.frames.iter().take(args.top) {
-                writeln!(out, "  {:>+7.2}%  {:>8.2}%  {:>8.2}%  {}", f.distinctive * 100.0, f.inside * 100.0, f.rest * 100.0, f.function)?;
-            }
-            writeln!(out, "#\n# By self time")?;
-        }
-        out.write_all(table.text(args.top).as_bytes())?;
+        profile.write_text(args.top, out)?;
     }
     if args.flamegraph.is_some() || args.folded.is_some() || args.diff.is_some() {
         let f = folded(&sel.stacks);
@@ -176,7 +146,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
 }
 
 pub fn run_flamegraph(args: FlamegraphArgs) -> Result<()> {
-    let sel = select(&args.input, &args.filter, &args.symbols, false)?;
+    let sel = select(&args.samples, false)?;
     let f = folded(&sel.stacks);
     if f.total() == 0 {
         bail!("no samples in the selection: no flamegraph to draw");

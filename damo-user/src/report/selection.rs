@@ -22,14 +22,9 @@ pub fn load(input: &InputArgs, filter: &FilterArgs) -> Result<Selected> {
         bail!("{} has no stack samples: record with damo-trace (damo's records hold accesses only)", input.input.display());
     }
     let filter = filter.to_filter()?;
-    if filter.is_noop() {
-        return Ok(Selected { record, spans: None, what: "all samples".into() });
-    }
-    if record.targets.iter().all(|t| t.snapshots.is_empty()) {
+    if !filter.is_noop() && record.targets.iter().all(|t| t.snapshots.is_empty()) {
         bail!("the filters select times from DAMON snapshots, and {} has none", input.input.display());
     }
-    filter.apply(&mut record);
-    let spans = times::intervals(&record);
-    let what = format!("{:.3} s in {} spans where the pattern held", spans.iter().map(|(a, b)| (b - a) as f64 / 1e9).sum::<f64>(), spans.len());
-    Ok(Selected { record, spans: Some(spans), what })
+    let times::Selection { spans, what } = times::select(&mut record, &filter);
+    Ok(Selected { record, spans, what })
 }

@@ -3,34 +3,37 @@
 use std::io::Write;
 
 use anyhow::{bail, Result};
-use damo_report::wss::{self, WssOptions};
+use damo_report::{
+    dist::{self, SortBy},
+    wss::{self, defaults, WssOptions},
+};
 
-use super::options::InputArgs;
+use super::options::{named, print_or_plot, InputArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
     /// Percentiles to print: START STOP STEP, like Python's range().
-    #[arg(short = 'r', long = "range", num_args = 3, value_names = ["START", "STOP", "STEP"], default_values_t = [0, 101, 25], allow_negative_numbers = true)]
+    #[arg(short = 'r', long = "range", num_args = 3, value_names = ["START", "STOP", "STEP"], default_values_t = dist::defaults::RANGE, allow_negative_numbers = true)]
     pub range: Vec<i64>,
     /// Snapshots at the start to ignore (DAMON adapts its regions first).
-    #[arg(long = "exclude_samples", default_value_t = 20)]
+    #[arg(long = "exclude_samples", default_value_t = defaults::EXCLUDE_SAMPLES)]
     pub exclude_samples: usize,
     /// Regions with fewer accesses than this are not in the working set.
-    #[arg(short = 't', long = "acc_thres", default_value_t = 1)]
+    #[arg(short = 't', long = "acc_thres", default_value_t = defaults::ACC_THRES)]
     pub acc_thres: u64,
     /// Regions smaller than this (bytes) are not in the working set.
-    #[arg(long = "sz_thres", default_value_t = 1)]
+    #[arg(long = "sz_thres", default_value_t = defaults::SZ_THRES)]
     pub sz_thres: u64,
     /// Time of one unit of work (µs): snapshots are merged into one per unit.
-    #[arg(long = "work_time", default_value_t = 1)]
+    #[arg(long = "work_time", default_value_t = defaults::WORK_TIME_US)]
     pub work_time: u64,
     /// Sort by size (percentiles, the default) or keep time order.
-    #[arg(short = 's', long = "sortby", value_parser = ["size", "time"])]
-    pub sortby: Option<String>,
+    #[arg(short = 's', long = "sortby", default_value = SortBy::default().name(), value_parser = named::<SortBy>())]
+    pub sortby: SortBy,
     /// Columns of the bar beside each value (0: no bar).
-    #[arg(long = "nr_cols_bar", default_value_t = 59)]
+    #[arg(long = "nr_cols_bar", default_value_t = dist::defaults::NR_COLS_BAR)]
     pub nr_cols_bar: usize,
     /// Machine-friendly numbers.
     #[arg(long = "raw_number")]
@@ -49,30 +52,31 @@ pub struct Args {
     pub plot: Option<std::path::PathBuf>,
 }
 
+impl Args {
+    pub(crate) fn options(&self) -> Result<WssOptions> {
+        let [start, stop, step] = self.range[..] else { bail!("--range takes three numbers") };
+        Ok(WssOptions {
+            range: (start, stop, step),
+            exclude_samples: self.exclude_samples,
+            acc_thres: self.acc_thres,
+            sz_thres: self.sz_thres,
+            work_time_us: self.work_time,
+            sort: self.sortby,
+            raw_number: self.raw_number,
+            all_wss: self.all_wss,
+            collapse_targets: !self.per_target,
+            bar_cols: self.nr_cols_bar,
+        })
+    }
+}
+
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
-    let [start, stop, step] = args.range[..] else { bail!("--range takes three numbers") };
-    if step == 0 {
-        bail!("--range: the step must not be 0");
-    }
-    super::options::check_percentile_range(start, stop, step, args.nr_cols_bar)?;
-    let options = WssOptions {
-        range: (start, stop, step),
-        exclude_samples: args.exclude_samples,
-        acc_thres: args.acc_thres,
-        sz_thres: args.sz_thres,
-        work_time_us: args.work_time,
-        sort_by_size: args.sortby.as_deref() != Some("time"),
-        raw_number: args.raw_number,
-        all_wss: args.all_wss,
-        collapse_targets: !args.per_target,
-        bar_cols: args.nr_cols_bar,
-    };
+    let options = args.options()?;
+    // Before loading: a range that does not fit fails at once.
+    dist::checked_percentiles(options.range, options.bar_cols)?;
     let record = args.input.load()?;
-    if let Some(path) = &args.plot {
-        let series = wss::distributions(record, &options);
-        let x_label = if options.sort_by_size { "percentile" } else { "runtime (percent)" };
-        return super::plot::write_distribution(path, &series, &damo_report::dist::percentiles(start, stop, step), options.all_wss, x_label, "working set size (bytes)");
-    }
-    out.write_all(wss::report(record, &options).as_bytes())?;
-    Ok(())
+    // The report adjusts the record's snapshots in place: it takes the record, for one output.
+    let record = std::cell::Cell::new(Some(record));
+    let take = || record.take().expect("one output");
+    print_or_plot(args.plot.as_deref(), out, || Ok(wss::report(take(), &options)?), || Ok(wss::plot(take(), &options)?))
 }
