@@ -283,7 +283,7 @@ fn observe_records_a_kdamond_of_damo_trace_start_without_changing_it() {
             ["sample_us", "aggr_us", "update_us"].map(|i| read(&format!("{ctx}/monitoring_attrs/intervals/{i}"))),
             [read(&format!("{ctx}/monitoring_attrs/nr_regions/min")), read(&format!("{ctx}/monitoring_attrs/nr_regions/max"))],
             [read(&format!("{ctx}/schemes/nr_schemes")), read(&format!("{ctx}/schemes/0/action"))],
-            fs::read_to_string(damo_user::control::ownership::Ownership::system().file()).unwrap(),
+            fs::read_to_string(damo_sysfs::ownership::Ownership::system().file()).unwrap(),
         )
     };
     let before = state();
@@ -321,7 +321,7 @@ fn record_paddr_monitors_the_biggest_system_ram_block() {
     let _ = workload.wait();
     assert_eq!(fs::read_to_string(Path::new(ADMIN).join("nr_kdamonds")).unwrap().trim(), "0", "record must stop and remove its kdamond");
 
-    let ram = damo_user::control::iomem::biggest_system_ram(&fs::read_to_string("/proc/iomem").unwrap()).unwrap();
+    let ram = damo_sysfs::iomem::biggest_system_ram(&fs::read_to_string("/proc/iomem").unwrap()).unwrap();
     let read = damo_record::native::read(&fs::read(out).unwrap()).expect("read the record");
     assert!(read.complete);
     let [target] = &read.record.targets[..] else { panic!("expected one target, got {}", read.record.targets.len()) };
