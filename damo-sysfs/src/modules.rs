@@ -345,7 +345,10 @@ mod tests {
         let brief: Vec<(&str, bool, Option<bool>, Option<u32>)> = s.iter().map(|s| (s.name.as_str(), s.present, s.enabled, s.kdamond_pid)).collect();
         assert_eq!(brief, [("reclaim", true, Some(false), None), ("lru_sort", true, Some(true), Some(77)), ("stat", false, None, None)]);
         assert_eq!(s[1].title(), "DAMON_LRU_SORT");
-        assert_eq!(m.read_listed("reclaim", &RECLAIM_PARAMS).unwrap(), [("kdamond_pid".to_owned(), "-1".to_owned()), ("enabled".into(), "N".into()), ("min_age".into(), "120000000".into()), ("quota_ms".into(), "10".into())]);
+        assert_eq!(
+            m.read_listed("reclaim", &RECLAIM_PARAMS).unwrap(),
+            [("kdamond_pid".to_owned(), "-1".to_owned()), ("enabled".into(), "N".into()), ("min_age".into(), "120000000".into()), ("quota_ms".into(), "10".into())]
+        );
         assert_eq!(m.read_all("lru_sort").unwrap().len(), 3);
     }
 

@@ -269,7 +269,8 @@ mod tests {
             skip_anon: false,
         };
         let w = reclaim_writes(&args).unwrap();
-        let expected = [("min_age", "5000000"), ("quota_ms", "10"), ("quota_sz", "134217728"), ("quota_reset_interval_ms", "1000"), ("min_nr_regions", "10"), ("max_nr_regions", "1000"), ("skip_anon", "N")];
+        let expected =
+            [("min_age", "5000000"), ("quota_ms", "10"), ("quota_sz", "134217728"), ("quota_reset_interval_ms", "1000"), ("min_nr_regions", "10"), ("max_nr_regions", "1000"), ("skip_anon", "N")];
         assert_eq!(w, expected.map(|(p, v)| (p, v.to_owned())));
     }
 
