@@ -23,62 +23,46 @@ pub const SYS_MODULE: &str = "/sys/module";
 /// The modules damo-trace knows by name, as damo's commands name them.
 pub const KNOWN: [&str; 3] = ["reclaim", "lru_sort", "stat"];
 
-/// The status parameters damo's `reclaim status` prints, in its order: those of the first
-/// release, then later additions (5.17, 6.3, 6.9).
-pub const RECLAIM_PARAMS: [&str; 24] = [
-    "kdamond_pid",
-    "enabled",
-    "min_age",
-    "quota_ms",
-    "quota_sz",
-    "quota_reset_interval_ms",
-    "wmarks_interval",
-    "wmarks_high",
-    "wmarks_mid",
-    "wmarks_low",
-    "sample_interval",
-    "aggr_interval",
-    "min_nr_regions",
-    "max_nr_regions",
-    "monitor_region_start",
-    "monitor_region_end",
-    "nr_reclaim_tried_regions",
-    "nr_reclaimed_regions",
-    "bytes_reclaim_tried_regions",
-    "bytes_reclaimed_regions",
-    "nr_quota_exceeds",
-    "skip_anon",
-    "quota_mem_pressure_us",
-    "quota_autotune_feedback",
-];
+/// The parameters DAMON_RECLAIM and DAMON_LRU_SORT share: watermarks and DAMON's
+/// monitoring attributes.
+const MONITORING_PARAMS: [&str; 10] =
+    ["wmarks_interval", "wmarks_high", "wmarks_mid", "wmarks_low", "sample_interval", "aggr_interval", "min_nr_regions", "max_nr_regions", "monitor_region_start", "monitor_region_end"];
 
-/// The parameters damo's `lru_sort status` prints, in its order.
-pub const LRU_SORT_PARAMS: [&str; 24] = [
-    "kdamond_pid",
-    "enabled",
-    "hot_thres_access_freq",
-    "cold_min_age",
-    "quota_ms",
-    "quota_reset_interval_ms",
-    "wmarks_interval",
-    "wmarks_high",
-    "wmarks_mid",
-    "wmarks_low",
-    "sample_interval",
-    "aggr_interval",
-    "min_nr_regions",
-    "max_nr_regions",
-    "monitor_region_start",
-    "monitor_region_end",
-    "nr_lru_sort_tried_hot_regions",
-    "nr_lru_sorted_hot_regions",
-    "bytes_lru_sort_tried_hot_regions",
-    "bytes_lru_sorted_hot_regions",
-    "nr_lru_sort_tried_cold_regions",
-    "nr_lru_sorted_cold_regions",
-    "bytes_lru_sort_tried_cold_regions",
-    "bytes_lru_sorted_cold_regions",
-];
+/// The parameters damo's `reclaim status` and `lru_sort status` print, in its order: those of
+/// the first release, then later additions (DAMON_RECLAIM's stats in 5.17, skip_anon in 6.3,
+/// the quota goals in 6.9). Other modules: none.
+pub fn status_params(name: &str) -> Vec<&'static str> {
+    let (head, tail): (&[&'static str], &[&'static str]) = match name {
+        "reclaim" => (
+            &["kdamond_pid", "enabled", "min_age", "quota_ms", "quota_sz", "quota_reset_interval_ms"],
+            &[
+                "nr_reclaim_tried_regions",
+                "nr_reclaimed_regions",
+                "bytes_reclaim_tried_regions",
+                "bytes_reclaimed_regions",
+                "nr_quota_exceeds",
+                "skip_anon",
+                "quota_mem_pressure_us",
+                "quota_autotune_feedback",
+            ],
+        ),
+        "lru_sort" => (
+            &["kdamond_pid", "enabled", "hot_thres_access_freq", "cold_min_age", "quota_ms", "quota_reset_interval_ms"],
+            &[
+                "nr_lru_sort_tried_hot_regions",
+                "nr_lru_sorted_hot_regions",
+                "bytes_lru_sort_tried_hot_regions",
+                "bytes_lru_sorted_hot_regions",
+                "nr_lru_sort_tried_cold_regions",
+                "nr_lru_sorted_cold_regions",
+                "bytes_lru_sort_tried_cold_regions",
+                "bytes_lru_sorted_cold_regions",
+            ],
+        ),
+        _ => return Vec::new(),
+    };
+    head.iter().chain(&MONITORING_PARAMS).chain(tail).copied().collect()
+}
 
 /// How long `enable`/`disable`/`commit` wait for the kernel (damo waits without end).
 const WAIT: Duration = Duration::from_secs(10);
@@ -346,7 +330,7 @@ mod tests {
         assert_eq!(brief, [("reclaim", true, Some(false), None), ("lru_sort", true, Some(true), Some(77)), ("stat", false, None, None)]);
         assert_eq!(s[1].title(), "DAMON_LRU_SORT");
         assert_eq!(
-            m.read_listed("reclaim", &RECLAIM_PARAMS).unwrap(),
+            m.read_listed("reclaim", &status_params("reclaim")).unwrap(),
             [("kdamond_pid".to_owned(), "-1".to_owned()), ("enabled".into(), "N".into()), ("min_age".into(), "120000000".into()), ("quota_ms".into(), "10".into())]
         );
         assert_eq!(m.read_all("lru_sort").unwrap().len(), 3);
@@ -393,7 +377,7 @@ mod tests {
             files
         };
         let before = snapshot();
-        let _ = (m.statuses(), m.read_all("reclaim"), m.read_listed("lru_sort", &LRU_SORT_PARAMS));
+        let _ = (m.statuses(), m.read_all("reclaim"), m.read_listed("lru_sort", &status_params("lru_sort")));
         assert_eq!(before, snapshot());
     }
 

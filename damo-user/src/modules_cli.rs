@@ -7,7 +7,7 @@ use std::io::Write;
 
 use anyhow::{bail, Context as _, Result};
 use damo_record::units::{self, TimeUnit};
-use damo_sysfs::modules::{Modules, LRU_SORT_PARAMS, RECLAIM_PARAMS};
+use damo_sysfs::modules::{status_params, Modules};
 
 use crate::privilege::Privileges;
 
@@ -143,7 +143,7 @@ impl CommonArgs {
 }
 
 pub fn reclaim(args: ReclaimArgs, out: &mut dyn Write) -> Result<()> {
-    control(&Modules::system(), "reclaim", args.action, &reclaim_writes(&args)?, &RECLAIM_PARAMS, out)
+    control(&Modules::system(), "reclaim", args.action, &reclaim_writes(&args)?, out)
 }
 
 fn reclaim_writes(args: &ReclaimArgs) -> Result<Vec<(&'static str, String)>> {
@@ -167,15 +167,15 @@ pub fn lru_sort(args: LruSortArgs, out: &mut dyn Write) -> Result<()> {
         ("quota_reset_interval_ms", args.quota.get(1), Unit::Ms, "--quota reset interval"),
     ];
     fields.extend(args.common.fields());
-    control(&Modules::system(), "lru_sort", args.action, &writes(&fields)?, &LRU_SORT_PARAMS, out)
+    control(&Modules::system(), "lru_sort", args.action, &writes(&fields)?, out)
 }
 
 /// damo's flow: `status` reads; anything else writes the given parameters, then enables,
 /// disables or commits. A parameter this kernel's module lacks is skipped with a warning
 /// when it is one of the later additions damo also skips (`skip_anon` before 6.3).
-fn control(modules: &Modules, name: &str, action: Action, params: &[(&str, String)], listed: &[&str], out: &mut dyn Write) -> Result<()> {
+fn control(modules: &Modules, name: &str, action: Action, params: &[(&str, String)], out: &mut dyn Write) -> Result<()> {
     if action == Action::Status {
-        for (param, value) in modules.read_listed(name, listed)? {
+        for (param, value) in modules.read_listed(name, &status_params(name))? {
             writeln!(out, "{param}: {value}")?;
         }
         return Ok(());
@@ -283,7 +283,7 @@ mod tests {
             std::fs::write(params.join(p), format!("{v}\n")).unwrap();
         }
         let mut out = Vec::new();
-        control(&Modules::new(dir.path()), "reclaim", Action::Status, &[("min_age", "1".into())], &RECLAIM_PARAMS, &mut out).unwrap();
+        control(&Modules::new(dir.path()), "reclaim", Action::Status, &[("min_age", "1".into())], &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "kdamond_pid: -1\nenabled: N\nmin_age: 120000000\n");
         assert_eq!(std::fs::read_to_string(params.join("min_age")).unwrap(), "120000000\n", "status writes nothing");
     }

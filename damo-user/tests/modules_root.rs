@@ -2,31 +2,21 @@
 //! belong to the machine: only `status`-like commands run here, and every parameter file's
 //! bytes must be the same afterwards.
 
-use std::{fs, path::PathBuf, process::Command};
+use std::{fs, process::Command};
+
+#[allow(dead_code, reason = "these tests use only the module parameters of the shared helpers")]
+mod common;
+
+use common::damon_module_parameters;
 
 const MODULES: &str = "/sys/module";
-
-/// Every readable parameter of every DAMON module, with its bytes.
-fn all_parameters() -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files = Vec::new();
-    for module in fs::read_dir(MODULES).unwrap().flatten().filter(|m| m.file_name().to_string_lossy().starts_with("damon_")) {
-        let Ok(params) = fs::read_dir(module.path().join("parameters")) else { continue };
-        for p in params.flatten() {
-            if let Ok(bytes) = fs::read(p.path()) {
-                files.push((p.path(), bytes));
-            }
-        }
-    }
-    files.sort();
-    files
-}
 
 #[test]
 #[ignore = "needs root: reads the host's DAMON module parameters (never writes them)"]
 fn module_status_changes_no_parameter_of_the_host() {
     // Nothing on the host is ours: `status` then asks no kdamond for fresh stats.
     let run_dir = tempfile::tempdir().unwrap();
-    let before = all_parameters();
+    let before = damon_module_parameters();
     for module in ["reclaim", "lru_sort"] {
         let out = Command::new(env!("CARGO_BIN_EXE_damo-trace")).args([module, "status"]).env("DAMO_TRACE_RUN_DIR", run_dir.path()).output().unwrap();
         let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -46,5 +36,5 @@ fn module_status_changes_no_parameter_of_the_host() {
         let present = fs::metadata(format!("{MODULES}/damon_{}/parameters", m["name"].as_str().unwrap())).is_ok();
         assert_eq!(m["present"], present, "{m}");
     }
-    assert_eq!(all_parameters(), before, "a read-only command changed a DAMON module parameter");
+    assert_eq!(damon_module_parameters(), before, "a read-only command changed a DAMON module parameter");
 }

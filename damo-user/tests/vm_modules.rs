@@ -9,6 +9,11 @@ use std::{
     process::{Command, Output},
 };
 
+#[allow(dead_code, reason = "these tests use only the module parameters of the shared helpers")]
+mod common;
+
+use common::damon_module_parameters;
+
 const MODULES: &str = "/sys/module";
 
 fn in_vm_only() {
@@ -32,21 +37,6 @@ fn param(module: &str, name: &str) -> String {
     fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())).trim().to_owned()
 }
 
-/// Every readable parameter of every DAMON module, with its bytes.
-fn all_parameters() -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files = Vec::new();
-    for module in fs::read_dir(MODULES).unwrap().flatten().filter(|m| m.file_name().to_string_lossy().starts_with("damon_")) {
-        let Ok(params) = fs::read_dir(module.path().join("parameters")) else { continue };
-        for p in params.flatten() {
-            if let Ok(bytes) = fs::read(p.path()) {
-                files.push((p.path(), bytes));
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 /// The kdamond a module runs: a kernel thread named kdamond.N.
 fn assert_is_kdamond(pid: u32) {
     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
@@ -68,12 +58,12 @@ fn reclaim_is_enabled_tuned_read_back_and_disabled() {
     in_vm_only();
     assert!(Path::new(MODULES).join("damon_reclaim/parameters").is_dir(), "the VM kernel was expected to have DAMON_RECLAIM");
     // Reading is read-only.
-    let before = all_parameters();
+    let before = damon_module_parameters();
     assert!(damo_trace(&["reclaim"]).contains("enabled: N\n"), "status is the default action");
     damo_trace(&["module", "reclaim", "read"]);
     damo_trace(&["status"]);
     damo_trace(&["sysinfo", "--json"]);
-    assert_eq!(all_parameters(), before, "reading the modules changed a parameter");
+    assert_eq!(damon_module_parameters(), before, "reading the modules changed a parameter");
 
     let _off = Disable("reclaim");
     let out = damo_trace(&["reclaim", "enable", "--min_age", "5s", "--quota", "10ms", "64M", "1s", "--monitor_intervals", "5ms", "100ms", "--nr_regions", "10", "500"]);
