@@ -64,8 +64,10 @@ pub fn status_params(name: &str) -> Vec<&'static str> {
     head.iter().chain(&MONITORING_PARAMS).chain(tail).copied().collect()
 }
 
-/// How long `enable`/`disable`/`commit` wait for the kernel (damo waits without end).
-const WAIT: Duration = Duration::from_secs(10);
+/// How long `enable`/`disable`/`commit` wait for the kernel (damo waits without end). A
+/// module whose watermarks keep its scheme inactive takes new inputs only at each watermark
+/// check (every 5 s by default).
+const WAIT: Duration = Duration::from_secs(30);
 /// Far above any parameter (DAMON_STAT's 101 percentiles are about 1 KiB).
 const MAX_VALUE: u64 = 64 * 1024;
 

@@ -227,7 +227,7 @@ fn print_text(info: &SysInfo, out: &mut dyn Write) -> Result<()> {
     for m in info.modules.iter().filter(|m| m.present) {
         let state = match (m.enabled, m.kdamond_pid) {
             (_, Some(pid)) => format!("running, its own kdamond pid {pid} (never touched by start/stop/tune)"),
-            (Some(true), None) => "enabled".to_string(),
+            (Some(true), None) => "enabled, its kdamond's pid unknown".to_string(),
             (Some(false), None) => "disabled".to_string(),
             (None, _) => format!("unknown ({})", m.error.as_deref().unwrap_or("unreadable")),
         };

@@ -326,7 +326,9 @@ fn print_modules(modules: &Modules, out: &mut dyn Write) -> Result<()> {
     for m in modules.statuses().into_iter().filter(|m| m.present) {
         match (m.kdamond_pid, m.enabled, &m.error) {
             (Some(pid), ..) => writeln!(out, "{} kdamond: running pid {pid} — the module's (`damo-trace module {}` controls it; start/stop/tune never touch it)", m.title(), m.name)?,
-            (None, Some(on), _) => writeln!(out, "{}: {}, no kdamond running", m.title(), if on { "enabled" } else { "disabled" })?,
+            // DAMON_STAT publishes no kdamond_pid.
+            (None, Some(true), _) => writeln!(out, "{}: enabled, its kdamond's pid unknown", m.title())?,
+            (None, Some(false), _) => writeln!(out, "{}: disabled", m.title())?,
             (None, None, error) => writeln!(out, "{}: unknown ({})", m.title(), error.as_deref().unwrap_or("unreadable"))?,
         }
     }
