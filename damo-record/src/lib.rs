@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod cache;
+pub mod clock;
 pub mod damo;
 pub mod input;
 pub mod load;

@@ -94,9 +94,31 @@ pub fn parse_bytes(text: &str) -> Result<u64, UnitError> {
 
 const TIME_UNITS_NS: [(&str, u64); 7] = [("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000), ("d", 86_400_000_000_000)];
 
-/// A time in ns, for texts like "100ms", "1.5 s", "8 m 59.809 s". A bare number is
-/// `bare_unit_ns` nanoseconds each (damo: ns for `text_to_ns`, µs for `text_to_us`).
-fn parse_time_ns(text: &str, bare_unit_ns: u64) -> Result<u64, UnitError> {
+/// What a bare number means in a time option: damo decides per option (`text_to_ns`,
+/// `text_to_us`, `text_to_ms`, `text_to_sec`; `record --timeout` is in seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    Ns,
+    Us,
+    Ms,
+    S,
+}
+
+impl TimeUnit {
+    const fn ns(self) -> u64 {
+        match self {
+            TimeUnit::Ns => 1,
+            TimeUnit::Us => 1_000,
+            TimeUnit::Ms => 1_000_000,
+            TimeUnit::S => 1_000_000_000,
+        }
+    }
+}
+
+/// A time in ns, for texts like "100ms", "1.5 s", "8 m 59.809 s"; "min" is 0, "max" is
+/// `u64::MAX`. A bare number is in `bare`. The one time parser: every time option and
+/// record field goes through it.
+pub fn parse_time(text: &str, bare: TimeUnit) -> Result<u64, UnitError> {
     let t = text.trim();
     match t {
         "min" => return Ok(0),
@@ -104,7 +126,7 @@ fn parse_time_ns(text: &str, bare_unit_ns: u64) -> Result<u64, UnitError> {
         _ => {}
     }
     if let Ok(n) = parse_number(t) {
-        return n.scaled_u64(bare_unit_ns).ok_or_else(|| err(text, "time"));
+        return n.scaled_u64(bare.ns()).ok_or_else(|| err(text, "time"));
     }
     // Terms like "8 m 59.809 s" or "8m59.809s" add up.
     let mut total: u64 = 0;
@@ -124,13 +146,22 @@ fn parse_time_ns(text: &str, bare_unit_ns: u64) -> Result<u64, UnitError> {
 
 /// damo's `text_to_ns`: a bare number is nanoseconds.
 pub fn parse_ns(text: &str) -> Result<u64, UnitError> {
-    parse_time_ns(text, 1)
+    parse_time(text, TimeUnit::Ns)
 }
 
 /// damo's `text_to_us`, in µs: a bare number is microseconds.
 pub fn parse_us(text: &str) -> Result<u64, UnitError> {
-    let ns = parse_time_ns(text, 1_000)?;
+    let ns = parse_time(text, TimeUnit::Us)?;
     Ok(if ns == u64::MAX { u64::MAX } else { ns / 1_000 })
+}
+
+/// A span to wait or run for ("30s", "100ms", "2m"; a bare number is in `bare`): more than
+/// zero and at most 10⁹ s, so "min", "max" and 0 are refused.
+pub fn parse_duration(text: &str, bare: TimeUnit) -> Result<std::time::Duration, UnitError> {
+    match parse_time(text, bare)? {
+        ns if ns == 0 || ns > 1_000_000_000 * 1_000_000_000 => Err(err(text, "duration (more than 0, at most 10^9 s)")),
+        ns => Ok(std::time::Duration::from_nanos(ns)),
+    }
 }
 
 /// damo's `text_to_percent`: "50%" and "50" are both 50; "min" is 0, "max" is `u64::MAX`.
@@ -267,6 +298,21 @@ mod tests {
         assert_eq!(parse_us("max").unwrap(), u64::MAX);
         for bad in ["5 parsecs", "s", "1..2s", "-3s"] {
             assert!(parse_ns(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn durations_take_the_options_bare_unit() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("30s", TimeUnit::S), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5", TimeUnit::S), Ok(Duration::from_secs(5)), "record --timeout: seconds");
+        assert_eq!(parse_duration("5", TimeUnit::Us), Ok(Duration::from_micros(5)), "DAMON's intervals: µs");
+        assert_eq!(parse_duration("1.5", TimeUnit::Ms), Ok(Duration::from_micros(1500)));
+        assert_eq!(parse_duration("100ms", TimeUnit::S), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("2m", TimeUnit::S), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1 m 30 s", TimeUnit::S), Ok(Duration::from_secs(90)));
+        for bad in ["0", "min", "max", "-1s", "10 parsecs", "s", "2000000000"] {
+            assert!(parse_duration(bad, TimeUnit::S).is_err(), "{bad:?} must be refused");
         }
     }
 

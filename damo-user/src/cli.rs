@@ -29,6 +29,13 @@ pub enum Command {
     Stop(damo_user::control::args::StopArgs),
     /// Show every kdamond's parameters, state, owner and scheme stats (read-only).
     Status(damo_user::control::args::StatusArgs),
+    /// Read or write a DAMON module's parameters, like `damo module` (writes need root).
+    Module(damo_user::modules_cli::ModuleArgs),
+    /// DAMON_RECLAIM: status, or enable/disable/commit with its parameters, like `damo reclaim`.
+    Reclaim(damo_user::modules_cli::ReclaimArgs),
+    /// DAMON_LRU_SORT: status, or enable/disable/commit with its parameters, like `damo lru_sort`.
+    #[command(name = "lru_sort")]
+    LruSort(damo_user::modules_cli::LruSortArgs),
     /// Report on a record (damo-trace's or damo's), with damo's options and output.
     Report(damo_user::report::ReportArgs),
     /// Rewrite a record in damo's json, json_compressed or perf_script format.

@@ -25,6 +25,9 @@ fn main() {
         Command::Tune(args) => damo_user::control::args::tune(args, &mut out),
         Command::Stop(args) => damo_user::control::args::stop(args, &mut out),
         Command::Status(args) => damo_user::control::args::status(args, &mut out),
+        Command::Module(args) => damo_user::modules_cli::module(args, &mut out),
+        Command::Reclaim(args) => damo_user::modules_cli::reclaim(args, &mut out),
+        Command::LruSort(args) => damo_user::modules_cli::lru_sort(args, &mut out),
         Command::Report(args) => damo_user::report::run(args, &mut out),
         Command::Convert(args) => damo_user::convert::run(args),
     };

@@ -9,14 +9,9 @@ use std::{
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::{
-    control::{
-        ownership::Ownership,
-        tree::{self, SysfsTree},
-    },
-    privilege::Privileges,
-    tracefs,
-};
+use damo_sysfs::{modules::Modules, ownership::Ownership, summary, tree::SysfsTree};
+
+use crate::{privilege::Privileges, tracefs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,16 +28,19 @@ pub struct Roots {
     pub proc: PathBuf,
     /// damo-trace's state directory (which kdamonds it started).
     pub run_dir: PathBuf,
+    /// Where the DAMON modules' parameters are (`/sys/module`).
+    pub sys_module: PathBuf,
 }
 
 impl Roots {
     pub fn system() -> Self {
         Self {
-            damon_admin: PathBuf::from("/sys/kernel/mm/damon/admin"),
+            damon_admin: PathBuf::from(damo_sysfs::ADMIN),
             tracefs: tracefs::find(),
             btf: PathBuf::from("/sys/kernel/btf/vmlinux"),
             proc: PathBuf::from("/proc"),
             run_dir: Ownership::system().dir().to_path_buf(),
+            sys_module: PathBuf::from(damo_sysfs::modules::SYS_MODULE),
         }
     }
 }
@@ -61,7 +59,9 @@ pub struct SysInfo {
     pub btf: bool,
     pub privileges: Privileges,
     pub perf_event_paranoid: Option<i32>,
-    pub kdamonds: Vec<Kdamond>,
+    pub kdamonds: Vec<summary::Kdamond>,
+    /// The DAMON modules (reclaim, lru_sort, stat) and their own kdamonds.
+    pub modules: Vec<damo_sysfs::modules::Status>,
     /// Why the kdamonds could not be listed (e.g. permission denied), if so.
     pub kdamonds_error: Option<String>,
     /// Why damo-trace's ownership state was not read or not trusted, if so.
@@ -74,20 +74,6 @@ pub struct SysInfo {
 pub struct Tracepoint {
     pub name: String,
     pub fields: Vec<tracefs::Field>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Kdamond {
-    pub index: usize,
-    pub state: String,
-    pub pid: Option<u32>,
-    pub operations: Vec<String>,
-    /// The first context's sample/aggr/update intervals in µs.
-    pub intervals_us: Option<[u64; 3]>,
-    /// Whether damo-trace started it; only those are ever written to.
-    pub ours: bool,
-    /// The processes its contexts monitor (`pid_target` of vaddr/fvaddr targets).
-    pub target_pids: Vec<u32>,
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
@@ -103,18 +89,19 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
 
 pub fn gather(roots: &Roots) -> SysInfo {
     let read = |p: &Path| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    let admin = SysfsTree::new(&roots.damon_admin);
     let damon_sysfs = roots.damon_admin.join("kdamonds/nr_kdamonds").is_file();
     // An untrusted or unreadable state claims nothing; the kdamonds are listed anyway.
     let (owned, ownership_error) = match Ownership::new(&roots.run_dir).entries() {
         Ok(entries) => (entries, None),
         Err(e) => (Vec::new(), Some(format!("{e:#}"))),
     };
-    let (kdamonds, kdamonds_error) = match list_kdamonds(&roots.damon_admin, &owned) {
+    let (kdamonds, kdamonds_error) = match summary::list(&admin, &owned) {
         Ok(k) => (k, None),
         Err(e) => (Vec::new(), Some(format!("{e:#}"))),
     };
     let tracefs_error = roots.tracefs.is_none().then(tracefs::unreadable).flatten();
-    let (operations, operations_source) = available_operations(roots);
+    let (operations, operations_source) = damo_sysfs::features::operations(&admin, &roots.proc.join("kallsyms"));
     let tracepoints = roots.tracefs.as_deref().map(damon_tracepoints).unwrap_or_default();
     let mut info = SysInfo {
         kernel: read(&roots.proc.join("sys/kernel/osrelease")).unwrap_or_default(),
@@ -128,79 +115,13 @@ pub fn gather(roots: &Roots) -> SysInfo {
         privileges: Privileges::current(),
         perf_event_paranoid: read(&roots.proc.join("sys/kernel/perf_event_paranoid")).and_then(|s| s.parse().ok()),
         kdamonds,
+        modules: Modules::new(&roots.sys_module).statuses(),
         kdamonds_error,
         ownership_error,
         advice: Vec::new(),
     };
     info.advice = advise(&info);
     info
-}
-
-/// Kdamonds in sysfs, with whether `owned` (damo-trace's state: index and pid) claims them;
-/// both must match: a kdamond restarted by someone else is not ours any more. Errors when
-/// sysfs cannot be read (permission denied says so).
-pub fn list_kdamonds(admin: &Path, owned: &[(usize, u32)]) -> Result<Vec<Kdamond>> {
-    let read = |p: PathBuf| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
-    let count = tree::nr_kdamonds(&SysfsTree::new(admin))?;
-    let root = admin.join("kdamonds");
-    Ok((0..count)
-        .map(|index| {
-            let dir = root.join(index.to_string());
-            let pid = read(dir.join("pid")).and_then(|p| p.parse().ok()).filter(|&p: &u32| p > 0);
-            let nr_contexts: usize = read(dir.join("contexts/nr_contexts")).and_then(|n| n.parse().ok()).unwrap_or(0);
-            let operations = (0..nr_contexts).filter_map(|c| read(dir.join(format!("contexts/{c}/operations")))).collect();
-            let interval = |name: &str| read(dir.join("contexts/0/monitoring_attrs/intervals").join(name)).and_then(|v| v.parse().ok());
-            let intervals_us = match (interval("sample_us"), interval("aggr_us"), interval("update_us")) {
-                (Some(s), Some(a), Some(u)) => Some([s, a, u]),
-                _ => None,
-            };
-            let target_pids = (0..nr_contexts)
-                .flat_map(|c| {
-                    let targets = dir.join(format!("contexts/{c}/targets"));
-                    let n: usize = read(targets.join("nr_targets")).and_then(|n| n.parse().ok()).unwrap_or(0);
-                    (0..n).filter_map(move |t| read(targets.join(format!("{t}/pid_target"))).and_then(|p| p.parse().ok()).filter(|&p: &u32| p > 0))
-                })
-                .collect();
-            Kdamond {
-                index,
-                target_pids,
-                intervals_us,
-                state: read(dir.join("state")).unwrap_or_else(|| "unknown".into()),
-                ours: pid.is_some_and(|pid| owned.contains(&(index, pid))),
-                pid,
-                operations,
-            }
-        })
-        .collect())
-}
-
-/// `avail_operations` exists only inside a context; without any context, the kernel's symbols
-/// tell which operation sets were built in.
-fn available_operations(roots: &Roots) -> (Vec<String>, String) {
-    let contexts = roots.damon_admin.join("kdamonds");
-    if let Ok(entries) = fs::read_dir(&contexts) {
-        for kdamond in entries.flatten() {
-            let file = kdamond.path().join("contexts/0/avail_operations");
-            if let Ok(text) = fs::read_to_string(&file) {
-                let ops = text.split_whitespace().map(str::to_string).collect();
-                return (ops, file.display().to_string());
-            }
-        }
-    }
-    let kallsyms = roots.proc.join("kallsyms");
-    match fs::read_to_string(&kallsyms) {
-        Ok(symbols) => {
-            let mut ops = Vec::new();
-            if symbols.contains(" damon_va_") {
-                ops.extend(["vaddr".to_string(), "fvaddr".to_string()]);
-            }
-            if symbols.contains(" damon_pa_") {
-                ops.push("paddr".to_string());
-            }
-            (ops, format!("{} (damon_va_*/damon_pa_* symbols)", kallsyms.display()))
-        }
-        Err(_) => (Vec::new(), "unknown".to_string()),
-    }
 }
 
 fn damon_tracepoints(tracefs: &Path) -> Vec<Tracepoint> {
@@ -303,6 +224,15 @@ fn print_text(info: &SysInfo, out: &mut dyn Write) -> Result<()> {
             if k.ours { "started by damo-trace" } else { "not ours (never touched)" },
         )?;
     }
+    for m in info.modules.iter().filter(|m| m.present) {
+        let state = match (m.enabled, m.kdamond_pid) {
+            (_, Some(pid)) => format!("running, its own kdamond pid {pid} (never touched by start/stop/tune)"),
+            (Some(true), None) => "enabled, its kdamond's pid unknown".to_string(),
+            (Some(false), None) => "disabled".to_string(),
+            (None, _) => format!("unknown ({})", m.error.as_deref().unwrap_or("unreadable")),
+        };
+        writeln!(out, "module {} ({}): {state}", m.name, m.title())?;
+    }
     for line in &info.advice {
         writeln!(out, "note: {line}")?;
     }
@@ -341,7 +271,13 @@ mod tests {
         // Index 1 with its current pid is ours; index 0 with an old pid is not.
         write(&dir.join("run/owned"), "1 4242\n0 1\n");
         fs::set_permissions(dir.join("run"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-        Roots { damon_admin: admin, tracefs: None, btf: dir.join("no-btf"), proc: dir.join("proc"), run_dir: dir.join("run") }
+        // DAMON_RECLAIM runs its own kdamond; DAMON_LRU_SORT is built in but off.
+        let modules = dir.join("module");
+        write(&modules.join("damon_reclaim/parameters/enabled"), "Y\n");
+        write(&modules.join("damon_reclaim/parameters/kdamond_pid"), "515\n");
+        write(&modules.join("damon_lru_sort/parameters/enabled"), "N\n");
+        write(&modules.join("damon_lru_sort/parameters/kdamond_pid"), "-1\n");
+        Roots { damon_admin: admin, tracefs: None, btf: dir.join("no-btf"), proc: dir.join("proc"), run_dir: dir.join("run"), sys_module: modules }
     }
 
     #[test]
@@ -361,6 +297,13 @@ mod tests {
         assert!(!advice.contains("kdamond 1"), "our own kdamond is not foreign: {advice}");
         assert!(advice.contains("tracefs is not mounted"), "{advice}");
         assert!(advice.contains("no kernel BTF"), "{advice}");
+        let modules: Vec<(&str, bool, Option<u32>)> = info.modules.iter().map(|m| (m.name.as_str(), m.present, m.kdamond_pid)).collect();
+        assert_eq!(modules, [("reclaim", true, Some(515)), ("lru_sort", true, None), ("stat", false, None)]);
+        let mut text = Vec::new();
+        print_text(&info, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("module reclaim (DAMON_RECLAIM): running, its own kdamond pid 515"), "{text}");
+        assert!(text.contains("module lru_sort (DAMON_LRU_SORT): disabled\n") && !text.contains("module stat"), "{text}");
     }
 
     #[test]

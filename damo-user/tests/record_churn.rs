@@ -23,12 +23,11 @@ mod common;
 
 use blazesym::symbolize::{source::Elf, source::Source, Input, Symbolizer};
 use common::Memory;
-use damo_record::model::{Record, UNKNOWN_MODULE};
-use damo_user::{
-    normalize::AddressNormalizer,
-    record::{self, procs::monotonic_ns},
-    sideband::Sideband,
+use damo_record::{
+    clock::monotonic_ns,
+    model::{Record, UNKNOWN_MODULE},
 };
+use damo_user::{normalize::AddressNormalizer, record, sideband::Sideband};
 
 const APP_C: &str = r#"
 #include <stdlib.h>

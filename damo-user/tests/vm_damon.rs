@@ -20,14 +20,17 @@ use damo_user::{
     record::{self, target::TargetSpec, Plan},
 };
 
-const ADMIN: &str = "/sys/kernel/mm/damon/admin/kdamonds";
+/// DAMON's kdamonds directory, below the one admin path.
+fn kdamonds() -> PathBuf {
+    Path::new(damo_sysfs::ADMIN).join("kdamonds")
+}
 
 fn in_vm_only() {
     assert_eq!(std::env::var("DAMO_TRACE_IN_VM").as_deref(), Ok("1"), "this test writes DAMON sysfs and runs only inside the project's VM (cargo xtask vm-test)");
 }
 
 fn write(path: impl AsRef<Path>, value: &str) {
-    let path = Path::new(ADMIN).join(path);
+    let path = kdamonds().join(path);
     fs::write(&path, value).unwrap_or_else(|e| panic!("write {value} to {}: {e}", path.display()));
 }
 
@@ -51,7 +54,7 @@ impl Kdamond {
         write("0/contexts/0/targets/nr_targets", "1");
         write("0/contexts/0/targets/0/pid_target", &target.to_string());
         write("0/state", "on");
-        let pid = fs::read_to_string(Path::new(ADMIN).join("0/pid")).unwrap().trim().parse().unwrap();
+        let pid = fs::read_to_string(kdamonds().join("0/pid")).unwrap().trim().parse().unwrap();
         Self { pid }
     }
 }
@@ -60,14 +63,14 @@ impl Drop for Kdamond {
     /// Stops the kdamond, waits until the kernel says it is off, and removes it, as a tool
     /// cleaning up after itself would.
     fn drop(&mut self) {
-        let _ = fs::write(Path::new(ADMIN).join("0/state"), "off");
+        let _ = fs::write(kdamonds().join("0/state"), "off");
         for _ in 0..100 {
-            if fs::read_to_string(Path::new(ADMIN).join("0/state")).is_ok_and(|s| s.trim() == "off") {
+            if fs::read_to_string(kdamonds().join("0/state")).is_ok_and(|s| s.trim() == "off") {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = fs::write(Path::new(ADMIN).join("nr_kdamonds"), "0");
+        let _ = fs::write(kdamonds().join("nr_kdamonds"), "0");
     }
 }
 
@@ -195,7 +198,7 @@ fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
     assert_eq!(k["contexts"][0]["intervals"]["aggr_us"], 200_000, "tune did not apply: {k}");
     assert_eq!((k["state"].as_str(), k["pid"].as_u64(), k["ours"].as_bool()), (Some("on"), Some(u64::from(kdamond_pid)), Some(true)));
     drop(kdamond);
-    assert_eq!(fs::read_to_string(Path::new(ADMIN).join("nr_kdamonds")).unwrap().trim(), "0");
+    assert_eq!(fs::read_to_string(kdamonds().join("nr_kdamonds")).unwrap().trim(), "0");
     let _ = workload.kill();
     let _ = workload.wait();
 
@@ -237,7 +240,7 @@ fn observe_records_a_running_kdamond_without_changing_it() {
     let (mut workload, _, _) = start_workload();
     let kdamond = Kdamond::start(workload.id());
     let sysfs_state = || {
-        let read = |p: &str| fs::read_to_string(Path::new(ADMIN).join(p)).unwrap();
+        let read = |p: &str| fs::read_to_string(kdamonds().join(p)).unwrap();
         (read("nr_kdamonds"), read("0/state"), read("0/pid"), read("0/contexts/0/monitoring_attrs/intervals/aggr_us"))
     };
     let before = sysfs_state();
@@ -276,14 +279,14 @@ fn observe_records_a_kdamond_of_damo_trace_start_without_changing_it() {
     let kdamond = OurKdamond;
     // Everything `start` wrote or noted, and what the kernel counts: --observe changes none.
     let state = || {
-        let read = |p: &str| fs::read_to_string(Path::new(ADMIN).join(p)).unwrap();
+        let read = |p: &str| fs::read_to_string(kdamonds().join(p)).unwrap();
         let ctx = "0/contexts/0";
         (
             [read("nr_kdamonds"), read("0/state"), read("0/pid"), read(&format!("{ctx}/operations")), read(&format!("{ctx}/targets/0/pid_target"))],
             ["sample_us", "aggr_us", "update_us"].map(|i| read(&format!("{ctx}/monitoring_attrs/intervals/{i}"))),
             [read(&format!("{ctx}/monitoring_attrs/nr_regions/min")), read(&format!("{ctx}/monitoring_attrs/nr_regions/max"))],
             [read(&format!("{ctx}/schemes/nr_schemes")), read(&format!("{ctx}/schemes/0/action"))],
-            fs::read_to_string(damo_user::control::ownership::Ownership::system().file()).unwrap(),
+            fs::read_to_string(damo_sysfs::ownership::Ownership::system().file()).unwrap(),
         )
     };
     let before = state();
@@ -319,9 +322,9 @@ fn record_paddr_monitors_the_biggest_system_ram_block() {
     damo_trace(&["record", "paddr", "--timeout", "4s", "-o", out]);
     let _ = workload.kill();
     let _ = workload.wait();
-    assert_eq!(fs::read_to_string(Path::new(ADMIN).join("nr_kdamonds")).unwrap().trim(), "0", "record must stop and remove its kdamond");
+    assert_eq!(fs::read_to_string(kdamonds().join("nr_kdamonds")).unwrap().trim(), "0", "record must stop and remove its kdamond");
 
-    let ram = damo_user::control::iomem::biggest_system_ram(&fs::read_to_string("/proc/iomem").unwrap()).unwrap();
+    let ram = damo_sysfs::iomem::biggest_system_ram(&fs::read_to_string("/proc/iomem").unwrap()).unwrap();
     let read = damo_record::native::read(&fs::read(out).unwrap()).expect("read the record");
     assert!(read.complete);
     let [target] = &read.record.targets[..] else { panic!("expected one target, got {}", read.record.targets.len()) };
@@ -400,7 +403,7 @@ fn control_never_touches_a_kdamond_it_did_not_start() {
     // Started by raw sysfs writes, as another tool would: not ours.
     let foreign = Kdamond::start(workload.id());
     let sysfs_state = || {
-        let read = |p: &str| fs::read_to_string(Path::new(ADMIN).join(p)).unwrap();
+        let read = |p: &str| fs::read_to_string(kdamonds().join(p)).unwrap();
         (read("nr_kdamonds"), read("0/state"), read("0/pid"), read("0/contexts/0/monitoring_attrs/intervals/aggr_us"))
     };
     let before = sysfs_state();
@@ -441,7 +444,7 @@ fn record_of_a_kdamonds_json_starts_what_it_describes() {
     damo_trace(&["record", "/tmp/kdamonds.json", "--timeout", "4s", "-o", out]);
     let _ = workload.kill();
     let _ = workload.wait();
-    assert_eq!(fs::read_to_string(Path::new(ADMIN).join("nr_kdamonds")).unwrap().trim(), "0", "record must stop and remove its kdamond");
+    assert_eq!(fs::read_to_string(kdamonds().join("nr_kdamonds")).unwrap().trim(), "0", "record must stop and remove its kdamond");
 
     let read = damo_record::native::read(&fs::read(out).unwrap()).expect("read the record");
     assert!(read.complete);
@@ -467,7 +470,7 @@ fn record_of_a_command_starts_and_stops_its_own_kdamond() {
     let _ = fs::remove_file(out);
     let command = workload_command("hot-buffer --seconds 4 --hot-mib 8 --cold-mib 32");
     damo_trace(&["record", &command, "--timeout", "20s", "-o", out, "--aggr", "50ms"]);
-    assert_eq!(fs::read_to_string(Path::new(ADMIN).join("nr_kdamonds")).unwrap().trim(), "0", "record must stop and remove its kdamond");
+    assert_eq!(fs::read_to_string(kdamonds().join("nr_kdamonds")).unwrap().trim(), "0", "record must stop and remove its kdamond");
     let read = damo_record::native::read(&fs::read(out).unwrap()).expect("read the record");
     assert!(read.complete);
     let [target] = &read.record.targets[..] else { panic!("expected one target, got {}", read.record.targets.len()) };

@@ -75,7 +75,9 @@ pub struct Prepared {
 
 pub fn prepare() -> Result<Prepared> {
     let root = workspace_root();
-    let cache = root.join(".cache/vm");
+    // DAMO_TRACE_VM_CACHE gives a run its own staging directory: the shared `.cache/vm` is
+    // rebuilt by every run, so two runs at once would boot each other's initramfs.
+    let cache = std::env::var_os("DAMO_TRACE_VM_CACHE").map_or_else(|| root.join(".cache/vm"), PathBuf::from);
     fs::create_dir_all(&cache)?;
     let kernel = fetch_kernel(&cache)?;
     let binaries = build_binaries(&root)?;

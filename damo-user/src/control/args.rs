@@ -6,12 +6,14 @@ use std::{io::Write, path::PathBuf};
 use anyhow::{bail, Context as _, Result};
 use damo_record::units;
 
-use super::{
+use damo_sysfs::{
+    modules::Modules,
     ownership::Ownership,
     params::{AccessPattern, AddrRange, Context, Document, Filter, Intervals, Kdamond, MinMax, NrRegions, PercentRange, Scheme, Target, Watermarks, Weights},
     read, snapshot,
     tree::{SysfsTree, Tree, ADMIN},
 };
+
 use crate::{
     launch::{GatedChild, LaunchOptions},
     privilege,
@@ -162,7 +164,7 @@ pub fn start(args: StartArgs, out: &mut dyn Write) -> Result<()> {
         (None, None) => args.damon.document(args.damon.target_pid)?,
         (Some(_), Some(_)) => bail!("give either a target or --kdamonds, not both"),
     };
-    let started = match super::start(&tree, &owned, &doc) {
+    let started = match damo_sysfs::start(&tree, &owned, &doc) {
         Ok(started) => started,
         Err(e) => {
             if let Some(gated) = child {
@@ -187,7 +189,7 @@ pub fn tune(args: TuneArgs, out: &mut dyn Write) -> Result<()> {
     let idx = match args.kdamond_idx {
         Some(i) => i,
         None => {
-            let ours: Vec<usize> = super::present(&tree, &owned)?.into_iter().filter(|k| k.ours && k.running).map(|k| k.index).collect();
+            let ours: Vec<usize> = damo_sysfs::present(&tree, &owned)?.into_iter().filter(|k| k.ours && k.running).map(|k| k.index).collect();
             match ours[..] {
                 [only] => only,
                 [] => bail!("no kdamond started by damo-trace is running"),
@@ -213,7 +215,7 @@ pub fn tune(args: TuneArgs, out: &mut dyn Write) -> Result<()> {
             new
         }
     };
-    super::tune(&tree, &owned, idx, &kdamond)?;
+    damo_sysfs::tune(&tree, &owned, idx, &kdamond)?;
     writeln!(out, "tuned kdamond {idx}")?;
     Ok(())
 }
@@ -222,7 +224,7 @@ pub fn stop(args: StopArgs, out: &mut dyn Write) -> Result<()> {
     need_root("stop")?;
     let (tree, owned) = system();
     let only = (!args.kdamond_idx.is_empty()).then_some(args.kdamond_idx.as_slice());
-    let stopped = super::stop(&tree, &owned, only)?;
+    let stopped = damo_sysfs::stop(&tree, &owned, only)?;
     if stopped.is_empty() {
         writeln!(out, "no kdamond started by damo-trace was running; others are never touched")?;
     }
@@ -240,8 +242,8 @@ pub fn status(args: StatusArgs, out: &mut dyn Write) -> Result<()> {
     // Scheme stats are as fresh as the last `update_schemes_stats`: ask our own kdamonds for
     // fresh ones (when we may write); others show what their owner last asked for.
     if privilege::Privileges::current().root {
-        for k in super::present(&tree, &owned)?.into_iter().filter(|k| k.ours && k.running) {
-            let _ = super::tree::write_state(&tree, k.index, "update_schemes_stats");
+        for k in damo_sysfs::present(&tree, &owned)?.into_iter().filter(|k| k.ours && k.running) {
+            let _ = damo_sysfs::tree::write_state(&tree, k.index, "update_schemes_stats");
         }
     }
     let doc = read::document(&tree, &owned)?;
@@ -250,10 +252,11 @@ pub fn status(args: StatusArgs, out: &mut dyn Write) -> Result<()> {
         writeln!(out)?;
     } else {
         print_status(&doc, out)?;
+        print_modules(&Modules::system(), out)?;
     }
     if let Some(idx) = args.snapshot {
         need_root("a live snapshot")?;
-        let now = monotonic_ns();
+        let now = damo_record::clock::monotonic_ns();
         let record = snapshot::take(&tree, &owned, idx, now)?;
         match &args.output {
             Some(path) => {
@@ -313,6 +316,20 @@ fn print_status(doc: &Document, out: &mut dyn Write) -> Result<()> {
                     st.qt_exceeds
                 )?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// The DAMON modules' own kdamonds (not in DAMON's sysfs), named as the module's.
+fn print_modules(modules: &Modules, out: &mut dyn Write) -> Result<()> {
+    for m in modules.statuses().into_iter().filter(|m| m.present) {
+        match (m.kdamond_pid, m.enabled, &m.error) {
+            (Some(pid), ..) => writeln!(out, "{} kdamond: running pid {pid} — the module's (`damo-trace module {}` controls it; start/stop/tune never touch it)", m.title(), m.name)?,
+            // DAMON_STAT publishes no kdamond_pid.
+            (None, Some(true), _) => writeln!(out, "{}: enabled, its kdamond's pid unknown", m.title())?,
+            (None, Some(false), _) => writeln!(out, "{}: disabled", m.title())?,
+            (None, None, error) => writeln!(out, "{}: unknown ({})", m.title(), error.as_deref().unwrap_or("unreadable"))?,
         }
     }
     Ok(())
@@ -483,10 +500,34 @@ fn parse_filters(words: &[String]) -> Result<Vec<Filter>> {
     Ok(filters)
 }
 
-/// CLOCK_MONOTONIC in ns, the clock of DAMON's trace events and of recorded snapshots.
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_become_the_document_damo_would_start() {
+        let args = DamonArgs { damos_action: vec!["pageout".into()], damos_access_rate: vec!["0%".into(), "0%".into()], damos_age: vec!["5s".into(), "max".into()], ..Default::default() };
+        let doc = args.document(Some(1234)).unwrap();
+        let ctx = &doc.kdamonds[0].contexts[0];
+        assert_eq!((ctx.ops.as_str(), ctx.targets[0].pid, ctx.intervals, ctx.nr_regions), ("vaddr", Some(1234), Intervals::default(), NrRegions::default()));
+        let ap = ctx.schemes[0].access_pattern;
+        assert_eq!((ap.nr_accesses, ap.age, ap.sz_bytes), (PercentRange { min: 0.0, max: 0.0 }, MinMax { min: 5_000_000, max: u64::MAX }, AccessPattern::default().sz_bytes));
+    }
+
+    #[test]
+    fn filters_parse_damos_syntax() {
+        let args = DamonArgs {
+            damos_action: vec!["pageout".into()],
+            damos_filter: "reject non anon allow addr 4K 8K reject memcg /workload allow hugepage_size 2M 1G".split(' ').map(String::from).collect(),
+            ..Default::default()
+        };
+        let f = &args.document(Some(1)).unwrap().kdamonds[0].contexts[0].schemes[0].filters;
+        assert_eq!(f.len(), 4);
+        assert_eq!((f[0].kind.as_str(), f[0].matching, f[0].allow), ("anon", false, false));
+        assert_eq!(f[1].addr_range.map(|r| (r.start, r.end)), Some((4096, 8192)));
+        assert_eq!(f[2].memcg_path.as_deref(), Some("/workload"));
+        assert_eq!(f[3].hugepage_size, Some([2 << 20, 1 << 30]));
+        let reversed = DamonArgs { damos_action: vec!["stat".into()], damos_filter: "allow hugepage_size 1G 2M".split(' ').map(String::from).collect(), ..Default::default() };
+        assert!(format!("{:#}", reversed.document(Some(1)).unwrap_err()).contains("minimum"));
+    }
 }

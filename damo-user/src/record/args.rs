@@ -3,13 +3,15 @@
 use std::{collections::HashMap, io::Write as _, path::PathBuf, time::Duration};
 
 use anyhow::{bail, Context, Result};
-use damo_record::{model::Intervals, output_file};
+use damo_record::{
+    model::Intervals,
+    output_file,
+    units::{self, TimeUnit},
+};
+use damo_sysfs::tree::SysfsTree;
 
 use super::{file::KdamondInfo, file::RecordFile, target::TargetSpec, Plan};
-use crate::{
-    sysinfo::{self, Roots},
-    unwind::CallGraph,
-};
+use crate::unwind::CallGraph;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,8 +28,9 @@ pub struct Args {
     /// ends; a symlink, FIFO or device is never written to).
     #[arg(long)]
     pub force: bool,
-    /// Stop after this long (damo's units: 30s, 5m, 100ms; a bare number is seconds).
-    #[arg(long, value_parser = parse_duration)]
+    /// Stop after this long (damo's units: 30s, 5m, 100ms; a bare number is seconds, as
+    /// damo's `--timeout <seconds>`).
+    #[arg(long, value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
     /// cpu-clock samples per second per CPU for call stacks; 0 records no stacks.
     #[arg(long = "sample_hz", default_value_t = 99)]
@@ -74,24 +77,9 @@ pub struct Args {
 /// damo's `--do_record` choices (but damon_trace_events), all recorded by default.
 const DO_RECORD: [&str; 5] = ["access", "cpu_profile", "mem_footprint", "vmas", "proc_stats"];
 
-/// damo's time units: us, ms, s, m, h; a bare number is seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| format!("{text} is not a duration like 30s"))?;
-    let seconds = match unit.trim() {
-        "" | "s" | "sec" => value,
-        "us" => value / 1e6,
-        "ms" => value / 1e3,
-        "m" | "min" => value * 60.0,
-        "h" | "hour" => value * 3600.0,
-        other => return Err(format!("unknown time unit {other:?} in {text} (us, ms, s, m, h)")),
-    };
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
-        return Err(format!("{text} is not a sensible duration"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
+/// `--timeout`: damo's time units; a bare number is seconds.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    units::parse_duration(text, TimeUnit::S).map_err(|e| e.to_string())
 }
 
 /// Runs `record` and prints the summary line.
@@ -143,9 +131,8 @@ pub fn run(args: Args) -> Result<()> {
     let mut kdamonds = HashMap::new();
     let mut monitored_pids = Vec::new();
     if args.observe {
-        let roots = Roots::system();
         // Read-only: whose they are does not matter.
-        for k in sysinfo::list_kdamonds(&roots.damon_admin, &[]).context("--observe")? {
+        for k in damo_sysfs::summary::list(&SysfsTree::new(damo_sysfs::ADMIN), &[]).context("--observe")? {
             let (Some(pid), "on") = (k.pid, k.state.as_str()) else { continue };
             let intervals = k.intervals_us.map(|[sample_us, aggr_us, ops_update_us]| Intervals { sample_us, aggr_us, ops_update_us });
             kdamonds.insert(pid, KdamondInfo { index: k.index as u32, intervals });
@@ -194,14 +181,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_in_damo_units() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("-1s").is_err());
-        assert!(parse_duration("10 parsecs").is_err());
-        assert!(parse_duration("s").is_err());
+    fn timeouts_in_damo_units_with_bare_seconds() {
+        assert_eq!(parse_timeout("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_timeout("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_timeout("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_timeout("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("-1s").is_err());
+        assert!(parse_timeout("10 parsecs").is_err());
+        assert!(parse_timeout("s").is_err());
     }
 }

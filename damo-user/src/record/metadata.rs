@@ -14,21 +14,9 @@ pub fn of(plan: &Plan) -> Metadata {
         kernel_release: read("/proc/sys/kernel/osrelease"),
         nr_cpus: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
         sample_hz: if plan.target.is_some() { plan.sample_hz } else { 0 },
-        realtime_offset_ns: Some(realtime_offset_ns()),
+        realtime_offset_ns: Some(damo_record::clock::realtime_offset_ns()),
         damon: plan.start_damon.as_ref().and_then(|doc| serde_json::to_value(doc).ok()),
     }
-}
-
-/// CLOCK_REALTIME minus CLOCK_MONOTONIC, now: what turns event times into wall-clock times.
-fn realtime_offset_ns() -> i64 {
-    clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
-}
-
-fn clock_ns(clock: libc::clockid_t) -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime fills the struct we own.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 #[cfg(test)]
@@ -53,7 +41,7 @@ mod tests {
         };
         let m = of(&plan);
         assert_eq!(m.sample_hz, 0, "nothing is sampled without a target");
-        let mono = clock_ns(libc::CLOCK_MONOTONIC);
+        let mono = damo_record::clock::monotonic_ns() as i64;
         let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
         assert!((mono + m.realtime_offset_ns.unwrap() - wall).abs() < 1_000_000_000, "more than a second off");
         assert!(m.recorder.starts_with("damo-trace ") && m.nr_cpus > 0 && !m.kernel_release.is_empty());

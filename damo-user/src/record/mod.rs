@@ -23,10 +23,11 @@ pub use self::{
     sink::Progress,
 };
 use self::{sink::RecordingSink, target::TargetSpec};
+use damo_sysfs::{ownership::Ownership, params::Document, tree::SysfsTree};
+
 use crate::{
     bpf::Tracer,
     collector,
-    control::{self, ownership::Ownership, params::Document, tree::SysfsTree},
     launch::{GatedChild, LaunchOptions, StartedCommand},
     pidfd::PidFd,
     privilege::Privileges,
@@ -248,7 +249,7 @@ struct StartedKdamonds {
 impl StartedKdamonds {
     fn stop(mut self) -> Result<()> {
         self.stopped = true;
-        control::stop(&SysfsTree::new(control::tree::ADMIN), &Ownership::system(), Some(&self.indices))?;
+        damo_sysfs::stop(&SysfsTree::new(damo_sysfs::ADMIN), &Ownership::system(), Some(&self.indices))?;
         Ok(())
     }
 }
@@ -257,7 +258,7 @@ impl Drop for StartedKdamonds {
     /// On an early return or a panic, the kdamonds still stop.
     fn drop(&mut self) {
         if !self.stopped {
-            let _ = control::stop(&SysfsTree::new(control::tree::ADMIN), &Ownership::system(), Some(&self.indices));
+            let _ = damo_sysfs::stop(&SysfsTree::new(damo_sysfs::ADMIN), &Ownership::system(), Some(&self.indices));
         }
     }
 }
@@ -271,8 +272,8 @@ fn start_kdamonds(doc: &Document, target_pid: Option<u32>, tracer: &mut Tracer, 
             }
         }
     }
-    let tree = SysfsTree::new(control::tree::ADMIN);
-    let started = control::start(&tree, &Ownership::system(), &doc)?;
+    let tree = SysfsTree::new(damo_sysfs::ADMIN);
+    let started = damo_sysfs::start(&tree, &Ownership::system(), &doc)?;
     let guard = StartedKdamonds { indices: started.iter().map(|&(i, _)| i).collect(), pids: started.iter().map(|&(_, pid)| pid).collect(), stopped: false };
     for (&(index, pid), k) in started.iter().zip(&doc.kdamonds) {
         tracer.add_kdamond(pid)?;

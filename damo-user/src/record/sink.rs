@@ -85,7 +85,7 @@ impl<'a> RecordingSink<'a> {
         let normalizer = &mut self.normalizer;
         // A record is stamped before it is written: those of the last moments may still be
         // on their way, and wait for the next read.
-        let horizon = super::procs::monotonic_ns().saturating_sub(SIDEBAND_MARGIN_NS);
+        let horizon = damo_record::clock::monotonic_ns().saturating_sub(SIDEBAND_MARGIN_NS);
         let output = &mut *self.output;
         sideband.drain(horizon, |event| {
             normalizer.apply(&event);
@@ -224,7 +224,7 @@ impl EventSink for RecordingSink<'_> {
     fn tick(&mut self) -> Result<()> {
         self.output.flush()?;
         if let Some(procs) = &mut self.procs {
-            procs.sample(super::procs::monotonic_ns(), self.output)?;
+            procs.sample(damo_record::clock::monotonic_ns(), self.output)?;
         }
         self.normalizer.expire();
         if let Some(unwinder) = &mut self.unwinder {

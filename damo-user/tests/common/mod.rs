@@ -58,3 +58,21 @@ impl RecordOutput for Memory {
         Ok(())
     }
 }
+
+/// Every readable parameter of every DAMON module (`/sys/module/damon_*/parameters`), with
+/// its bytes: what a read-only command must leave as it was.
+#[allow(dead_code, reason = "only the DAMON module tests compare module parameters")]
+pub fn damon_module_parameters() -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let Ok(modules) = std::fs::read_dir("/sys/module") else { return files };
+    for module in modules.flatten().filter(|m| m.file_name().to_string_lossy().starts_with("damon_")) {
+        let Ok(params) = std::fs::read_dir(module.path().join("parameters")) else { continue };
+        for p in params.flatten() {
+            if let Ok(bytes) = std::fs::read(p.path()) {
+                files.push((p.path(), bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}

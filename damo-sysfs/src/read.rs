@@ -1,7 +1,7 @@
 //! Reads kdamonds' parameters back from sysfs (`status`), in the document's units. Only
 //! reads: stats of kdamonds that are not ours are as fresh as their owner last made them.
 
-use super::{
+use crate::{
     ownership::Ownership,
     params::{AccessPattern, AddrRange, Context, Document, Filter, Intervals, Kdamond, MinMax, NrRegions, PercentRange, Quotas, Scheme, SchemeStats, Target, Watermarks, Weights},
     present,

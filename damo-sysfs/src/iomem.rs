@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context, Result};
 
-use super::params::{AddrRange, Document};
+use crate::params::{AddrRange, Document};
 
 /// The biggest top-level "System RAM" range of an /proc/iomem text, end exclusive.
 pub fn biggest_system_ram(iomem: &str) -> Result<AddrRange> {

@@ -5,7 +5,7 @@
 use anyhow::{bail, Context as _, Result};
 use damo_record::model::{Intervals, Record, Region, Snapshot, TargetRecord};
 
-use super::{
+use crate::{
     apply,
     ownership::Ownership,
     params::{Document, Scheme},

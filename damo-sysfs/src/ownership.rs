@@ -25,6 +25,13 @@ const FILE: &str = "owned";
 /// Far above any real state (one short line per kdamond).
 const MAX_SIZE: u64 = 64 * 1024;
 
+/// Whether `entries` (index and pid, as [`Ownership::entries`] reads them) claim kdamond
+/// `idx` now running as `pid`: both must match, a kdamond restarted by someone else has a new
+/// pid and is not ours any more.
+pub fn claims(entries: &[(usize, u32)], idx: usize, pid: Option<u32>) -> bool {
+    pid.is_some_and(|pid| entries.contains(&(idx, pid)))
+}
+
 pub struct Ownership {
     dir: PathBuf,
 }
@@ -73,7 +80,7 @@ impl Ownership {
 
     /// Whether kdamond `idx`, now running as `pid`, is one we started (index and pid match).
     pub fn is_ours(&self, entries: &[(usize, u32)], idx: usize, pid: Option<u32>) -> bool {
-        pid.is_some_and(|pid| entries.contains(&(idx, pid)))
+        claims(entries, idx, pid)
     }
 
     /// Indices we started, whatever their pid now: a kdamond of ours that stopped by itself

@@ -2,7 +2,7 @@
 //! documentation gives (counts before the directories they create, state last), converting
 //! damo's units into DAMON's: access rates into samples, ages into aggregation intervals.
 
-use super::{
+use crate::{
     params::{Context, Filter, Kdamond, Scheme},
     tree::{write, Tree, WriteError},
 };

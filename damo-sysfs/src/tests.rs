@@ -1,11 +1,21 @@
 //! The controller against a fake kernel: exact write sequences, and the refusals that keep
 //! other tools' kdamonds safe.
 
-use super::{args::DamonArgs, ownership::Ownership, params::Document, tree::fake::FakeKernel, *};
+use super::{
+    ownership::Ownership,
+    params::{AccessPattern, Context, Document, Intervals, Kdamond, MinMax, NrRegions, PercentRange, Scheme, Target},
+    tree::fake::FakeKernel,
+    *,
+};
 
-fn doc(pid: u32) -> Document {
-    let args = DamonArgs { damos_action: vec!["pageout".into()], damos_access_rate: vec!["0%".into(), "0%".into()], damos_age: vec!["5s".into(), "max".into()], ..Default::default() };
-    args.document(Some(pid)).unwrap()
+/// What `start <pid> --damos_action pageout --damos_access_rate 0% 0% --damos_age 5s max`
+/// asks for: damo's default intervals and regions, one pageout scheme.
+pub(crate) fn doc(pid: u32) -> Document {
+    let access_pattern = AccessPattern { nr_accesses: PercentRange { min: 0.0, max: 0.0 }, age: MinMax { min: 5_000_000, max: u64::MAX }, ..Default::default() };
+    let scheme = Scheme { action: "pageout".into(), access_pattern, apply_interval_us: 0, quotas: Default::default(), watermarks: Default::default(), filters: Vec::new(), stats: None };
+    let target = Target { pid: Some(pid), regions: Vec::new() };
+    let context = Context { ops: "vaddr".into(), targets: vec![target], intervals: Intervals::default(), nr_regions: NrRegions::default(), schemes: vec![scheme] };
+    Document { kdamonds: vec![Kdamond { contexts: vec![context], ..Default::default() }] }
 }
 
 fn owned() -> (tempfile::TempDir, Ownership) {
@@ -129,23 +139,6 @@ fn bad_parameters_are_refused_before_any_write() {
     d.kdamonds[0].contexts[0].schemes[0].apply_interval_us = 1000;
     let e = format!("{:#}", start(&missing, &o, &d).unwrap_err());
     assert!(e.contains("apply interval"), "{e}");
-}
-
-#[test]
-fn filters_parse_damos_syntax() {
-    let args = DamonArgs {
-        damos_action: vec!["pageout".into()],
-        damos_filter: "reject non anon allow addr 4K 8K reject memcg /workload allow hugepage_size 2M 1G".split(' ').map(String::from).collect(),
-        ..Default::default()
-    };
-    let f = &args.document(Some(1)).unwrap().kdamonds[0].contexts[0].schemes[0].filters;
-    assert_eq!(f.len(), 4);
-    assert_eq!((f[0].kind.as_str(), f[0].matching, f[0].allow), ("anon", false, false));
-    assert_eq!(f[1].addr_range.map(|r| (r.start, r.end)), Some((4096, 8192)));
-    assert_eq!(f[2].memcg_path.as_deref(), Some("/workload"));
-    assert_eq!(f[3].hugepage_size, Some([2 << 20, 1 << 30]));
-    let reversed = DamonArgs { damos_action: vec!["stat".into()], damos_filter: "allow hugepage_size 1G 2M".split(' ').map(String::from).collect(), ..Default::default() };
-    assert!(format!("{:#}", reversed.document(Some(1)).unwrap_err()).contains("minimum"));
 }
 
 #[test]
