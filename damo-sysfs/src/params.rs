@@ -67,6 +67,13 @@ pub struct Intervals {
     pub ops_update_us: u64,
 }
 
+/// The record's intervals: the one conversion between a parameter document and a record.
+impl From<Intervals> for damo_record::model::Intervals {
+    fn from(i: Intervals) -> Self {
+        Self { sample_us: i.sample_us, aggr_us: i.aggr_us, ops_update_us: i.ops_update_us }
+    }
+}
+
 impl Default for Intervals {
     /// DAMON's defaults: 5 ms, 100 ms, 1 s.
     fn default() -> Self {

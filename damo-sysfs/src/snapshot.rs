@@ -69,8 +69,7 @@ pub fn take(tree: &dyn Tree, owned: &Ownership, idx: usize, now_ns: u64) -> Resu
             list.push(region);
         }
     }
-    let i = ctx.intervals;
-    let intervals = Intervals { sample_us: i.sample_us, aggr_us: i.aggr_us, ops_update_us: i.ops_update_us };
+    let intervals: Intervals = ctx.intervals.into();
     let targets = per_target
         .into_iter()
         .enumerate()
@@ -82,7 +81,7 @@ pub fn take(tree: &dyn Tree, owned: &Ownership, idx: usize, now_ns: u64) -> Resu
                 scheme_idx: Some(stat as u32),
                 target_id: t as u64,
                 intervals: Some(intervals),
-                snapshots: vec![Snapshot { start_ns: now_ns.saturating_sub(i.aggr_us * 1000), end_ns: now_ns, regions, total_bytes: None }],
+                snapshots: vec![Snapshot { start_ns: now_ns.saturating_sub(intervals.aggr_us * 1000), end_ns: now_ns, regions, total_bytes: None }],
             }
         })
         .collect();

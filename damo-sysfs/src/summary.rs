@@ -25,6 +25,13 @@ pub struct Kdamond {
     pub target_pids: Vec<u32>,
 }
 
+impl Kdamond {
+    /// The first context's intervals, as a record keeps them.
+    pub fn intervals(&self) -> Option<damo_record::model::Intervals> {
+        self.intervals_us.map(|[sample_us, aggr_us, ops_update_us]| damo_record::model::Intervals { sample_us, aggr_us, ops_update_us })
+    }
+}
+
 /// Every kdamond of `tree`, with whether `owned` (index and pid) claims it. Errors when
 /// sysfs cannot be read (permission denied says so).
 pub fn list(tree: &dyn Tree, owned: &[(usize, u32)]) -> Result<Vec<Kdamond>> {

@@ -4,7 +4,6 @@ use std::{collections::HashMap, io::Write as _, path::PathBuf, time::Duration};
 
 use anyhow::{bail, Context, Result};
 use damo_record::{
-    model::Intervals,
     output_file,
     units::{self, TimeUnit},
 };
@@ -134,8 +133,7 @@ pub fn run(args: Args) -> Result<()> {
         // Read-only: whose they are does not matter.
         for k in damo_sysfs::summary::list(&SysfsTree::new(damo_sysfs::ADMIN), &[]).context("--observe")? {
             let (Some(pid), "on") = (k.pid, k.state.as_str()) else { continue };
-            let intervals = k.intervals_us.map(|[sample_us, aggr_us, ops_update_us]| Intervals { sample_us, aggr_us, ops_update_us });
-            kdamonds.insert(pid, KdamondInfo { index: k.index as u32, intervals });
+            kdamonds.insert(pid, KdamondInfo { index: k.index as u32, intervals: k.intervals() });
             monitored_pids.extend(&k.target_pids);
         }
         if kdamonds.is_empty() {

@@ -277,7 +277,7 @@ fn start_kdamonds(doc: &Document, target_pid: Option<u32>, tracer: &mut Tracer, 
     let guard = StartedKdamonds { indices: started.iter().map(|&(i, _)| i).collect(), pids: started.iter().map(|&(_, pid)| pid).collect(), stopped: false };
     for (&(index, pid), k) in started.iter().zip(&doc.kdamonds) {
         tracer.add_kdamond(pid)?;
-        let intervals = k.contexts.first().map(|c| damo_record::model::Intervals { sample_us: c.intervals.sample_us, aggr_us: c.intervals.aggr_us, ops_update_us: c.intervals.ops_update_us });
+        let intervals = k.contexts.first().map(|c| c.intervals.into());
         output.kdamond(pid, index as u32, intervals);
     }
     Ok(guard)
