@@ -13,6 +13,9 @@ use std::{
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "sqlite")]
+mod engine;
+
 const MIB: usize = 1 << 20;
 
 #[derive(Parser)]
@@ -54,6 +57,14 @@ enum Workload {
         #[arg(long)]
         callers: bool,
     },
+    /// SQLite (built in with the `sqlite` feature) through three phases: bulk insert, index
+    /// build, point queries, each from its own function.
+    #[cfg(feature = "sqlite")]
+    Engine {
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 10.0)]
+        phase_seconds: f64,
+    },
 }
 
 fn main() -> Result<()> {
@@ -61,6 +72,8 @@ fn main() -> Result<()> {
         Workload::Known { seconds } => known(secs(seconds)),
         Workload::HotBuffer { seconds, hot_mib, cold_mib } => hot_buffer(secs(seconds), hot_mib, cold_mib),
         Workload::Phases { phase_seconds, callers } => phases(secs(phase_seconds), callers),
+        #[cfg(feature = "sqlite")]
+        Workload::Engine { phase_seconds } => engine::run(secs(phase_seconds))?,
     }
     Ok(())
 }

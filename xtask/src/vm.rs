@@ -44,20 +44,18 @@ impl Default for Options {
 }
 
 const PHASE_REPEATS: usize = 5;
-/// The tests that find the workload's phases in a real record.
-const PHASE_TESTS: [&str; 2] = ["profile_names_the_function_that_made_each_buffer_hot", "phases_name_the_caller_when_leaves_are_shared"];
-/// Those repeated, each repeat its own boot, all must pass: the caller-mode test, on one
-/// vCPU. The leaf-mode test boots once: on two vCPUs the emulator's TLB quirk (below) made
-/// DAMON miss its hot-spot phase entirely in 1 of 10 boots (this stop's CI clone), which no
-/// phase finder can recover; on one vCPU its 50 % selections come out empty.
-const REPEATED_PHASE_TESTS: [&str; 1] = [PHASE_TESTS[1]];
+/// The tests that find the phases of a real record: the bundled workload's (leaves, callers)
+/// and SQLite's (`damo-workload engine`).
+const PHASE_TESTS: [&str; 3] = ["profile_names_the_function_that_made_each_buffer_hot", "phases_name_the_caller_when_leaves_are_shared", "phases_of_a_real_database_engine_name_their_callers"];
+/// All repeated, each repeat its own boot, all must pass.
+const REPEATED_PHASE_TESTS: [&str; 3] = PHASE_TESTS;
 
-/// vCPUs of a boot. The caller-mode phase test runs on one: under TCG with two, the
-/// workload's vCPU can keep a translated TLB entry across DAMON's access checks, so DAMON
-/// can miss a whole phase; on one vCPU the recorder and the kdamond switch in and out of the
-/// workload's CPU, which flushes it. The leaf-mode test stays on two: on one, the workload
-/// gets too little of the CPU for its buffers to reach the 50% access rate its `report
-/// profile` checks select (5 boots of 5 failed there).
+/// vCPUs of a boot. The caller-mode phase test runs on one: under TCG, a vCPU that runs one
+/// process alone keeps its translated TLB entries across DAMON's access checks, so DAMON can
+/// miss a whole phase; on one vCPU the recorder switches in and out of the workload's CPU,
+/// which flushes it. The leaf-mode test stays on two, its workload pinned beside a thread that
+/// forces those switches (vm_damon.rs `TlbFlusher`): on one vCPU the workload gets too little
+/// of the CPU for its buffers to reach the 50% access rate its `report profile` checks select.
 fn vcpus(run: &str) -> u32 {
     if run.ends_with(PHASE_TESTS[1]) {
         1
@@ -160,7 +158,9 @@ struct Binaries {
 /// Static (musl) builds: the VM has no libc of its own.
 fn build_binaries(root: &Path) -> Result<Binaries> {
     let cargo = env!("CARGO");
-    run_cmd(Command::new(cargo).args(["build", "--release", "--target", MUSL, "-p", "damo-user", "-p", "damo-workload"]).current_dir(root))?;
+    // The workload with SQLite built in (`engine`), its C with frame pointers as our Rust.
+    let build = ["build", "--release", "--target", MUSL, "-p", "damo-user", "-p", "damo-workload", "--features", "damo-workload/sqlite"];
+    run_cmd(Command::new(cargo).args(build).env("CFLAGS_x86_64_unknown_linux_musl", "-O2 -fno-omit-frame-pointer").current_dir(root))?;
     // RUSTFLAGS replaces .cargo/config.toml's force-frame-pointers=yes; its own target dir
     // keeps the two builds from rebuilding each other.
     let nofp_dir = root.join("target/nofp");
