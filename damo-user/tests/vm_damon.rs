@@ -502,11 +502,20 @@ fn profile_names_the_function_that_made_each_buffer_hot() {
         (hex(a), hex(b))
     };
     for (name, function) in [("sequential", "phase_sequential_scan"), ("random", "phase_random_update"), ("hotspot", "phase_hot_spot")] {
-        let (start, mut end) = buffer(name);
+        let (mut start, mut end) = buffer(name);
         if name == "hotspot" {
             end = start + (8 << 20); // the phase hammers the first 8 MiB
         }
-        let args = ["report", "profile", "-i", out, "--access_rate", "50%", "100%", "--address", &start.to_string(), &end.to_string(), "--json"];
+        // The middle half: the buffers are adjacent, and a DAMON region that still spans the
+        // edge of a hot neighbour would make this buffer look hot while the neighbour's phase
+        // ran (2 boots in 5).
+        let quarter = (end - start) / 4;
+        (start, end) = (start + quarter, end - quarter);
+        // 20%, not more: a sweep of the sequential buffer takes several sampling intervals
+        // under emulation, more on a busy host, so its pages are seen accessed in only part
+        // of them (no snapshot reached 50% in 1 boot of 5); the other buffers are at 0 outside
+        // their phases.
+        let args = ["report", "profile", "-i", out, "--access_rate", "20%", "100%", "--address", &start.to_string(), &end.to_string(), "--json"];
         let report: serde_json::Value = serde_json::from_str(&damo_trace(&args)).unwrap();
         let top: Vec<&serde_json::Value> = report["rows"].as_array().into_iter().flatten().take(3).collect();
         eprintln!("{name}: {} {top:?}", report["selection"]);
@@ -520,7 +529,8 @@ fn profile_names_the_function_that_made_each_buffer_hot() {
 /// software emulation a vCPU keeps its translated TLB entries until its page tables are
 /// switched, so while one process runs alone on a vCPU, DAMON's clearing of accessed bits is
 /// never followed by a page walk that sets them again, and DAMON can miss a whole phase (1 of
-/// 10 boots on two vCPUs). A thread of this process waking on the workload's vCPU makes the
+/// 10 boots on two vCPUs unpinned; 1 of 2 on one vCPU, where the recorder's switches were
+/// once thought enough). A thread of this process waking on the workload's vCPU makes the
 /// kernel switch page tables there, which flushes that vCPU's TLB, as real hardware's would
 /// be flushed by its own evictions.
 struct TlbFlusher {
@@ -567,7 +577,11 @@ fn phases_name_the_caller_when_leaves_are_shared() {
     in_vm_only();
     let out = "/tmp/callers.data";
     let _ = fs::remove_file(out);
-    let printed = damo_trace(&["record", &workload_command("phases --callers --phase-seconds 5"), "--minr", "100", "--timeout", "60s", "-o", out]);
+    // As the leaf-mode test: on vCPU 1 beside a `TlbFlusher` (alone on one vCPU instead,
+    // DAMON missed the hot-spot phase in 1 boot of 2).
+    let flusher = TlbFlusher::start(1);
+    let printed = damo_trace(&["record", &format!("taskset -c 1 {}", workload_command("phases --callers --phase-seconds 5")), "--minr", "100", "--timeout", "60s", "-o", out]);
+    drop(flusher);
     phases_and_labels(&printed, out, "callers", &["caller_sequential_scan", "caller_random_update", "caller_hot_spot"]);
 }
 
@@ -579,7 +593,8 @@ fn phases_and_labels(printed: &str, out: &str, mode: &str, functions: &[&str; 3]
     let starts: Vec<u64> = printed.lines().filter_map(|l| l.strip_prefix("phase ")).filter_map(|l| l.split_once(" start ")).map(|(_, ns)| ns.trim().parse().unwrap()).collect();
     assert_eq!(starts.len(), 3, "the workload prints when each phase starts: {printed}");
     // The workload first fills its buffers (page faults and memset), which is a phase of its
-    // own when it lasts a second or more under emulation: 3 or 4 phases.
+    // own when it lasts a second or more under emulation, and so can the idle second after it:
+    // 3 to 5 phases.
     let phases: serde_json::Value = serde_json::from_str(&damo_trace(&["report", "phases", "-i", out, "--json"])).unwrap();
     let phases = phases.as_array().unwrap();
     let named: Vec<&str> = phases.iter().map(|p| p["responsible"].as_str().unwrap_or("-")).collect();
@@ -589,7 +604,7 @@ fn phases_and_labels(printed: &str, out: &str, mode: &str, functions: &[&str; 3]
     let aggr_ms = 100;
     let in_intervals: Vec<String> = errors.iter().map(|&e| format!("{:.1}", e as f64 / aggr_ms as f64)).collect();
     println!("DAMO-PHASES mode={mode} phases={} boundary_errors_ms={errors:?} boundary_errors_aggr=[{}] (aggregation {aggr_ms} ms) named={named:?}", phases.len(), in_intervals.join(", "));
-    assert!((3..=4).contains(&phases.len()), "{} phases: {phases:?}", phases.len());
+    assert!((3..=5).contains(&phases.len()), "{} phases: {phases:?}", phases.len());
     assert_eq!(&named[named.len() - 3..], functions, "{phases:?}");
     for e in &errors {
         assert!(e.abs() <= 1000, "a boundary {e} ms from the real one: {errors:?}");

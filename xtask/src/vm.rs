@@ -50,19 +50,12 @@ const PHASE_TESTS: [&str; 3] = ["profile_names_the_function_that_made_each_buffe
 /// All repeated, each repeat its own boot, all must pass.
 const REPEATED_PHASE_TESTS: [&str; 3] = PHASE_TESTS;
 
-/// vCPUs of a boot. The caller-mode phase test runs on one: under TCG, a vCPU that runs one
-/// process alone keeps its translated TLB entries across DAMON's access checks, so DAMON can
-/// miss a whole phase; on one vCPU the recorder switches in and out of the workload's CPU,
-/// which flushes it. The leaf-mode test stays on two, its workload pinned beside a thread that
-/// forces those switches (vm_damon.rs `TlbFlusher`): on one vCPU the workload gets too little
-/// of the CPU for its buffers to reach the 50% access rate its `report profile` checks select.
-fn vcpus(run: &str) -> u32 {
-    if run.ends_with(PHASE_TESTS[1]) {
-        1
-    } else {
-        2
-    }
-}
+/// vCPUs of a boot. Two: the phase tests pin their workload to one beside a thread that forces
+/// address-space switches there (vm_damon.rs `TlbFlusher`), since under TCG a vCPU running
+/// one process alone keeps its TLB entries across DAMON's access checks and DAMON can miss a
+/// whole phase; on one vCPU that still happened (1 boot in 2), and the workload got too little
+/// of the CPU for its buffers to reach the access rates `report profile` checks select.
+const VCPUS: u32 = 2;
 
 /// The kernel, the static binaries and the initramfs holding them.
 pub struct Prepared {
@@ -100,7 +93,7 @@ pub fn run(opts: Options) -> Result<()> {
         let repeats = if REPEATED_PHASE_TESTS.iter().any(|t| run.ends_with(t)) { opts.phase_repeats.max(1) } else { 1 };
         for k in 1..=repeats {
             println!("vm: booting for {run} ({k} of {repeats})");
-            let booted = boot_with(&kernel, &initramfs, run, vcpus(run), Duration::from_secs(opts.timeout))?;
+            let booted = boot_with(&kernel, &initramfs, run, VCPUS, Duration::from_secs(opts.timeout))?;
             results.extend(booted.results.into_iter().map(|(name, ok)| if repeats > 1 { (format!("{name} #{k}"), ok) } else { (name, ok) }));
         }
     }
@@ -242,7 +235,7 @@ pub struct Boot {
 /// Boots the VM for one run (`sysinfo`, `demo` or `<binary>:<test>`), echoing its console
 /// unless it is the demo's data.
 pub fn boot(kernel: &Path, initramfs: &Path, run: &str, timeout: Duration) -> Result<Boot> {
-    boot_with(kernel, initramfs, run, 2, timeout)
+    boot_with(kernel, initramfs, run, VCPUS, timeout)
 }
 
 /// [`boot`] on `vcpus` vCPUs.
