@@ -72,6 +72,25 @@ pub struct Namer {
     /// The object of JIT code named by a perf map.
     jit_object: Name,
     no_stack: Name,
+    /// [`INTERRUPT_FRAME`], and without its suffix for the symbol column.
+    interrupt: Name,
+    interrupt_symbol: Name,
+}
+
+/// The one frame that stands for a hardware interrupt's handling and return path
+/// (`_raw_spin_unlock_irqrestore`, `irqentry_exit_to_user_mode`, softirqs, the scheduler
+/// tick...): time the kernel took from whatever the sample interrupted. As one frame on top of
+/// the interrupted code, it is a single row in self-time tables (the sum of the kernel
+/// functions perf lists one by one) and counts towards the interrupted code's inclusive share
+/// (as in `perf report --children`), instead of a dozen kernel internals topping the lists.
+pub const INTERRUPT_FRAME: &str = "[kernel: interrupt]_[k]";
+
+/// Whether a kernel frame (`name_[k]`) is where the kernel entered a hardware interrupt:
+/// `asm_sysvec_*` (timer, IPIs) and `asm_common_interrupt` (devices) since Linux 5.8, the
+/// `*_interrupt` entry stubs before.
+pub fn is_interrupt_entry(frame: &str) -> bool {
+    let name = frame.strip_suffix("_[k]").unwrap_or(frame);
+    name.starts_with("asm_sysvec_") || matches!(name, "asm_common_interrupt" | "apic_timer_interrupt" | "common_interrupt" | "reschedule_interrupt")
 }
 
 impl Namer {
@@ -94,6 +113,8 @@ impl Namer {
             unknown: "[unknown]".into(),
             jit_object: "[jit]".into(),
             no_stack: "[no stack]".into(),
+            interrupt: INTERRUPT_FRAME.into(),
+            interrupt_symbol: INTERRUPT_FRAME.trim_end_matches("_[k]").into(),
         }
     }
 
@@ -125,13 +146,19 @@ impl Namer {
                 frames.push(self.separator.clone());
             }
             for &addr in s.kernel.iter().rev() {
-                frames.extend(self.cache.kernel(addr).iter().cloned());
+                let names = self.cache.kernel(addr);
+                if names.first().is_some_and(|n| is_interrupt_entry(n)) {
+                    frames.push(self.interrupt.clone());
+                    break;
+                }
+                frames.extend(names.iter().cloned());
             }
         }
         if frames.is_empty() {
             frames.push(format!("[{}: no stack]", s.comm).into());
         }
         let (symbol, object) = match (s.kernel.first(), s.user.first()) {
+            (Some(_), _) if frames.last() == Some(&self.interrupt) => (self.interrupt_symbol.clone(), self.kernel_object.clone()),
             (Some(&addr), _) => {
                 let innermost = frames.last().cloned().unwrap_or_default();
                 let symbol = self.kernel_symbols.entry(addr).or_insert_with(|| innermost.trim_end_matches("_[k]").into()).clone();
@@ -184,8 +211,12 @@ impl Namer {
     /// The frames of a sample innermost first (pprof's order): kernel frames, then user
     /// frames. Kernel names keep their `_[k]` suffix; empty for a sample without a stack.
     pub fn frames(&mut self, s: &StackSample) -> Vec<NamedFrame> {
-        let kernel = s.kernel.iter().map(|&addr| NamedFrame { at: FrameAt::Kernel(addr), is_return: false, names: self.cache.kernel(addr), lines: [None].into() });
-        let mut frames: Vec<NamedFrame> = kernel.collect();
+        let mut frames: Vec<NamedFrame> = s.kernel.iter().map(|&addr| NamedFrame { at: FrameAt::Kernel(addr), is_return: false, names: self.cache.kernel(addr), lines: [None].into() }).collect();
+        // As in `name`: from the outermost interrupt entry in, one frame (at the entry).
+        if let Some(entry) = frames.iter().rposition(|f| f.names.first().is_some_and(|n| is_interrupt_entry(n))) {
+            let at = frames[entry].at;
+            frames.splice(..=entry, [NamedFrame { at, is_return: false, names: [self.interrupt.clone()].into(), lines: [None].into() }]);
+        }
         for (depth, f) in s.user.iter().enumerate() {
             let is_return = depth > 0;
             frames.push(if f.module == UNKNOWN_MODULE {
@@ -257,5 +288,38 @@ mod export_tests {
         let got: Vec<(FrameAt, bool, &str)> = frames.iter().map(|f| (f.at, f.is_return, &*f.names[0])).collect();
         assert_eq!(got, [(FrameAt::Kernel(0xffff_0001), false, "do_read_[k]"), (FrameAt::Unknown(0x10), false, "[unknown] 0x10"), (FrameAt::Unknown(0x20), true, "[unknown] 0x20")]);
         assert_eq!(namer.name(&record.samples[0]).frames.iter().map(|f| &**f).collect::<Vec<_>>(), ["[unknown] 0x20", "[unknown] 0x10", "-", "do_read_[k]"], "the flat names agree");
+    }
+
+    #[test]
+    fn an_interrupts_kernel_path_is_one_frame_on_the_interrupted_code() {
+        let (unlock, exit, entry, syscall, entry_syscall) = (0xffff_0001u64, 0xffff_0002, 0xffff_0003, 0xffff_0004, 0xffff_0005);
+        let user = vec![FileAddr { module: UNKNOWN_MODULE, offset: 0x10 }];
+        let record = Record {
+            samples: vec![
+                // The timer fired while user code ran; the sample caught its return path.
+                StackSample { user: user.clone(), kernel: vec![unlock, exit, entry], ..sample(0, 1) },
+                // The same unlock in a system call is the program's own kernel time.
+                StackSample { user: user.clone(), kernel: vec![unlock, syscall, entry_syscall], ..sample(1, 1) },
+                // An interrupt during a system call: the system call's frames stay.
+                StackSample { user, kernel: vec![unlock, exit, entry, syscall, entry_syscall], ..sample(2, 1) },
+            ],
+            kernel_symbols: vec![
+                (unlock, "_raw_spin_unlock_irqrestore".into()),
+                (exit, "irqentry_exit_to_user_mode".into()),
+                (entry, "asm_sysvec_apic_timer_interrupt".into()),
+                (syscall, "do_syscall_64".into()),
+                (entry_syscall, "entry_SYSCALL_64_after_hwframe".into()),
+            ],
+            ..Default::default()
+        };
+        let mut namer = Namer::new(&record, &[]);
+        let named: Vec<(Vec<String>, String)> = record.samples.iter().map(|s| namer.name(s)).map(|n| (n.frames.iter().map(|f| f.to_string()).collect(), n.symbol.to_string())).collect();
+        assert_eq!(named[0], (vec!["[unknown] 0x10".into(), "-".into(), INTERRUPT_FRAME.into()], "[kernel: interrupt]".into()));
+        assert_eq!(named[1].1, "_raw_spin_unlock_irqrestore");
+        assert_eq!(named[2].0[2..], ["entry_SYSCALL_64_after_hwframe_[k]", "do_syscall_64_[k]", INTERRUPT_FRAME]);
+        // The exporters' frames agree: one interrupt frame, at the entry.
+        let frames = namer.frames(&record.samples[2]);
+        let got: Vec<(FrameAt, &str)> = frames.iter().map(|f| (f.at, &*f.names[0])).collect();
+        assert_eq!(got[..3], [(FrameAt::Kernel(entry), INTERRUPT_FRAME), (FrameAt::Kernel(syscall), "do_syscall_64_[k]"), (FrameAt::Kernel(entry_syscall), "entry_SYSCALL_64_after_hwframe_[k]")]);
     }
 }

@@ -44,27 +44,18 @@ impl Default for Options {
 }
 
 const PHASE_REPEATS: usize = 5;
-/// The tests that find the workload's phases in a real record.
-const PHASE_TESTS: [&str; 2] = ["profile_names_the_function_that_made_each_buffer_hot", "phases_name_the_caller_when_leaves_are_shared"];
-/// Those repeated, each repeat its own boot, all must pass: the caller-mode test, on one
-/// vCPU. The leaf-mode test boots once: on two vCPUs the emulator's TLB quirk (below) made
-/// DAMON miss its hot-spot phase entirely in 1 of 10 boots (this stop's CI clone), which no
-/// phase finder can recover; on one vCPU its 50 % selections come out empty.
-const REPEATED_PHASE_TESTS: [&str; 1] = [PHASE_TESTS[1]];
+/// The tests that find the phases of a real record: the bundled workload's (leaves, callers)
+/// and SQLite's (`damo-workload engine`).
+const PHASE_TESTS: [&str; 3] = ["profile_names_the_function_that_made_each_buffer_hot", "phases_name_the_caller_when_leaves_are_shared", "phases_of_a_real_database_engine_name_their_callers"];
+/// All repeated, each repeat its own boot, all must pass.
+const REPEATED_PHASE_TESTS: [&str; 3] = PHASE_TESTS;
 
-/// vCPUs of a boot. The caller-mode phase test runs on one: under TCG with two, the
-/// workload's vCPU can keep a translated TLB entry across DAMON's access checks, so DAMON
-/// can miss a whole phase; on one vCPU the recorder and the kdamond switch in and out of the
-/// workload's CPU, which flushes it. The leaf-mode test stays on two: on one, the workload
-/// gets too little of the CPU for its buffers to reach the 50% access rate its `report
-/// profile` checks select (5 boots of 5 failed there).
-fn vcpus(run: &str) -> u32 {
-    if run.ends_with(PHASE_TESTS[1]) {
-        1
-    } else {
-        2
-    }
-}
+/// vCPUs of a boot. Two: the phase tests pin their workload to one beside a thread that forces
+/// address-space switches there (vm_damon.rs `TlbFlusher`), since under TCG a vCPU running
+/// one process alone keeps its TLB entries across DAMON's access checks and DAMON can miss a
+/// whole phase; on one vCPU that still happened (1 boot in 2), and the workload got too little
+/// of the CPU for its buffers to reach the access rates `report profile` checks select.
+const VCPUS: u32 = 2;
 
 /// The kernel, the static binaries and the initramfs holding them.
 pub struct Prepared {
@@ -104,7 +95,7 @@ pub fn run(opts: Options) -> Result<()> {
         let repeats = if REPEATED_PHASE_TESTS.iter().any(|t| run.ends_with(t)) { opts.phase_repeats.max(1) } else { 1 };
         for k in 1..=repeats {
             println!("vm: booting for {run} ({k} of {repeats})");
-            let booted = boot_with(&kernel, &initramfs, run, vcpus(run), Duration::from_secs(opts.timeout))?;
+            let booted = boot_with(&kernel, &initramfs, run, VCPUS, Duration::from_secs(opts.timeout))?;
             results.extend(booted.results.into_iter().map(|(name, ok)| if repeats > 1 { (format!("{name} #{k}"), ok) } else { (name, ok) }));
         }
     }
@@ -162,7 +153,9 @@ struct Binaries {
 /// Static (musl) builds: the VM has no libc of its own.
 fn build_binaries(root: &Path) -> Result<Binaries> {
     let cargo = env!("CARGO");
-    run_cmd(Command::new(cargo).args(["build", "--release", "--target", MUSL, "-p", "damo-user", "-p", "damo-workload"]).current_dir(root))?;
+    // The workload with SQLite built in (`engine`), its C with frame pointers as our Rust.
+    let build = ["build", "--release", "--target", MUSL, "-p", "damo-user", "-p", "damo-workload", "--features", "damo-workload/sqlite"];
+    run_cmd(Command::new(cargo).args(build).env("CFLAGS_x86_64_unknown_linux_musl", "-O2 -fno-omit-frame-pointer").current_dir(root))?;
     // RUSTFLAGS replaces .cargo/config.toml's force-frame-pointers=yes; its own target dir
     // keeps the two builds from rebuilding each other.
     let nofp_dir = root.join("target/nofp");
@@ -244,7 +237,7 @@ pub struct Boot {
 /// Boots the VM for one run (`sysinfo`, `demo` or `<binary>:<test>`), echoing its console
 /// unless it is the demo's data.
 pub fn boot(kernel: &Path, initramfs: &Path, run: &str, timeout: Duration) -> Result<Boot> {
-    boot_with(kernel, initramfs, run, 2, timeout)
+    boot_with(kernel, initramfs, run, VCPUS, timeout)
 }
 
 /// [`boot`] on `vcpus` vCPUs.
