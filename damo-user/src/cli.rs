@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "damo-trace",
     version,
+    long_version = damo_user::dist::LONG_VERSION,
     about = "DAMON access monitoring and CPU profiling in one record",
     after_help = "Exit status: 0 success, 1 an error (one line on stderr), 2 a usage error (bad options). \
                   A report whose reader closes the pipe (`| head`) ends quietly by SIGPIPE, like cat."
@@ -33,4 +34,9 @@ pub enum Command {
     Report(damo_user::report::ReportArgs),
     /// Rewrite a record in damo's json, json_compressed or perf_script format.
     Convert(damo_user::convert::Args),
+    /// Print a shell completion script (bash, zsh, fish), like damo's `setup_cli_completion`.
+    Completion(damo_user::dist::CompletionArgs),
+    /// Write the man pages (`cargo xtask dist` packs them).
+    #[command(name = "man-pages", hide = true)]
+    ManPages(damo_user::dist::ManPagesArgs),
 }

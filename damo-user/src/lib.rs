@@ -4,6 +4,7 @@ pub mod bpf;
 pub mod collector;
 pub mod control;
 pub mod convert;
+pub mod dist;
 pub mod errors;
 pub mod launch;
 pub mod normalize;

@@ -2,7 +2,7 @@ mod cli;
 
 use std::io::{self, Write};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command};
 
@@ -27,6 +27,8 @@ fn main() {
         Command::Status(args) => damo_user::control::args::status(args, &mut out),
         Command::Report(args) => damo_user::report::run(args, &mut out),
         Command::Convert(args) => damo_user::convert::run(args),
+        Command::Completion(args) => damo_user::dist::completion(args, Cli::command(), &mut out),
+        Command::ManPages(args) => damo_user::dist::man_pages(args, Cli::command()),
     };
     let flushed = out.flush();
     if let Err(e) = result {
