@@ -14,4 +14,5 @@ pub mod nr_regions;
 pub mod phases;
 pub mod record_info;
 pub mod times;
+pub mod validate;
 pub mod wss;

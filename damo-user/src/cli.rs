@@ -34,6 +34,8 @@ pub enum Command {
     Report(damo_user::report::ReportArgs),
     /// Rewrite a record in damo's json, json_compressed or perf_script format.
     Convert(damo_user::convert::Args),
+    /// Check a record's consistency: damo's checks, plus the native format's framing and checksums.
+    Validate(damo_user::validate::Args),
     /// Print a shell completion script (bash, zsh, fish), like damo's `setup_cli_completion`.
     Completion(damo_user::dist::CompletionArgs),
     /// Write the man pages (`cargo xtask dist` packs them).

@@ -18,3 +18,4 @@ pub mod snapshots;
 pub mod sysinfo;
 pub mod tracefs;
 pub mod unwind;
+pub mod validate;
