@@ -1,5 +1,6 @@
 //! damo-trace's user side: loading the eBPF programs, reading the system, the CLI's commands.
 
+pub mod adjust;
 pub mod bpf;
 pub mod collector;
 pub mod control;
