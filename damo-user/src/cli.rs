@@ -34,6 +34,8 @@ pub enum Command {
     Report(damo_user::report::ReportArgs),
     /// Rewrite a record in damo's json, json_compressed or perf_script format.
     Convert(damo_user::convert::Args),
+    /// One read-only report to attach to a bug: build, sysinfo, status, DAMON modules, tracepoint activity.
+    Diagnose(damo_user::diagnose::Args),
     /// Re-aggregate a record to a longer interval and/or filter it, like `damo adjust`.
     Adjust(damo_user::adjust::Args),
     /// Check a record's consistency: damo's checks, plus the native format's framing and checksums.

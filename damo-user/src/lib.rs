@@ -5,6 +5,7 @@ pub mod bpf;
 pub mod collector;
 pub mod control;
 pub mod convert;
+pub mod diagnose;
 pub mod dist;
 pub mod errors;
 pub mod launch;

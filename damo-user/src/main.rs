@@ -27,6 +27,7 @@ fn main() {
         Command::Status(args) => damo_user::control::args::status(args, &mut out),
         Command::Report(args) => damo_user::report::run(args, &mut out),
         Command::Convert(args) => damo_user::convert::run(args),
+        Command::Diagnose(args) => damo_user::diagnose::run(args, &mut out),
         Command::Adjust(args) => damo_user::adjust::run(args),
         Command::Validate(args) => damo_user::validate::run(args),
         Command::Completion(args) => damo_user::dist::completion(args, Cli::command(), &mut out),
