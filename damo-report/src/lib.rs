@@ -11,6 +11,7 @@ pub mod heatmap;
 pub mod holistic;
 pub mod image;
 pub mod nr_regions;
+pub mod pa_layout;
 pub mod phases;
 pub mod record_info;
 pub mod times;

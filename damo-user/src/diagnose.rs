@@ -132,17 +132,20 @@ fn summarize(path: &Path, out: &mut dyn Write) -> Result<()> {
     }
     for t in &record.targets {
         let regions: usize = t.snapshots.iter().map(|s| s.regions.len()).sum();
-        let span_ns = t.snapshots.last().map_or(0, |l| l.end_ns).saturating_sub(t.snapshots.first().map_or(0, |f| f.start_ns));
-        let mean_interval = if t.snapshots.is_empty() { 0.0 } else { span_ns as f64 / t.snapshots.len() as f64 };
+        // Between the ends of snapshots: the first one's start is only known from the kdamond.
+        let span_ns = t.snapshots.last().map_or(0, |l| l.end_ns).saturating_sub(t.snapshots.first().map_or(0, |f| f.end_ns));
+        let every = match t.snapshots.len() {
+            0 | 1 => "(one snapshot: no interval seen)".to_owned(),
+            n => format!("one per {}", units::format_time_ns(span_ns as f64 / (n - 1) as f64, false)),
+        };
         writeln!(
             out,
-            "kdamond {} context {} target {}: {} snapshots, {:.1} regions each, one per {}",
+            "kdamond {} context {} target {}: {} snapshots, {:.1} regions each, {every}",
             t.kdamond_idx,
             t.context_idx,
             t.target_id,
             t.snapshots.len(),
             regions as f64 / t.snapshots.len().max(1) as f64,
-            units::format_time_ns(mean_interval, false)
         )?;
     }
     if let Some(losses) = &record.losses {
