@@ -63,7 +63,11 @@ fn write_version(out_dir: &Path, ebpf: &str) {
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let user = first_line(Command::new(rustc).arg("-V")).unwrap_or_else(|| "rustc ?".into());
     let target = env::var("TARGET").unwrap_or_default();
-    let linkage = if env::var("CARGO_CFG_TARGET_FEATURE").is_ok_and(|f| f.split(',').any(|f| f == "crt-static")) { "static" } else { "dynamically linked" };
+    // musl links statically unless told `-crt-static`; cargo lists crt-static only when asked.
+    let features = env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let musl = env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|e| e == "musl");
+    let linkage = if features.split(',').any(|f| f == "crt-static") || (musl && !flags.contains("-crt-static")) { "static" } else { "dynamically linked" };
     let text = format!("{}\neBPF object: {ebpf}\nuser side: {user}, {target}, {linkage}", env::var("CARGO_PKG_VERSION").unwrap());
     fs::write(out_dir.join("version.txt"), text).expect("write version.txt");
 }

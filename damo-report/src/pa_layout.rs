@@ -93,7 +93,11 @@ pub fn integrate(blocks: &[BlockRange], iomem: Vec<PaddrRange>) -> Vec<PaddrRang
 /// paddr range.
 pub fn default_paddr_range(iomem: &str) -> Option<(u64, u64)> {
     // damo takes lines with exactly one ':' only, so "System RAM" of a name with a colon is not.
-    let ram = iomem_ranges(iomem).into_iter().zip(iomem.lines().filter(|l| l.split_once(':').is_some_and(|(a, _)| a.contains('-')))).filter(|(r, line)| line.matches(':').count() == 1 && r.name.starts_with("System RAM")).map(|(r, _)| r);
+    let ram = iomem_ranges(iomem)
+        .into_iter()
+        .zip(iomem.lines().filter(|l| l.split_once(':').is_some_and(|(a, _)| a.contains('-'))))
+        .filter(|(r, line)| line.matches(':').count() == 1 && r.name.starts_with("System RAM"))
+        .map(|(r, _)| r);
     ram.fold(None, |acc, r| Some(acc.map_or((r.start, r.end), |(s, _)| (s, r.end))))
 }
 

@@ -46,9 +46,7 @@ fn write_pages(command: &clap::Command, name: &str, dir: &Path) -> Result<()> {
     // and its synopsis spells the command line (`damo-trace report heatmap`).
     let titled = command.clone().display_name(name.to_owned()).bin_name(name.replace('-', " ").replacen("damo trace", "damo-trace", 1));
     let path = dir.join(format!("{name}.1"));
-    output_file::write_with(&path, OutputOptions::REPORT, |file| -> Result<()> {
-        clap_mangen::Man::new(titled).render(file).with_context(|| format!("failed to write {}", path.display()))
-    })?;
+    output_file::write_with(&path, OutputOptions::REPORT, |file| -> Result<()> { clap_mangen::Man::new(titled).render(file).with_context(|| format!("failed to write {}", path.display())) })?;
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
         write_pages(sub, &format!("{name}-{}", sub.get_name()), dir)?;
     }

@@ -59,7 +59,12 @@ fn adjusted_records_match_damo() {
         let expected = regions_sorted(&damo_report(&d, &["access", "--raw_form", "-i", &theirs], dir));
         let actual = regions_sorted(&damo_report(&d, &["access", "--raw_form", "-i", &mine], dir));
         assert!(expected.lines().count() > 3, "damo's adjusted record is empty for {extra:?}");
-        assert!(expected == actual, "adjust {input} {extra:?}: damo's report raw differs on our output (first lines: {:?} vs {:?})", expected.lines().take(5).collect::<Vec<_>>(), actual.lines().take(5).collect::<Vec<_>>());
+        assert!(
+            expected == actual,
+            "adjust {input} {extra:?}: damo's report raw differs on our output (first lines: {:?} vs {:?})",
+            expected.lines().take(5).collect::<Vec<_>>(),
+            actual.lines().take(5).collect::<Vec<_>>()
+        );
     }
 }
 

@@ -85,6 +85,9 @@ fn verify_in(dir: &Path, tarball: &Path, record: &Path) -> Result<()> {
         cmd.args(args).current_dir(dir).env_clear().env("PATH", "/usr/bin:/bin").env("HOME", dir).env("DAMO_TRACE_NO_CACHE", "1");
         cmd
     };
+    if has_interpreter(&binary)? {
+        bail!("{} is dynamically linked (it has a PT_INTERP program header)", binary.display());
+    }
     let version = output(&mut bare(&["--version"]))?;
     if !version.contains("eBPF object: sha256 ") || !version.contains(", static") {
         bail!("the tarball's `damo-trace --version` names no embedded eBPF object or no static build:\n{version}");
@@ -99,6 +102,22 @@ fn verify_in(dir: &Path, tarball: &Path, record: &Path) -> Result<()> {
     }
     println!("dist: the unpacked binary says\n{}", version.trim_end());
     Ok(())
+}
+
+/// Whether an ELF64 executable asks for a dynamic loader: a static binary has no PT_INTERP.
+fn has_interpreter(binary: &Path) -> Result<bool> {
+    const PT_INTERP: u32 = 3;
+    let elf = fs::read(binary).with_context(|| format!("failed to read {}", binary.display()))?;
+    let at = |off: usize, len: usize| elf.get(off..off + len).with_context(|| format!("{} is not an ELF64 file", binary.display()));
+    let phoff = u64::from_le_bytes(at(0x20, 8)?.try_into()?) as usize;
+    let phentsize = u16::from_le_bytes(at(0x36, 2)?.try_into()?) as usize;
+    let phnum = u16::from_le_bytes(at(0x38, 2)?.try_into()?) as usize;
+    for i in 0..phnum {
+        if u32::from_le_bytes(at(phoff + i * phentsize, 4)?.try_into()?) == PT_INTERP {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A fresh private directory under the system's temp dir (xtask has no tempfile dependency).
