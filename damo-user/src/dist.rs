@@ -38,7 +38,7 @@ pub fn completion(args: CompletionArgs, mut command: clap::Command, out: &mut dy
 pub fn man_pages(args: ManPagesArgs, command: clap::Command) -> Result<()> {
     let mut command = command;
     command.build();
-    write_pages(&command, &command.get_name().to_owned(), &args.out_dir)
+    write_pages(&command, command.get_name(), &args.out_dir)
 }
 
 fn write_pages(command: &clap::Command, name: &str, dir: &Path) -> Result<()> {

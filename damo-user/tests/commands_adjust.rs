@@ -90,10 +90,8 @@ fn an_existing_output_needs_force_and_bad_intervals_are_refused() {
         out
     };
     let expected = listing(&output);
-    for format in ["json"] {
-        let other = tmp.path().join(format);
-        let (ok, _, err) = ours(&["adjust", "-i", input.to_str().unwrap(), "-o", other.to_str().unwrap(), "--aggregate_interval", "1s", "--output_type", format]);
-        assert!(ok, "{err}");
-        assert!(listing(&other) == expected, "{format} reads back differently");
-    }
+    let json = tmp.path().join("json");
+    let (ok, _, err) = ours(&["adjust", "-i", input.to_str().unwrap(), "-o", json.to_str().unwrap(), "--aggregate_interval", "1s", "--output_type", "json"]);
+    assert!(ok, "{err}");
+    assert!(listing(&json) == expected, "json reads back differently");
 }
