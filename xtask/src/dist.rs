@@ -14,7 +14,10 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::setup::workspace_root;
+use crate::{
+    setup::workspace_root,
+    vm::{copy, run_cmd},
+};
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
 
@@ -130,19 +133,7 @@ fn tempfile_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn copy(from: &Path, to: &Path) -> Result<()> {
-    fs::copy(from, to).with_context(|| format!("failed to copy {} to {}", from.display(), to.display()))?;
-    Ok(())
-}
-
-fn run_cmd(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("failed to run {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed ({status})");
-    }
-    Ok(())
-}
-
+/// Stdout of a successful run; a failure carries the command's stderr.
 fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("failed to run {cmd:?}"))?;
     if !out.status.success() {
