@@ -3,8 +3,17 @@
 //! The object needs nightly's `-Z build-std=core` and bpf-linker (scripts/setup.sh installs
 //! both). `DAMO_TRACE_NO_EBPF=1` writes an empty object instead, so `cargo check`, clippy and
 //! the offline tests work without them; such a binary says so when asked to trace.
+//!
+//! It also writes `version.txt` for `damo-trace --version`: the eBPF object's SHA-256 and the
+//! compilers that built both sides, so a bug report names the exact build.
 
-use std::{env, fs, path::PathBuf, process::Command};
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use sha2::{Digest, Sha256};
 
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -12,6 +21,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=DAMO_TRACE_NO_EBPF");
     if env::var_os("DAMO_TRACE_NO_EBPF").is_some_and(|v| v != "0") {
         fs::write(&object, []).expect("write the empty eBPF object");
+        write_version(&out_dir, "none (built with DAMO_TRACE_NO_EBPF=1: this binary cannot trace)");
         return;
     }
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -21,7 +31,7 @@ fn main() {
     }
     // A target dir of its own: the outer cargo holds the workspace's lock while we run.
     let target_dir = out_dir.join("ebpf-target");
-    let toolchain = checked_toolchain(workspace);
+    let (toolchain, ebpf_rustc) = checked_toolchain(workspace);
     let mut cargo = Command::new("rustup");
     cargo
         .args(["run", &toolchain, "cargo", "build", "--release", "--package", "damo-ebpf"])
@@ -42,12 +52,37 @@ fn main() {
     }
     let built = target_dir.join("bpfel-unknown-none/release/damo");
     fs::copy(&built, &object).unwrap_or_else(|e| panic!("failed to copy {}: {e}", built.display()));
+    let bytes = fs::read(&object).expect("read the eBPF object back");
+    let hash: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let linker = first_line(Command::new("bpf-linker").arg("--version")).unwrap_or_else(|| "bpf-linker ?".into());
+    write_version(&out_dir, &format!("sha256 {hash}, {} bytes, built by {ebpf_rustc} and {linker}", bytes.len()));
+}
+
+/// `version.txt`: what `--version` prints after the package version.
+fn write_version(out_dir: &Path, ebpf: &str) {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let user = first_line(Command::new(rustc).arg("-V")).unwrap_or_else(|| "rustc ?".into());
+    let target = env::var("TARGET").unwrap_or_default();
+    // musl links statically unless told `-crt-static`; cargo lists crt-static only when asked.
+    let features = env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let musl = env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|e| e == "musl");
+    let linkage = if features.split(',').any(|f| f == "crt-static") || (musl && !flags.contains("-crt-static")) { "static" } else { "dynamically linked" };
+    let text = format!("{}\neBPF object: {ebpf}\nuser side: {user}, {target}, {linkage}", env::var("CARGO_PKG_VERSION").unwrap());
+    fs::write(out_dir.join("version.txt"), text).expect("write version.txt");
+}
+
+/// The first line a command prints, if it runs.
+fn first_line(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok().filter(|o| o.status.success())?;
+    String::from_utf8_lossy(&out.stdout).lines().next().map(str::to_owned)
 }
 
 /// The pinned eBPF toolchain (damo-ebpf/toolchain.toml), after checking that the installed one
 /// is that compiler: a floating nightly with another LLVM than bpf-linker's fails late and
 /// obscurely, so a mismatch stops the build here with what to do.
-fn checked_toolchain(workspace: &std::path::Path) -> String {
+/// Returns the toolchain's name and its compiler, as `--version` names it.
+fn checked_toolchain(workspace: &Path) -> (String, String) {
     let pin_path = workspace.join("damo-ebpf/toolchain.toml");
     let pin = fs::read_to_string(&pin_path).unwrap_or_else(|e| panic!("failed to read {}: {e}", pin_path.display()));
     let field = |key: &str| {
@@ -69,5 +104,6 @@ fn checked_toolchain(workspace: &std::path::Path) -> String {
             &got_hash[..got_hash.len().min(9)]
         );
     }
-    toolchain
+    let release = version.lines().next().unwrap_or("rustc ?").to_owned();
+    (toolchain, format!("{release}, LLVM {got_llvm}"))
 }

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "damo-trace",
     version,
+    long_version = damo_user::dist::LONG_VERSION,
     about = "DAMON access monitoring and CPU profiling in one record",
     after_help = "Exit status: 0 success, 1 an error (one line on stderr), 2 a usage error (bad options). \
                   A report whose reader closes the pipe (`| head`) ends quietly by SIGPIPE, like cat."
@@ -40,4 +41,15 @@ pub enum Command {
     Report(damo_user::report::ReportArgs),
     /// Rewrite a record in damo's json, json_compressed or perf_script format.
     Convert(damo_user::convert::Args),
+    /// One read-only report to attach to a bug: build, sysinfo, status, DAMON modules, tracepoint activity.
+    Diagnose(damo_user::diagnose::Args),
+    /// Re-aggregate a record to a longer interval and/or filter it, like `damo adjust`.
+    Adjust(damo_user::adjust::Args),
+    /// Check a record's consistency: damo's checks, plus the native format's framing and checksums.
+    Validate(damo_user::validate::Args),
+    /// Print a shell completion script (bash, zsh, fish), like damo's `setup_cli_completion`.
+    Completion(damo_user::dist::CompletionArgs),
+    /// Write the man pages (`cargo xtask dist` packs them).
+    #[command(name = "man-pages", hide = true)]
+    ManPages(damo_user::dist::ManPagesArgs),
 }

@@ -1,9 +1,12 @@
 //! damo-trace's user side: loading the eBPF programs, reading the system, the CLI's commands.
 
+pub mod adjust;
 pub mod bpf;
 pub mod collector;
 pub mod control;
 pub mod convert;
+pub mod diagnose;
+pub mod dist;
 pub mod errors;
 pub mod launch;
 pub mod modules_cli;
@@ -18,3 +21,4 @@ pub mod snapshots;
 pub mod sysinfo;
 pub mod tracefs;
 pub mod unwind;
+pub mod validate;

@@ -2,7 +2,7 @@ mod cli;
 
 use std::io::{self, Write};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command};
 
@@ -30,6 +30,11 @@ fn main() {
         Command::LruSort(args) => damo_user::modules_cli::lru_sort(args, &mut out),
         Command::Report(args) => damo_user::report::run(args, &mut out),
         Command::Convert(args) => damo_user::convert::run(args),
+        Command::Diagnose(args) => damo_user::diagnose::run(args, &mut out),
+        Command::Adjust(args) => damo_user::adjust::run(args),
+        Command::Validate(args) => damo_user::validate::run(args),
+        Command::Completion(args) => damo_user::dist::completion(args, Cli::command(), &mut out),
+        Command::ManPages(args) => damo_user::dist::man_pages(args, Cli::command()),
     };
     let flushed = out.flush();
     if let Err(e) = result {

@@ -3,6 +3,7 @@
 mod bench;
 mod damo;
 mod demo;
+mod dist;
 mod setup;
 mod test;
 mod tiers;
@@ -31,6 +32,8 @@ enum Command {
     VmBench,
     /// Boot the project's QEMU VM and run the real-kernel test scenario in it.
     VmTest(vm::Options),
+    /// Build the install tarball (static binary, completions, man pages) and check it unpacked.
+    Dist,
 }
 
 fn main() -> Result<()> {
@@ -40,5 +43,6 @@ fn main() -> Result<()> {
         Command::Bench(opts) => bench::run(opts),
         Command::Demo(opts) => demo::run(opts),
         Command::VmBench => vm_bench::run(),
+        Command::Dist => dist::run(),
     }
 }

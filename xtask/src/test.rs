@@ -10,7 +10,7 @@ use std::{process::Command, time::Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    damo, setup,
+    damo, dist, setup,
     setup::workspace_root,
     tiers::{self, Target, Tier},
     vm,
@@ -63,6 +63,8 @@ pub fn run(opts: Options) -> Result<()> {
         for Target { package, test } in tiers::targets(&workspace_root(), Tier::Root)? {
             cargo(&["test", "--release", "-p", &package, "--test", &test, "--", "--ignored", "--test-threads=1"]).with_context(|| format!("tier 2 (root) test {package}/{test} failed"))?;
         }
+        // The install tarball, unpacked into a fresh directory, runs without this tree.
+        dist::run().context("tier 2: the install tarball (`cargo xtask dist`) failed its check")?;
         println!("xtask: tier 2 passed in {:.0?}", t.elapsed());
     }
     let after = host_damon_state();

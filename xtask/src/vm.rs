@@ -226,7 +226,7 @@ fn build_initramfs(root: &Path, cache: &Path, bins: &Binaries) -> Result<PathBuf
     Ok(image)
 }
 
-fn copy(from: &Path, to: &Path) -> Result<()> {
+pub(crate) fn copy(from: &Path, to: &Path) -> Result<()> {
     fs::copy(from, to).with_context(|| format!("failed to copy {} to {}", from.display(), to.display()))?;
     Ok(())
 }
@@ -326,7 +326,7 @@ pub fn boot_with(kernel: &Path, initramfs: &Path, run: &str, vcpus: u32, timeout
     Ok(Boot { results, console })
 }
 
-fn run_cmd(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run_cmd(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("failed to run {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed ({status})");

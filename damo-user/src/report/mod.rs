@@ -7,6 +7,7 @@ pub mod heatmap;
 pub mod holistic;
 pub mod nr_regions;
 pub mod options;
+pub mod pa_layout;
 pub mod phases;
 pub mod profile;
 pub mod record_info;
@@ -54,6 +55,9 @@ pub enum ReportKind {
     /// Each target's time span and the address ranges monitored throughout.
     #[command(name = "record_info")]
     RecordInfo(record_info::Args),
+    /// The physical address space: iomem resources on NUMA nodes' memory blocks (root).
+    #[command(name = "pa_layout")]
+    PaLayout(pa_layout::Args),
 }
 
 pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
@@ -72,6 +76,7 @@ pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
         ReportKind::Raw(a) => access::run_raw(a, out),
         ReportKind::Footprints(a) => footprints::run(a, out),
         ReportKind::RecordInfo(a) => record_info::run(a, out),
+        ReportKind::PaLayout(a) => pa_layout::run(a, out),
     }
 }
 
