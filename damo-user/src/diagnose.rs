@@ -25,7 +25,7 @@ pub struct Args {
     /// How long to watch the running kdamonds' tracepoint (damo's units: 3s, 500ms). By
     /// default 3 s, or two aggregation intervals of the slowest running kdamond (at most 30 s),
     /// so each shows at least one snapshot.
-    #[arg(long, value_parser = record::args::parse_duration)]
+    #[arg(long, value_parser = record::args::parse_seconds)]
     pub duration: Option<Duration>,
     /// Write the report here instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -54,7 +54,7 @@ fn write_report(args: &Args, out: &mut Vec<u8>) -> Result<()> {
     writeln!(out, "\n## DAMON modules")?;
     modules(Path::new("/sys/module"), out)?;
     let info = sysinfo::gather(&sysinfo::Roots::system());
-    let running: Vec<&sysinfo::Kdamond> = info.kdamonds.iter().filter(|k| k.state == "on").collect();
+    let running: Vec<&damo_sysfs::summary::Kdamond> = info.kdamonds.iter().filter(|k| k.state == "on").collect();
     let slowest_aggr_us = running.iter().filter_map(|k| k.intervals_us.map(|i| i[1])).max().unwrap_or(0);
     let duration = args.duration.unwrap_or_else(|| Duration::from_micros(slowest_aggr_us.saturating_mul(2)).clamp(Duration::from_secs(3), Duration::from_secs(30)));
     writeln!(out, "\n## DAMON tracepoint activity ({})", units::format_time_ns(duration.as_nanos() as f64, false))?;

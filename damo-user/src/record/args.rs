@@ -29,7 +29,7 @@ pub struct Args {
     pub force: bool,
     /// Stop after this long (damo's units: 30s, 5m, 100ms; a bare number is seconds, as
     /// damo's `--timeout <seconds>`).
-    #[arg(long, value_parser = parse_timeout)]
+    #[arg(long, value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
     /// cpu-clock samples per second per CPU for call stacks; 0 records no stacks.
     #[arg(long = "sample_hz", default_value_t = 99)]
@@ -76,8 +76,8 @@ pub struct Args {
 /// damo's `--do_record` choices (but damon_trace_events), all recorded by default.
 const DO_RECORD: [&str; 5] = ["access", "cpu_profile", "mem_footprint", "vmas", "proc_stats"];
 
-/// `--timeout`: damo's time units; a bare number is seconds.
-fn parse_timeout(text: &str) -> Result<Duration, String> {
+/// A duration option with damo's time units where a bare number is seconds (`--timeout`).
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     units::parse_duration(text, TimeUnit::S).map_err(|e| e.to_string())
 }
 
@@ -180,13 +180,13 @@ mod tests {
 
     #[test]
     fn timeouts_in_damo_units_with_bare_seconds() {
-        assert_eq!(parse_timeout("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_timeout("5"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_timeout("100ms"), Ok(Duration::from_millis(100)));
-        assert_eq!(parse_timeout("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_timeout("0").is_err());
-        assert!(parse_timeout("-1s").is_err());
-        assert!(parse_timeout("10 parsecs").is_err());
-        assert!(parse_timeout("s").is_err());
+        assert_eq!(parse_seconds("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_seconds("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_seconds("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_seconds("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("-1s").is_err());
+        assert!(parse_seconds("10 parsecs").is_err());
+        assert!(parse_seconds("s").is_err());
     }
 }
