@@ -61,10 +61,8 @@ pub struct Written {
 pub fn write(dir: &Path, partition: &Partition, tables: Vec<Table>) -> Result<Vec<Written>> {
     std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
     let root = rfs::openat(CWD, dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).with_context(|| format!("failed to open {}", dir.display()))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_key_value_metadata(Some(vec![KeyValue::new("damo_trace.schema_version".into(), SCHEMA_VERSION.to_string())]))
-        .build();
+    let props =
+        WriterProperties::builder().set_compression(Compression::SNAPPY).set_key_value_metadata(Some(vec![KeyValue::new("damo_trace.schema_version".into(), SCHEMA_VERSION.to_string())])).build();
     let mut written = Vec::new();
     for table in tables {
         let name = table.name;
@@ -78,7 +76,12 @@ pub fn write(dir: &Path, partition: &Partition, tables: Vec<Table>) -> Result<Ve
         let out = OutputFile::create_in(at, &path, FILE_NAME.as_ref(), OutputOptions::REPORT)?;
         let mut writer = ArrowWriter::try_new(BufWriter::with_capacity(1 << 16, out), batch.schema(), Some(props.clone())).with_context(|| format!("failed to start {}", path.display()))?;
         writer.write(&batch).with_context(|| format!("failed to write {}", path.display()))?;
-        let file = writer.into_inner().with_context(|| format!("failed to write {}", path.display()))?.into_inner().map_err(|e| e.into_error()).with_context(|| format!("failed to write {}", path.display()))?;
+        let file = writer
+            .into_inner()
+            .with_context(|| format!("failed to write {}", path.display()))?
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("failed to write {}", path.display()))?;
         let bytes = file.file().metadata().with_context(|| format!("failed to stat {}", path.display()))?.len();
         file.commit()?;
         written.push(Written { table: name, rows: batch.num_rows(), path, bytes });

@@ -9,8 +9,9 @@
 //!   ("16MiB-32MiB"), and `damon_wss_bytes` the exact number, unit bytes;
 //! - `damon_hot_range`: the hottest address range of the sample's phase ("0x…-0x…", the
 //!   first `hot` line of `report phases`);
-//! - `damon_pattern`: "held" or "not_held": whether the sample's time is one where damo's
-//!   record filters hold (`report times`' spans), when filters were given.
+//! - `damon_pattern_held`: "yes" or "no": whether the sample's time is one where damo's
+//!   record filters hold (`report times`' spans), when filters were given (values that are
+//!   not substrings of each other: `-tagfocus` matches a regular expression).
 //!
 //! Snapshots and phases are those of the record's main target (the one with the most
 //! snapshots, as `report phases` picks it).
@@ -23,7 +24,7 @@ pub const PHASE: &str = "damon_phase";
 pub const WSS: &str = "damon_wss";
 pub const WSS_BYTES: &str = "damon_wss_bytes";
 pub const HOT_RANGE: &str = "damon_hot_range";
-pub const PATTERN: &str = "damon_pattern";
+pub const PATTERN: &str = "damon_pattern_held";
 
 /// The access record's view of time, for labelling samples.
 pub struct Moments {
@@ -61,7 +62,7 @@ impl Moments {
         }
         if let Some(spans) = &self.spans {
             let held = damo_profile::stacks::in_spans(spans, ts_ns);
-            labels.push((PATTERN, LabelValue::Str(if held { "held" } else { "not_held" }.into())));
+            labels.push((PATTERN, LabelValue::Str(if held { "yes" } else { "no" }.into())));
         }
         labels
     }
@@ -110,9 +111,9 @@ mod tests {
         let phase = Phase { first: 1, last: 2, start_ns: 100, end_ns: 300, mean_wss: 0, hot_ranges: vec![(0x1000, 0x2000, 0.9)], heat: Vec::new() };
         let m = Moments::new(&record, &[phase], Some(vec![(150, 250)]));
         let show = |ts| m.labels(ts).into_iter().map(|(k, v)| format!("{k}={v:?}")).collect::<Vec<_>>().join(" ");
-        assert_eq!(show(50), r#"damon_wss=Str("0") damon_wss_bytes=Num(0, "bytes") damon_pattern=Str("not_held")"#);
-        assert_eq!(show(199), r#"damon_phase=Str("1") damon_hot_range=Str("0x1000-0x2000") damon_wss=Str("8KiB-16KiB") damon_wss_bytes=Num(8192, "bytes") damon_pattern=Str("held")"#);
-        assert_eq!(show(300), r#"damon_wss=Str("8KiB-16KiB") damon_wss_bytes=Num(8192, "bytes") damon_pattern=Str("not_held")"#, "phase ends are exclusive");
-        assert_eq!(show(400), r#"damon_pattern=Str("not_held")"#, "after the last snapshot");
+        assert_eq!(show(50), r#"damon_wss=Str("0") damon_wss_bytes=Num(0, "bytes") damon_pattern_held=Str("no")"#);
+        assert_eq!(show(199), r#"damon_phase=Str("1") damon_hot_range=Str("0x1000-0x2000") damon_wss=Str("8KiB-16KiB") damon_wss_bytes=Num(8192, "bytes") damon_pattern_held=Str("yes")"#);
+        assert_eq!(show(300), r#"damon_wss=Str("8KiB-16KiB") damon_wss_bytes=Num(8192, "bytes") damon_pattern_held=Str("no")"#, "phase ends are exclusive");
+        assert_eq!(show(400), r#"damon_pattern_held=Str("no")"#, "after the last snapshot");
     }
 }

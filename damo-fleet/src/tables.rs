@@ -1,6 +1,7 @@
 //! The dataset's tables, built from one record (docs/fleet.md lists their columns). Keys:
 //! a snapshot is `(target, snapshot)`, the indices of its target in the record and of the
-//! snapshot in its target; a stack is `stack`, shared by the samples that have it.
+//! snapshot in its target; a stack is `stack`, shared by the samples that have it. No column
+//! is named by an SQL keyword (`start_addr`, not `end`), so queries need no quoting.
 
 use std::collections::HashMap;
 
@@ -36,12 +37,27 @@ pub fn snapshots(record: &Record) -> Result<Table> {
     let mut opt: [Vec<Option<i64>>; 5] = Default::default();
     for (t, target) in record.targets.iter().enumerate() {
         for (i, s) in target.snapshots.iter().enumerate() {
-            let row = [t as i64, i as i64, target.kdamond_idx.into(), target.context_idx.into(), int(target.target_id, "target id")?, int(s.start_ns, "time")?, int(s.end_ns, "time")?, s.regions.len() as i64];
+            let row = [
+                t as i64,
+                i as i64,
+                target.kdamond_idx.into(),
+                target.context_idx.into(),
+                int(target.target_id, "target id")?,
+                int(s.start_ns, "time")?,
+                int(s.end_ns, "time")?,
+                s.regions.len() as i64,
+            ];
             for (col, v) in c.iter_mut().zip(row) {
                 col.push(v);
             }
             let iv = target.intervals;
-            let row = [target.scheme_idx.map(i64::from), opt_int(iv.map(|i| i.sample_us), "interval")?, opt_int(iv.map(|i| i.aggr_us), "interval")?, opt_int(iv.map(|i| i.ops_update_us), "interval")?, opt_int(s.total_bytes, "size")?];
+            let row = [
+                target.scheme_idx.map(i64::from),
+                opt_int(iv.map(|i| i.sample_us), "interval")?,
+                opt_int(iv.map(|i| i.aggr_us), "interval")?,
+                opt_int(iv.map(|i| i.ops_update_us), "interval")?,
+                opt_int(s.total_bytes, "size")?,
+            ];
             for (col, v) in opt.iter_mut().zip(row) {
                 col.push(v);
             }
@@ -81,7 +97,7 @@ pub fn regions(record: &Record) -> Result<Table> {
         }
     }
     let [target, snapshot, start, end, nr_accesses] = c;
-    Ok(Table::new("regions").int("target", target).int("snapshot", snapshot).int("start", start).int("end", end).int("nr_accesses", nr_accesses).opt_int("age", age))
+    Ok(Table::new("regions").int("target", target).int("snapshot", snapshot).int("start_addr", start).int("end_addr", end).int("nr_accesses", nr_accesses).opt_int("age", age))
 }
 
 /// What makes two samples' stacks name the same: their frames, and the process where a frame
@@ -212,7 +228,7 @@ pub fn phases_table(phases: &[PhaseRow]) -> Result<Table> {
         lengths.push(p.hot_ranges.len());
     }
     let [phase, target, first, last, start_ns, end_ns, mean_wss, samples] = c;
-    let ranges = Table::new("hot_range").int("start", r_start).int("end", r_end).float("access_rate", r_rate);
+    let ranges = Table::new("hot_range").int("start_addr", r_start).int("end_addr", r_end).float("access_rate", r_rate);
     Table::new("phases")
         .int("phase", phase)
         .int("target", target)
