@@ -2,14 +2,18 @@
 
     python run.py duckdb|spark DATASET_DIR
 
+With DAMO_FLEET_TIMING=1 the answers also say each query's seconds (`cargo xtask bench --fleet`).
+
 Every table is a view named after it, with the `host` and `record` partition columns as
 strings (no type inference: a record named "01" stays "01"). The tests compare the answers
 with damo-trace's own reports on the same records.
 """
 
 import json
+import os
 import pathlib
 import sys
+import time
 
 TABLES = ["snapshots", "regions", "stack_samples", "stacks", "footprints", "phases"]
 QUERIES = ["wss_percentiles", "pattern_times", "pattern_top_functions"]
@@ -63,8 +67,14 @@ def main():
     engine, dataset = sys.argv[1], sys.argv[2]
     query, versions = {"duckdb": duckdb_engine, "spark": spark_engine}[engine](dataset)
     query(sql("pattern_spans"))
-    answers = {name: query(sql(name)) for name in QUERIES}
+    answers, seconds = {}, {}
+    for name in QUERIES:
+        started = time.perf_counter()
+        answers[name] = query(sql(name))
+        seconds[name] = time.perf_counter() - started
     answers["schema_versions"] = versions
+    if os.environ.get("DAMO_FLEET_TIMING") == "1":
+        answers["seconds"] = seconds
     json.dump(answers, sys.stdout, default=int)
 
 

@@ -6,6 +6,7 @@ mod demo;
 mod setup;
 mod test;
 mod tiers;
+mod venv;
 mod vm;
 mod vm_bench;
 
