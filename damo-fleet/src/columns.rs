@@ -10,6 +10,7 @@ use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Fields, Schema};
 
 /// A table being built: its name and its columns in order.
+#[derive(Debug)]
 pub struct Table {
     pub name: &'static str,
     fields: Vec<Field>,

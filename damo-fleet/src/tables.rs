@@ -244,3 +244,72 @@ pub fn phases_table(phases: &[PhaseRow]) -> Result<Table> {
         .int("samples", samples)
         .list("hot_ranges", ranges, lengths)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray};
+    use damo_record::model::{FootprintSnapshot, ProcessFootprint, StackSample, SystemMemory};
+
+    fn ints(b: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+        b.column_by_name(name).unwrap().as_any().downcast_ref::<Int64Array>().unwrap().iter().collect()
+    }
+
+    fn strs(b: &RecordBatch, name: &str) -> Vec<String> {
+        b.column_by_name(name).unwrap().as_any().downcast_ref::<StringArray>().unwrap().iter().map(|s| s.unwrap_or("NULL").to_owned()).collect()
+    }
+
+    #[test]
+    fn equal_stacks_share_an_id_and_frames_are_innermost_first() {
+        let sample = |ts_ns, kernel: Vec<u64>| StackSample { ts_ns, pid: 7, tid: 7, cpu: 0, comm: "app".into(), user: vec![], kernel };
+        let record = Record {
+            samples: vec![sample(1, vec![0xffff_1000, 0xffff_2000]), sample(2, vec![0xffff_2000]), sample(3, vec![0xffff_1000, 0xffff_2000])],
+            kernel_symbols: vec![(0xffff_1000, "leaf".into()), (0xffff_2000, "caller".into())],
+            ..Default::default()
+        };
+        let mut namer = Namer::new(&record, &[]);
+        let (samples, stacks) = samples_and_stacks(&record, &mut namer).unwrap();
+        let (samples, stacks) = (samples.batch().unwrap(), stacks.batch().unwrap());
+        assert_eq!(ints(&samples, "stack"), [Some(0), Some(1), Some(0)]);
+        assert_eq!(strs(&stacks, "function"), ["leaf", "caller"]);
+        assert_eq!(strs(&stacks, "module"), ["[kernel.kallsyms]"; 2]);
+        let frames = stacks.column_by_name("frames").unwrap().as_any().downcast_ref::<ListArray>().unwrap();
+        let first = frames.value(0);
+        let first = first.as_any().downcast_ref::<StructArray>().unwrap();
+        let names: Vec<&str> = first.column_by_name("function").unwrap().as_any().downcast_ref::<StringArray>().unwrap().iter().map(Option::unwrap).collect();
+        assert_eq!(names, ["leaf", "caller"], "kernel names without _[k], innermost first");
+        assert!(first.column_by_name("line").unwrap().is_null(0));
+    }
+
+    #[test]
+    fn footprints_keep_the_system_apart_and_phases_count_from_one() {
+        let system = SystemMemory { total: 100, free: 10, available: 50, buffers: 1, cached: 2 };
+        let record = Record {
+            footprints: vec![FootprintSnapshot { ts_ns: 5, system: Some(system), processes: vec![ProcessFootprint { pid: 9, vsz: 4, rss: 3, shared: 2, text: 1, data: 1 }] }],
+            ..Default::default()
+        };
+        let b = footprints(&record).unwrap().batch().unwrap();
+        assert_eq!(ints(&b, "pid"), [None, Some(9)]);
+        assert_eq!(ints(&b, "mem_total"), [Some(100), None]);
+        assert_eq!(ints(&b, "rss"), [None, Some(3)]);
+
+        let phase = Phase { first: 3, last: 7, start_ns: 10, end_ns: 20, mean_wss: 4096, hot_ranges: vec![(0x1000, 0x2000, 0.5), (0x3000, 0x4000, 0.25)], heat: Vec::new() };
+        let rows = [PhaseRow { target: 0, phase: &phase, responsible: Some("scan"), samples: 12 }, PhaseRow { target: 0, phase: &phase, responsible: None, samples: 0 }];
+        let b = phases_table(&rows).unwrap().batch().unwrap();
+        assert_eq!(ints(&b, "phase"), [Some(1), Some(2)]);
+        assert_eq!(ints(&b, "hot_start"), [Some(0x1000); 2]);
+        assert_eq!(strs(&b, "responsible"), ["scan", "NULL"]);
+        let ranges = b.column_by_name("hot_ranges").unwrap().as_any().downcast_ref::<ListArray>().unwrap();
+        assert_eq!(ranges.value_length(0), 2);
+
+        let regions_of = |end| Record {
+            targets: vec![damo_record::model::TargetRecord {
+                snapshots: vec![damo_record::model::Snapshot { regions: vec![damo_record::model::Region { start: 0, end, nr_accesses: 1, age: None }], ..Default::default() }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert!(regions(&regions_of(1 << 40)).is_ok());
+        assert!(regions(&regions_of(u64::MAX)).unwrap_err().to_string().contains("signed 64-bit"));
+    }
+}

@@ -92,8 +92,12 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         bail!("--all_samples labels pprof samples: give --format pprof");
     }
     // The labels' phases and working set sizes come from the whole record, before filtering.
-    let unfiltered = (format == Format::Pprof).then(|| args.input.load()).transpose()?;
-    let Selected { record, spans, what } = selection::load(&args.input, &args.filter)?;
+    let filtered = !args.filter.to_filter()?.is_noop();
+    let unfiltered = (format == Format::Pprof && filtered).then(|| args.input.load()).transpose()?;
+    let Selected { record, spans, mut what } = selection::load(&args.input, &args.filter)?;
+    if args.all_samples && filtered {
+        what = format!("all samples, labelled by whether the pattern held ({what})");
+    }
     let selected: Vec<&StackSample> = stacks::select(&record, spans.as_deref().filter(|_| !args.all_samples));
     if selected.is_empty() {
         bail!("no samples in the selection ({what}): nothing to export");
