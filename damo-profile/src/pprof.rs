@@ -160,6 +160,9 @@ pub enum LabelValue {
 /// One sample's extra labels, by key.
 pub type SampleLabels = Vec<(&'static str, LabelValue)>;
 
+/// What makes samples one: locations, pid, tid, comm and the extra labels' fields.
+type MergeKey = (Vec<u64>, u32, u32, i64, Vec<[i64; 4]>);
+
 /// Builds a profile of `samples` (of a record whose files are `modules`), each standing for
 /// `period_ns` of CPU time; `comment` says what was selected.
 pub fn build(modules: &[Module], samples: &[&StackSample], namer: &mut Namer, period_ns: u64, comment: &str) -> Profile {
@@ -180,7 +183,7 @@ pub fn build_labelled(modules: &[Module], samples: &[&StackSample], labels: &[Sa
     b.p.comment = vec![b.string(comment)];
     let [pid, tid, comm] = ["pid", "tid", "comm"].map(|k| b.string(k));
     // Equal stacks of the same thread with equal labels become one sample with the summed values.
-    let mut merged: HashMap<(Vec<u64>, u32, u32, i64, Vec<[i64; 4]>), usize> = HashMap::new();
+    let mut merged: HashMap<MergeKey, usize> = HashMap::new();
     for (n, s) in samples.iter().enumerate() {
         let mut ids: Vec<u64> = namer.frames(s).iter().map(|f| b.location(f)).collect();
         if ids.is_empty() {

@@ -3,8 +3,9 @@
 //! 0. lints: `cargo fmt --check`, `cargo clippy -D warnings` (fast failure);
 //! 1. offline: `cargo test --workspace` (units, formats, reports, differential tests vs damo);
 //! 2. root on the host: eBPF loading and perf sampling on our own workloads (never host DAMON);
-//! 3. the VM: real kdamonds end to end (`cargo xtask vm-test`);
-//! and the Spark tier: the dataset queries on Apache Spark (`report_fleet_spark`).
+//! 3. the VM: real kdamonds end to end (`cargo xtask vm-test`).
+//!
+//! Between 2 and 3, the Spark tier: the dataset queries on Apache Spark (`report_fleet_spark`).
 
 use std::{process::Command, time::Instant};
 

@@ -97,9 +97,19 @@ pub fn query(python: &Path, engine: &str, dataset: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{engine} printed no JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// A row of `report profile`: command, object, symbol, samples.
+pub type ProfileRow = (String, String, String, u64);
+
+/// `report wss` (percentile, bytes), `report times` (start, end s) and `report profile` rows.
+pub struct Reports {
+    pub wss: Vec<(i64, u64)>,
+    pub times: Vec<(f64, f64)>,
+    pub rows: Vec<ProfileRow>,
+}
+
 /// damo-trace's own answers to the dataset queries, for one record, in the queries' shapes:
 /// `report wss` (raw numbers), `report times` and `report profile` with `--access_rate 50% 100%`.
-pub fn reports(rec: &Path) -> (Vec<(i64, u64)>, Vec<(f64, f64)>, Vec<(String, String, String, u64)>) {
+pub fn reports(rec: &Path) -> Reports {
     let rec = rec.to_str().unwrap();
     let run = |args: &[&str]| {
         let (ok, out, err) = crate::differential::ours(args);
@@ -129,20 +139,20 @@ pub fn reports(rec: &Path) -> (Vec<(i64, u64)>, Vec<(f64, f64)>, Vec<(String, St
         .iter()
         .map(|r| (r["command"].as_str().unwrap().to_owned(), r["object"].as_str().unwrap().to_owned(), r["symbol"].as_str().unwrap().to_owned(), r["samples"].as_u64().unwrap()))
         .collect();
-    (wss, times, rows)
+    Reports { wss, times, rows }
 }
 
 /// Checks an engine's answers against damo-trace's reports on every record.
 pub fn check_answers(engine: &str, answers: &serde_json::Value, records: &[PathBuf]) {
     for ((host, name, _), rec) in RECORDS.iter().zip(records) {
         let ours = |q: &str| -> Vec<&serde_json::Value> { answers[q].as_array().unwrap().iter().filter(|r| r["host"] == *host && r["record"] == *name).collect() };
-        let (wss, times, rows) = reports(rec);
+        let Reports { wss, times, rows } = reports(rec);
         let got_wss: Vec<(i64, u64)> = ours("wss_percentiles").iter().map(|r| (r["percentile"].as_i64().unwrap(), r["wss"].as_u64().unwrap())).collect();
         assert_eq!(got_wss, wss, "{engine}: wss percentiles of {host}/{name}");
         let got_times: Vec<(f64, f64)> = ours("pattern_times").iter().map(|r| (secs(&r["start_ns"]), secs(&r["end_ns"]))).collect();
         assert_eq!(got_times, times, "{engine}: times of {host}/{name}");
         assert!(!times.is_empty(), "{host}/{name}: the pattern never held, a weak test");
-        let got_rows: Vec<(String, String, String, u64)> = ours("pattern_top_functions")
+        let got_rows: Vec<ProfileRow> = ours("pattern_top_functions")
             .iter()
             .map(|r| (r["command"].as_str().unwrap().to_owned(), r["object"].as_str().unwrap().to_owned(), r["symbol"].as_str().unwrap().to_owned(), r["samples"].as_u64().unwrap()))
             .collect();
