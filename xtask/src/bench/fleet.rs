@@ -13,7 +13,8 @@ use crate::{setup::workspace_root, venv};
 const HOSTS: usize = 10;
 
 pub fn run(damo_trace: &Path, dir: &Path) -> Result<()> {
-    let record = dir.join("profile-10min.dtr");
+    // Its own copy of the profile bench's record, so the two benches never share a file.
+    let record = dir.join("fleet-10min.dtr");
     let (regions, samples) = profile::write_record(damo_trace, &record)?;
     let native = std::fs::metadata(&record)?.len();
     let dataset = dir.join("fleet-dataset");
