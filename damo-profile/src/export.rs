@@ -53,11 +53,12 @@ pub fn period(record: &Record, sample_hz: Option<u64>) -> Period {
     Period { ns, source }
 }
 
-/// Writes `selected` (samples of `record`) in `format` to `w`, titled `title`.
-pub fn write(format: Format, record: &Record, selected: &[&StackSample], namer: &mut Namer, period_ns: u64, title: &str, w: &mut dyn Write) -> anyhow::Result<()> {
+/// Writes `selected` (samples of `record`) in `format` to `w`, titled `title`; in pprof, each
+/// sample with its `labels` (one list per sample, or none at all).
+pub fn write(format: Format, record: &Record, selected: &[&StackSample], labels: &[pprof::SampleLabels], namer: &mut Namer, period_ns: u64, title: &str, w: &mut dyn Write) -> anyhow::Result<()> {
     match format {
         Format::Pprof => {
-            let mut profile = pprof::build(&record.modules, selected, namer, period_ns, title);
+            let mut profile = pprof::build_labelled(&record.modules, selected, labels, namer, period_ns, title);
             // Record times are CLOCK_MONOTONIC; pprof wants the wall clock, when it is known.
             if let Some(offset) = record.metadata.as_ref().and_then(|m| m.realtime_offset_ns) {
                 profile.time_nanos = profile.time_nanos.saturating_add(offset);

@@ -1,6 +1,8 @@
 //! Samples as a pprof profile (google/pprof `proto/profile.proto`, gzip-compressed), which
 //! `go tool pprof`, Pyroscope and Parca read: a mapping per recorded file, a location per
-//! frame with one line per (inlined) function, and pid/tid/comm labels on each sample.
+//! frame with one line per (inlined) function, and pid/tid/comm labels on each sample, plus
+//! whatever labels the caller adds per sample (`damo_fleet::labels`: the access pattern of
+//! the sample's moment, for `go tool pprof -tagfocus` and Pyroscope/Parca label filters).
 //!
 //! The messages are derived by hand with the proto's field numbers (only what we write), so
 //! the build needs no protoc.
@@ -148,9 +150,28 @@ impl Profile {
     }
 }
 
+/// A label a caller adds to a sample: a string, or a number with its unit ("bytes").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LabelValue {
+    Str(String),
+    Num(i64, &'static str),
+}
+
+/// One sample's extra labels, by key.
+pub type SampleLabels = Vec<(&'static str, LabelValue)>;
+
+/// What makes samples one: locations, pid, tid, comm and the extra labels' fields.
+type MergeKey = (Vec<u64>, u32, u32, i64, Vec<[i64; 4]>);
+
 /// Builds a profile of `samples` (of a record whose files are `modules`), each standing for
 /// `period_ns` of CPU time; `comment` says what was selected.
 pub fn build(modules: &[Module], samples: &[&StackSample], namer: &mut Namer, period_ns: u64, comment: &str) -> Profile {
+    build_labelled(modules, samples, &[], namer, period_ns, comment)
+}
+
+/// [`build`], with `labels[i]` added to `samples[i]`'s pid/tid/comm (none where `labels` is
+/// shorter). Samples merge only when their labels are equal too.
+pub fn build_labelled(modules: &[Module], samples: &[&StackSample], labels: &[SampleLabels], namer: &mut Namer, period_ns: u64, comment: &str) -> Profile {
     let mut b = Builder::new(modules);
     let period = i64::try_from(period_ns).unwrap_or(i64::MAX);
     let samples_count = b.value_type("samples", "count");
@@ -161,22 +182,25 @@ pub fn build(modules: &[Module], samples: &[&StackSample], namer: &mut Namer, pe
     b.p.period = period;
     b.p.comment = vec![b.string(comment)];
     let [pid, tid, comm] = ["pid", "tid", "comm"].map(|k| b.string(k));
-    // Equal stacks of the same thread become one sample with the summed values.
-    let mut merged: HashMap<(Vec<u64>, u32, u32, i64), usize> = HashMap::new();
-    for s in samples {
+    // Equal stacks of the same thread with equal labels become one sample with the summed values.
+    let mut merged: HashMap<MergeKey, usize> = HashMap::new();
+    for (n, s) in samples.iter().enumerate() {
         let mut ids: Vec<u64> = namer.frames(s).iter().map(|f| b.location(f)).collect();
         if ids.is_empty() {
             ids.push(b.no_stack());
         }
         let comm_str = b.string(&s.comm);
+        let extra: Vec<Label> = labels.get(n).map_or(&[][..], Vec::as_slice).iter().map(|(key, value)| b.label(key, value)).collect();
+        let extra_key = extra.iter().map(|l| [l.key, l.str, l.num, l.num_unit]).collect();
         let next = b.p.sample.len();
-        let i = *merged.entry((ids.clone(), s.pid, s.tid, comm_str)).or_insert(next);
+        let i = *merged.entry((ids.clone(), s.pid, s.tid, comm_str, extra_key)).or_insert(next);
         if i == next {
-            let label = vec![
+            let mut label = vec![
                 Label { key: pid, num: s.pid.into(), ..Default::default() },
                 Label { key: tid, num: s.tid.into(), ..Default::default() },
                 Label { key: comm, str: comm_str, ..Default::default() },
             ];
+            label.extend(extra);
             b.p.sample.push(Sample { location_id: ids, value: vec![0, 0], label });
         }
         let value = &mut b.p.sample[i].value;
@@ -244,6 +268,14 @@ impl Builder {
         self.p.string_table.push(s.to_owned());
         self.strings.insert(s.to_owned(), i);
         i
+    }
+
+    fn label(&mut self, key: &str, value: &LabelValue) -> Label {
+        let key = self.string(key);
+        match value {
+            LabelValue::Str(v) => Label { key, str: self.string(v), ..Default::default() },
+            LabelValue::Num(v, unit) => Label { key, num: *v, num_unit: self.string(unit), ..Default::default() },
+        }
     }
 
     fn value_type(&mut self, kind: &str, unit: &str) -> ValueType {
@@ -404,6 +436,21 @@ mod tests {
         assert_eq!(&gz[..2], [0x1f, 0x8b], "not gzip");
         assert_eq!(read(&gz[..]).unwrap(), p);
         assert!(read(&b"not a profile"[..]).is_err());
+    }
+
+    #[test]
+    fn caller_labels_reach_samples_and_keep_them_apart() {
+        let rec = record();
+        let mut namer = Namer::new(&rec, &[]);
+        let samples: Vec<&StackSample> = rec.samples[..2].iter().collect();
+        let phase = |n: &str| vec![("damon_phase", LabelValue::Str(n.into())), ("damon_wss_bytes", LabelValue::Num(4096, "bytes"))];
+        let p = build_labelled(&rec.modules, &samples, &[phase("1"), phase("2")], &mut namer, 1_000, "labelled");
+        assert_eq!(p.sample.len(), 2, "equal stacks in different phases stay apart");
+        let labels: Vec<(&str, &str, i64, &str)> = p.sample[1].label[3..].iter().map(|l| (p.str(l.key), p.str(l.str), l.num, p.str(l.num_unit))).collect();
+        assert_eq!(labels, [("damon_phase", "2", 0, ""), ("damon_wss_bytes", "", 4096, "bytes")]);
+        let same = build_labelled(&rec.modules, &samples, &[phase("1"), phase("1")], &mut namer, 1_000, "labelled");
+        assert_eq!(same.sample.len(), 1, "equal labels merge");
+        assert_eq!(same.sample[0].value, [2, 2_000]);
     }
 
     #[test]

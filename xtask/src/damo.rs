@@ -6,12 +6,9 @@
 //! make, so every run of damo goes through [`SANDBOX`]: as root, in a mount namespace of its
 //! own where an empty tmpfs hides `/sys/kernel/mm/damon`. damo's reports read only files.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 
 pub const VERSION: &str = "3.4.3";
 
@@ -30,7 +27,7 @@ exec "$damo" "$@"
 /// The executable to run damo with (sandboxed), installing damo first if needed.
 pub fn ensure(workspace: &Path) -> Result<PathBuf> {
     let venv = workspace.join(".cache/damo-venv");
-    install(&venv)?;
+    crate::venv::ensure(&venv, ("damo", VERSION))?;
     let sandboxed = venv.join("bin/damo-sandboxed");
     std::fs::write(&sandboxed, sandbox_script(&venv.join("bin/damo")))?;
     std::fs::set_permissions(&sandboxed, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
@@ -41,37 +38,10 @@ fn sandbox_script(damo: &Path) -> String {
     SANDBOX.replace("DAMO", &damo.display().to_string())
 }
 
-fn install(venv: &Path) -> Result<()> {
-    if installed_version(venv).as_deref() == Some(VERSION) {
-        return Ok(());
-    }
-    // Debian's python3 (python3-venv) first: the one `scripts/setup.sh` installs.
-    let python = ["/usr/bin/python3", "python3"].into_iter().find(|p| Command::new(p).args(["-m", "venv", "-h"]).output().is_ok_and(|o| o.status.success()));
-    let Some(python) = python else { bail!("python3 with the venv module is missing: run scripts/setup.sh") };
-    run(Command::new(python).args(["-m", "venv", "--clear"]).arg(venv)).context("failed to create the damo virtualenv")?;
-    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", &format!("damo=={VERSION}")])).with_context(|| format!("failed to install damo {VERSION} from PyPI"))?;
-    if installed_version(venv).as_deref() != Some(VERSION) {
-        bail!("damo {VERSION} did not install into {}", venv.display());
-    }
-    Ok(())
-}
-
-fn installed_version(venv: &Path) -> Option<String> {
-    let out = Command::new(venv.join("bin/pip")).args(["show", "damo"]).output().ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    text.lines().find_map(|l| l.strip_prefix("Version: ")).map(str::to_owned)
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("failed to run {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed ({status})");
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::process::Command;
+
     use super::*;
 
     /// What damo would see and leave behind: a stand-in that lists DAMON's sysfs and tries

@@ -7,6 +7,7 @@ mod dist;
 mod setup;
 mod test;
 mod tiers;
+mod venv;
 mod vm;
 mod vm_bench;
 

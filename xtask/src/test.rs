@@ -4,6 +4,8 @@
 //! 1. offline: `cargo test --workspace` (units, formats, reports, differential tests vs damo);
 //! 2. root on the host: eBPF loading and perf sampling on our own workloads (never host DAMON);
 //! 3. the VM: real kdamonds end to end (`cargo xtask vm-test`).
+//!
+//! Between 2 and 3, the Spark tier: the dataset queries on Apache Spark (`report_fleet_spark`).
 
 use std::{process::Command, time::Instant};
 
@@ -13,7 +15,7 @@ use crate::{
     damo, dist, setup,
     setup::workspace_root,
     tiers::{self, Target, Tier},
-    vm,
+    venv, vm,
 };
 
 #[derive(clap::Args)]
@@ -24,6 +26,9 @@ pub struct Options {
     /// Skip the VM tier.
     #[arg(long)]
     pub skip_vm: bool,
+    /// Skip the Spark tier (pyspark and a JVM: a 300 MB download, minutes). CI never skips it.
+    #[arg(long)]
+    pub skip_spark: bool,
 }
 
 pub fn run(opts: Options) -> Result<()> {
@@ -45,7 +50,9 @@ pub fn run(opts: Options) -> Result<()> {
     let host_damon = host_damon_state();
     // The differential tests compare with damo itself and must not skip here.
     let damo = damo::ensure(&workspace_root())?;
-    let status = Command::new(env!("CARGO")).args(["test", "--workspace", "--release"]).env("DAMO_BIN", &damo).status().context("failed to run cargo")?;
+    // The dataset tests' DuckDB queries must not skip here either.
+    let duckdb = venv::ensure(&workspace_root().join(".cache/fleet-venv"), venv::DUCKDB)?;
+    let status = Command::new(env!("CARGO")).args(["test", "--workspace", "--release"]).env("DAMO_BIN", &damo).env("DAMO_TRACE_DUCKDB_PYTHON", &duckdb).status().context("failed to run cargo")?;
     if !status.success() {
         bail!("tier 1 (offline tests) failed ({status})");
     }
@@ -70,6 +77,23 @@ pub fn run(opts: Options) -> Result<()> {
     let after = host_damon_state();
     if after != host_damon {
         bail!("the host tiers changed this machine's DAMON sysfs:\nbefore: {host_damon:?}\nafter:  {after:?}");
+    }
+
+    if !opts.skip_spark {
+        let t = Instant::now();
+        let spark = venv::ensure(&workspace_root().join(".cache/spark-venv"), venv::PYSPARK)?;
+        println!("xtask: pyspark ready in {:.0?}", t.elapsed());
+        for Target { package, test } in tiers::targets(&workspace_root(), Tier::Spark)? {
+            let status = Command::new(env!("CARGO"))
+                .args(["test", "--release", "-p", &package, "--test", &test, "--", "--ignored"])
+                .env("DAMO_TRACE_SPARK_PYTHON", &spark)
+                .status()
+                .context("failed to run cargo")?;
+            if !status.success() {
+                bail!("the Spark tier test {package}/{test} failed ({status})");
+            }
+        }
+        println!("xtask: the Spark tier passed in {:.0?}", t.elapsed());
     }
 
     if !opts.skip_vm {

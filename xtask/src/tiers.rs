@@ -3,6 +3,8 @@
 //!
 //! - `#[ignore = "needs root…"]`: tier 2, run on the host as root;
 //! - `#[ignore = "needs the project's VM…"]`: tier 3, run inside the VM;
+//! - `#[ignore = "needs Apache Spark…"]`: the Spark tier (minutes of JVM and a 300 MB
+//!   download: `cargo xtask test --skip-spark` skips it locally; CI runs it);
 //! - any other `#[ignore]` is an error: such a test would silently never run.
 //!
 //! Targets are the `tests/*.rs` files of every workspace crate (cargo's convention; the
@@ -16,6 +18,7 @@ use anyhow::{bail, Context, Result};
 pub enum Tier {
     Root,
     Vm,
+    Spark,
 }
 
 /// A test target: its package and its name (`--test NAME`).
@@ -27,6 +30,7 @@ pub struct Target {
 
 const ROOT_REASON: &str = "needs root";
 const VM_REASON: &str = "needs the project's VM";
+const SPARK_REASON: &str = "needs Apache Spark";
 
 /// The test targets of `tier`, in a stable order.
 pub fn targets(root: &Path, tier: Tier) -> Result<Vec<Target>> {
@@ -67,7 +71,8 @@ fn classify(source: &str) -> Result<Option<Tier>> {
         let tier = match reason {
             Some(r) if r.starts_with(ROOT_REASON) => Tier::Root,
             Some(r) if r.starts_with(VM_REASON) => Tier::Vm,
-            _ => bail!("`{attr}]` names no tier: give it a reason starting with \"{ROOT_REASON}\" or \"{VM_REASON}\", or it never runs"),
+            Some(r) if r.starts_with(SPARK_REASON) => Tier::Spark,
+            _ => bail!("`{attr}]` names no tier: give it a reason starting with \"{ROOT_REASON}\", \"{VM_REASON}\" or \"{SPARK_REASON}\", or it never runs"),
         };
         match found {
             Some(other) if other != tier => bail!("holds tests of two tiers ({other:?} and {tier:?}): `--ignored` would run both in one place"),
@@ -97,6 +102,7 @@ mod tests {
     fn ignore_reasons_name_the_tier() {
         assert_eq!(classify("#[test]\n#[ignore = \"needs root: loads eBPF\"]\nfn a() {}").unwrap(), Some(Tier::Root));
         assert_eq!(classify("#[ignore = \"needs the project's VM: writes sysfs\"]\nfn b() {}").unwrap(), Some(Tier::Vm));
+        assert_eq!(classify("#[ignore = \"needs Apache Spark: pyspark\"]\nfn s() {}").unwrap(), Some(Tier::Spark));
         assert_eq!(classify("#[test]\nfn plain() {}").unwrap(), None);
         let mixed = "#[ignore = \"needs root\"]\nfn a() {}\n#[ignore = \"needs the project's VM\"]\nfn b() {}";
         assert!(classify(mixed).unwrap_err().to_string().contains("two tiers"));
@@ -113,5 +119,7 @@ mod tests {
         assert!(root_targets.iter().any(|t| t.package == "damo-user" && t.test == "ebpf_smoke"), "{root_targets:?}");
         let vm = targets(root, Tier::Vm).unwrap();
         assert!(vm.iter().any(|t| t.test == "vm_damon"), "{vm:?}");
+        let spark = targets(root, Tier::Spark).unwrap();
+        assert!(spark.iter().any(|t| t.test == "report_fleet_spark"), "{spark:?}");
     }
 }

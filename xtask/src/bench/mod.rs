@@ -4,6 +4,7 @@
 
 mod cases;
 mod churn;
+mod fleet;
 mod profile;
 mod stacks;
 
@@ -52,6 +53,10 @@ pub struct Options {
     /// fallback and `perf record -g` side by side.
     #[arg(long)]
     pub churn: bool,
+    /// Only the Parquet dataset: export speed and size of the 10-minute record, and DuckDB
+    /// queries over ten such records.
+    #[arg(long)]
+    pub fleet: bool,
     /// Seconds of churn per recorder.
     #[arg(long, default_value_t = 30)]
     pub churn_seconds: u64,
@@ -73,6 +78,9 @@ pub fn run(opts: Options) -> Result<()> {
     }
     if opts.collector_only {
         return collector();
+    }
+    if opts.fleet {
+        return fleet::run(&ours, &dir);
     }
     if opts.stacks {
         return stacks::run(&ours, &dir);

@@ -82,7 +82,7 @@ fn functions(binary: &Path) -> Result<Vec<Function>> {
 }
 
 /// Writes the record; returns its region and sample counts.
-fn write_record(binary: &Path, path: &Path) -> Result<(usize, usize)> {
+pub(super) fn write_record(binary: &Path, path: &Path) -> Result<(usize, usize)> {
     let record = synth::record(SynthSpec { targets: 1, snapshots_per_target: SNAPSHOTS, regions: REGIONS, seed: 3 });
     let target = &record.targets[0];
     let (first, last) = (target.snapshots[0].start_ns, target.snapshots[SNAPSHOTS - 1].end_ns);
