@@ -33,4 +33,6 @@ pub enum Command {
     Report(damo_user::report::ReportArgs),
     /// Rewrite a record in damo's json, json_compressed or perf_script format.
     Convert(damo_user::convert::Args),
+    /// Watch a target live: hot address bands, WSS, hot functions and phases (root).
+    Top(damo_user::live::Args),
 }

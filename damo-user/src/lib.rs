@@ -6,6 +6,7 @@ pub mod control;
 pub mod convert;
 pub mod errors;
 pub mod launch;
+pub mod live;
 pub mod normalize;
 pub mod pidfd;
 pub mod privilege;
