@@ -5,6 +5,7 @@
 pub mod feed;
 pub mod model;
 pub mod plain;
+pub mod replay;
 mod term;
 pub mod ui;
 

@@ -211,6 +211,8 @@ impl LiveModel {
             n += 1;
         }
         let mut top: Vec<(String, f64)> = counts.into_iter().map(|(f, c)| (f.to_owned(), c as f64 / n as f64)).collect();
+        // A sample or two across a boundary is not what the phase ran.
+        top.retain(|t| t.1 >= 0.01);
         top.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         top.truncate(k);
         top

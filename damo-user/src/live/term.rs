@@ -2,7 +2,10 @@
 //! panics included), keys, and redraws at each collector tick.
 
 use std::{
-    io::{self, Stdout},
+    fs::File,
+    io,
+    os::fd::{AsFd, AsRawFd, OwnedFd, RawFd},
+    sync::atomic::{AtomicBool, Ordering},
     sync::mpsc::{Receiver, TryRecvError},
     time::Duration,
 };
@@ -12,6 +15,7 @@ use ratatui::{
     backend::CrosstermBackend,
     crossterm::{
         event::{self, Event, KeyCode, KeyEventKind, KeyModifiers},
+        cursor::Show,
         execute,
         terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen},
     },
@@ -27,34 +31,63 @@ use super::{
 /// How long a key is waited for before the stream is read again.
 const KEY_POLL: Duration = Duration::from_millis(100);
 
-/// Raw mode and the alternate screen while it lives.
-struct Screen(Terminal<CrosstermBackend<Stdout>>);
+/// Raw mode and the alternate screen while it lives. The UI draws on its own descriptor of
+/// the terminal; stdout and stderr point at /dev/null meanwhile, so neither the watched
+/// command nor the recorder's status line writes over the screen.
+struct Screen {
+    terminal: Terminal<CrosstermBackend<File>>,
+    /// The original stdout and stderr, put back on drop.
+    saved: [OwnedFd; 2],
+}
 
 impl Screen {
     fn open() -> Result<Self> {
+        let tty = io::stdout().as_fd().try_clone_to_owned().context("cannot duplicate stdout")?;
+        let saved = [tty.try_clone().context("cannot duplicate stdout")?, io::stderr().as_fd().try_clone_to_owned().context("cannot duplicate stderr")?];
+        let null = File::options().write(true).open("/dev/null").context("cannot open /dev/null")?;
+        for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+            // SAFETY: dup2 onto the standard descriptors, which stay open throughout.
+            if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+                return Err(io::Error::last_os_error()).context("cannot redirect the standard output");
+            }
+        }
+        let screen = Self { terminal: Terminal::new(CrosstermBackend::new(File::from(tty))).context("cannot draw on the terminal")?, saved };
         enable_raw_mode().context("cannot put the terminal in raw mode")?;
-        // From here on, a panic leaves the terminal as it found it before printing.
+        // From here on, a panic puts the terminal back before it prints.
+        let fds = [screen.saved[0].as_raw_fd(), screen.saved[1].as_raw_fd()];
+        SHOWING.store(true, Ordering::SeqCst);
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            restore();
+            if SHOWING.swap(false, Ordering::SeqCst) {
+                put_back(fds);
+            }
             previous(info);
         }));
-        execute!(io::stdout(), EnterAlternateScreen).context("cannot switch to the alternate screen")?;
-        let terminal = Terminal::new(CrosstermBackend::new(io::stdout())).context("cannot draw on the terminal")?;
-        Ok(Self(terminal))
+        let mut screen = screen;
+        execute!(screen.terminal.backend_mut(), EnterAlternateScreen).context("cannot switch to the alternate screen")?;
+        Ok(screen)
     }
 }
 
 impl Drop for Screen {
     fn drop(&mut self) {
-        restore();
-        let _ = self.0.show_cursor();
+        if SHOWING.swap(false, Ordering::SeqCst) {
+            put_back([self.saved[0].as_raw_fd(), self.saved[1].as_raw_fd()]);
+        }
     }
 }
 
-fn restore() {
+/// Whether the UI holds the terminal (the panic hook must put it back).
+static SHOWING: AtomicBool = AtomicBool::new(false);
+
+/// Leaves raw mode and the alternate screen, and points stdout and stderr back at `saved`.
+fn put_back(saved: [RawFd; 2]) {
     let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen);
+    for (fd, saved) in [libc::STDOUT_FILENO, libc::STDERR_FILENO].into_iter().zip(saved) {
+        // SAFETY: dup2 of a descriptor the screen owns onto a standard one.
+        unsafe { libc::dup2(saved, fd) };
+    }
+    let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
 }
 
 /// Shows the stream until `q` (or Ctrl-C), then calls `quit` (which stops the recording).
@@ -80,7 +113,7 @@ pub fn run(feed: Receiver<Feed>, model: &mut LiveModel, quit: impl FnOnce(), end
             }
         }
         if redraw {
-            screen.0.draw(|f| ui::draw(f, model, &view)).context("cannot draw on the terminal")?;
+            screen.terminal.draw(|f| ui::draw(f, model, &view)).context("cannot draw on the terminal")?;
             redraw = false;
         }
         if !event::poll(KEY_POLL)? {

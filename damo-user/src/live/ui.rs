@@ -56,13 +56,7 @@ pub fn draw(frame: &mut Frame, model: &LiveModel, view: &ViewState) {
     match target {
         Some(t) => {
             draw_heatmap(frame, heat, model, t, view.band);
-            let cols = heat.width.saturating_sub(LABEL) as usize;
-            let series = model.wss(t);
-            let shown = &series[series.len().saturating_sub(cols)..];
-            let peak = shown.iter().copied().max().unwrap_or(0);
-            let title = format!(" WSS {} (peak {}) ", size(shown.last().copied().unwrap_or(0)), size(peak));
-            let spark = Sparkline::default().block(Block::bordered().title(title)).data(shown).style(Style::default().fg(Color::Green));
-            frame.render_widget(spark, wss);
+            draw_wss(frame, wss, model, t);
         }
         None => frame.render_widget(Paragraph::new("no DAMON snapshots (yet): the heatmap starts with the first aggregation").block(Block::bordered().title(" access ")), heat),
     }
@@ -138,6 +132,19 @@ fn draw_heatmap(frame: &mut Frame, area: Rect, model: &LiveModel, t: usize, sele
         }
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The working set size of the snapshots the heatmap shows, in the same columns.
+fn draw_wss(frame: &mut Frame, area: Rect, model: &LiveModel, t: usize) {
+    let series = model.wss(t);
+    let block = Block::bordered().title(format!(" WSS {} ", size(series.last().copied().unwrap_or(0))));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [label, spark] = Layout::horizontal([Constraint::Length(LABEL), Constraint::Fill(1)]).areas(inner);
+    let shown = &series[series.len().saturating_sub(spark.width as usize)..];
+    let peak = shown.iter().copied().max().unwrap_or(0);
+    frame.render_widget(Paragraph::new(format!("{:>w$} ", format!("peak {}", size(peak)), w = LABEL as usize - 1)), label);
+    frame.render_widget(Sparkline::default().data(shown).max(peak.max(1)).style(Style::default().fg(Color::Green)), spark);
 }
 
 fn shade(rate: f64) -> char {
