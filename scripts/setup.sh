@@ -10,8 +10,9 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok instal
 missing=()
 # python3-venv: damo itself for the differential tests; fonts-dejavu-core: labels in PNG reports;
 # gcc: the tests' C workloads (with and without frame pointers); nodejs: JIT code named from a
-# perf map; golang-go: `go tool pprof` reads what `report export` writes.
-for p in llvm-22-dev busybox-static cpio zstd file python3-venv fonts-dejavu-core gcc libc6-dev nodejs golang-go; do
+# perf map; golang-go: `go tool pprof` reads what `report export` writes; tmux: the pseudo-terminal
+# test of `top`'s UI.
+for p in llvm-22-dev busybox-static cpio zstd file python3-venv fonts-dejavu-core gcc libc6-dev nodejs golang-go tmux; do
   installed "$p" || missing+=("$p")
 done
 # bookworm's qemu-system-x86 (7.2) would make apt remove the preinstalled qemu-utils 10.0.2 from
