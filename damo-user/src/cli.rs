@@ -35,4 +35,8 @@ pub enum Command {
     Convert(damo_user::convert::Args),
     /// Watch a target live: hot address bands, WSS, hot functions and phases (root).
     Top(damo_user::live::Args),
+    /// Print the current snapshot of every running kdamond, like `damo show` (read-only, root).
+    Show(damo_user::live::show::Args),
+    /// Report the target's access pattern every few seconds, like `damo monitor` (root).
+    Monitor(damo_user::live::monitor::Args),
 }

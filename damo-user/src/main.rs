@@ -12,7 +12,7 @@ fn main() {
     // and quietly (Rust ignores SIGPIPE, which turns it into "Broken pipe" errors). `record`
     // keeps ignoring it: it must live to stop the kdamonds and the command it started, and
     // its output is only the progress line and the summary, whose write errors it ignores.
-    if !matches!(cli.command, Command::Record(_) | Command::Top(_)) {
+    if !matches!(cli.command, Command::Record(_) | Command::Top(_) | Command::Monitor(_)) {
         // SAFETY: setting a signal's disposition to its default before any thread starts.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
@@ -28,6 +28,8 @@ fn main() {
         Command::Report(args) => damo_user::report::run(args, &mut out),
         Command::Convert(args) => damo_user::convert::run(args),
         Command::Top(args) => damo_user::live::run(args, &mut out),
+        Command::Show(args) => damo_user::live::show::run(args, &mut out),
+        Command::Monitor(args) => damo_user::live::monitor::run(args, &mut out),
     };
     let flushed = out.flush();
     if let Err(e) = result {

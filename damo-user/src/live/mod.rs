@@ -4,8 +4,11 @@
 
 pub mod feed;
 pub mod model;
+pub mod monitor;
 pub mod plain;
+mod private_dir;
 pub mod replay;
+pub mod show;
 mod term;
 pub mod ui;
 
