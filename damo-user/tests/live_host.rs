@@ -1,7 +1,8 @@
-//! `top` on the host, never writing DAMON: tier 1, the refusals that need no kdamond
-//! (`--observe` pointed at an empty DAMON sysfs, so the host's own kdamond, running or not,
-//! does not matter); tier 2 (root), `--plain --no-damon` on our workload, and the UI in a
-//! pseudo-terminal (tmux): it starts, redraws, and quits on `q` with the terminal restored.
+//! `top`, `show` and `monitor` on the host, never writing DAMON. Tier 1: the refusals that
+//! need no kdamond (`--observe`, `show` and `monitor ongoing` pointed at an empty DAMON
+//! sysfs, so the host's own kdamond, running or not, does not matter). Tier 2 (root):
+//! `top --plain --no-damon` on our workload, and the UI in a pseudo-terminal (tmux): it
+//! starts, redraws, and quits on `q` with the terminal restored.
 
 use std::{
     path::PathBuf,
@@ -39,6 +40,22 @@ fn observe_refuses_when_no_kdamond_runs() {
             assert!(out.stdout.is_empty(), "nothing on stdout: {:?}", String::from_utf8_lossy(&out.stdout));
         }
     }
+}
+
+#[test]
+fn show_and_monitor_refuse_when_no_kdamond_runs() {
+    let empty = tempfile::tempdir().unwrap();
+    let admin = empty.path().to_str().unwrap();
+    for args in [&["show", "--damon_admin", admin][..], &["show", "--repeat", "3", "--damon_admin", admin], &["monitor", "ongoing", "--count", "1", "--damon_admin", admin]] {
+        let out = damo_trace().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("no kdamond is running") && err.lines().count() == 1, "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let out = damo_trace().args(["monitor", "ongoing", "--delay", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--delay 0: give a number of seconds above 0"), "{}", stderr(&out));
 }
 
 #[test]

@@ -11,7 +11,11 @@ use crate::{record::RecordOutput, snapshots::TargetKey};
 /// One piece of the stream, as the view receives it.
 #[derive(Debug, Clone)]
 pub enum Feed {
-    Kdamond { pid: u32, index: u32, intervals: Option<Intervals> },
+    Kdamond {
+        pid: u32,
+        index: u32,
+        intervals: Option<Intervals>,
+    },
     Snapshot(TargetKey, Snapshot),
     Stack(StackSample),
     /// The module table so far.

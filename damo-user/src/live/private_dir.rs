@@ -2,11 +2,7 @@
 //! through `report`: created fresh (never an existing path or a link), removed with the files
 //! we named in it.
 
-use std::{
-    cell::RefCell,
-    os::unix::fs::DirBuilderExt,
-    path::PathBuf,
-};
+use std::{cell::RefCell, os::unix::fs::DirBuilderExt, path::PathBuf};
 
 use anyhow::{bail, Context, Result};
 

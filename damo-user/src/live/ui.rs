@@ -166,7 +166,8 @@ fn heat_color(rate: f64) -> Color {
 fn draw_functions(frame: &mut Frame, area: Rect, model: &LiveModel, view: &ViewState, target: Option<usize>) {
     let rate = FILTERS[view.filter % FILTERS.len()];
     let filter = target.filter(|_| rate > 0.0).map(|t| (t, view.band, rate));
-    let rows: Vec<Row> = model.hot_functions(area.height.saturating_sub(3) as usize, filter).into_iter().map(|f| Row::new(vec![format!("{:5.1}%", f.share * 100.0), f.comm, f.object, f.function])).collect();
+    let rows: Vec<Row> =
+        model.hot_functions(area.height.saturating_sub(3) as usize, filter).into_iter().map(|f| Row::new(vec![format!("{:5.1}%", f.share * 100.0), f.comm, f.object, f.function])).collect();
     let mut title = format!(" hot functions, last {}s ", super::model::FUNCTION_WINDOW_NS / 1_000_000_000);
     if let Some((_, b, r)) = filter {
         title += &format!("while band {} ≥ {:.0}% ", b + 1, r * 100.0);

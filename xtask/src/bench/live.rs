@@ -29,7 +29,8 @@ pub fn run(damo_trace: &Path, dir: &Path) -> Result<()> {
     let workload = crate::setup::workspace_root().join("target/release/damo-workload");
     let command = format!("{} known --seconds {SECONDS}", workload.display());
     let record = dir.join("live-bench.dtr");
-    let (stderr, record_cpu, record_wall) = measure(Command::new(damo_trace).args(["record", "--no-damon", "--force", "--sample_hz", "99", "--do_record", "cpu_profile", "-o"]).arg(&record).arg(&command))?;
+    let (stderr, record_cpu, record_wall) =
+        measure(Command::new(damo_trace).args(["record", "--no-damon", "--force", "--sample_hz", "99", "--do_record", "cpu_profile", "-o"]).arg(&record).arg(&command))?;
     let collector = parse_collector_cpu(&stderr).with_context(|| format!("no summary line from record: {stderr}"))?;
     let (_, top_cpu, top_wall) = measure(Command::new(damo_trace).args(["top", "--plain", "--no-damon", "--sample_hz", "99", &command]))?;
     let pct = |cpu: Duration, wall: Duration| cpu.as_secs_f64() * 100.0 / wall.as_secs_f64();
