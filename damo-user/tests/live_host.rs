@@ -69,8 +69,13 @@ fn top_without_a_target_says_what_to_give() {
 #[ignore = "needs root: loads eBPF programs"]
 fn plain_top_names_the_workloads_hot_function() {
     let command = format!("{} known --seconds 4", workload().display());
-    let out = damo_trace().args(["top", "--plain", "--no-damon", "--sample_hz", "199", &command]).output().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("top.data");
+    let out = damo_trace().args(["top", "--plain", "--no-damon", "--sample_hz", "199", "--record"]).arg(&record).arg(&command).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    // --record wrote what was shown: a complete record with the samples.
+    let read = damo_record::native::read(&std::fs::read(&record).unwrap()).expect("the --record file reads back");
+    assert!(read.complete && read.record.samples.len() >= 200, "{} samples, complete {}", read.record.samples.len(), read.complete);
     let text = String::from_utf8_lossy(&out.stdout);
     let blocks: Vec<&str> = text.split("\ntop ").collect();
     assert!(blocks.len() >= 3, "a block about once a second for 4 s:\n{text}");

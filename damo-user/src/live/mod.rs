@@ -13,6 +13,7 @@ mod term;
 pub mod ui;
 
 use std::{
+    cell::RefCell,
     collections::HashMap,
     io::{IsTerminal, Write},
     path::PathBuf,
@@ -78,23 +79,38 @@ pub struct Args {
 impl Args {
     /// `record`'s options for the same recording.
     fn record_args(&self) -> record::args::Args {
-        record::args::Args {
-            target: self.target.clone(),
-            out: PathBuf::new(),
-            output_permission: 0o600,
-            force: self.force,
-            timeout: self.timeout,
-            sample_hz: self.sample_hz,
-            call_graph: self.call_graph,
-            no_follow: false,
-            user: None,
-            keep_running: false,
-            observe: self.observe,
-            no_damon: self.no_damon,
-            schemes_target_regions: false,
-            do_record: ["access", "cpu_profile"].map(String::from).to_vec(),
-            damon: self.damon.clone(),
-        }
+        let mut args = recording(self.target.clone(), self.observe, self.sample_hz, self.damon.clone());
+        args.force = self.force;
+        args.timeout = self.timeout;
+        args.call_graph = self.call_graph;
+        args.no_damon = self.no_damon;
+        args
+    }
+}
+
+/// `record`'s options for a recording of the live commands (which write no file of their
+/// own): DAMON snapshots and, at `sample_hz` above 0, the target's call stacks.
+pub(crate) fn recording(target: Option<String>, observe: bool, sample_hz: u64, damon: crate::control::args::DamonArgs) -> record::args::Args {
+    let mut do_record = vec!["access".to_owned()];
+    if sample_hz > 0 {
+        do_record.push("cpu_profile".into());
+    }
+    record::args::Args {
+        target,
+        out: PathBuf::new(),
+        output_permission: 0o600,
+        force: false,
+        timeout: None,
+        sample_hz,
+        call_graph: CallGraph::Fp,
+        no_follow: false,
+        user: None,
+        keep_running: false,
+        observe,
+        no_damon: false,
+        schemes_target_regions: false,
+        do_record,
+        damon,
     }
 }
 
@@ -123,51 +139,55 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
             let mut output = LiveOutput::new(tx, file.as_mut().map(|f| f as &mut dyn RecordOutput));
             record::run_until(&plan, &mut output, stop.notified())
         });
-        let mut recorder = Some(recorder);
-        let mut join = || recorder.take().map(|r| r.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the recording thread panicked"))));
-        if plain {
-            // A block at each tick, and a last one for what came after it.
-            let mut fresh = false;
-            for item in rx {
-                let tick = model.push(item);
-                fresh = !tick;
-                if tick {
-                    writeln!(out, "{}", plain::block(&model))?;
-                    out.flush()?;
-                }
+        let handle = RefCell::new(Some(recorder));
+        let finished: RefCell<Option<Result<record::Summary>>> = RefCell::new(None);
+        // Waits for the recording to end, once, keeping its result.
+        let join = || {
+            if let Some(h) = handle.borrow_mut().take() {
+                *finished.borrow_mut() = Some(h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("the recording thread panicked"))));
             }
-            if fresh {
-                model.refresh();
-                writeln!(out, "{}", plain::block(&model))?;
-            }
-            return join().expect("joined once");
-        }
-        let mut result = None;
-        term::run(
-            rx,
-            &mut model,
-            || stop.notify_one(),
-            || {
-                let r = join().expect("joined once");
-                let message = match &r {
-                    Ok(summary) => format!("recording ended ({:.1}s)", summary.duration.as_secs_f64()),
-                    Err(e) => format!("{e:#}"),
-                };
-                let failed = r.is_err();
-                result = Some(r);
-                if failed {
-                    bail!("{message}");
+        };
+        let shown = if plain {
+            show_plain(rx, &mut model, out)
+        } else {
+            let ended = || {
+                join();
+                match finished.borrow().as_ref() {
+                    Some(Ok(summary)) => Ok(format!("recording ended ({:.1}s)", summary.duration.as_secs_f64())),
+                    Some(Err(e)) => bail!("{e:#}"),
+                    None => bail!("the recording thread was already joined"),
                 }
-                Ok(message)
-            },
-            |model| write_history(model, &kdamonds),
-        )?;
-        result.or_else(|| join()).expect("joined once")
+            };
+            term::run(rx, &mut model, || stop.notify_one(), ended, |model| write_history(model, &kdamonds))
+        };
+        // Whatever ended the view (an error too) ends the recording, and stops its kdamonds.
+        stop.notify_one();
+        join();
+        let recorded = finished.into_inner().unwrap_or_else(|| Err(anyhow::anyhow!("the recording thread was not joined")));
+        recorded.and_then(|summary| shown.map(|()| summary))
     });
     if let (Some(path), Ok(_)) = (&args.record, &recorded) {
         eprintln!("recorded into {}", path.display());
     }
     recorded.map(|_| ())
+}
+
+/// `--plain`: a block at each tick, and a last one for what came after it.
+fn show_plain(feed: mpsc::Receiver<Feed>, model: &mut LiveModel, out: &mut dyn Write) -> Result<()> {
+    let mut fresh = false;
+    for item in feed {
+        let tick = model.push(item);
+        fresh = !tick;
+        if tick {
+            writeln!(out, "{}", plain::block(model))?;
+            out.flush()?;
+        }
+    }
+    if fresh {
+        model.refresh();
+        writeln!(out, "{}", plain::block(model))?;
+    }
+    Ok(())
 }
 
 /// `w`: what the view kept so far as a record in the current directory.

@@ -66,23 +66,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         bail!("--delay {}: give a number of seconds above 0", args.delay);
     }
     let ongoing = args.target == "ongoing";
-    let observe = record::args::Args {
-        target: (!ongoing).then(|| args.target.clone()),
-        out: Default::default(),
-        output_permission: 0o600,
-        force: false,
-        timeout: None,
-        sample_hz: 0,
-        call_graph: crate::unwind::CallGraph::Fp,
-        no_follow: true,
-        user: None,
-        keep_running: false,
-        observe: ongoing,
-        no_damon: false,
-        schemes_target_regions: false,
-        do_record: vec!["access".into()],
-        damon: args.damon.clone(),
-    };
+    let observe = super::recording((!ongoing).then(|| args.target.clone()), ongoing, 0, args.damon.clone());
     let (plan, mut kdamonds) = record::args::plan(observe, &args.damon_admin)?;
     let dir = PrivateDir::create("monitor")?;
     let window_file = dir.file("window.data");

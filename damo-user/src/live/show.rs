@@ -93,23 +93,7 @@ fn write_record(path: &Path, shown: &[Shown]) -> Result<()> {
 
 /// The next snapshot of every running kdamond's targets, read from the tracepoint.
 fn next_snapshots(damon_admin: &Path) -> Result<Shown> {
-    let observe = record::args::Args {
-        target: None,
-        out: PathBuf::new(),
-        output_permission: 0o600,
-        force: false,
-        timeout: None,
-        sample_hz: 0,
-        call_graph: crate::unwind::CallGraph::Fp,
-        no_follow: true,
-        user: None,
-        keep_running: false,
-        observe: true,
-        no_damon: false,
-        schemes_target_regions: false,
-        do_record: vec!["access".into()],
-        damon: Default::default(),
-    };
+    let observe = super::recording(None, true, 0, Default::default());
     let (mut plan, kdamonds) = record::args::plan(observe, damon_admin)?;
     let slowest = kdamonds.values().filter_map(|k| k.intervals).map(|i| Duration::from_micros(i.aggr_us)).max().unwrap_or(Duration::from_secs(1));
     // A kdamond that never aggregates (stuck, or its interval is long) ends the wait.

@@ -51,11 +51,19 @@ impl Screen {
                 return Err(io::Error::last_os_error()).context("cannot redirect the standard output");
             }
         }
-        let screen = Self { terminal: Terminal::new(CrosstermBackend::new(File::from(tty))).context("cannot draw on the terminal")?, saved };
-        enable_raw_mode().context("cannot put the terminal in raw mode")?;
-        // From here on, a panic puts the terminal back before it prints.
-        let fds = [screen.saved[0].as_raw_fd(), screen.saved[1].as_raw_fd()];
+        // From here on, the screen's drop (or the panic hook) puts everything back.
+        let fds = [saved[0].as_raw_fd(), saved[1].as_raw_fd()];
         SHOWING.store(true, Ordering::SeqCst);
+        let terminal = match Terminal::new(CrosstermBackend::new(File::from(tty))) {
+            Ok(terminal) => terminal,
+            Err(e) => {
+                SHOWING.store(false, Ordering::SeqCst);
+                put_back(fds);
+                return Err(e).context("cannot draw on the terminal");
+            }
+        };
+        let screen = Self { terminal, saved };
+        enable_raw_mode().context("cannot put the terminal in raw mode")?;
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if SHOWING.swap(false, Ordering::SeqCst) {
