@@ -58,7 +58,7 @@ fn file_offset(addr: u64) -> u64 {
 /// Three phases of [`PHASE`] snapshots; buffer 3 is never touched. Twenty samples per
 /// snapshot in the phase's function.
 fn three_phases() -> Record {
-    let addrs = [live_phase_one as usize as u64, live_phase_two as usize as u64, live_phase_three as usize as u64];
+    let addrs = [live_phase_one as *const () as u64, live_phase_two as *const () as u64, live_phase_three as *const () as u64];
     let mut snapshots = Vec::new();
     let mut samples = Vec::new();
     for i in 0..3 * PHASE {
