@@ -65,7 +65,7 @@ fn plain_top_names_each_phase_while_it_runs() {
         let settled = &blocks[SETTLED.min(blocks.len())..];
         assert!(!settled.is_empty(), "phase {name}: no block well inside it:\n{stdout}");
         for block in settled {
-            let functions: Vec<&str> = block.lines().filter(|l| l.trim_start().split_whitespace().next().is_some_and(|w| w.ends_with('%'))).collect();
+            let functions: Vec<&str> = block.lines().filter(|l| l.split_whitespace().next().is_some_and(|w| w.ends_with('%'))).collect();
             assert!(functions.iter().any(|l| l.ends_with(function)), "phase {name}: {function} not listed:\n{block}");
             for (_, other) in FUNCTIONS.iter().filter(|(_, f)| *f != function) {
                 assert!(!functions.iter().any(|l| l.ends_with(other)), "phase {name}: {other} listed:\n{block}");
@@ -167,5 +167,5 @@ fn show_reads_a_raw_kdamond_without_changing_it_and_prints_report_access() {
     let report = String::from_utf8_lossy(&report.stdout);
     // The report's snapshots, each a run of region lines: show's is one of them, verbatim.
     let snapshots: Vec<Vec<&str>> = report.split("heatmap:").map(region_lines).collect();
-    assert!(snapshots.iter().any(|s| *s == regions), "show's snapshot is none of report access's {} snapshots of the same kdamond:\n{shown}", snapshots.len());
+    assert!(snapshots.contains(&regions), "show's snapshot is none of report access's {} snapshots of the same kdamond:\n{shown}", snapshots.len());
 }
