@@ -12,6 +12,7 @@ fn main() {
     // and quietly (Rust ignores SIGPIPE, which turns it into "Broken pipe" errors). `record`
     // keeps ignoring it: it must live to stop the kdamonds and the command it started, and
     // its output is only the progress line and the summary, whose write errors it ignores.
+    // `top` and `monitor` record too: a closed pipe is an error they end on, stopping theirs.
     if !matches!(cli.command, Command::Record(_) | Command::Top(_) | Command::Monitor(_)) {
         // SAFETY: setting a signal's disposition to its default before any thread starts.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
