@@ -27,12 +27,22 @@ pub fn run(damo_trace: &Path, dir: &Path) -> Result<()> {
     }
     cargo(&["build", "--release", "-p", "damo-workload"])?;
     let workload = crate::setup::workspace_root().join("target/release/damo-workload");
-    let command = format!("{} known --seconds {SECONDS}", workload.display());
+    // The workload is started here and given by pid: a command damo-trace started would be
+    // its child, and wait4 would count the workload's CPU as damo-trace's.
+    let workload_pid = || -> Result<(std::process::Child, String)> {
+        let child = Command::new(&workload).args(["known", "--seconds", &SECONDS.to_string()]).stdout(Stdio::null()).spawn().context("cannot start the workload")?;
+        let pid = child.id().to_string();
+        Ok((child, pid))
+    };
     let record = dir.join("live-bench.dtr");
+    let (mut w, pid) = workload_pid()?;
     let (stderr, record_cpu, record_wall) =
-        measure(Command::new(damo_trace).args(["record", "--no-damon", "--force", "--sample_hz", "99", "--do_record", "cpu_profile", "-o"]).arg(&record).arg(&command))?;
+        measure(Command::new(damo_trace).args(["record", "--no-damon", "--force", "--sample_hz", "99", "--do_record", "cpu_profile", "-o"]).arg(&record).arg(&pid))?;
+    w.wait()?;
     let collector = parse_collector_cpu(&stderr).with_context(|| format!("no summary line from record: {stderr}"))?;
-    let (_, top_cpu, top_wall) = measure(Command::new(damo_trace).args(["top", "--plain", "--no-damon", "--sample_hz", "99", &command]))?;
+    let (mut w, pid) = workload_pid()?;
+    let (_, top_cpu, top_wall) = measure(Command::new(damo_trace).args(["top", "--plain", "--no-damon", "--sample_hz", "99", &pid]))?;
+    w.wait()?;
     let pct = |cpu: Duration, wall: Duration| cpu.as_secs_f64() * 100.0 / wall.as_secs_f64();
     println!("native, {SECONDS} s of `damo-workload known` at 99 Hz (whole processes: loading eBPF and naming code included):");
     println!("  collector (record's summary)   {:6.3} s  {:5.2}% of a core", collector.as_secs_f64(), pct(collector, record_wall));
