@@ -12,8 +12,9 @@ missing=()
 # gcc: the tests' C workloads (with and without frame pointers); nodejs: JIT code named from a
 # perf map; golang-go: `go tool pprof` reads what `report export` writes; musl-tools: the C
 # compiler for SQLite in the VM's static `damo-workload engine`; openjdk-17-jre-headless:
-# Apache Spark (pyspark) reads the Parquet dataset in its test tier.
-for p in llvm-22-dev busybox-static cpio zstd file python3-venv fonts-dejavu-core gcc libc6-dev nodejs golang-go musl-tools openjdk-17-jre-headless; do
+# Apache Spark (pyspark) reads the Parquet dataset in its test tier; tmux: the
+# pseudo-terminal test of `top`'s UI.
+for p in llvm-22-dev busybox-static cpio zstd file python3-venv fonts-dejavu-core gcc libc6-dev nodejs golang-go musl-tools openjdk-17-jre-headless tmux; do
   installed "$p" || missing+=("$p")
 done
 # bookworm's qemu-system-x86 (7.2) would make apt remove the preinstalled qemu-utils 10.0.2 from

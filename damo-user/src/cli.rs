@@ -52,4 +52,10 @@ pub enum Command {
     /// Write the man pages (`cargo xtask dist` packs them).
     #[command(name = "man-pages", hide = true)]
     ManPages(damo_user::dist::ManPagesArgs),
+    /// Watch a target live: hot address bands, WSS, hot functions and phases (root).
+    Top(damo_user::live::Args),
+    /// Print the current snapshot of every running kdamond, like `damo show` (read-only, root).
+    Show(damo_user::live::show::Args),
+    /// Report the target's access pattern every few seconds, like `damo monitor` (root).
+    Monitor(damo_user::live::monitor::Args),
 }

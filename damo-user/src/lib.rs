@@ -9,6 +9,7 @@ pub mod diagnose;
 pub mod dist;
 pub mod errors;
 pub mod launch;
+pub mod live;
 pub mod modules_cli;
 pub mod normalize;
 pub mod pidfd;

@@ -12,7 +12,8 @@ fn main() {
     // and quietly (Rust ignores SIGPIPE, which turns it into "Broken pipe" errors). `record`
     // keeps ignoring it: it must live to stop the kdamonds and the command it started, and
     // its output is only the progress line and the summary, whose write errors it ignores.
-    if !matches!(cli.command, Command::Record(_)) {
+    // `top` and `monitor` record too: a closed pipe is an error they end on, stopping theirs.
+    if !matches!(cli.command, Command::Record(_) | Command::Top(_) | Command::Monitor(_)) {
         // SAFETY: setting a signal's disposition to its default before any thread starts.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
@@ -35,6 +36,9 @@ fn main() {
         Command::Validate(args) => damo_user::validate::run(args),
         Command::Completion(args) => damo_user::dist::completion(args, Cli::command(), &mut out),
         Command::ManPages(args) => damo_user::dist::man_pages(args, Cli::command()),
+        Command::Top(args) => damo_user::live::run(args, &mut out),
+        Command::Show(args) => damo_user::live::show::run(args, &mut out),
+        Command::Monitor(args) => damo_user::live::monitor::run(args, &mut out),
     };
     let flushed = out.flush();
     if let Err(e) = result {

@@ -83,6 +83,31 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
 
 /// Runs `record` and prints the summary line.
 pub fn run(args: Args) -> Result<()> {
+    let (out, permission, force) = (args.out.clone(), args.output_permission, args.force);
+    let (plan, kdamonds) = plan(args, std::path::Path::new(damo_sysfs::ADMIN))?;
+    let mut file = RecordFile::create(&out, permission, force, kdamonds).context("cannot start the record")?;
+    if let Some(at) = file.streaming_path().filter(|at| *at != out) {
+        eprintln!("recording into {}; it replaces {} when the recording ends", at.display(), out.display());
+    }
+    let recorded = file.metadata(&super::metadata::of(&plan)).and_then(|()| super::run(&plan, &mut file));
+    let summary = match recorded {
+        Ok(summary) => summary,
+        Err(e) => {
+            // Nothing recorded: our file goes (and a record it was to replace stays as it was).
+            return Err(match file.abandon() {
+                Some(kept) => e.context(format!("the record so far is in {}", kept.display())),
+                None => e,
+            });
+        }
+    };
+    // Ignored if stderr is gone: the record is written, the run succeeded.
+    let _ = writeln!(std::io::stderr(), "\r{summary} -> {}", out.display());
+    Ok(())
+}
+
+/// The recording `args` ask for, and what the record says about the kdamonds it observes
+/// (`record` and the live view share it). `--observe` reads the kdamonds under `damon_admin`.
+pub fn plan(args: Args, damon_admin: &std::path::Path) -> Result<(Plan, HashMap<u32, KdamondInfo>)> {
     let doing = |what: &str| args.do_record.iter().any(|w| w == what);
     let (access, cpu_profile) = (doing("access"), doing("cpu_profile"));
     let proc_samples = super::ProcSampling { footprints: doing("mem_footprint"), vmas: doing("vmas"), stats: doing("proc_stats") };
@@ -131,7 +156,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut monitored_pids = Vec::new();
     if args.observe {
         // Read-only: whose they are does not matter.
-        for k in damo_sysfs::summary::list(&SysfsTree::new(damo_sysfs::ADMIN), &[]).context("--observe")? {
+        for k in damo_sysfs::summary::list(&SysfsTree::new(damon_admin), &[]).context("--observe")? {
             let (Some(pid), "on") = (k.pid, k.state.as_str()) else { continue };
             kdamonds.insert(pid, KdamondInfo { index: k.index as u32, intervals: k.intervals() });
             monitored_pids.extend(&k.target_pids);
@@ -154,24 +179,7 @@ pub fn run(args: Args) -> Result<()> {
         proc_samples,
         keep_running: args.keep_running,
     };
-    let mut file = RecordFile::create(&args.out, args.output_permission, args.force, kdamonds).context("cannot start the record")?;
-    if let Some(at) = file.streaming_path().filter(|at| *at != args.out) {
-        eprintln!("recording into {}; it replaces {} when the recording ends", at.display(), args.out.display());
-    }
-    let recorded = file.metadata(&super::metadata::of(&plan)).and_then(|()| super::run(&plan, &mut file));
-    let summary = match recorded {
-        Ok(summary) => summary,
-        Err(e) => {
-            // Nothing recorded: our file goes (and a record it was to replace stays as it was).
-            return Err(match file.abandon() {
-                Some(kept) => e.context(format!("the record so far is in {}", kept.display())),
-                None => e,
-            });
-        }
-    };
-    // Ignored if stderr is gone: the record is written, the run succeeded.
-    let _ = writeln!(std::io::stderr(), "\r{summary} -> {}", args.out.display());
-    Ok(())
+    Ok((plan, kdamonds))
 }
 
 #[cfg(test)]

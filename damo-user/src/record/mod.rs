@@ -127,6 +127,11 @@ impl std::fmt::Display for Summary {
 /// Runs a recording into `output` until the target exits, the timeout passes, or SIGINT or
 /// SIGTERM arrives. Kdamonds are started and stopped by the caller; this only observes.
 pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
+    run_until(plan, output, std::future::pending())
+}
+
+/// [`run`], which also ends when `stop` completes (a live view's `q`).
+pub fn run_until(plan: &Plan, output: &mut dyn RecordOutput, stop: impl std::future::Future<Output = ()>) -> Result<Summary> {
     if !Privileges::current().can_trace() {
         bail!("recording loads eBPF programs and needs root (or CAP_BPF and CAP_PERFMON): sudo damo-trace record …");
     }
@@ -203,7 +208,12 @@ pub fn run(plan: &Plan, output: &mut dyn RecordOutput) -> Result<Summary> {
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let collected = runtime.block_on(async {
-        let shutdown = shutdown_signal(exit_watch, plan.timeout);
+        let shutdown = async {
+            tokio::select! {
+                () = shutdown_signal(exit_watch, plan.timeout) => {}
+                () = stop => {}
+            }
+        };
         collector::collect(events, &mut sink, shutdown).await
     });
     let cpu = cpu_time().saturating_sub(cpu_before);

@@ -5,6 +5,7 @@
 mod cases;
 mod churn;
 mod fleet;
+mod live;
 mod profile;
 mod stacks;
 
@@ -57,6 +58,10 @@ pub struct Options {
     /// queries over ten such records.
     #[arg(long)]
     pub fleet: bool,
+    /// Only what `top` costs: the live view on a replayed stream at default intervals and
+    /// 99 Hz, then (root) `top --plain` next to `record` on the same workload.
+    #[arg(long)]
+    pub live: bool,
     /// Seconds of churn per recorder.
     #[arg(long, default_value_t = 30)]
     pub churn_seconds: u64,
@@ -87,6 +92,9 @@ pub fn run(opts: Options) -> Result<()> {
     }
     if opts.churn {
         return churn::run(&ours, &dir, opts.churn_seconds);
+    }
+    if opts.live {
+        return live::run(&ours, &dir);
     }
     let damo_bin = if opts.no_damo { None } else { Some(damo_install::ensure(&root)?) };
 

@@ -136,7 +136,7 @@ fn measure(damo_trace: &Path, workload: &Path, dir: &Path, mode: Mode, hz: u32) 
 }
 
 /// Waits for `child` and returns its stderr and CPU time (user + system, from wait4).
-fn wait_with_rusage(mut child: Child, pid: i32) -> Result<(String, Duration)> {
+pub(super) fn wait_with_rusage(mut child: Child, pid: i32) -> Result<(String, Duration)> {
     let mut stderr = String::new();
     if let Some(mut e) = child.stderr.take() {
         std::io::Read::read_to_string(&mut e, &mut stderr)?;
@@ -156,7 +156,7 @@ fn wait_with_rusage(mut child: Child, pid: i32) -> Result<(String, Duration)> {
 }
 
 /// "collector CPU 0.123s" from damo-trace's summary line.
-fn parse_collector_cpu(stderr: &str) -> Option<Duration> {
+pub(super) fn parse_collector_cpu(stderr: &str) -> Option<Duration> {
     let rest = &stderr[stderr.rfind("collector CPU ")? + "collector CPU ".len()..];
     let secs: f64 = rest[..rest.find('s')?].parse().ok()?;
     Some(Duration::from_secs_f64(secs))

@@ -1,0 +1,154 @@
+//! `top`, `show` and `monitor` on the host, never writing DAMON. Tier 1: the refusals that
+//! need no kdamond (`--observe`, `show` and `monitor ongoing` pointed at an empty DAMON
+//! sysfs, so the host's own kdamond, running or not, does not matter). Tier 2 (root):
+//! `top --plain --no-damon` on our workload, and the UI in a pseudo-terminal (tmux): it
+//! starts, redraws, and quits on `q` with the terminal restored.
+
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+    time::{Duration, Instant},
+};
+
+fn damo_trace() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_damo-trace"))
+}
+
+fn workload() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("damo-workload");
+    assert!(path.is_file(), "{} is missing: cargo build -p damo-workload", path.display());
+    path
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn observe_refuses_when_no_kdamond_runs() {
+    let empty = tempfile::tempdir().unwrap();
+    let with_none = tempfile::tempdir().unwrap();
+    std::fs::create_dir(with_none.path().join("kdamonds")).unwrap();
+    std::fs::write(with_none.path().join("kdamonds/nr_kdamonds"), "0\n").unwrap();
+    for admin in [empty.path(), with_none.path()] {
+        for extra in [&["--plain"][..], &[]] {
+            let out = damo_trace().args(["top", "--observe", "--damon_admin"]).arg(admin).args(extra).output().unwrap();
+            assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+            let err = stderr(&out);
+            assert!(err.starts_with("damo-trace: --observe: ") && err.contains("no kdamond is running") && err.lines().count() == 1, "{err}");
+            assert!(out.stdout.is_empty(), "nothing on stdout: {:?}", String::from_utf8_lossy(&out.stdout));
+        }
+    }
+}
+
+#[test]
+fn show_and_monitor_refuse_when_no_kdamond_runs() {
+    let empty = tempfile::tempdir().unwrap();
+    let admin = empty.path().to_str().unwrap();
+    for args in [&["show", "--damon_admin", admin][..], &["show", "--repeat", "3", "--damon_admin", admin], &["monitor", "ongoing", "--count", "1", "--damon_admin", admin]] {
+        let out = damo_trace().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("no kdamond is running") && err.lines().count() == 1, "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let out = damo_trace().args(["monitor", "ongoing", "--delay", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--delay 0: give a number of seconds above 0"), "{}", stderr(&out));
+}
+
+#[test]
+fn top_without_a_target_says_what_to_give() {
+    let out = damo_trace().args(["top", "--plain"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nothing to record: give a pid"), "{}", stderr(&out));
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn plain_top_names_the_workloads_hot_function() {
+    let command = format!("{} known --seconds 4", workload().display());
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("top.data");
+    let out = damo_trace().args(["top", "--plain", "--no-damon", "--sample_hz", "199", "--record"]).arg(&record).arg(&command).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let blocks: Vec<&str> = text.split("\ntop ").collect();
+    assert!(blocks.len() >= 3, "a block about once a second for 4 s:\n{text}");
+    // --record wrote what was shown: a complete record with every sample the last block
+    // counted (how many depends on the CPU the workload got).
+    let read = damo_record::native::read(&std::fs::read(&record).unwrap()).expect("the --record file reads back");
+    let shown: usize = blocks.last().unwrap().split(" snapshots, ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).expect("the block's sample count");
+    assert!(read.complete && shown >= 20 && read.record.samples.len() == shown, "{} samples recorded, {shown} shown, complete {}", read.record.samples.len(), read.complete);
+    // Half the workload's time is workload_compute, half libc's memset; both are listed.
+    let last = blocks.last().unwrap();
+    assert!(last.contains("workload_compute") && last.contains("memset"), "the last block:\n{last}");
+    assert!(last.contains("libc.so"), "memset's module:\n{last}");
+}
+
+/// A tmux server of our own (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(command: &str) -> Self {
+        let socket = format!("damo-trace-live-{}", std::process::id());
+        let ok = Command::new("tmux").args(["-L", &socket, "new-session", "-d", "-x", "120", "-y", "40", command]).status().expect("tmux (scripts/setup.sh installs it)");
+        assert!(ok.success(), "tmux new-session");
+        Self { socket }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        assert!(Command::new("tmux").args(["-L", &self.socket, "send-keys", keys]).status().unwrap().success());
+    }
+
+    /// Waits up to `timeout` for the screen to satisfy `ok`.
+    fn wait_for(&self, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ok(&screen) || start.elapsed() > timeout {
+                return screen;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+    }
+}
+
+/// The `damo-trace top  12.3s` of the header.
+fn elapsed(screen: &str) -> Option<f64> {
+    screen.lines().find_map(|l| l.strip_prefix("damo-trace top"))?.split_whitespace().next()?.strip_suffix('s')?.parse().ok()
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn the_ui_starts_redraws_and_quits_on_q_restoring_the_terminal() {
+    let command = format!("{} top --no-damon '{} known --seconds 60'; echo EXITED $?; stty -a; sleep 60", env!("CARGO_BIN_EXE_damo-trace"), workload().display());
+    let tmux = Tmux::new(&command);
+    let first = tmux.wait_for(Duration::from_secs(20), |s| s.contains("workload_compute") || s.contains("memset"));
+    assert!(first.contains("hot functions") && first.contains("q quit"), "the UI did not start:\n{first}");
+    let t0 = elapsed(&first).expect("the header's time");
+    let later = tmux.wait_for(Duration::from_secs(10), |s| elapsed(s).is_some_and(|t| t >= t0 + 2.0));
+    assert!(elapsed(&later).is_some_and(|t| t >= t0 + 2.0), "no redraw in 10 s (first at {t0}s):\n{later}");
+    assert!(!later.contains("known iterations") && !later.contains("snapshots  0 regions"), "the command or the status line wrote over the UI:\n{later}");
+    tmux.keys("q");
+    let after = tmux.wait_for(Duration::from_secs(20), |s| s.contains("EXITED"));
+    assert!(after.contains("EXITED 0"), "top did not end on q:\n{after}");
+    assert!(!after.contains("hot functions"), "the alternate screen was left:\n{after}");
+    // Cooked mode again: canonical input and echo.
+    let modes = after.split_whitespace().collect::<Vec<_>>();
+    assert!(modes.contains(&"icanon") && modes.contains(&"echo"), "the terminal stayed raw:\n{after}");
+}
