@@ -53,9 +53,18 @@ pub fn period(record: &Record, sample_hz: Option<u64>) -> Period {
     Period { ns, source }
 }
 
-/// Writes `selected` (samples of `record`) in `format` to `w`, titled `title`; in pprof, each
-/// sample with its `labels` (one list per sample, or none at all).
-pub fn write(format: Format, record: &Record, selected: &[&StackSample], labels: &[pprof::SampleLabels], namer: &mut Namer, period_ns: u64, title: &str, w: &mut dyn Write) -> anyhow::Result<()> {
+/// What an export writes besides its samples.
+pub struct Output<'a> {
+    pub format: Format,
+    /// The time one sample stands for.
+    pub period_ns: u64,
+    pub title: &'a str,
+}
+
+/// Writes `selected` (samples of `record`) as `output` says to `w`; in pprof, each sample with
+/// its `labels` (one list per sample, or none at all).
+pub fn write(output: &Output, record: &Record, selected: &[&StackSample], labels: &[pprof::SampleLabels], namer: &mut Namer, w: &mut dyn Write) -> anyhow::Result<()> {
+    let Output { format, period_ns, title } = *output;
     match format {
         Format::Pprof => {
             let mut profile = pprof::build_labelled(&record.modules, selected, labels, namer, period_ns, title);

@@ -110,7 +110,8 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         }
         export::Format::Speedscope => Vec::new(),
     };
-    let written = export::write(format, &record, &selected, &labels, &mut namer, period.ns, &title, &mut w);
+    let output = export::Output { format, period_ns: period.ns, title: &title };
+    let written = export::write(&output, &record, &selected, &labels, &mut namer, &mut w);
     let file = written.and_then(|()| w.into_inner().map_err(|e| e.into_error().into())).with_context(|| format!("failed to write {}", path.display()))?;
     file.commit()?;
     writeln!(out, "{}: {} samples ({what}), {} ns each (from {})", path.display(), selected.len(), period.ns, period.source)?;
