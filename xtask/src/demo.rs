@@ -11,7 +11,6 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use base64::Engine;
 use damo_record::output_file::{self, OutputOptions};
 
 use crate::{setup::workspace_root, test::cargo, vm};
@@ -86,10 +85,7 @@ pub fn run(opts: Options) -> Result<()> {
 }
 
 fn decode_record(console: &[String]) -> Result<Vec<u8>> {
-    let begin = console.iter().position(|l| l.starts_with("DAMO-DEMO-BEGIN")).context("the VM sent no record")?;
-    let end = console.iter().position(|l| l.starts_with("DAMO-DEMO-END")).context("the record was cut short")?;
-    let text: String = console[begin + 1..end].iter().map(|l| l.trim()).collect();
-    base64::engine::general_purpose::STANDARD.decode(text).context("the record got damaged on the console")
+    crate::vm::console_files(console)?.into_iter().find(|(name, _)| name == "demo.dtr").map(|(_, bytes)| bytes).context("the VM sent no record")
 }
 
 /// A buffer's range as the workload printed it ("buffer <name> 0x…-0x…").
@@ -107,7 +103,7 @@ mod tests {
 
     #[test]
     fn reads_the_console() {
-        let console: Vec<String> = ["  | buffer random 0x7f00-0x8f00", "DAMO-DEMO-BEGIN", "aGVs", "bG8=", "DAMO-DEMO-END"].map(String::from).to_vec();
+        let console: Vec<String> = ["  | buffer random 0x7f00-0x8f00", "DAMO-FILE-BEGIN demo.dtr", "aGVs", "bG8=", "DAMO-FILE-END"].map(String::from).to_vec();
         assert_eq!(buffer(&console, "random").unwrap(), (0x7f00, 0x8f00));
         assert_eq!(decode_record(&console).unwrap(), b"hello");
         assert!(buffer(&console, "hotspot").is_err());

@@ -35,11 +35,15 @@ pub struct Options {
     /// passes 4 times in 5 is flaky, and flaky detection is a failure. CI runs 5.
     #[arg(long, default_value_t = PHASE_REPEATS)]
     pub phase_repeats: usize,
+    /// Save the records each boot's checks wrote (its /tmp/*.data) here, as
+    /// `<test>-<repeat>-<file>`: what a flaky check saw, to replay its reports offline.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { timeout: 900, only: None, phase_repeats: PHASE_REPEATS }
+        Self { timeout: 900, only: None, phase_repeats: PHASE_REPEATS, keep: None }
     }
 }
 
@@ -113,7 +117,10 @@ pub fn run(opts: Options) -> Result<()> {
         let repeats = if REPEATED_PHASE_TESTS.iter().any(|t| run.ends_with(t)) { opts.phase_repeats.max(1) } else { 1 };
         for k in 1..=repeats {
             println!("vm: booting for {run} ({k} of {repeats})");
-            let booted = boot_with(&kernel, &initramfs, run, vcpus(run), Duration::from_secs(opts.timeout))?;
+            let booted = boot_with(&kernel, &initramfs, run, vcpus(run), opts.keep.is_some(), Duration::from_secs(opts.timeout))?;
+            if let Some(dir) = &opts.keep {
+                keep_files(dir, &format!("{}-{k}", run.replace([':', '/'], "_")), &booted.console)?;
+            }
             results.extend(booted.results.into_iter().map(|(name, ok)| if repeats > 1 { (format!("{name} #{k}"), ok) } else { (name, ok) }));
         }
     }
@@ -253,13 +260,13 @@ pub struct Boot {
 }
 
 /// Boots the VM for one run (`sysinfo`, `demo` or `<binary>:<test>`), echoing its console
-/// unless it is the demo's data.
+/// but for the files it sends.
 pub fn boot(kernel: &Path, initramfs: &Path, run: &str, timeout: Duration) -> Result<Boot> {
-    boot_with(kernel, initramfs, run, 2, timeout)
+    boot_with(kernel, initramfs, run, 2, false, timeout)
 }
 
-/// [`boot`] on `vcpus` vCPUs.
-pub fn boot_with(kernel: &Path, initramfs: &Path, run: &str, vcpus: u32, timeout: Duration) -> Result<Boot> {
+/// [`boot`] on `vcpus` vCPUs; `send_files`: the VM sends back the records its checks wrote (see [`console_files`]).
+pub fn boot_with(kernel: &Path, initramfs: &Path, run: &str, vcpus: u32, send_files: bool, timeout: Duration) -> Result<Boot> {
     let mut qemu = Command::new("qemu-system-x86_64")
         .args(["-accel", "tcg,thread=multi", "-cpu", "max", "-smp", &vcpus.to_string(), "-m", "1G"])
         .args(["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"])
@@ -268,7 +275,7 @@ pub fn boot_with(kernel: &Path, initramfs: &Path, run: &str, vcpus: u32, timeout
         .arg("-initrd")
         .arg(initramfs)
         .arg("-append")
-        .arg(format!("console=ttyS0 rdinit=/init panic=-1 loglevel=4 mitigations=off damo_only={run}"))
+        .arg(format!("console=ttyS0 rdinit=/init panic=-1 loglevel=4 mitigations=off damo_only={run} damo_send_files={}", u8::from(send_files)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
@@ -292,12 +299,12 @@ pub fn boot_with(kernel: &Path, initramfs: &Path, run: &str, vcpus: u32, timeout
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => {
-                // The demo's record crosses the console as base64: not for eyes.
-                quiet |= line.starts_with("DAMO-DEMO-BEGIN");
+                // Files cross the console as base64: not for eyes.
+                quiet |= line.starts_with(FILE_BEGIN);
                 if !quiet {
                     println!("vm| {line}");
                 }
-                quiet &= !line.starts_with("DAMO-DEMO-END");
+                quiet &= !line.starts_with(FILE_END);
                 console.push(line.clone());
                 if let Some(rest) = line.trim().strip_prefix("DAMO-TEST ") {
                     match rest.split_once(' ') {
@@ -326,6 +333,34 @@ pub fn boot_with(kernel: &Path, initramfs: &Path, run: &str, vcpus: u32, timeout
     Ok(Boot { results, console })
 }
 
+/// The lines around a file the VM sends over its console (xtask/vm/init `send_file`): the
+/// first names it, the base64 of its bytes follows.
+const FILE_BEGIN: &str = "DAMO-FILE-BEGIN ";
+const FILE_END: &str = "DAMO-FILE-END";
+
+/// The files the VM sent over its console, by name.
+pub fn console_files(console: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
+    use base64::Engine;
+    let mut files = Vec::new();
+    let mut lines = console.iter();
+    while let Some(name) = lines.by_ref().find_map(|l| l.strip_prefix(FILE_BEGIN)) {
+        let text: String = lines.by_ref().take_while(|l| !l.starts_with(FILE_END)).map(|l| l.trim()).collect();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(text).with_context(|| format!("{name} got damaged on the console"))?;
+        files.push((name.trim().to_owned(), bytes));
+    }
+    Ok(files)
+}
+
+fn keep_files(dir: &Path, prefix: &str, console: &[String]) -> Result<()> {
+    fs::create_dir_all(dir)?;
+    for (name, bytes) in console_files(console)? {
+        let path = dir.join(format!("{prefix}-{name}"));
+        fs::write(&path, bytes).with_context(|| format!("failed to write {}", path.display()))?;
+        println!("vm: kept {}", path.display());
+    }
+    Ok(())
+}
+
 pub(crate) fn run_cmd(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("failed to run {cmd:?}"))?;
     if !status.success() {
@@ -345,6 +380,13 @@ fn output(cmd: &mut Command) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_files_from_the_console() {
+        let console: Vec<String> = ["vm| x", "DAMO-FILE-BEGIN a.data", "aGVs", "bG8=", "DAMO-FILE-END", "DAMO-FILE-BEGIN b.data", "", "DAMO-FILE-END"].map(String::from).to_vec();
+        assert_eq!(console_files(&console).unwrap(), vec![("a.data".to_owned(), b"hello".to_vec()), ("b.data".to_owned(), Vec::new())]);
+        assert!(console_files(&["DAMO-FILE-BEGIN c".to_owned(), "!!".to_owned(), "DAMO-FILE-END".to_owned()]).is_err());
+    }
 
     #[test]
     fn picks_the_newest_kernel() {
