@@ -109,9 +109,32 @@ fn shown(name: &str) -> String {
     name.strip_suffix("_[k]").unwrap_or(name).to_owned()
 }
 
+/// How many standard errors apart two parts' shares of a frame must be for [`differs`]:
+/// short phases hold few samples (a second at 99 Hz holds 99), and a share of 99 stacks is
+/// uncertain by up to 5 points.
+const SIGNIFICANT: f64 = 3.0;
+
+/// Whether `a` and `b` ran different code: some frame is in at least `gap` (0..1) more of
+/// one's complete stacks than of the other's, by more than [`SIGNIFICANT`] standard errors
+/// of the difference.
+pub fn differs<S: Borrow<NamedStack>>(a: &[S], b: &[S], gap: f64) -> bool {
+    let ((in_a, na), (in_b, nb)) = (inclusive(a), inclusive(b));
+    if na == 0 || nb == 0 {
+        return false;
+    }
+    let (na, nb) = (na as f64, nb as f64);
+    let frames: HashSet<&str> = in_a.keys().chain(in_b.keys()).copied().filter(|f| nameable(f)).collect();
+    frames.into_iter().any(|f| {
+        let (ka, kb) = (in_a.get(f).map_or(0, |c| c.0) as f64, in_b.get(f).map_or(0, |c| c.0) as f64);
+        let (pa, pb, pooled) = (ka / na, kb / nb, (ka + kb) / (na + nb));
+        let error = (pooled * (1.0 - pooled) * (1.0 / na + 1.0 / nb)).sqrt();
+        (pa - pb).abs() >= gap && (pa - pb).abs() > SIGNIFICANT * error
+    })
+}
+
 /// Names a label may use: not a separator, not an unnamed frame (`[unknown] 0x…`,
 /// `[libc.so.6+0x…]`, `[x changed or missing]`), not an entry point (every stack has one).
-fn nameable(name: &str) -> bool {
+pub fn nameable(name: &str) -> bool {
     name != "-" && !name.starts_with('[') && !is_entry(name)
 }
 

@@ -7,6 +7,7 @@ pub mod attribution;
 pub mod export;
 pub mod folded;
 pub mod json;
+pub mod phases;
 pub mod pprof;
 pub mod speedscope;
 pub mod stacks;

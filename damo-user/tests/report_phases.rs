@@ -109,3 +109,67 @@ fn profile_diff_colours_the_function_of_the_selected_phase_red() {
     let (ok, _, err) = ours(&everything);
     assert!(!ok && err.contains("--diff compares"), "a diff without a selection must fail clearly: {err}");
 }
+
+/// A real record of the caller-mode workload from the project's VM
+/// (tests/data/vm/README.md), rewritten with DAMON blind for the seconds `blind` (ns since
+/// the first snapshot): every region there reads 0 accesses, as when DAMON misses a phase's
+/// accesses under emulation; without stacks when `stacks` is false.
+fn vm_record_blinded(dir: &std::path::Path, blind: std::ops::Range<u64>, stacks: bool) -> std::path::PathBuf {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/vm/callers.dtr");
+    let read = damo_record::native::read(&std::fs::read(fixture).unwrap()).unwrap();
+    assert!(read.complete);
+    let mut record = read.record;
+    let origin = record.targets[0].snapshots[0].start_ns;
+    for s in &mut record.targets[0].snapshots {
+        if blind.contains(&(s.start_ns - origin)) {
+            s.regions.iter_mut().for_each(|r| r.nr_accesses = 0);
+        }
+    }
+    let path = dir.join(format!("blind-{}-{}-{stacks}.dtr", blind.start, blind.end));
+    let mut w = NativeWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    for t in &record.targets {
+        for s in &t.snapshots {
+            w.snapshot(t, s).unwrap();
+        }
+    }
+    if stacks {
+        w.modules(&record.modules).unwrap();
+        w.code_symbols(&record.code_symbols).unwrap();
+        w.kernel_symbols(&record.kernel_symbols).unwrap();
+        w.stacks(&record.samples).unwrap();
+    }
+    w.finish().unwrap();
+    path
+}
+
+/// (start in s since the first snapshot, responsible) of each phase `report phases` finds.
+fn phases_of(rec: &std::path::Path) -> Vec<(f64, String)> {
+    let (ok, out, err) = ours(&["report", "phases", "-i", rec.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    let phases: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    phases.iter().map(|p| (p["start_s"].as_f64().unwrap(), p["responsible"].as_str().unwrap_or("-").to_owned())).collect()
+}
+
+/// In 1 CI boot of 15 DAMON saw the caller-mode workload's sequential phase for a second and
+/// then nothing until the last phase; the hot sets alone then put a boundary 3.4 s early and
+/// merged two phases. The code that ran changed on time, and its cuts must hold.
+#[test]
+fn phases_hold_where_the_code_changed_though_damon_went_blind() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = phases_of(&vm_record_blinded(dir.path(), 0..0, true));
+    let names: Vec<&str> = seen.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names, ["memset", "caller_sequential_scan", "caller_random_update", "caller_hot_spot"], "{seen:?}");
+    // Blind from 1.5 s into the sequential phase to the end of the random one.
+    let (sequential, hot_spot) = (seen[1].0, seen[3].0);
+    let blind = ((sequential + 1.5) * 1e9) as u64..(hot_spot * 1e9) as u64;
+
+    let hot_sets_only = phases_of(&vm_record_blinded(dir.path(), blind.clone(), false));
+    assert!(hot_sets_only.len() < 4 || hot_sets_only.iter().all(|(s, _)| (s - seen[2].0).abs() > 1.0), "the blinded record must fool the hot sets, or this tests nothing: {hot_sets_only:?}");
+
+    let found = phases_of(&vm_record_blinded(dir.path(), blind, true));
+    let names: Vec<&str> = found.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names, ["memset", "caller_sequential_scan", "caller_random_update", "caller_hot_spot"], "{found:?}");
+    for ((got, _), (want, name)) in found.iter().zip(&seen) {
+        assert!((got - want).abs() <= 0.3, "{name} starts at {got:.2} s blinded, {want:.2} s seeing: {found:?}");
+    }
+}

@@ -121,8 +121,8 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
 /// `report phases`' phases of the record's main target (none without snapshots).
 fn phases_of(record: &Record, args: &super::phases::PhaseArgs, namer: &mut Namer) -> Result<Vec<Phase>> {
     let Some(target) = damo_report::phases::main_target(record).filter(|t| !t.snapshots.is_empty()) else { return Ok(Vec::new()) };
-    let named = super::phases::Named::new(record, Some(namer));
-    Ok(super::phases::find(target, &args.request()?.options(target), &named).into_iter().map(|f| f.phase).collect())
+    let named = damo_profile::phases::Named::new(record, Some(namer));
+    Ok(damo_profile::phases::find(target, &args.request()?.options(target), &named).into_iter().map(|f| f.phase).collect())
 }
 
 /// `--format parquet`: the whole record into the dataset directory, as one host's record.
@@ -136,10 +136,10 @@ fn parquet(args: &Args, out: &mut dyn Write) -> Result<()> {
     let name = args.record_name.clone().unwrap_or_else(|| args.samples.input.input.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()));
     let partition = damo_fleet::Partition::new(&host, &name)?;
     let mut namer = Namer::new(&record, &args.samples.symbols.search_dirs);
-    let named = super::phases::Named::new(&record, (!record.samples.is_empty()).then_some(&mut namer));
+    let named = damo_profile::phases::Named::new(&record, (!record.samples.is_empty()).then_some(&mut namer));
     let target = damo_report::phases::main_target(&record).filter(|t| !t.snapshots.is_empty());
     let found = match target {
-        Some(t) => super::phases::find(t, &args.phases.request()?.options(t), &named),
+        Some(t) => damo_profile::phases::find(t, &args.phases.request()?.options(t), &named),
         None => Vec::new(),
     };
     let index = target.and_then(|t| record.targets.iter().position(|r| std::ptr::eq(r, t))).unwrap_or(0);

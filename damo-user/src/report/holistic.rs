@@ -15,7 +15,7 @@ use damo_report::{
 
 use super::{
     options::{load_with_format, InputArgs, SymbolArgs},
-    phases::{self as report_phases, PhaseArgs},
+    phases::PhaseArgs,
 };
 
 #[derive(Debug, clap::Args)]
@@ -67,8 +67,8 @@ pub fn run(args: Args) -> Result<()> {
     let time = holistic::grid_span(&maps[0]);
 
     let mut namer = (!record.samples.is_empty()).then(|| Namer::new(&record, &args.symbols.search_dirs));
-    let stacks = report_phases::Named::new(&record, namer.as_mut());
-    let found = report_phases::find(target, &request.options(target), &stacks);
+    let stacks = damo_profile::phases::Named::new(&record, namer.as_mut());
+    let found = damo_profile::phases::find(target, &request.options(target), &stacks);
     let named: Vec<NamedSample> = record.samples.iter().zip(&stacks.stacks).map(|(s, n)| (s.ts_ns, timeline::function_of(s, n))).collect();
     // The timeline counts samples per bucket for every function named (and draws the top
     // ones per bucket): --time_buckets 100000000 would take gigabytes per function.

@@ -1,8 +1,8 @@
-//! `report phases`: the record split into access phases (see `damo_report::phases` for the
-//! method), each with its time span, working set, hottest address ranges and, when the
-//! record has stacks, the function responsible for it (`damo_profile::attribution`), the
-//! caller chain down to its hot leaf, its most distinctive frames and its self-time top,
-//! and optionally a flamegraph.
+//! `report phases`: the record split into phases (`damo_profile::phases`: where the hot set
+//! or the code that ran changed), each with its time span, working set, hottest address
+//! ranges and, when the record has stacks, the function responsible for it
+//! (`damo_profile::attribution`), the caller chain down to its hot leaf, its most
+//! distinctive frames and its self-time top, and optionally a flamegraph.
 //!
 //! One numbering and one time axis for every view of phases: phases count from 1 (here, in
 //! the JSON, the flamegraph files `phase-N.svg` and on the holistic page) and times are
@@ -13,19 +13,16 @@ use std::{io::Write, path::PathBuf};
 
 use anyhow::{bail, Context, Result};
 use damo_profile::{
-    attribution::{self, Attribution},
+    attribution,
     folded::FoldedStacks,
     json,
-    stacks::{NamedStack, Namer},
+    phases::{find, Named},
+    stacks::Namer,
     summary::{HotRange, PhaseJson},
     table::Table,
 };
-use damo_record::{
-    model::{Record, TargetRecord},
-    text::printable,
-    units,
-};
-use damo_report::phases::{self, Phase, PhaseOptions, PhaseRequest};
+use damo_record::{text::printable, units};
+use damo_report::phases::{self, PhaseRequest};
 
 use super::options::{InputArgs, SymbolArgs};
 
@@ -64,74 +61,6 @@ impl PhaseArgs {
         let min_phase_us = units::parse_us(&self.min_phase).context("bad --min_phase")?;
         Ok(PhaseRequest { min_phase_us, max_phases: self.max_phases })
     }
-}
-
-/// A phase with the samples that ran in it, named, and what they say.
-pub struct Found {
-    pub phase: Phase,
-    /// Indices into the record's samples.
-    pub samples: Vec<usize>,
-    pub attribution: Attribution,
-}
-
-/// The record's samples named once, in time order, for phase finding and attribution.
-pub struct Named {
-    pub stacks: Vec<NamedStack>,
-    /// Sample times, ascending, parallel to `order`.
-    times: Vec<u64>,
-    /// Sample indices in time order.
-    order: Vec<usize>,
-}
-
-impl Named {
-    pub fn new(record: &Record, namer: Option<&mut Namer>) -> Self {
-        let stacks: Vec<NamedStack> = match namer {
-            Some(namer) => record.samples.iter().map(|s| namer.name(s)).collect(),
-            None => Vec::new(),
-        };
-        let mut order: Vec<usize> = (0..stacks.len()).collect();
-        order.sort_by_key(|&i| record.samples[i].ts_ns);
-        let times = order.iter().map(|&i| record.samples[i].ts_ns).collect();
-        Named { stacks, times, order }
-    }
-
-    /// Sample indices in `[start, end)` ns.
-    fn between(&self, start: u64, end: u64) -> Vec<usize> {
-        let (a, b) = (self.times.partition_point(|&t| t < start), self.times.partition_point(|&t| t < end));
-        self.order[a..b].to_vec()
-    }
-
-    /// The stacks in `[start, end)` and the rest of the record's.
-    fn split(&self, start: u64, end: u64) -> (Vec<&NamedStack>, Vec<&NamedStack>) {
-        let (a, b) = (self.times.partition_point(|&t| t < start), self.times.partition_point(|&t| t < end));
-        let pick = |range: &[usize]| range.iter().map(|&i| &self.stacks[i]).collect::<Vec<_>>();
-        let mut rest = pick(&self.order[..a]);
-        rest.extend(pick(&self.order[b..]));
-        (pick(&self.order[a..b]), rest)
-    }
-}
-
-/// The phases of `target` with the code that ran in each. Neighbouring phases that ran the
-/// same code on much the same memory are one phase: a hot set still settling at a phase's
-/// start does not split it off. The same code: the same function is responsible for each
-/// against the rest of the record, or no frame is distinctive of one against the other.
-pub fn find(target: &TargetRecord, options: &PhaseOptions, named: &Named) -> Vec<Found> {
-    let same_code = |a: &Phase, b: &Phase| {
-        let ((first, first_rest), (second, second_rest)) = (named.split(a.start_ns, a.end_ns), named.split(b.start_ns, b.end_ns));
-        if first.is_empty() || second.is_empty() {
-            return false;
-        }
-        let (ra, rb) = (attribution::attribute(&first, &first_rest).responsible, attribution::attribute(&second, &second_rest).responsible);
-        (ra.is_some() && ra == rb) || (attribution::attribute(&first, &second).responsible.is_none() && attribution::attribute(&second, &first).responsible.is_none())
-    };
-    phases::segment_with(target, options, same_code)
-        .into_iter()
-        .map(|phase| {
-            let (inside, rest) = named.split(phase.start_ns, phase.end_ns);
-            let attribution = attribution::attribute(&inside, &rest);
-            Found { samples: named.between(phase.start_ns, phase.end_ns), phase, attribution }
-        })
-        .collect()
 }
 
 /// Seconds since `origin` (ns): the one time axis of phase reports.
