@@ -140,12 +140,15 @@ pub fn code_features(target: &TargetRecord, named: &Named) -> Vec<Vec<f64>> {
         return Vec::new();
     }
     let column: HashMap<&str, usize> = frames.iter().enumerate().map(|(k, &(f, _))| (f, k)).collect();
-    target
+    let mut x: Vec<Option<Vec<f64>>> = target
         .snapshots
         .iter()
         .map(|snap| {
-            let mut v = vec![0.0; frames.len()];
             let stacks: Vec<&NamedStack> = named.stacks_in(snap.start_ns, snap.end_ns).into_iter().filter(|s| attribution::is_complete(s)).collect();
+            if stacks.is_empty() {
+                return None;
+            }
+            let mut v = vec![0.0; frames.len()];
             for s in &stacks {
                 seen.clear();
                 for k in s.frames.iter().filter_map(|f| column.get(&**f)) {
@@ -154,9 +157,22 @@ pub fn code_features(target: &TargetRecord, named: &Named) -> Vec<Vec<f64>> {
                     }
                 }
             }
-            v
+            Some(v)
         })
-        .collect()
+        .collect();
+    // A snapshot without stacks (the program idle, or sleeping between steps) keeps the code
+    // that ran last: a phase starts when its own code starts, not when the last one stopped
+    // (the bundled workload idles a second between its fill and its first phase). Those
+    // before any stack take the first that ran.
+    let first = x.iter().flatten().next().cloned().unwrap_or_else(|| vec![0.0; frames.len()]);
+    let mut last = first;
+    for v in &mut x {
+        match v {
+            Some(v) => last.clone_from(v),
+            None => *v = Some(last.clone()),
+        }
+    }
+    x.into_iter().flatten().collect()
 }
 
 /// What the stacks say of two neighbouring phases: different code when a frame is in
@@ -200,11 +216,11 @@ mod tests {
         TargetRecord { intervals: Some(Intervals { sample_us: 5_000, aggr_us: 100_000, ops_update_us: 1_000_000 }), snapshots, ..Default::default() }
     }
 
-    /// Ten samples per snapshot, the stack of each from `stack(snapshot, k)`.
+    /// Ten samples per snapshot, the stack of each from `stack(snapshot, k)` ("" for none).
     fn named(n: usize, stack: impl Fn(usize, usize) -> &'static str) -> Named {
         let (mut stacks, mut times) = (Vec::new(), Vec::new());
         for i in 0..n {
-            for k in 0..10 {
+            for k in (0..10).filter(|&k| !stack(i, k).is_empty()) {
                 let frames: Vec<Name> = stack(i, k).split(';').map(Name::from).collect();
                 stacks.push(NamedStack { symbol: frames.last().unwrap().clone(), frames, object: "app".into(), source: None });
                 times.push(i as u64 * 100_000_000 + k as u64 * 10_000_000);
@@ -241,6 +257,26 @@ mod tests {
         let names: Vec<Option<&str>> = found.iter().map(|f| f.attribution.responsible.as_deref()).collect();
         assert_eq!(starts, [0, 40, 80, 115]);
         assert_eq!(names, [Some("fill"), Some("caller_scan"), Some("caller_update"), Some("caller_hot")]);
+    }
+
+    #[test]
+    fn a_phase_starts_where_its_code_starts_not_where_the_last_stopped() {
+        // The fill, two idle seconds (no stacks; DAMON saw nothing hot), then the scan.
+        let t = target(120, |i| match i {
+            0..40 => Some(0),
+            40..60 => None,
+            _ => Some(1),
+        });
+        let n = named(120, |i, k| match i {
+            0..40 => "_start;main;fill;memset",
+            40..60 => "",
+            _ if k < 8 => "_start;main;caller_scan;shared_touch",
+            _ => "_start;main;caller_scan",
+        });
+        let found = find(&t, &options(), &n);
+        let starts: Vec<usize> = found.iter().map(|f| f.phase.first).collect();
+        assert_eq!(*starts.last().unwrap(), 60, "{starts:?}");
+        assert_eq!(found.last().unwrap().attribution.responsible.as_deref(), Some("caller_scan"));
     }
 
     #[test]
