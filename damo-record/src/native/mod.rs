@@ -17,9 +17,11 @@
 mod codec;
 mod reader;
 mod snapshot;
+pub mod stream;
 mod writer;
 
 pub use reader::{read, read_with, NativeRead};
+pub use stream::{stream, Rest, StreamEnd};
 pub use writer::NativeWriter;
 
 pub const MAGIC: [u8; 8] = *b"\x89DTR\r\n\x1a\n";
@@ -102,6 +104,8 @@ pub enum NativeError {
     Short,
     #[error("failed to write the record: {0}")]
     Io(#[from] std::io::Error),
+    #[error("failed to read the record: {0}")]
+    Read(std::io::Error),
     #[error(transparent)]
     OverBudget(#[from] crate::budget::OverBudget),
 }
