@@ -2,8 +2,8 @@
 //! monitored in every snapshot (damo's "guide"), largest address space first.
 
 use crate::{
-    accumulate::{self, Accumulate},
     access::numfmt::time_ns_int,
+    accumulate::{self, Accumulate},
     heatmap::guide::{format_sz_accurate, Coverage},
 };
 use damo_record::{

@@ -15,7 +15,16 @@ use damo_record::{
 fn native_record(spec: SynthSpec) -> Vec<u8> {
     let record: Record = synth::record(spec);
     let mut w = NativeWriter::new(Vec::new()).unwrap();
-    let metadata = Metadata { recorder: "damo-trace test".into(), command_line: vec!["damo-trace".into(), "record".into()], hostname: "box".into(), kernel_release: "6.12".into(), nr_cpus: 2, sample_hz: 99, realtime_offset_ns: Some(1_700_000_000_000_000_000), damon: None };
+    let metadata = Metadata {
+        recorder: "damo-trace test".into(),
+        command_line: vec!["damo-trace".into(), "record".into()],
+        hostname: "box".into(),
+        kernel_release: "6.12".into(),
+        nr_cpus: 2,
+        sample_hz: 99,
+        realtime_offset_ns: Some(1_700_000_000_000_000_000),
+        damon: None,
+    };
     w.metadata(&metadata).unwrap();
     for i in 0..spec.snapshots_per_target {
         for t in &record.targets {
