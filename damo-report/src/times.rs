@@ -19,11 +19,13 @@ pub fn intervals(record: &Record) -> Vec<(u64, u64)> {
 /// The intervals of a record's snapshots, fed one at a time, after damo's record filters.
 pub struct Accumulator<'f> {
     filter: Option<&'f RecordFilter>,
-    /// Per target: the snapshot filters' count and the target's intervals.
-    targets: Vec<Option<(u64, Vec<(u64, u64)>)>>,
+    targets: Vec<Option<TargetTimes>>,
     /// The snapshot being filtered, reused.
     scratch: Snapshot,
 }
+
+/// A target's count for the snapshot filters, and its intervals.
+type TargetTimes = (u64, Vec<(u64, u64)>);
 
 impl<'f> Accumulator<'f> {
     /// With `filter`, snapshots are filtered first (as [`RecordFilter::apply`] filters them).

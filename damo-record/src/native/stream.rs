@@ -215,14 +215,14 @@ impl Stream<'_> {
         let before = self.decoder.meter.used();
         let kind = u16::from_le_bytes([header[0], header[1]]);
         let done = self.decoder.chunk(kind, &payload);
+        let decoded = self.decoder.meter.used().saturating_sub(before);
         self.decoder.meter.release(payload.capacity() as u64);
         if rest == Rest::Drop && ChunkKind::from_u16(kind) != Some(ChunkKind::Target) {
             let r = &mut self.decoder.record;
             let targets = std::mem::take(&mut r.targets);
             let (metadata, losses) = (r.metadata.take(), r.losses.take());
             *r = Record { targets, metadata, losses, ..Record::default() };
-            let taken = self.decoder.meter.used().saturating_sub(before);
-            self.decoder.meter.release(taken);
+            self.decoder.meter.release(decoded);
         }
         done
     }

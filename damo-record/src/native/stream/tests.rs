@@ -118,7 +118,9 @@ fn memory_is_bounded_by_a_group_not_the_record() {
 #[test]
 fn dropped_chunks_leave_targets_metadata_and_losses() {
     let (expected, bytes) = sample_record();
-    let end = stream(&bytes[..], &mut Meter::new(), Rest::Drop, |_, _, _| {}).unwrap();
+    let mut meter = Meter::new();
+    let end = stream(&bytes[..], &mut meter, Rest::Drop, |_, _, _| {}).unwrap();
+    assert_eq!(meter.used(), bytes_of::<TargetRecord>(2), "what was dropped is given back");
     assert_eq!(end.rest.losses, expected.losses);
     assert_eq!(end.rest.targets.len(), 2);
     assert!(end.rest.samples.is_empty() && end.rest.modules.is_empty() && end.rest.code_symbols.is_empty());
