@@ -13,6 +13,8 @@
 //! snapshot coded against the target's previous one (0.3 bytes a region), each flushed as it
 //! is written, so a kill loses at most the snapshot being written. Unknown chunk kinds are skipped, so newer writers can add
 //! kinds without breaking older readers; a new version number means an incompatible change.
+//! [`read`] builds the whole record; [`stream`] hands out its snapshots one at a time from a
+//! file, for reports on records too long to hold.
 
 mod codec;
 mod reader;
