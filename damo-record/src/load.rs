@@ -70,11 +70,34 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 /// that size takes; later reports of a damo file read the cache's compact copy.
 pub fn read_input(path: &Path, meter: &mut Meter) -> Result<Vec<u8>, LoadError> {
     let p = || path.display().to_string();
-    let mut file = input::open_regular(path).map_err(|source| classify(p(), source))?;
+    let mut file = open(path)?;
     input::read_all(&mut file, meter).map_err(|e| match e {
         input::ReadError::Io(source) => LoadError::Io { path: p(), source },
         input::ReadError::OverBudget(over) => LoadError::OverBudget { path: p(), over },
     })
+}
+
+/// Opens the regular file at `path` for reading (a report that streams it reads it itself).
+pub fn open(path: &Path) -> Result<std::fs::File, LoadError> {
+    input::open_regular(path).map_err(|source| classify(path.display().to_string(), source))
+}
+
+/// A damo-trace record's read failing, as an error naming `path`.
+pub fn native_error(path: &Path, source: native::NativeError) -> LoadError {
+    let path = path.display().to_string();
+    match source {
+        native::NativeError::OverBudget(over) => LoadError::OverBudget { path, over },
+        source => LoadError::Native { path, source },
+    }
+}
+
+/// What a damo-trace record's end says about the file, when it is not a clean end.
+pub fn native_damage(damaged_at: Option<u64>, complete: bool) -> Option<String> {
+    match (damaged_at, complete) {
+        (Some(at), _) => Some(format!("the record is damaged or cut short at byte {at}; read what came before")),
+        (None, false) => Some("the record has no end mark: its recorder did not finish".to_owned()),
+        (None, true) => None,
+    }
 }
 
 fn classify(path: String, source: std::io::Error) -> LoadError {
@@ -104,15 +127,8 @@ pub fn parse_with(data: &[u8], meter: &mut Meter) -> Result<Loaded, LoadError> {
         None if data.is_empty() => Err(LoadError::Empty { path }),
         None => Err(LoadError::Unrecognized { path }),
         Some(Format::Native) => {
-            let read = native::read_with(data, meter).map_err(|source| match source {
-                native::NativeError::OverBudget(over) => LoadError::OverBudget { path: path.clone(), over },
-                source => LoadError::Native { path: path.clone(), source },
-            })?;
-            let damage = match (read.damaged_at, read.complete) {
-                (Some(at), _) => Some(format!("the record is damaged or cut short at byte {at}; read what came before")),
-                (None, false) => Some("the record has no end mark: its recorder did not finish".to_owned()),
-                (None, true) => None,
-            };
+            let read = native::read_with(data, meter).map_err(|source| native_error(Path::new(&path), source))?;
+            let damage = native_damage(read.damaged_at, read.complete);
             Ok(Loaded { record: read.record, format: Format::Native, damage })
         }
         Some(Format::Damo(f @ damo::DamoFormat::Json)) => {

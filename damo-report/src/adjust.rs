@@ -1,6 +1,8 @@
 //! damo's `adjust_records`: drop the first snapshots (DAMON's regions are not yet adapted),
 //! then merge consecutive snapshots into one per "work time" (`report wss --work_time`).
 
+use std::borrow::Cow;
+
 use damo_record::model::{Region, Snapshot, TargetRecord};
 
 /// Skips `skip` snapshots, then merges runs of snapshots spanning at least `work_time_us`.
@@ -9,13 +11,42 @@ pub fn adjust(target: &mut TargetRecord, work_time_us: u64, skip: usize) {
     if let Some(i) = target.intervals.as_mut() {
         i.aggr_us = work_time_us;
     }
-    let snapshots = std::mem::take(&mut target.snapshots);
-    let mut run: Vec<Snapshot> = Vec::new();
-    for s in snapshots.into_iter().skip(skip) {
-        run.push(s);
-        let span_ns = run[run.len() - 1].end_ns.saturating_sub(run[0].start_ns);
-        if u128::from(span_ns) >= u128::from(work_time_us) * 1000 {
-            target.snapshots.push(merge(std::mem::take(&mut run)));
+    let mut runs = Runs::new(work_time_us, skip);
+    for s in std::mem::take(&mut target.snapshots) {
+        runs.push(Cow::Owned(s), |merged| target.snapshots.push(Snapshot { total_bytes: None, ..merged.into_owned() }));
+    }
+}
+
+/// [`adjust`] one snapshot at a time, for reports that stream a record.
+#[derive(Debug, Clone)]
+pub struct Runs {
+    skip: usize,
+    work_ns: u128,
+    run: Vec<Snapshot>,
+}
+
+impl Runs {
+    pub fn new(work_time_us: u64, skip: usize) -> Self {
+        Self { skip, work_ns: u128::from(work_time_us) * 1000, run: Vec::new() }
+    }
+
+    /// Feeds a target's next snapshot; `done` gets the merged snapshot of each run it ends.
+    /// A run of one snapshot is that snapshot as it came (no copy when it came borrowed;
+    /// its `total_bytes` as it was, which [`adjust`] unsets).
+    pub fn push<'s>(&mut self, s: Cow<'s, Snapshot>, done: impl FnOnce(Cow<'s, Snapshot>)) {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return;
+        }
+        let first_start = self.run.first().map_or(s.start_ns, |f| f.start_ns);
+        let ends_run = u128::from(s.end_ns.saturating_sub(first_start)) >= self.work_ns;
+        if self.run.is_empty() && ends_run {
+            done(s);
+            return;
+        }
+        self.run.push(s.into_owned());
+        if ends_run {
+            done(Cow::Owned(merge(std::mem::take(&mut self.run))));
         }
     }
 }

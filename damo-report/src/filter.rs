@@ -2,7 +2,7 @@
 //! `--sz_snapshot`, `--snapshot_time`, `--snapshot_idx`, `--temperature`), applied in damo's
 //! order and with its arithmetic, so the same options keep the same regions.
 
-use damo_record::model::{Intervals, Record, Region};
+use damo_record::model::{Intervals, Record, Region, Snapshot};
 
 /// Inclusive `[min, max]` bounds, as damo's `<min> <max>` option pairs mean them.
 pub type Range<T> = (T, T);
@@ -73,44 +73,50 @@ impl RecordFilter {
 
     pub fn apply(&self, record: &mut Record) {
         for target in &mut record.targets {
-            for s in &mut target.snapshots {
-                s.total_bytes.get_or_insert_with(|| total_bytes(&s.regions));
-            }
             let intervals = target.intervals;
-            for s in &mut target.snapshots {
-                // Like damo: access rate and age filter only when the intervals are known, and
-                // this filter leaves `total_bytes` as it was.
-                s.regions.retain(|r| self.pattern_keeps(r, intervals.as_ref()));
-            }
-            if let Some(ranges) = &self.address {
-                for s in &mut target.snapshots {
-                    s.regions = clip_to(&s.regions, ranges);
-                    s.total_bytes = Some(total_bytes(&s.regions));
-                }
-            }
-            if let Some(ranges) = &self.sz_snapshot {
-                target.snapshots.retain(|s| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&s.total_bytes.unwrap_or(0))));
-            }
-            if let Some(ranges) = &self.snapshot_time {
-                target.snapshots.retain(|s| ranges.iter().any(|&(lo, hi)| s.start_ns >= lo && s.end_ns <= hi));
-            }
-            if let Some(ranges) = &self.snapshot_idx {
-                let mut idx = 0u64;
-                target.snapshots.retain(|_| {
-                    idx += 1;
-                    ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&(idx - 1)))
-                });
-            }
-            if let (Some(ranges), Some(intervals)) = (&self.temperature, intervals) {
-                for s in &mut target.snapshots {
-                    s.regions.retain(|r| {
-                        let t = temperature(r, &intervals, self.temperature_weights);
-                        ranges.iter().any(|&(lo, hi)| i128::from(lo) <= t && t <= i128::from(hi))
-                    });
-                    s.total_bytes = Some(total_bytes(&s.regions));
-                }
+            let mut index = 0;
+            target.snapshots.retain_mut(|s| self.apply_snapshot(s, intervals.as_ref(), &mut index));
+        }
+    }
+
+    /// [`Self::apply`] on one snapshot of a target whose intervals are `intervals`: whether
+    /// it is kept. `index` counts the target's snapshots the snapshot filters kept so far
+    /// (damo numbers `--snapshot_idx` after the time filter); start it at 0 per target.
+    /// Each of damo's steps looks at one snapshot, so applying them snapshot by snapshot
+    /// keeps what damo's step by step keeps.
+    pub fn apply_snapshot(&self, s: &mut Snapshot, intervals: Option<&Intervals>, index: &mut u64) -> bool {
+        s.total_bytes.get_or_insert_with(|| total_bytes(&s.regions));
+        // Like damo: access rate and age filter only when the intervals are known, and this
+        // filter leaves `total_bytes` as it was.
+        s.regions.retain(|r| self.pattern_keeps(r, intervals));
+        if let Some(ranges) = &self.address {
+            s.regions = clip_to(&s.regions, ranges);
+            s.total_bytes = Some(total_bytes(&s.regions));
+        }
+        if let Some(ranges) = &self.sz_snapshot {
+            if !ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&s.total_bytes.unwrap_or(0))) {
+                return false;
             }
         }
+        if let Some(ranges) = &self.snapshot_time {
+            if !ranges.iter().any(|&(lo, hi)| s.start_ns >= lo && s.end_ns <= hi) {
+                return false;
+            }
+        }
+        if let Some(ranges) = &self.snapshot_idx {
+            *index += 1;
+            if !ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&(*index - 1))) {
+                return false;
+            }
+        }
+        if let (Some(ranges), Some(intervals)) = (&self.temperature, intervals) {
+            s.regions.retain(|r| {
+                let t = temperature(r, intervals, self.temperature_weights);
+                ranges.iter().any(|&(lo, hi)| i128::from(lo) <= t && t <= i128::from(hi))
+            });
+            s.total_bytes = Some(total_bytes(&s.regions));
+        }
+        true
     }
 
     fn pattern_keeps(&self, r: &Region, intervals: Option<&Intervals>) -> bool {

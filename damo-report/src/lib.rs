@@ -2,6 +2,7 @@
 //! formats, from any record damo-trace reads.
 
 pub mod access;
+pub mod accumulate;
 pub mod adjust;
 pub mod chart;
 pub mod colors;

@@ -1,9 +1,10 @@
 //! `report nr_regions`: the distribution of the number of regions per snapshot, as damo's
 //! `damo_nr_regions.py` prints it.
 
-use damo_record::model::Record;
+use damo_record::model::{Record, Snapshot, TargetRecord};
 
 use crate::{
+    accumulate::{self, Accumulate},
     chart,
     dist::{self, SortBy},
 };
@@ -39,24 +40,55 @@ pub enum NrRegionsError {
 }
 
 pub fn distributions(record: &Record, sort: SortBy) -> Vec<(u64, Vec<u64>)> {
-    record
-        .targets
-        .iter()
-        .map(|t| {
-            let mut d: Vec<u64> = t.snapshots.iter().skip(SKIPPED).map(|s| s.regions.len() as u64).collect();
-            if sort == SortBy::Size {
-                d.sort_unstable();
-            }
-            (t.target_id, d)
-        })
-        .collect()
+    let mut acc = Accumulator::default();
+    accumulate::feed(record, &mut acc);
+    acc.finish(&record.targets, sort)
+}
+
+/// The region counts of a record's snapshots, fed one at a time.
+#[derive(Debug, Default)]
+pub struct Accumulator {
+    /// Per target: snapshots seen, and the counts of those after the skipped ones.
+    targets: Vec<Option<(usize, Vec<u64>)>>,
+}
+
+impl Accumulator {
+    /// The distributions of [`distributions`], given the record's targets.
+    pub fn finish(self, targets: &[TargetRecord], sort: SortBy) -> Vec<(u64, Vec<u64>)> {
+        let mut counts = self.targets.into_iter().map(|t| t.map(|(_, d)| d));
+        targets
+            .iter()
+            .map(|t| {
+                let mut d = counts.next().flatten().unwrap_or_default();
+                if sort == SortBy::Size {
+                    d.sort_unstable();
+                }
+                (t.target_id, d)
+            })
+            .collect()
+    }
+}
+
+impl Accumulate for Accumulator {
+    fn push(&mut self, index: usize, _: &TargetRecord, s: &Snapshot) {
+        let (seen, d) = accumulate::slot(&mut self.targets, index, Default::default);
+        *seen += 1;
+        if *seen > SKIPPED {
+            d.push(s.regions.len() as u64);
+        }
+    }
 }
 
 /// Errors where damo divides by zero: a target with no snapshot after the first 20.
 pub fn report(record: &Record, o: &NrRegionsOptions) -> Result<String, NrRegionsError> {
+    report_of(distributions(record, o.sort), o)
+}
+
+/// [`report`] of the distributions an [`Accumulator`] made.
+pub fn report_of(dists: Vec<(u64, Vec<u64>)>, o: &NrRegionsOptions) -> Result<String, NrRegionsError> {
     let percentiles = o.percentiles()?;
     let mut out = String::from("# <percentile> <# regions>\n");
-    for (id, d) in distributions(record, o.sort) {
+    for (id, d) in dists {
         if d.is_empty() {
             return Err(NrRegionsError::TooFewSnapshots(id));
         }
@@ -72,7 +104,12 @@ pub fn report(record: &Record, o: &NrRegionsOptions) -> Result<String, NrRegions
 
 /// `--plot`: the distributions as a chart (SVG).
 pub fn plot(record: &Record, o: &NrRegionsOptions) -> Result<String, dist::RangeError> {
+    plot_of(distributions(record, o.sort), o)
+}
+
+/// [`plot`] of the distributions an [`Accumulator`] made.
+pub fn plot_of(dists: Vec<(u64, Vec<u64>)>, o: &NrRegionsOptions) -> Result<String, dist::RangeError> {
     let percentiles = o.percentiles()?;
-    let series: Vec<chart::Series> = distributions(record, o.sort).into_iter().map(|(id, d)| chart::distribution_series(format!("target {id}"), &d, &percentiles, false)).collect();
+    let series: Vec<chart::Series> = dists.into_iter().map(|(id, d)| chart::distribution_series(format!("target {id}"), &d, &percentiles, false)).collect();
     Ok(chart::svg(&series, chart::distribution_x_label(o.sort), "number of monitoring target regions"))
 }

@@ -3,9 +3,13 @@
 
 use crate::{
     access::numfmt::time_ns_int,
+    accumulate::{self, Accumulate},
     heatmap::guide::{format_sz_accurate, Coverage},
 };
-use damo_record::{model::Record, units::format_sz};
+use damo_record::{
+    model::{DamosInfo, Record, Snapshot, TargetRecord},
+    units::format_sz,
+};
 
 struct Guide {
     header: Vec<String>,
@@ -18,60 +22,100 @@ struct Guide {
 type GuideKey = (u32, u32, Option<u32>, u64);
 
 pub fn report(record: &Record, raw: bool) -> String {
-    let mut guides: Vec<(GuideKey, Guide)> = Vec::new();
-    for (ti, t) in record.targets.iter().enumerate() {
-        let null_id = record.damos.as_ref().and_then(|d| d.get(ti)).is_some_and(|d| d.target_id_null);
+    let mut acc = Accumulator::new(record.damos.as_deref());
+    accumulate::feed(record, &mut acc);
+    acc.finish(record, raw)
+}
+
+/// The guides of a record's snapshots, fed one at a time.
+pub struct Accumulator<'r> {
+    damos: Option<&'r [DamosInfo]>,
+    /// Per key: the first target that had it, and its guide.
+    guides: Vec<(GuideKey, usize, Guide)>,
+    /// Targets whose first snapshot was seen.
+    seen: Vec<bool>,
+    /// The earliest start of a target's first snapshot.
+    first_ns: Option<u64>,
+}
+
+impl<'r> Accumulator<'r> {
+    /// `damos`: damo's per-target scheme information, where damo wrote null target ids.
+    pub fn new(damos: Option<&'r [DamosInfo]>) -> Self {
+        Self { damos, guides: Vec::new(), seen: Vec::new(), first_ns: None }
+    }
+
+    /// The report; `rest` gives what the record holds besides snapshots.
+    pub fn finish(self, rest: &Record, raw: bool) -> String {
+        let mut guides = self.guides;
+        // In the order their first targets come in the record (a file interleaves them), then
+        // largest address space first; stable, like damo's sort.
+        guides.sort_by_key(|(_, first, _)| *first);
+        let mut list: Vec<Guide> = guides.into_iter().map(|(_, _, g)| g).collect();
+        let space = |g: &Guide| g.coverage.contiguous().iter().map(|&(a, b)| i128::from(b) - i128::from(a)).sum::<i128>();
+        list.sort_by_key(|g| std::cmp::Reverse(space(g)));
+        let mut out = Vec::new();
+        for g in &list {
+            out.extend(g.header.iter().cloned());
+            out.push(format!("time: [{}, {}) ({})", time_ns_int(g.start_ns, raw), time_ns_int(i128::from(g.end_ns), raw), time_ns_int(i128::from(g.end_ns) - g.start_ns, raw)));
+            for (i, (a, b)) in g.coverage.contiguous().into_iter().enumerate() {
+                out.push(format!("region\t{i:2}: [{}, {}) ({})", format_sz_accurate(a, raw), format_sz_accurate(b, raw), format_sz(b.saturating_sub(a) as f64, raw)));
+            }
+        }
+        // damo keeps these in files of their own; only records that have them say so.
+        if !rest.footprints.is_empty() || !rest.vmas.is_empty() || !rest.proc_stats.is_empty() {
+            out.push(format!("proc samples: {} footprint snapshots, {} vma snapshots, {} proc stats", rest.footprints.len(), rest.vmas.len(), rest.proc_stats.len()));
+        }
+        if let Some(m) = &rest.metadata {
+            out.push(metadata_line(m, self.first_ns, rest));
+            out.extend(clock_line(m, self.first_ns));
+        }
+        if let Some(losses) = &rest.losses {
+            out.push(losses_line(losses));
+        }
+        out.join("\n")
+    }
+}
+
+impl Accumulate for Accumulator<'_> {
+    fn push(&mut self, ti: usize, t: &TargetRecord, s: &Snapshot) {
+        if !std::mem::replace(seen(&mut self.seen, ti), true) {
+            self.first_ns = Some(self.first_ns.map_or(s.start_ns, |f| f.min(s.start_ns)));
+        }
+        let null_id = self.damos.and_then(|d| d.get(ti)).is_some_and(|d| d.target_id_null);
         let key = (t.kdamond_idx, t.context_idx, t.scheme_idx, if null_id { u64::MAX } else { t.target_id });
-        for s in &t.snapshots {
-            let gi = match guides.iter().position(|(k, _)| *k == key) {
-                Some(i) => i,
-                None => {
-                    let oldest = match t.intervals {
-                        None => i128::from(s.start_ns),
-                        Some(iv) => {
-                            let age = s.regions.iter().map(|r| r.age.unwrap_or(0)).max().unwrap_or(0);
-                            i128::from(s.start_ns) - i128::from(age) * i128::from(iv.aggr_us) * 1000
-                        }
-                    };
-                    let mut header = vec![format!("kdamond_idx: {}", t.kdamond_idx), format!("context_idx: {}", t.context_idx)];
-                    if let Some(i) = t.scheme_idx {
-                        header.push(format!("scheme_idx: {i}"));
+        let gi = match self.guides.iter().position(|(k, _, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                let oldest = match t.intervals {
+                    None => i128::from(s.start_ns),
+                    Some(iv) => {
+                        let age = s.regions.iter().map(|r| r.age.unwrap_or(0)).max().unwrap_or(0);
+                        i128::from(s.start_ns) - i128::from(age) * i128::from(iv.aggr_us) * 1000
                     }
-                    if !null_id {
-                        header.push(format!("target_id: {}", t.target_id));
-                    }
-                    guides.push((key, Guide { header, start_ns: oldest, end_ns: 0, coverage: Coverage::default() }));
-                    guides.len() - 1
+                };
+                let mut header = vec![format!("kdamond_idx: {}", t.kdamond_idx), format!("context_idx: {}", t.context_idx)];
+                if let Some(i) = t.scheme_idx {
+                    header.push(format!("scheme_idx: {i}"));
                 }
-            };
-            let g = &mut guides[gi].1;
-            g.end_ns = s.end_ns;
-            g.coverage.add(&s.regions);
-        }
+                if !null_id {
+                    header.push(format!("target_id: {}", t.target_id));
+                }
+                self.guides.push((key, ti, Guide { header, start_ns: oldest, end_ns: 0, coverage: Coverage::default() }));
+                self.guides.len() - 1
+            }
+        };
+        let g = &mut self.guides[gi].2;
+        g.end_ns = s.end_ns;
+        g.coverage.add(&s.regions);
     }
-    let mut list: Vec<Guide> = guides.into_iter().map(|(_, g)| g).collect();
-    let space = |g: &Guide| g.coverage.contiguous().iter().map(|&(a, b)| i128::from(b) - i128::from(a)).sum::<i128>();
-    list.sort_by_key(|g| std::cmp::Reverse(space(g)));
-    let mut out = Vec::new();
-    for g in &list {
-        out.extend(g.header.iter().cloned());
-        out.push(format!("time: [{}, {}) ({})", time_ns_int(g.start_ns, raw), time_ns_int(i128::from(g.end_ns), raw), time_ns_int(i128::from(g.end_ns) - g.start_ns, raw)));
-        for (i, (a, b)) in g.coverage.contiguous().into_iter().enumerate() {
-            out.push(format!("region\t{i:2}: [{}, {}) ({})", format_sz_accurate(a, raw), format_sz_accurate(b, raw), format_sz(b.saturating_sub(a) as f64, raw)));
-        }
+}
+
+/// Whether target `ti`'s first snapshot was seen, to set.
+fn seen(seen: &mut Vec<bool>, ti: usize) -> &mut bool {
+    if seen.len() <= ti {
+        seen.resize(ti + 1, false);
     }
-    // damo keeps these in files of their own; only records that have them say so.
-    if !record.footprints.is_empty() || !record.vmas.is_empty() || !record.proc_stats.is_empty() {
-        out.push(format!("proc samples: {} footprint snapshots, {} vma snapshots, {} proc stats", record.footprints.len(), record.vmas.len(), record.proc_stats.len()));
-    }
-    if let Some(m) = &record.metadata {
-        out.push(metadata_line(m, record));
-        out.extend(clock_line(m, record));
-    }
-    if let Some(losses) = &record.losses {
-        out.push(losses_line(losses));
-    }
-    out.join("\n")
+    &mut seen[ti]
 }
 
 /// What the recording dropped, by cause: "lost: nothing" or "lost 12: stack samples:
@@ -86,8 +130,9 @@ fn losses_line(losses: &damo_record::model::Losses) -> String {
 }
 
 /// One line on how a damo-trace record was made: by what, where, when, at what sampling rate.
-fn metadata_line(m: &damo_record::model::Metadata, record: &Record) -> String {
-    let first_ns = record.targets.iter().filter_map(|t| t.snapshots.first()).map(|s| s.start_ns).chain(record.samples.first().map(|s| s.ts_ns)).min();
+/// `first_snapshot_ns`: the earliest start of a target's first snapshot.
+fn metadata_line(m: &damo_record::model::Metadata, first_snapshot_ns: Option<u64>, record: &Record) -> String {
+    let first_ns = first_snapshot_ns.into_iter().chain(record.samples.first().map(|s| s.ts_ns)).min();
     let when = match (m.realtime_offset_ns, first_ns) {
         (Some(offset), Some(ns)) => {
             u64::try_from(i128::from(ns) + i128::from(offset)).ok().map(|wall| format!(" from {}", humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_nanos(wall))))
@@ -105,8 +150,8 @@ fn metadata_line(m: &damo_record::model::Metadata, record: &Record) -> String {
 /// Both clocks of the record's time 0 for phase reports: the record's own clock
 /// (CLOCK_MONOTONIC ns, as in JSON `start_ns`) and the wall clock, where the reports' seconds
 /// (since the first snapshot) start.
-fn clock_line(m: &damo_record::model::Metadata, record: &Record) -> Option<String> {
-    let first = record.targets.iter().filter_map(|t| t.snapshots.first()).map(|s| s.start_ns).min()?;
+fn clock_line(m: &damo_record::model::Metadata, first_snapshot_ns: Option<u64>) -> Option<String> {
+    let first = first_snapshot_ns?;
     let wall = m
         .realtime_offset_ns
         .and_then(|o| u64::try_from(i128::from(first) + i128::from(o)).ok())

@@ -2,28 +2,86 @@
 //! as damo's `damo_report_times.py` prints them — typically with `--access_rate 50% 100%` to
 //! ask "when was something hot".
 
-use damo_record::model::Record;
+use damo_record::model::{Record, Snapshot, TargetRecord};
+
+use crate::{
+    accumulate::{self, Accumulate},
+    filter::RecordFilter,
+};
 
 /// Intervals `[start, end)` in ns; consecutive snapshots with regions join into one.
 pub fn intervals(record: &Record) -> Vec<(u64, u64)> {
-    let mut times: Vec<(u64, u64)> = Vec::new();
-    for s in record.targets.iter().flat_map(|t| &t.snapshots) {
-        if s.regions.is_empty() {
-            continue;
+    let mut acc = Accumulator::new(None);
+    accumulate::feed(record, &mut acc);
+    acc.finish()
+}
+
+/// The intervals of a record's snapshots, fed one at a time, after damo's record filters.
+pub struct Accumulator<'f> {
+    filter: Option<&'f RecordFilter>,
+    targets: Vec<Option<TargetTimes>>,
+    /// The snapshot being filtered, reused.
+    scratch: Snapshot,
+}
+
+/// A target's count for the snapshot filters, and its intervals.
+type TargetTimes = (u64, Vec<(u64, u64)>);
+
+impl<'f> Accumulator<'f> {
+    /// With `filter`, snapshots are filtered first (as [`RecordFilter::apply`] filters them).
+    pub fn new(filter: Option<&'f RecordFilter>) -> Self {
+        Self { filter, targets: Vec::new(), scratch: Snapshot::default() }
+    }
+
+    /// The intervals of [`intervals`]: the targets' one after another, joined where one ends
+    /// as the next starts, as joining their snapshots in record order joins them.
+    pub fn finish(self) -> Vec<(u64, u64)> {
+        let mut times: Vec<(u64, u64)> = Vec::new();
+        for (_, target) in self.targets.into_iter().flatten() {
+            for (start, end) in target {
+                join(&mut times, start, end);
+            }
         }
-        match times.last_mut() {
-            Some(last) if last.1 == s.start_ns => last.1 = s.end_ns,
-            _ => times.push((s.start_ns, s.end_ns)),
+        times
+    }
+}
+
+fn join(times: &mut Vec<(u64, u64)>, start: u64, end: u64) {
+    match times.last_mut() {
+        Some(last) if last.1 == start => last.1 = end,
+        _ => times.push((start, end)),
+    }
+}
+
+impl Accumulate for Accumulator<'_> {
+    fn push(&mut self, index: usize, target: &TargetRecord, s: &Snapshot) {
+        let (kept, times) = accumulate::slot(&mut self.targets, index, Default::default);
+        let s = match self.filter {
+            None => s,
+            Some(filter) => {
+                self.scratch.clone_from(s);
+                if !filter.apply_snapshot(&mut self.scratch, target.intervals.as_ref(), kept) {
+                    return;
+                }
+                &self.scratch
+            }
+        };
+        if !s.regions.is_empty() {
+            join(times, s.start_ns, s.end_ns);
         }
     }
-    times
 }
 
 /// damo's lines: `start-end` in seconds with 6 decimals, each followed by `# (seconds)`.
 pub fn report(record: &Record) -> String {
+    report_of(&intervals(record))
+}
+
+/// [`report`] of the intervals an [`Accumulator`] found.
+pub fn report_of(intervals: &[(u64, u64)]) -> String {
     let mut out = String::new();
-    for (start, end) in intervals(record) {
-        out.push_str(&format!("{:.6}-{:.6}\n# (seconds)\n", start as f64 / 1e9, end as f64 / 1e9));
+    for (start, end) in intervals {
+        out.push_str(&format!("{:.6}-{:.6}\n# (seconds)\n", *start as f64 / 1e9, *end as f64 / 1e9));
     }
     out
 }

@@ -1,9 +1,15 @@
 //! `report wss`: the distribution of working set sizes over a record's snapshots, as damo's
 //! `damo_wss.py` computes it.
 
-use damo_record::{model::Record, units};
+use std::borrow::Cow;
+
+use damo_record::{
+    model::{Record, Snapshot, TargetRecord},
+    units,
+};
 
 use crate::{
+    accumulate::{self, Accumulate},
     adjust, chart,
     dist::{self, SortBy},
 };
@@ -57,40 +63,74 @@ impl Default for WssOptions {
 }
 
 /// Working set sizes per target id (one entry with id 0 when collapsed), in record order.
-pub fn distributions(mut record: Record, o: &WssOptions) -> Vec<(u64, Vec<u64>)> {
-    let mut dists: Vec<(u64, Vec<u64>)> = Vec::new();
-    for target in &mut record.targets {
-        adjust::adjust(target, o.work_time_us, o.exclude_samples);
-        let mut wss: Vec<u64> = target.snapshots.iter().map(|s| s.regions.iter().filter(|r| u64::from(r.nr_accesses) >= o.acc_thres && r.size() >= o.sz_thres).map(|r| r.size()).sum()).collect();
-        if o.sort == SortBy::Size {
-            wss.sort_unstable();
-        }
-        // damo keys by target id: a later target with the same id replaces the earlier one.
-        match dists.iter_mut().find(|(id, _)| *id == target.target_id) {
-            Some(d) => d.1 = wss,
-            None => dists.push((target.target_id, wss)),
-        }
+pub fn distributions(record: &Record, o: &WssOptions) -> Vec<(u64, Vec<u64>)> {
+    let mut acc = Accumulator::new(o);
+    accumulate::feed(record, &mut acc);
+    acc.finish(&record.targets)
+}
+
+/// The working set sizes of a record's snapshots, fed one at a time.
+pub struct Accumulator<'o> {
+    o: &'o WssOptions,
+    /// Per target: its snapshots merged per work time, and their working set sizes.
+    targets: Vec<Option<(adjust::Runs, Vec<u64>)>>,
+}
+
+impl<'o> Accumulator<'o> {
+    pub fn new(o: &'o WssOptions) -> Self {
+        Self { o, targets: Vec::new() }
     }
-    if o.collapse_targets {
-        let mut sum: Vec<u64> = Vec::new();
-        for (_, d) in &dists {
-            for (i, &w) in d.iter().enumerate() {
-                match sum.get_mut(i) {
-                    Some(s) => *s += w,
-                    None => sum.push(w),
-                }
+
+    /// The distributions of [`distributions`], given the record's targets.
+    pub fn finish(self, targets: &[TargetRecord]) -> Vec<(u64, Vec<u64>)> {
+        let o = self.o;
+        let mut sizes = self.targets.into_iter().map(|t| t.map(|(_, wss)| wss));
+        let mut dists: Vec<(u64, Vec<u64>)> = Vec::new();
+        for target in targets {
+            let mut wss = sizes.next().flatten().unwrap_or_default();
+            if o.sort == SortBy::Size {
+                wss.sort_unstable();
+            }
+            // damo keys by target id: a later target with the same id replaces the earlier one.
+            match dists.iter_mut().find(|(id, _)| *id == target.target_id) {
+                Some(d) => d.1 = wss,
+                None => dists.push((target.target_id, wss)),
             }
         }
-        dists = vec![(0, sum)];
+        if o.collapse_targets {
+            let mut sum: Vec<u64> = Vec::new();
+            for (_, d) in &dists {
+                for (i, &w) in d.iter().enumerate() {
+                    match sum.get_mut(i) {
+                        Some(s) => *s += w,
+                        None => sum.push(w),
+                    }
+                }
+            }
+            dists = vec![(0, sum)];
+        }
+        dists
     }
-    dists
+}
+
+impl Accumulate for Accumulator<'_> {
+    fn push(&mut self, index: usize, _: &TargetRecord, s: &Snapshot) {
+        let o = self.o;
+        let (runs, wss) = accumulate::slot(&mut self.targets, index, || (adjust::Runs::new(o.work_time_us, o.exclude_samples), Vec::new()));
+        runs.push(Cow::Borrowed(s), |merged| wss.push(merged.regions.iter().filter(|r| u64::from(r.nr_accesses) >= o.acc_thres && r.size() >= o.sz_thres).map(|r| r.size()).sum()));
+    }
 }
 
 /// The text report, line for line as damo prints it.
-pub fn report(record: Record, o: &WssOptions) -> Result<String, dist::RangeError> {
+pub fn report(record: &Record, o: &WssOptions) -> Result<String, dist::RangeError> {
+    report_of(distributions(record, o), o)
+}
+
+/// [`report`] of the distributions an [`Accumulator`] made.
+pub fn report_of(dists: Vec<(u64, Vec<u64>)>, o: &WssOptions) -> Result<String, dist::RangeError> {
     let percentiles = dist::checked_percentiles(o.range, o.bar_cols)?;
     let mut out = String::new();
-    for (id, d) in distributions(record, o) {
+    for (id, d) in dists {
         out.push_str(&format!("# target_id\t{id}\n"));
         out.push_str(&dist::format("wss", &d, &percentiles, o.all_wss, units::format_sz, o.raw_number, o.bar_cols));
         out.push('\n');
@@ -99,8 +139,13 @@ pub fn report(record: Record, o: &WssOptions) -> Result<String, dist::RangeError
 }
 
 /// `--plot`: the distributions as a chart (SVG).
-pub fn plot(record: Record, o: &WssOptions) -> Result<String, dist::RangeError> {
+pub fn plot(record: &Record, o: &WssOptions) -> Result<String, dist::RangeError> {
+    plot_of(distributions(record, o), o)
+}
+
+/// [`plot`] of the distributions an [`Accumulator`] made.
+pub fn plot_of(dists: Vec<(u64, Vec<u64>)>, o: &WssOptions) -> Result<String, dist::RangeError> {
     let percentiles = dist::checked_percentiles(o.range, o.bar_cols)?;
-    let series: Vec<chart::Series> = distributions(record, o).into_iter().map(|(id, d)| chart::distribution_series(format!("target {id}"), &d, &percentiles, o.all_wss)).collect();
+    let series: Vec<chart::Series> = dists.into_iter().map(|(id, d)| chart::distribution_series(format!("target {id}"), &d, &percentiles, o.all_wss)).collect();
     Ok(chart::svg(&series, chart::distribution_x_label(o.sort), "working set size (bytes)"))
 }

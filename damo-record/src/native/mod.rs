@@ -13,13 +13,17 @@
 //! snapshot coded against the target's previous one (0.3 bytes a region), each flushed as it
 //! is written, so a kill loses at most the snapshot being written. Unknown chunk kinds are skipped, so newer writers can add
 //! kinds without breaking older readers; a new version number means an incompatible change.
+//! [`read`] builds the whole record; [`stream`] hands out its snapshots one at a time from a
+//! file, for reports on records too long to hold.
 
 mod codec;
 mod reader;
 mod snapshot;
+pub mod stream;
 mod writer;
 
 pub use reader::{read, read_with, NativeRead};
+pub use stream::{stream, Rest, StreamEnd};
 pub use writer::NativeWriter;
 
 pub const MAGIC: [u8; 8] = *b"\x89DTR\r\n\x1a\n";
@@ -102,6 +106,8 @@ pub enum NativeError {
     Short,
     #[error("failed to write the record: {0}")]
     Io(#[from] std::io::Error),
+    #[error("failed to read the record: {0}")]
+    Read(std::io::Error),
     #[error(transparent)]
     OverBudget(#[from] crate::budget::OverBudget),
 }

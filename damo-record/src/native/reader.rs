@@ -34,17 +34,8 @@ pub fn read(data: &[u8]) -> Result<NativeRead, NativeError> {
 /// damage (every decoded structure is charged before it is allocated, and a chunk inflates
 /// only within what is left).
 pub fn read_with(data: &[u8], meter: &mut Meter) -> Result<NativeRead, NativeError> {
-    if data.len() < HEADER_LEN {
-        return Err(if data.starts_with(&MAGIC[..data.len().min(8)]) && !data.is_empty() { NativeError::Short } else { NativeError::BadMagic });
-    }
-    if data[..8] != MAGIC {
-        return Err(NativeError::BadMagic);
-    }
-    let version = u32::from_le_bytes(data[8..12].try_into().unwrap());
-    if version != VERSION {
-        return Err(NativeError::UnknownVersion(version));
-    }
-    let mut state = Decoder { record: Record::default(), complete: false, meter };
+    check_header(&data[..data.len().min(HEADER_LEN)])?;
+    let mut state = Decoder::new(meter);
     let mut pos = HEADER_LEN;
     let mut damaged_at = None;
     while pos < data.len() {
@@ -78,14 +69,34 @@ pub fn read_with(data: &[u8], meter: &mut Meter) -> Result<NativeRead, NativeErr
     Ok(NativeRead { record: state.record, damaged_at, complete: state.complete && damaged_at.is_none() })
 }
 
+/// Checks the file header, given the file's first [`HEADER_LEN`] bytes (fewer if it is shorter).
+pub(super) fn check_header(head: &[u8]) -> Result<(), NativeError> {
+    if head.len() < HEADER_LEN {
+        return Err(if head.starts_with(&MAGIC[..head.len().min(8)]) && !head.is_empty() { NativeError::Short } else { NativeError::BadMagic });
+    }
+    if head[..8] != MAGIC {
+        return Err(NativeError::BadMagic);
+    }
+    let version = u32::from_le_bytes(head[8..12].try_into().unwrap());
+    if version != VERSION {
+        return Err(NativeError::UnknownVersion(version));
+    }
+    Ok(())
+}
+
 /// The kind of the open-ended chunk at `pos` and where its frames start; `None` if the chunk
 /// there is not one (or is damaged: [`chunk_at`] then says so).
 fn framed_chunk_at(data: &[u8], pos: usize) -> Option<(u16, usize)> {
     let header = data.get(pos..pos + CHUNK_HEADER_LEN)?;
+    framed_kind(header).map(|kind| (kind, pos + CHUNK_HEADER_LEN))
+}
+
+/// The kind of an intact open-ended chunk's header; `None` for any other header.
+pub(super) fn framed_kind(header: &[u8]) -> Option<u16> {
     let flags = u16::from_le_bytes([header[2], header[3]]);
     let len = u32::from_le_bytes(header[4..8].try_into().unwrap());
     let crc = u32::from_le_bytes(header[8..12].try_into().unwrap());
-    (flags & FLAG_FRAMED != 0 && len == OPEN_LEN && crc32fast::hash(&header[..4]) == crc).then(|| (u16::from_le_bytes([header[0], header[1]]), pos + CHUNK_HEADER_LEN))
+    (flags & FLAG_FRAMED != 0 && len == OPEN_LEN && crc32fast::hash(&header[..4]) == crc).then(|| u16::from_le_bytes([header[0], header[1]]))
 }
 
 /// The chunk at `pos`: its kind, inflated payload (charged to `meter`; the caller releases
@@ -93,11 +104,19 @@ fn framed_chunk_at(data: &[u8], pos: usize) -> Option<(u16, usize)> {
 fn chunk_at(data: &[u8], pos: usize, meter: &mut Meter) -> Option<(u16, Vec<u8>, usize)> {
     let header = data.get(pos..pos + CHUNK_HEADER_LEN)?;
     let kind = u16::from_le_bytes([header[0], header[1]]);
-    let flags = u16::from_le_bytes([header[2], header[3]]);
     let len = u32::from_le_bytes(header[4..8].try_into().unwrap()) as usize;
-    let crc = u32::from_le_bytes(header[8..12].try_into().unwrap());
     let body_start = pos + CHUNK_HEADER_LEN;
     let body = data.get(body_start..body_start.checked_add(len)?)?;
+    Some((kind, checked_payload(header, body, meter)?, body_start + len))
+}
+
+/// The payload of a chunk whose header and body were read: inflated, charged to `meter`
+/// (the caller releases it); `None` if it fails its checksum, does not inflate or passes
+/// the memory limit. The in-memory and the streaming reader share it.
+pub(super) fn checked_payload(header: &[u8], body: &[u8], meter: &mut Meter) -> Option<Vec<u8>> {
+    let flags = u16::from_le_bytes([header[2], header[3]]);
+    let len = body.len();
+    let crc = u32::from_le_bytes(header[8..12].try_into().unwrap());
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&header[..4]);
     hasher.update(body);
@@ -124,16 +143,21 @@ fn chunk_at(data: &[u8], pos: usize, meter: &mut Meter) -> Option<(u16, Vec<u8>,
     if flags & FLAG_ZLIB != 0 {
         meter.charge(payload.capacity() as u64).ok()?;
     }
-    Some((kind, payload, body_start + len))
+    Some(payload)
 }
 
-struct Decoder<'m> {
-    record: Record,
-    complete: bool,
-    meter: &'m mut Meter,
+/// Applies chunks to a record; the streaming reader uses it for every chunk but snapshots.
+pub(super) struct Decoder<'m> {
+    pub(super) record: Record,
+    pub(super) complete: bool,
+    pub(super) meter: &'m mut Meter,
 }
 
-impl Decoder<'_> {
+impl<'m> Decoder<'m> {
+    pub(super) fn new(meter: &'m mut Meter) -> Self {
+        Self { record: Record::default(), complete: false, meter }
+    }
+
     /// Charges `bytes` before they are allocated; `None` past the limit.
     fn charge(&mut self, bytes: u64) -> Option<()> {
         self.meter.charge(bytes).ok()
@@ -219,7 +243,7 @@ impl Decoder<'_> {
     }
 
     /// Applies one intact chunk; `None` if its payload does not decode.
-    fn chunk(&mut self, kind: u16, payload: &[u8]) -> Option<()> {
+    pub(super) fn chunk(&mut self, kind: u16, payload: &[u8]) -> Option<()> {
         let p = &mut &payload[..];
         match ChunkKind::from_u16(kind) {
             Some(ChunkKind::Target) => self.target(p),

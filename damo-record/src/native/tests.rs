@@ -23,7 +23,7 @@ fn sample(ts: u64) -> StackSample {
 }
 
 /// A record with every chunk kind, and its bytes.
-fn sample_record() -> (Record, Vec<u8>) {
+pub(super) fn sample_record() -> (Record, Vec<u8>) {
     let mut w = NativeWriter::new(Vec::new()).unwrap();
     let mut expected = Record::default();
     let (mut a, mut b) = (target(1), target(2));
@@ -185,7 +185,7 @@ fn losses_of_older_and_newer_writers_read() {
     assert_eq!(newer.record.losses.map(|l| l.mapping_records), Some(8));
 }
 
-fn write_all(record: &Record) -> Vec<u8> {
+pub(super) fn write_all(record: &Record) -> Vec<u8> {
     let mut w = NativeWriter::new(Vec::new()).unwrap();
     let most = record.targets.iter().map(|t| t.snapshots.len()).max().unwrap_or(0);
     // Interleaved, as a recording writes them.
@@ -341,7 +341,7 @@ fn a_zero_filled_tail_keeps_the_frames_before_it() {
 
 /// A record of what recording samples from /proc, interleaved with snapshots as a recording
 /// writes them, and its bytes. The vmas are big enough to be compressed.
-fn proc_record() -> (Record, Vec<u8>) {
+pub(super) fn proc_record() -> (Record, Vec<u8>) {
     let mut w = NativeWriter::new(Vec::new()).unwrap();
     let mut expected = Record::default();
     let mut t = target(7);

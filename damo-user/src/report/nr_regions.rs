@@ -8,7 +8,9 @@ use damo_report::{
     nr_regions::{self, NrRegionsOptions},
 };
 
-use super::options::{named, print_or_plot, InputArgs};
+use damo_record::native::Rest;
+
+use super::options::{accumulate, named, print_or_plot, InputArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,8 +40,12 @@ impl Args {
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let options = args.options()?;
-    // Before loading: a range that does not fit fails at once.
+    // Before reading: a range that does not fit fails at once.
     options.percentiles()?;
-    let record = args.input.load()?;
-    print_or_plot(args.plot.as_deref(), out, || Ok(nr_regions::report(&record, &options)?), || Ok(nr_regions::plot(&record, &options)?))
+    let mut acc = nr_regions::Accumulator::default();
+    let record = accumulate(&args.input.input, Rest::Drop, &mut acc)?;
+    let dists = std::cell::Cell::new(Some(acc.finish(&record.targets, options.sort)));
+    drop(record);
+    let take = || dists.take().expect("one output");
+    print_or_plot(args.plot.as_deref(), out, || Ok(nr_regions::report_of(take(), &options)?), || Ok(nr_regions::plot_of(take(), &options)?))
 }

@@ -4,8 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use damo_record::{model::Record, units};
-use damo_report::{filter::RecordFilter, names::Named};
+use damo_record::{budget::Meter, load, model::Record, native, units};
+use damo_report::{
+    accumulate::{self, Accumulate},
+    filter::RecordFilter,
+    names::Named,
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct InputArgs {
@@ -41,6 +45,30 @@ pub fn memory_limit_from_env() -> Result<()> {
 /// Reads a record; a damaged tail is reported on stderr and the intact part is used.
 pub fn load_record(path: &Path) -> Result<Record> {
     Ok(load_with_format(path)?.0)
+}
+
+/// Set to 1, one-pass reports load a damo-trace record whole as they do other formats, instead
+/// of streaming it (to compare the two; the bench measures what streaming saves).
+pub const NO_STREAM_ENV: &str = "DAMO_TRACE_NO_STREAM";
+
+/// Feeds every snapshot of the record at `path` to `acc` and gives back the record, less its
+/// snapshots when it was streamed. A damo-trace record is streamed from its file: a day of
+/// recording (~860 M regions) does not fit in memory, its file does not need to. Other
+/// formats are loaded as by [`load_record`] (and keep their snapshots). `rest` says whether
+/// a streamed record keeps what it holds besides snapshots (stack samples, footprints…).
+pub fn accumulate(path: &Path, rest: native::Rest, acc: &mut impl Accumulate) -> Result<Record> {
+    let streams = std::env::var_os(NO_STREAM_ENV).is_none_or(|v| v != "1");
+    if streams && load::sniff_file(path) == Some(load::Format::Native) {
+        let file = load::open(path)?;
+        let end = native::stream(file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
+        if let Some(damage) = load::native_damage(end.damaged_at, end.complete) {
+            eprintln!("damo-trace: warning: {}: {damage}", path.display());
+        }
+        return Ok(end.rest);
+    }
+    let record = load_record(path)?;
+    accumulate::feed(&record, acc);
+    Ok(record)
 }
 
 /// [`load_record`], and whether the record was damo's perf_script (whose snapshot times

@@ -5,7 +5,9 @@ use std::io::Write;
 use anyhow::Result;
 use damo_report::record_info;
 
-use super::options::InputArgs;
+use damo_record::native::Rest;
+
+use super::options::{accumulate, InputArgs};
 
 #[derive(Debug, clap::Args)]
 #[command(rename_all = "snake_case")]
@@ -18,8 +20,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
-    let record = args.input.load()?;
-    let text = record_info::report(&record, args.raw_numbers);
+    // damo's per-target scheme information (null target ids change the guides' keys) comes
+    // only in damo's records, which are loaded whole: known after the snapshots were fed.
+    let mut acc = record_info::Accumulator::new(None);
+    let rest = accumulate(&args.input.input, Rest::Keep, &mut acc)?;
+    let text = match rest.damos.is_some() {
+        true => record_info::report(&rest, args.raw_numbers),
+        false => acc.finish(&rest, args.raw_numbers),
+    };
     if !text.is_empty() {
         writeln!(out, "{text}")?;
     }

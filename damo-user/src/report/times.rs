@@ -6,7 +6,9 @@ use std::{io::Write, path::PathBuf};
 use anyhow::Result;
 use damo_report::times;
 
-use super::options::{load_record, FilterArgs};
+use damo_record::native::Rest;
+
+use super::options::{accumulate, FilterArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,8 +25,8 @@ pub struct Args {
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let filter = args.filter.to_filter()?;
     let path = args.input.or_else(|| args.inputs.and_then(|v| v.into_iter().next())).unwrap_or_else(|| "damon.data".into());
-    let mut record = load_record(&path)?;
-    filter.apply(&mut record);
-    out.write_all(times::report(&record).as_bytes())?;
+    let mut acc = times::Accumulator::new(Some(&filter));
+    accumulate(&path, Rest::Drop, &mut acc)?;
+    out.write_all(times::report_of(&acc.finish()).as_bytes())?;
     Ok(())
 }

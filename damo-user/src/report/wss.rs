@@ -8,7 +8,9 @@ use damo_report::{
     wss::{self, defaults, WssOptions},
 };
 
-use super::options::{named, print_or_plot, InputArgs};
+use damo_record::native::Rest;
+
+use super::options::{accumulate, named, print_or_plot, InputArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -72,11 +74,12 @@ impl Args {
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let options = args.options()?;
-    // Before loading: a range that does not fit fails at once.
+    // Before reading: a range that does not fit fails at once.
     dist::checked_percentiles(options.range, options.bar_cols)?;
-    let record = args.input.load()?;
-    // The report adjusts the record's snapshots in place: it takes the record, for one output.
-    let record = std::cell::Cell::new(Some(record));
-    let take = || record.take().expect("one output");
-    print_or_plot(args.plot.as_deref(), out, || Ok(wss::report(take(), &options)?), || Ok(wss::plot(take(), &options)?))
+    let mut acc = wss::Accumulator::new(&options);
+    let record = accumulate(&args.input.input, Rest::Drop, &mut acc)?;
+    let dists = std::cell::Cell::new(Some(acc.finish(&record.targets)));
+    drop(record);
+    let take = || dists.take().expect("one output");
+    print_or_plot(args.plot.as_deref(), out, || Ok(wss::report_of(take(), &options)?), || Ok(wss::plot_of(take(), &options)?))
 }

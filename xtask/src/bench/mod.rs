@@ -6,6 +6,7 @@ mod cases;
 mod churn;
 mod fleet;
 mod live;
+mod long;
 mod profile;
 mod stacks;
 
@@ -62,6 +63,10 @@ pub struct Options {
     /// 99 Hz, then (root) `top --plain` next to `record` on the same workload.
     #[arg(long)]
     pub live: bool,
+    /// Only the one-pass reports streaming long native records (10 M and 50 M regions): wall
+    /// time and peak RSS.
+    #[arg(long)]
+    pub long: bool,
     /// Seconds of churn per recorder.
     #[arg(long, default_value_t = 30)]
     pub churn_seconds: u64,
@@ -95,6 +100,9 @@ pub fn run(opts: Options) -> Result<()> {
     }
     if opts.live {
         return live::run(&ours, &dir);
+    }
+    if opts.long {
+        return long::run(&ours, &dir);
     }
     let damo_bin = if opts.no_damo { None } else { Some(damo_install::ensure(&root)?) };
 

@@ -1,0 +1,127 @@
+//! The streaming reader against the in-memory one, on the same bytes.
+
+use super::super::{
+    read,
+    tests::{proc_record, sample_record, write_all},
+    NativeError, HEADER_LEN,
+};
+use super::*;
+use crate::synth::{self, SynthSpec};
+
+/// What streaming `bytes` yields, assembled as [`read`] returns it.
+fn streamed(bytes: &[u8], rest: Rest) -> Result<super::super::NativeRead, NativeError> {
+    let mut got: Vec<(usize, Snapshot)> = Vec::new();
+    let end = stream(bytes, &mut Meter::new(), rest, |i, t, s| {
+        assert!(t.snapshots.is_empty(), "targets come without snapshots");
+        got.push((i, s.clone()));
+    })?;
+    let mut record = end.rest;
+    for (i, s) in got {
+        record.targets[i].snapshots.push(s);
+    }
+    Ok(super::super::NativeRead { record, damaged_at: end.damaged_at, complete: end.complete })
+}
+
+/// Streaming yields exactly what reading yields: the snapshots, the rest (kept), where the
+/// damage is and whether the record is complete; with [`Rest::Drop`], the same snapshots.
+fn assert_same(bytes: &[u8], what: &str) {
+    let want = read(bytes);
+    let got = streamed(bytes, Rest::Keep);
+    match (want, got) {
+        (Ok(want), Ok(got)) => {
+            assert_eq!(got.record, want.record, "{what}");
+            assert_eq!((got.damaged_at, got.complete), (want.damaged_at, want.complete), "{what}");
+            let dropped = streamed(bytes, Rest::Drop).unwrap();
+            assert_eq!(dropped.record.targets, want.record.targets, "{what}: dropping the rest");
+            assert!(dropped.record.samples.is_empty() && dropped.record.footprints.is_empty(), "{what}");
+            assert_eq!((dropped.damaged_at, dropped.complete), (want.damaged_at, want.complete), "{what}");
+        }
+        (Err(want), Err(got)) => assert_eq!(got.to_string(), want.to_string(), "{what}"),
+        (want, got) => panic!("{what}: read {want:?}, streamed {got:?}"),
+    }
+}
+
+/// Two targets interleaved over several check groups, with stacks and /proc samples.
+fn records() -> Vec<(&'static str, Vec<u8>)> {
+    let multi = synth::record(SynthSpec { targets: 3, snapshots_per_target: 40, regions: 12, seed: 5 });
+    vec![("every chunk kind", sample_record().1), ("proc samples", proc_record().1), ("three targets", write_all(&multi))]
+}
+
+#[test]
+fn whole_records_stream_as_they_read() {
+    for (name, bytes) in records() {
+        assert_same(&bytes, name);
+        assert!(read(&bytes).unwrap().complete, "{name}");
+    }
+}
+
+#[test]
+fn a_cut_at_any_byte_streams_as_it_reads() {
+    for (name, bytes) in records() {
+        for cut in 0..bytes.len() {
+            assert_same(&bytes[..cut], &format!("{name} cut at {cut}"));
+        }
+    }
+}
+
+#[test]
+fn a_flipped_byte_anywhere_streams_as_it_reads() {
+    for (name, bytes) in records() {
+        for at in HEADER_LEN..bytes.len() {
+            for flip in [0x01, 0x80] {
+                let mut bad = bytes.clone();
+                bad[at] ^= flip;
+                assert_same(&bad, &format!("{name} with byte {at} ^ {flip:#x}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_zero_filled_tail_streams_as_it_reads() {
+    let (_, bytes) = &records()[2];
+    for cut in HEADER_LEN..bytes.len() {
+        let mut torn = bytes[..cut].to_vec();
+        torn.resize(bytes.len() + 64, 0);
+        assert_same(&torn, &format!("zero tail from {cut}"));
+    }
+}
+
+#[test]
+fn what_is_not_a_record_is_refused_alike() {
+    for bytes in [&b""[..], b"\x89DT", b"not a record at all", &[0u8; 40]] {
+        assert_same(bytes, &format!("{bytes:?}"));
+    }
+}
+
+/// A record whose snapshots take 20 times the memory limit streams within it: the reader
+/// holds a check group and each target's last snapshot, never the record.
+#[test]
+fn memory_is_bounded_by_a_group_not_the_record() {
+    let record = synth::record(SynthSpec { targets: 2, snapshots_per_target: 640, regions: 500, seed: 9 });
+    let bytes = write_all(&record);
+    let held = bytes_of::<Region>(record.targets.iter().flat_map(|t| &t.snapshots).map(|s| s.regions.len() as u64 + 1).sum());
+    let limit = held / 20;
+    assert!(matches!(super::super::read_with(&bytes, &mut Meter::with_limit(limit)), Err(NativeError::OverBudget(_))), "the in-memory reader needs it all");
+    let mut meter = Meter::with_limit(limit);
+    let mut n = 0;
+    let end = stream(&bytes[..], &mut meter, Rest::Drop, |_, _, _| n += 1).unwrap();
+    assert!(end.complete);
+    assert_eq!(n, 1280);
+    assert_eq!(meter.used(), bytes_of::<TargetRecord>(2), "everything but the targets is given back");
+    // A limit below one snapshot is an error, not damage.
+    let tiny = stream(&bytes[..], &mut Meter::with_limit(1000), Rest::Drop, |_, _, _| {});
+    assert!(matches!(tiny, Err(NativeError::OverBudget(_))), "{tiny:?}");
+}
+
+/// Chunks after the snapshots (a recording's end) are read, and dropped on request.
+#[test]
+fn dropped_chunks_leave_targets_metadata_and_losses() {
+    let (expected, bytes) = sample_record();
+    let mut meter = Meter::new();
+    let end = stream(&bytes[..], &mut meter, Rest::Drop, |_, _, _| {}).unwrap();
+    assert_eq!(meter.used(), bytes_of::<TargetRecord>(2), "what was dropped is given back");
+    assert_eq!(end.rest.losses, expected.losses);
+    assert_eq!(end.rest.targets.len(), 2);
+    assert!(end.rest.samples.is_empty() && end.rest.modules.is_empty() && end.rest.code_symbols.is_empty());
+}

@@ -1,0 +1,114 @@
+//! The one-pass reports (`wss`, `nr_regions`, `times`, `record_info`) stream damo-trace
+//! records from their files; `DAMO_TRACE_NO_STREAM=1` loads them whole instead. Both must
+//! print the same bytes, on whole, cut and damaged records with interleaved targets.
+
+use std::{path::Path, process::Command};
+
+use damo_record::{
+    model::{Losses, Metadata, Record, StackSample},
+    native::NativeWriter,
+    synth::{self, SynthSpec},
+};
+
+/// Three targets written interleaved, as a recording writes them, with what `record_info`
+/// reports besides snapshots.
+fn native_record(spec: SynthSpec) -> Vec<u8> {
+    let record: Record = synth::record(spec);
+    let mut w = NativeWriter::new(Vec::new()).unwrap();
+    let metadata = Metadata {
+        recorder: "damo-trace test".into(),
+        command_line: vec!["damo-trace".into(), "record".into()],
+        hostname: "box".into(),
+        kernel_release: "6.12".into(),
+        nr_cpus: 2,
+        sample_hz: 99,
+        realtime_offset_ns: Some(1_700_000_000_000_000_000),
+        damon: None,
+    };
+    w.metadata(&metadata).unwrap();
+    for i in 0..spec.snapshots_per_target {
+        for t in &record.targets {
+            w.snapshot(t, &t.snapshots[i]).unwrap();
+        }
+        if i % 50 == 0 {
+            w.stacks(&[StackSample { ts_ns: 100_000_000_000 + i as u64, pid: 1, tid: 1, cpu: 0, comm: "app".into(), user: vec![], kernel: vec![] }]).unwrap();
+        }
+    }
+    w.losses(&Losses { unnormalized_samples: 3, ..Default::default() }).unwrap();
+    w.finish().unwrap()
+}
+
+/// Status, stdout and stderr of `damo-trace report <args>`, streamed or loaded whole.
+fn run(dir: &Path, args: &[&str], stream: bool, limit: Option<&str>) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_damo-trace"));
+    cmd.arg("report").args(args).current_dir(dir).env_remove("DAMO_TRACE_NO_STREAM").env_remove("DAMO_TRACE_MEMORY_LIMIT");
+    if !stream {
+        cmd.env("DAMO_TRACE_NO_STREAM", "1");
+    }
+    if let Some(l) = limit {
+        cmd.env("DAMO_TRACE_MEMORY_LIMIT", l);
+    }
+    let out = cmd.output().expect("damo-trace runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+const REPORTS: &[&[&str]] = &[
+    &["wss"],
+    &["wss", "--sortby", "time", "--all_wss", "--raw_number"],
+    &["wss", "--per_target", "--work_time", "300000", "--exclude_samples", "5", "-r", "0", "101", "10"],
+    &["wss", "-t", "10", "--sz_thres", "8192", "--nr_cols_bar", "0"],
+    &["nr_regions"],
+    &["nr_regions", "--sortby", "time", "-r", "0", "101", "20"],
+    &["times"],
+    &["times", "--access_rate", "50%", "100%"],
+    &["times", "--age", "1s", "max", "--sz_region", "16K", "max"],
+    &["times", "--address", "0x555500000000", "0x555500800000", "--address", "0x565500000000", "0x565500400000"],
+    &["times", "--snapshot_idx", "3", "40", "--snapshot_time", "100500000000", "109000000000", "--sz_snapshot", "1M", "max"],
+    &["times", "--temperature", "0", "9223372036854775807"],
+    &["record_info"],
+    &["record_info", "--raw_numbers"],
+];
+
+#[test]
+fn streamed_reports_print_what_loaded_ones_print() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bytes = native_record(SynthSpec { targets: 3, snapshots_per_target: 120, regions: 80, seed: 3 });
+    let mut corrupt = bytes.clone();
+    corrupt[bytes.len() / 2] ^= 0x40;
+    let inputs = [("whole.dtr", bytes.clone()), ("cut.dtr", bytes[..bytes.len() * 2 / 3].to_vec()), ("corrupt.dtr", corrupt), ("short.dtr", bytes[..200].to_vec())];
+    for (name, data) in &inputs {
+        std::fs::write(tmp.path().join(name), data).unwrap();
+        for report in REPORTS {
+            let mut args = report.to_vec();
+            args.extend(["-i", name]);
+            if report[0] == "times" {
+                args.truncate(args.len() - 2);
+                args.extend(["--input", name]);
+            }
+            let streamed = run(tmp.path(), &args, true, None);
+            let loaded = run(tmp.path(), &args, false, None);
+            assert_eq!(streamed, loaded, "report {args:?}: streamed (left) and loaded whole (right) differ");
+            if *name == "whole.dtr" {
+                assert!(streamed.0 && !streamed.1.is_empty(), "report {args:?} printed nothing: {}", streamed.2);
+            }
+        }
+    }
+}
+
+/// A record whose snapshots need 20 MB in memory reports within a 4 MB limit when streamed,
+/// and fails clearly when loaded whole: the streaming path is the one taken.
+#[test]
+fn a_record_larger_than_the_memory_limit_streams() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bytes = native_record(SynthSpec { targets: 2, snapshots_per_target: 400, regions: 1000, seed: 8 });
+    std::fs::write(tmp.path().join("big.dtr"), &bytes).unwrap();
+    for report in [&["wss"][..], &["nr_regions"], &["record_info"]] {
+        let mut args = report.to_vec();
+        args.extend(["-i", "big.dtr"]);
+        let (ok, out, err) = run(tmp.path(), &args, true, Some("4M"));
+        assert!(ok && !out.is_empty(), "report {args:?} streamed within 4 MB: {err}");
+        let (ok, _, err) = run(tmp.path(), &args, false, Some("4M"));
+        assert!(!ok && err.contains("memory limit"), "report {args:?} loaded whole must not fit in 4 MB: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+}

@@ -1,0 +1,152 @@
+//! `cargo xtask bench --long`: the one-pass reports on long records, which they stream
+//! (damo_record::native::stream). Native records of 10 M and 50 M regions (1000 regions a
+//! snapshot, DAMON's default maximum; 10 000 snapshots a target, 17 minutes at 100 ms) are
+//! generated once into .cache/bench; each report runs as a child process, and its wall
+//! time and peak RSS (wait4's ru_maxrss) are printed. Goals: under 3 s and 200 MB at 50 M
+//! regions, cost linear in regions. For comparison, the 10 M record is also reported loaded
+//! whole (DAMO_TRACE_NO_STREAM=1), as every report read it before.
+
+use std::{
+    os::unix::process::ExitStatusExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use damo_record::{
+    native::NativeWriter,
+    synth::{self, SynthSpec},
+};
+
+const REGIONS: usize = 1000;
+const SNAPSHOTS_PER_TARGET: usize = 10_000;
+
+const REPORTS: &[(&str, &[&str])] =
+    &[("wss", &["wss"]), ("nr_regions", &["nr_regions"]), ("times --access_rate 50% 100%", &["times", "--access_rate", "50%", "100%"]), ("record_info", &["record_info"])];
+
+pub fn run(damo_trace: &Path, dir: &Path) -> Result<()> {
+    let sizes = [("10M", 1), ("50M", 5)];
+    let mut files = Vec::new();
+    for (name, targets) in sizes {
+        let path = dir.join(format!("long-{name}.dtr"));
+        if !path.is_file() {
+            let t = Instant::now();
+            generate_apart(&path, targets)?;
+            println!("generated {} in {:.1} s", path.display(), t.elapsed().as_secs_f64());
+        }
+        let regions = targets * SNAPSHOTS_PER_TARGET * REGIONS;
+        println!("{}: {targets} target(s) × {SNAPSHOTS_PER_TARGET} snapshots × ~{REGIONS} regions = ~{} M regions, {:.1} MB", path.display(), regions / 1_000_000, size(&path) as f64 / 1e6);
+        files.push((name, regions, path));
+    }
+    // What a child's peak RSS starts from: the binary, and the high-water mark of this
+    // process's memory, which a vfork-spawned child inherits.
+    let floor = measure(damo_trace, &["--version"], None, false)?;
+    println!("\npeak RSS of `damo-trace --version` (the floor of the numbers below): {:.1} MB", floor.max_rss_mb);
+    println!("\none-pass reports, streamed (wall time and peak RSS of the process, one run each):");
+    println!("  {:32} {:>5} {:>9} {:>9} {:>12}", "report", "input", "wall", "peak RSS", "M regions/s");
+    for (label, args) in REPORTS {
+        for (name, regions, path) in &files {
+            let m = measure(damo_trace, args, Some(path), false)?;
+            println!("  {label:32} {name:>5} {:>8.3}s {:>6.1} MB {:>12.1}", m.wall.as_secs_f64(), m.max_rss_mb, *regions as f64 / m.wall.as_secs_f64() / 1e6);
+        }
+    }
+    let (name, regions, path) = &files[0];
+    println!("\nthe same on {name}, loaded whole (DAMO_TRACE_NO_STREAM=1, as before streaming):");
+    for (label, args) in REPORTS {
+        let m = measure(damo_trace, args, Some(path), true)?;
+        println!("  {label:32} {name:>5} {:>8.3}s {:>6.1} MB {:>12.1}", m.wall.as_secs_f64(), m.max_rss_mb, *regions as f64 / m.wall.as_secs_f64() / 1e6);
+    }
+    Ok(())
+}
+
+/// [`generate`] in a forked child. A child's ru_maxrss starts from the high-water mark of
+/// the memory it execs from, and Rust spawns with vfork (the parent's memory): a bench that
+/// had generated 300 MB of regions itself would report every report at 300 MB or more.
+fn generate_apart(path: &Path, targets: usize) -> Result<()> {
+    // SAFETY: xtask runs one thread here (its cargo builds were waited for), so the child
+    // may allocate; it leaves by _exit, running nothing of the parent's.
+    match unsafe { libc::fork() } {
+        -1 => bail!("fork failed: {}", std::io::Error::last_os_error()),
+        0 => {
+            let code = match generate(path, targets) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("failed to generate {}: {e:#}", path.display());
+                    1
+                }
+            };
+            // SAFETY: ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        pid => {
+            let mut status = 0;
+            // SAFETY: waits for the child just forked.
+            if unsafe { libc::waitpid(pid, &mut status, 0) } != pid || !std::process::ExitStatus::from_raw(status).success() {
+                bail!("generating {} failed", path.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `targets` targets of [`SNAPSHOTS_PER_TARGET`] snapshots, generated and written one target
+/// at a time (a whole 50 M-region record would take 1.6 GB here), into a temporary file
+/// renamed into place, so an interrupted run leaves no half record to reuse.
+fn generate(path: &Path, targets: usize) -> Result<()> {
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    let file = std::fs::File::create(&tmp).with_context(|| format!("failed to create {}", tmp.display()))?;
+    let mut w = NativeWriter::new(std::io::BufWriter::with_capacity(1 << 20, file))?;
+    for t in 0..targets {
+        let mut record = synth::record(SynthSpec { targets: 1, snapshots_per_target: SNAPSHOTS_PER_TARGET, regions: REGIONS, seed: t as u64 + 1 });
+        let mut target = record.targets.remove(0);
+        target.target_id = t as u64;
+        for s in &target.snapshots {
+            w.snapshot(&target, s)?;
+        }
+    }
+    w.finish()?.into_inner().map_err(|e| e.into_error())?;
+    std::fs::rename(&tmp, path).with_context(|| format!("failed to rename {}", tmp.display()))
+}
+
+struct Measured {
+    wall: Duration,
+    max_rss_mb: f64,
+}
+
+/// Runs `damo-trace report <args> -i <input>` (without `input`: `damo-trace <args>`) to its
+/// end, output discarded: its wall time and peak resident set (wait4's ru_maxrss, KiB).
+fn measure(damo_trace: &Path, args: &[&str], input: Option<&Path>, whole: bool) -> Result<Measured> {
+    let mut cmd = Command::new(damo_trace);
+    match input {
+        Some(input) => cmd.arg("report").args(args).arg("-i").arg(input),
+        None => cmd.args(args),
+    };
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    if whole {
+        cmd.env("DAMO_TRACE_NO_STREAM", "1");
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().context("cannot start damo-trace")?;
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut e, &mut stderr)?;
+    }
+    let pid = child.id() as i32;
+    let mut status = 0;
+    // SAFETY: waiting for our own child; rusage is a plain struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::wait4(pid, &mut status, 0, &mut usage) } != pid {
+        bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    let wall = started.elapsed();
+    let exit = std::process::ExitStatus::from_raw(status);
+    if !exit.success() {
+        bail!("damo-trace {} failed ({exit}): {stderr}", args.join(" "));
+    }
+    Ok(Measured { wall, max_rss_mb: usage.ru_maxrss as f64 / 1024.0 })
+}
+
+fn size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
