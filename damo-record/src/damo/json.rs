@@ -295,6 +295,52 @@ impl StringGuard {
     }
 }
 
+/// Drops the indentation of a JSON stream as it arrives: spaces, tabs and carriage returns
+/// after a newline or after `[ { , :`, outside strings. damo indents every line, so the
+/// parser (a byte at a time through `io::Read`) then reads about half the bytes. Newlines
+/// stay, so errors name the same lines; a space between two values stays, so malformed
+/// text stays malformed.
+pub struct Squeeze {
+    in_string: bool,
+    escaped: bool,
+    /// The last byte kept outside a string.
+    last: u8,
+}
+
+impl Default for Squeeze {
+    fn default() -> Self {
+        Squeeze { in_string: false, escaped: false, last: b'\n' }
+    }
+}
+
+impl Squeeze {
+    /// Removes the indentation from `block`, the next bytes of the stream.
+    pub fn squeeze(&mut self, block: &mut Vec<u8>) {
+        let mut kept = 0;
+        for i in 0..block.len() {
+            let b = block[i];
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                    self.last = b;
+                }
+            } else if matches!(b, b' ' | b'\t' | b'\r') && matches!(self.last, b'\n' | b'[' | b'{' | b',' | b':') {
+                continue;
+            } else {
+                self.in_string = b == b'"';
+                self.last = b;
+            }
+            block[kept] = b;
+            kept += 1;
+        }
+        block.truncate(kept);
+    }
+}
+
 thread_local! {
     /// The meter of the record being parsed on this thread: serde's visitors reach it here.
     static METER: RefCell<Option<Meter>> = const { RefCell::new(None) };
@@ -575,6 +621,20 @@ impl<W: Write> Indented<'_, W> {
 #[cfg(test)]
 mod budget_tests {
     use super::*;
+
+    #[test]
+    fn squeezing_drops_only_indentation() {
+        let text = b"[\n    {\n        \"a b\": \"x \\\" , y\",\n        \"n\": [1 2]\r\n    }\n]";
+        let mut squeezed = Vec::new();
+        let mut squeeze = Squeeze::default();
+        // In blocks of 3 bytes, so strings and escapes cross block ends.
+        for chunk in text.chunks(3) {
+            let mut block = chunk.to_vec();
+            squeeze.squeeze(&mut block);
+            squeezed.extend(block);
+        }
+        assert_eq!(String::from_utf8(squeezed).unwrap(), "[\n{\n\"a b\":\"x \\\" , y\",\n\"n\":[1 2]\r\n}\n]");
+    }
 
     #[test]
     fn the_string_guard_follows_strings_across_blocks_and_escapes() {
