@@ -24,14 +24,37 @@ trait Parse {
     fn text(s: &str) -> Result<Self::Out, units::UnitError>;
     fn int(i: i128) -> Option<Self::Out>;
     fn float(f: f64) -> Option<Self::Out>;
+    /// Whether a text of plain digits (commas between them, then this suffix if any) is the
+    /// int they spell, as [`Self::text`] reads it: read without it, a region's fields cost
+    /// no allocation.
+    const PLAIN_SUFFIX: Option<&'static str> = None;
+}
+
+/// The int a plain text of at most 15 digits (commas ignored, as damo writes them) spells.
+/// 15 digits keep µs × 1000 in a u64, so every unit reads it as this int.
+fn plain_int(text: &str) -> Option<i128> {
+    let mut value: i128 = 0;
+    let mut digits = 0;
+    for b in text.bytes() {
+        match b {
+            b'0'..=b'9' => {
+                value = value * 10 + i128::from(b - b'0');
+                digits += 1;
+            }
+            b',' => {}
+            _ => return None,
+        }
+    }
+    (1..=15).contains(&digits).then_some(value)
 }
 
 macro_rules! unsigned_parser {
-    ($name:ident, $what:literal, $text:path) => {
+    ($name:ident, $what:literal, $text:path, $suffix:literal) => {
         struct $name;
         impl Parse for $name {
             type Out = u64;
             const WHAT: &'static str = $what;
+            const PLAIN_SUFFIX: Option<&'static str> = Some($suffix);
             fn text(s: &str) -> Result<u64, units::UnitError> {
                 $text(s)
             }
@@ -45,10 +68,10 @@ macro_rules! unsigned_parser {
     };
 }
 
-unsigned_parser!(Bytes, "size or address", units::parse_bytes);
-unsigned_parser!(Ns, "time in ns", units::parse_ns);
-unsigned_parser!(Us, "time in µs", units::parse_us);
-unsigned_parser!(Count, "count", units::parse_count);
+unsigned_parser!(Bytes, "size or address", units::parse_bytes, " B");
+unsigned_parser!(Ns, "time in ns", units::parse_ns, "");
+unsigned_parser!(Us, "time in µs", units::parse_us, "");
+unsigned_parser!(Count, "count", units::parse_count, "");
 
 /// Signed counts: damo's fake snapshot has `nr_accesses` and `age` of -1.
 struct SignedCount;
@@ -105,7 +128,11 @@ impl<'de, P: Parse> Deserialize<'de> for Field<P> {
                 P::float(v).map(Field).ok_or_else(|| E::custom(format!("{v} is out of range for a {}", P::WHAT)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Field<P>, E> {
-                P::text(v).map(Field).map_err(E::custom)
+                let plain = P::PLAIN_SUFFIX.and_then(|suffix| plain_int(v.strip_suffix(suffix).unwrap_or(v))).and_then(P::int);
+                match plain {
+                    Some(out) => Ok(Field(out)),
+                    None => P::text(v).map(Field).map_err(E::custom),
+                }
             }
         }
         d.deserialize_any(V(PhantomData))
@@ -292,6 +319,52 @@ impl StringGuard {
             data = &data[i + 1..];
         }
         true
+    }
+}
+
+/// Drops the indentation of a JSON stream as it arrives: the spaces and tabs after a newline
+/// or a colon, outside strings. damo indents every line, so the parser (a byte at a time
+/// through `io::Read`) then reads about half the bytes. Newlines stay, so errors name the
+/// same lines and no two values can merge into one.
+#[derive(Default)]
+pub struct Squeeze {
+    in_string: bool,
+    /// The block ended on a backslash in a string.
+    escaped: bool,
+    /// The block ended in whitespace being dropped.
+    skipping: bool,
+}
+
+impl Squeeze {
+    /// Removes the indentation from `block`, the next bytes of the stream.
+    pub fn squeeze(&mut self, block: &mut Vec<u8>) {
+        let (mut read, mut kept) = (0, 0);
+        while read < block.len() {
+            if self.escaped {
+                self.escaped = false;
+                block[kept] = block[read];
+                (read, kept) = (read + 1, kept + 1);
+                continue;
+            }
+            if self.skipping {
+                read += block[read..].iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+                self.skipping = read == block.len();
+                continue;
+            }
+            let rest = &block[read..];
+            let hit = if self.in_string { memchr::memchr2(b'"', b'\\', rest) } else { memchr::memchr3(b'"', b'\n', b':', rest) };
+            let len = hit.map_or(rest.len(), |i| i + 1);
+            block.copy_within(read..read + len, kept);
+            (read, kept) = (read + len, kept + len);
+            if hit.is_some() {
+                match block[kept - 1] {
+                    b'"' => self.in_string = !self.in_string,
+                    b'\\' => self.escaped = true,
+                    _ => self.skipping = true,
+                }
+            }
+        }
+        block.truncate(kept);
     }
 }
 
@@ -575,6 +648,40 @@ impl<W: Write> Indented<'_, W> {
 #[cfg(test)]
 mod budget_tests {
     use super::*;
+
+    #[test]
+    fn plain_digits_read_as_the_unit_parsers_read_them() {
+        for text in ["0", "5000", "93,823,560,581,120", "999,999,999,999,999", "1,000,000,000,000,000", "0 B", "4,096 B", "", ",", "12 KiB", "1.5", "-3", " 7"] {
+            let quick = |suffix: &str| plain_int(text.strip_suffix(suffix).unwrap_or(text));
+            if let Some(i) = quick(" B") {
+                assert_eq!(Bytes::int(i).map(Ok), Some(units::parse_bytes(text)), "{text:?} as bytes");
+            }
+            if let Some(i) = quick("") {
+                assert_eq!(Ns::int(i).map(Ok), Some(units::parse_ns(text)), "{text:?} as ns");
+                assert_eq!(Us::int(i).map(Ok), Some(units::parse_us(text)), "{text:?} as us");
+                assert_eq!(Count::int(i).map(Ok), Some(units::parse_count(text)), "{text:?} as count");
+            }
+        }
+        assert_eq!(plain_int("93,823,560,581,120"), Some(93_823_560_581_120));
+        assert_eq!(plain_int("1,000,000,000,000,000"), None);
+        assert_eq!(plain_int("0 B"), None);
+    }
+
+    #[test]
+    fn squeezing_drops_only_indentation() {
+        let text = b"[\n    {\n        \"a b\": \"x \\\" , y\",\n        \"n\": [1 2]\r\n    }\n]";
+        // In blocks of a few bytes, so strings, escapes and indentation cross block ends.
+        for size in 1..=text.len() {
+            let mut squeezed = Vec::new();
+            let mut squeeze = Squeeze::default();
+            for chunk in text.chunks(size) {
+                let mut block = chunk.to_vec();
+                squeeze.squeeze(&mut block);
+                squeezed.extend(block);
+            }
+            assert_eq!(String::from_utf8(squeezed).unwrap(), "[\n{\n\"a b\":\"x \\\" , y\",\n\"n\":[1 2]\r\n}\n]", "blocks of {size}");
+        }
+    }
 
     #[test]
     fn the_string_guard_follows_strings_across_blocks_and_escapes() {

@@ -57,8 +57,9 @@ impl std::str::FromStr for DamoFormat {
     }
 }
 
-/// Reads a `json_compressed` record: one thread inflates while this one parses, so neither
-/// waits for the other and the inflated JSON (often 40× the file) never sits in memory.
+/// Reads a `json_compressed` record: one thread inflates (and drops the indentation) while
+/// this one parses, so neither waits for the other and the inflated JSON (often 40× the
+/// file) never sits in memory.
 pub fn read_compressed(data: &[u8]) -> Result<Record, DamoError> {
     read_compressed_with(data, &mut crate::budget::Meter::new())
 }
@@ -70,11 +71,13 @@ pub fn read_compressed_with(data: &[u8], meter: &mut crate::budget::Meter) -> Re
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut decoder = flate2::read::ZlibDecoder::new(data);
+            let mut squeeze = json::Squeeze::default();
             loop {
                 let mut block = Vec::with_capacity(BLOCK);
                 match (&mut decoder).take(BLOCK as u64).read_to_end(&mut block) {
                     Ok(0) => return,
                     Ok(_) => {
+                        squeeze.squeeze(&mut block);
                         if tx.send(Ok(block)).is_err() {
                             return; // The parser stopped early (an error); nothing to do.
                         }

@@ -4,6 +4,7 @@
 use damo_record::model::{Intervals, Region, Snapshot};
 
 use super::{
+    bucket::IntMap,
     pynum::Num,
     source::{age, Source},
     HeatmapError,
@@ -126,8 +127,25 @@ impl Grid {
         }
     }
 
-    /// Adds every snapshot of the sources, in order (damo's `heatmap_from_records`).
+    /// Adds every snapshot of the sources, in order (damo's `heatmap_from_records`), in
+    /// integers where damo's numbers are ints.
     pub fn add_sources(&mut self, sources: &[Source]) {
+        let int_map = IntMap::of(self);
+        let mut last: Option<&Snapshot> = None;
+        for src in sources {
+            for (i, snap) in src.snapshots().iter().enumerate() {
+                let start = src.start(i);
+                if !int_map.as_ref().is_some_and(|map| map.add_snapshot(self, start, snap, last, src.target.intervals)) {
+                    self.add_snapshot(start, snap, last, src.target.intervals);
+                }
+                last = Some(snap);
+            }
+        }
+    }
+
+    /// [`Self::add_sources`] in damo's arithmetic throughout, the reference of the integer path.
+    #[cfg(test)]
+    pub(super) fn add_sources_general(&mut self, sources: &[Source]) {
         let mut last: Option<&Snapshot> = None;
         for src in sources {
             for (i, snap) in src.snapshots().iter().enumerate() {

@@ -6,6 +6,7 @@
 //! to the cells its time and address ranges overlap, once.
 
 pub mod ascii;
+mod bucket;
 pub mod grid;
 pub mod guide;
 pub mod pynum;

@@ -5,7 +5,7 @@
 //! rounded decides the last bits of its heats, and the raw output prints `0` or `0.0`
 //! accordingly. [`Num`] keeps that distinction so the numbers come out identical.
 
-use std::cmp::Ordering;
+use std::{cmp::Ordering, fmt::Write};
 
 /// An `int` or a `float`, as Python would hold it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,28 +19,30 @@ use Num::{Float, Int};
 impl Num {
     pub fn f64(self) -> f64 {
         match self {
-            Int(i) => i as f64,
+            // The same rounding; the hardware converts an i64, an i128 takes a call (and
+            // LLVM merges the two branches back into that call unless it cannot see through).
+            Int(i) => i64::try_from(i).map_or(i as f64, |i| std::hint::black_box(i) as f64),
             Float(f) => f,
         }
     }
 
     pub fn plus(self, o: Num) -> Num {
         match (self, o) {
-            (Int(a), Int(b)) => a.checked_add(b).map_or(Float(a as f64 + b as f64), Int),
+            (Int(a), Int(b)) => a.checked_add(b).map_or_else(|| Float(a as f64 + b as f64), Int),
             _ => Float(self.f64() + o.f64()),
         }
     }
 
     pub fn minus(self, o: Num) -> Num {
         match (self, o) {
-            (Int(a), Int(b)) => a.checked_sub(b).map_or(Float(a as f64 - b as f64), Int),
+            (Int(a), Int(b)) => a.checked_sub(b).map_or_else(|| Float(a as f64 - b as f64), Int),
             _ => Float(self.f64() - o.f64()),
         }
     }
 
     pub fn times(self, o: Num) -> Num {
         match (self, o) {
-            (Int(a), Int(b)) => a.checked_mul(b).map_or(Float(a as f64 * b as f64), Int),
+            (Int(a), Int(b)) => a.checked_mul(b).map_or_else(|| Float(a as f64 * b as f64), Int),
             _ => Float(self.f64() * o.f64()),
         }
     }
@@ -84,6 +86,7 @@ impl Num {
     pub fn trunc(self) -> Option<i128> {
         match self {
             Int(i) => Some(i),
+            Float(f) if f.abs() < 9.2e18 => Some(i128::from(f as i64)),
             Float(f) if f.is_finite() => Some(f.trunc() as i128),
             Float(_) => None,
         }
@@ -150,31 +153,77 @@ fn cmp_int_float(a: i128, b: f64) -> Ordering {
 /// Python's `repr(float)`: the shortest digits that read back the same, in fixed notation
 /// for exponents -4..16 (always with a fraction) and `1.5e-05` style otherwise.
 pub fn float_repr(f: f64) -> String {
+    let mut out = String::new();
+    push_float_repr(f, &mut out);
+    out
+}
+
+/// [`float_repr`] appended to `out`, with no allocation of its own (raw maps print one per
+/// cell).
+pub fn push_float_repr(f: f64, out: &mut String) {
     if f.is_nan() {
-        return "nan".into();
+        return out.push_str("nan");
     }
     if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+        return out.push_str(if f > 0.0 { "inf" } else { "-inf" });
     }
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
+    let mut sci = StackText::default();
+    write!(sci, "{f:e}").expect("{:e} of a double fits 32 bytes");
+    let (mantissa, exp) = sci.as_str().split_once('e').expect("{:e} has an exponent");
     let exp: i32 = exp.parse().expect("{:e} exponent is a number");
     let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut digit_buf = [0u8; 32];
+    let mut n = 0;
+    for b in mantissa.bytes().filter(|b| *b != b'.') {
+        digit_buf[n] = b;
+        n += 1;
+    }
+    let digits = std::str::from_utf8(&digit_buf[..n]).expect("digits are ASCII");
+    out.push_str(sign);
     if !(-4..16).contains(&exp) {
-        let frac = &digits[1..];
-        let dot = if frac.is_empty() { String::new() } else { format!(".{frac}") };
-        let esign = if exp < 0 { '-' } else { '+' };
-        return format!("{sign}{}{dot}e{esign}{:02}", &digits[..1], exp.abs());
-    }
-    if exp < 0 {
-        return format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize));
-    }
-    let int_len = exp as usize + 1;
-    if digits.len() <= int_len {
-        format!("{sign}{digits}{}.0", "0".repeat(int_len - digits.len()))
+        out.push_str(&digits[..1]);
+        if n > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs()).expect("writing to a string does not fail");
+    } else if exp < 0 {
+        out.push_str("0.");
+        (0..-exp - 1).for_each(|_| out.push('0'));
+        out.push_str(digits);
     } else {
-        format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
+        let int_len = exp as usize + 1;
+        if n <= int_len {
+            out.push_str(digits);
+            (n..int_len).for_each(|_| out.push('0'));
+            out.push_str(".0");
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+}
+
+/// A short text on the stack, for `{:e}`.
+#[derive(Default)]
+struct StackText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl StackText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).expect("only strs are written")
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let dest = self.buf.get_mut(self.len..self.len + s.len()).ok_or(std::fmt::Error)?;
+        dest.copy_from_slice(s.as_bytes());
+        self.len += s.len();
+        Ok(())
     }
 }
 

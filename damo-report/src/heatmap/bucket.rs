@@ -1,0 +1,225 @@
+//! The integer path of [`Grid::add_sources`]: when the map's start and cell sizes and a
+//! snapshot's times are Python ints (every record but a perf-script one's first snapshot,
+//! without float `--time_range`s), damo's cell indices and accounted times and sizes are
+//! integer arithmetic, and only the heat itself is a float. Each region is then bucketed
+//! with machine integers and primitive floats instead of [`Num`] (whose `i128` to `f64`
+//! conversions run in software): a few ns per region, the same bits as the general path.
+
+use damo_record::model::{Intervals, Region, Snapshot};
+
+use super::{grid::Grid, pynum::Num, source::age};
+
+/// Integers below this convert to `f64` exactly, and a float division of two of them
+/// truncates to their integer quotient: `a / b` rounds to a double within half an ulp of
+/// the quotient, never across the next integer while `a + b < 2^53`.
+const EXACT: u64 = 1 << 52;
+
+/// Times, addresses and ages × intervals below this keep every sum and difference here in
+/// an `i64`. (`i128` would do without the bound, but its conversions to `f64` are calls.)
+const SMALL: i64 = 1 << 61;
+
+/// The map's geometry as ints.
+pub(super) struct IntMap {
+    time_start: i64,
+    time_unit: i64,
+    addr_start: i64,
+    addr_unit: i64,
+    /// The map's address end, `addr_start + addr_unit * addr_resol`.
+    addr_end: i64,
+    /// A cell's time × space, as damo divides by it (`float` of the int product).
+    space: f64,
+}
+
+/// What a region adds per ns and byte: accesses per second with intervals (a float),
+/// sampled accesses without (an int).
+#[derive(Clone, Copy)]
+enum Heat {
+    PerSec(f64),
+    Count(i64),
+}
+
+/// damo's `int((v - start) / unit)`, a float division; integer division where that is
+/// the same number.
+fn cell_idx(v: i64, start: i64, unit: i64) -> i64 {
+    let a = v - start;
+    if a.unsigned_abs() < EXACT && unit.unsigned_abs() < EXACT {
+        a / unit
+    } else {
+        (a as f64 / unit as f64).trunc() as i64
+    }
+}
+
+/// damo's `[first, last]` cell range clamped to `n` cells.
+fn clamp(first: i64, last: i64, n: usize) -> std::ops::Range<usize> {
+    let lo = first.max(0);
+    let hi = (last + 1).min(n as i64);
+    if lo >= hi {
+        0..0
+    } else {
+        lo as usize..hi as usize
+    }
+}
+
+/// The heat one region adds to one cell, `heat_val * account_time * account_sz` in
+/// Python's order and types (an int product stays exact until it overflows).
+fn cell_heat(heat: Heat, time: i64, size: i64) -> f64 {
+    match heat {
+        Heat::PerSec(h) => h * time as f64 * size as f64,
+        Heat::Count(n) => {
+            let nt = i128::from(n) * i128::from(time);
+            match nt.checked_mul(i128::from(size)) {
+                Some(v) => v as f64,
+                None => nt as f64 * size as f64,
+            }
+        }
+    }
+}
+
+/// `n` when it is an int below [`SMALL`].
+fn small(n: Num) -> Option<i64> {
+    match n {
+        Num::Int(i) => i64::try_from(i).ok().filter(|i| i.unsigned_abs() < SMALL as u64),
+        Num::Float(_) => None,
+    }
+}
+
+impl IntMap {
+    /// The map's geometry when it is all small ints, else `None` (the general path).
+    pub(super) fn of(grid: &Grid) -> Option<IntMap> {
+        let (time_start, time_unit, addr_start, addr_unit) = (small(grid.time_start)?, small(grid.time_unit)?, small(grid.addr_start)?, small(grid.addr_unit)?);
+        let end = |start: Num, unit: Num, resol: usize| small(start.plus(unit.times(Num::Int(resol as i128 + 1))));
+        end(grid.time_start, grid.time_unit, grid.time_resol)?;
+        Some(IntMap { time_start, time_unit, addr_start, addr_unit, addr_end: end(grid.addr_start, grid.addr_unit, grid.addr_resol)? - addr_unit, space: grid.time_unit.times(grid.addr_unit).f64() })
+    }
+
+    /// damo's `add_heat` for every region of `snap`, which starts at `start`, if all its
+    /// numbers are small ints; false (nothing added) if not.
+    pub(super) fn add_snapshot(&self, grid: &mut Grid, start: Num, snap: &Snapshot, last: Option<&Snapshot>, intervals: Option<Intervals>) -> bool {
+        let aggr_ns = intervals.map(|iv| i64::try_from(iv.aggr_us.saturating_mul(1000)).unwrap_or(SMALL));
+        let as_small = |n: u64| i64::try_from(n).ok().filter(|&i| i < SMALL);
+        let (Some(start), Some(end), Some(last_end)) = (small(start), as_small(snap.end_ns), last.map_or(Some(None), |l| as_small(l.end_ns).map(Some))) else { return false };
+        let fits = |r: &Region| as_small(r.end).is_some() && aggr_ns.is_none_or(|a| (age(r) as i64).checked_mul(a).is_some_and(|aged| aged < SMALL));
+        if !snap.regions.iter().all(fits) {
+            return false;
+        }
+        let clip = |t: i64| match last_end {
+            Some(le) if t < le => le,
+            _ => t,
+        };
+        let last_row = cell_idx(end, self.time_start, self.time_unit);
+        let (time_resol, addr_resol) = (grid.time_resol, grid.addr_resol);
+        for r in &snap.regions {
+            let (rs, re) = (r.start as i64, r.end as i64);
+            if re < self.addr_start || self.addr_end < rs {
+                continue;
+            }
+            let aged = aggr_ns.map_or(start, |a| start - age(r) as i64 * a);
+            let rows_start = clip(aged);
+            // damo clips the observation start only when the record has intervals.
+            let observe_start = if intervals.is_some() { rows_start } else { start };
+            let rows = clamp(cell_idx(rows_start, self.time_start, self.time_unit), last_row, time_resol);
+            let cols = clamp(cell_idx(rs, self.addr_start, self.addr_unit), cell_idx(re, self.addr_start, self.addr_unit), addr_resol);
+            let heat = match intervals {
+                Some(iv) => Heat::PerSec(f64::from(r.nr_accesses) / (iv.aggr_us as f64 / 1e6)),
+                None => Heat::Count(i64::from(r.nr_accesses)),
+            };
+            for row in rows {
+                let pt = grid.row_time[row] as i64;
+                let time = end.min(pt + self.time_unit) - observe_start.max(pt);
+                let cells = &mut grid.heats[row * addr_resol..][..addr_resol];
+                for col in cols.clone() {
+                    let pa = grid.col_addr[col] as i64;
+                    let size = re.min(pa + self.addr_unit) - rs.max(pa);
+                    // damo keeps a cell's heat as a mean over its time × space.
+                    let cell = &mut cells[col];
+                    let prev = cell.unwrap_or(0.0);
+                    *cell = Some((cell_heat(heat, time, size) + prev * self.space) / self.space);
+                }
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heatmap::source::Source;
+    use damo_record::model::{Region, TargetRecord};
+
+    /// xorshift64: reproducible random numbers without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// Random snapshots of random regions (overlapping the map and not, of any age).
+    fn random_target(rng: &mut Rng, intervals: bool, base_addr: u64, base_ns: u64) -> TargetRecord {
+        let mut t = base_ns;
+        let snapshots = (0..20)
+            .map(|_| {
+                let start_ns = t;
+                t += 1 + rng.below(50_000_000);
+                let mut addr = base_addr + rng.below(1 << 20);
+                let regions = (0..30)
+                    .map(|_| {
+                        let start = addr;
+                        addr += 1 + rng.below(1 << 18);
+                        Region { start, end: addr, nr_accesses: rng.below(30) as u32, age: Some(rng.below(40) as u32) }
+                    })
+                    .collect();
+                Snapshot { start_ns, end_ns: t, regions, total_bytes: None }
+            })
+            .collect();
+        let iv = Intervals { sample_us: 5_000, aggr_us: 100_000, ops_update_us: 1_000_000 };
+        TargetRecord { intervals: intervals.then_some(iv), snapshots, ..Default::default() }
+    }
+
+    #[test]
+    fn integer_bucketing_equals_damo_arithmetic() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut filled = 0;
+        for case in 0..200 {
+            let intervals = case % 2 == 0;
+            // Small addresses and times, and large ones where floats lose integers.
+            let (base_addr, base_ns) = if case % 3 == 0 { (0x1ff0_0000_0000_0000, 1_700_000_000_000_000_000) } else { (rng.below(1 << 40), rng.below(1 << 30)) };
+            let target = random_target(&mut rng, intervals, base_addr, base_ns);
+            let (first, last) = (target.snapshots[0].start_ns, target.snapshots[19].end_ns);
+            let t0 = i128::from(first) + i128::from(rng.below(1 << 20)) - (1 << 19);
+            let t1 = i128::from(last) - i128::from(rng.below(1 << 20));
+            let a0 = i128::from(base_addr) + i128::from(rng.below(1 << 21)) - (1 << 20);
+            let a1 = a0 + 1 + i128::from(rng.below(1 << 24));
+            let resol = (1 + rng.below(40) as usize, 1 + rng.below(60) as usize);
+            let Ok(empty) = Grid::new((Num::Int(t0), Num::Int(t1)), (Num::Int(a0), Num::Int(a1)), resol, "hz") else { continue };
+            assert!(IntMap::of(&empty).is_some(), "case {case}: the integer path is taken");
+            let (mut fast, mut reference) = (empty.clone(), empty);
+            let src = Source::new(&target, false);
+            fast.add_sources(std::slice::from_ref(&src));
+            reference.add_sources_general(&[src]);
+            let bits = |g: &Grid| g.heats.iter().map(|h| h.map(f64::to_bits)).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&reference), "case {case}: {resol:?} cells of [{t0}, {t1}) x [{a0}, {a1})");
+            filled += usize::from(fast.heats.iter().any(Option::is_some));
+        }
+        assert!(filled > 150, "only {filled} maps got heat");
+    }
+
+    #[test]
+    fn float_division_truncates_like_integer_division_below_2_53() {
+        let mut rng = Rng(42);
+        for _ in 0..100_000 {
+            let unit = (1 + (rng.below(EXACT - 1) >> rng.below(52))) as i64;
+            let a = (rng.below(EXACT) >> rng.below(52)) as i64 * if rng.below(2) == 0 { 1 } else { -1 };
+            assert_eq!(cell_idx(a, 0, unit), (a as f64 / unit as f64).trunc() as i64, "{a} / {unit}");
+        }
+    }
+}
