@@ -107,7 +107,20 @@ struct Space {
 
 impl Space {
     fn new(target: &TargetRecord) -> Self {
-        let mut extents: Vec<(u64, u64)> = target.snapshots.iter().flat_map(|s| s.regions.iter().map(|r| (r.start, r.end))).collect();
+        // DAMON's regions tile each target's mappings, so each snapshot's run of touching
+        // regions is one extent: sorting those, not every region, is what the union needs
+        // (`top` redoes this every second over 600 snapshots).
+        let mut extents: Vec<(u64, u64)> = Vec::new();
+        for s in &target.snapshots {
+            let mut run: Option<(u64, u64)> = None;
+            for r in &s.regions {
+                match run.as_mut() {
+                    Some(last) if last.1 == r.start => last.1 = r.end,
+                    _ => extents.extend(run.replace((r.start, r.end))),
+                }
+            }
+            extents.extend(run);
+        }
         extents.sort_unstable();
         let mut merged: Vec<(u64, u64)> = Vec::new();
         for (s, e) in extents {
@@ -137,7 +150,16 @@ impl Space {
         let uniform = || (0..=BUCKETS).map(|k| total as f64 * k as f64 / BUCKETS as f64).collect();
         // Accesses per byte between consecutive region edges: a difference array over the
         // record's distinct region edges.
-        let mut points: Vec<u64> = target.snapshots.iter().flat_map(|s| s.regions.iter().flat_map(|r| [r.start, r.end])).collect();
+        let mut points: Vec<u64> = Vec::new();
+        for s in &target.snapshots {
+            for r in &s.regions {
+                // Touching regions share an edge: kept once, the sort has half the work.
+                if points.last() != Some(&r.start) {
+                    points.push(r.start);
+                }
+                points.push(r.end);
+            }
+        }
         points.sort_unstable();
         points.dedup();
         let mut delta = vec![0.0f64; points.len()];
@@ -257,6 +279,11 @@ impl Prefix {
         (self.sq[b] - self.sq[a]) - s / n
     }
 
+    /// The mean vector over `[a, b)`.
+    fn mean(&self, a: usize, b: usize) -> Vec<f64> {
+        (0..self.dim).map(|k| (self.sum[b * self.dim + k] - self.sum[a * self.dim + k]) / (b - a) as f64).collect()
+    }
+
     /// The best place to split `[a, b)` into parts of at least `min`, and what it gains.
     fn best_split(&self, a: usize, b: usize, min: usize) -> Option<(f64, usize)> {
         let whole = self.cost(a, b);
@@ -328,7 +355,19 @@ pub fn segment(target: &TargetRecord, o: &PhaseOptions) -> Vec<Phase> {
 
 /// [`segment`], with `code_cuts` (snapshot indices where the code that ran changed, which
 /// stay put) and `code(a, b)`, what the code says of two neighbouring phases.
-pub fn segment_with(target: &TargetRecord, o: &PhaseOptions, code_cuts: &[usize], mut code: impl FnMut(&Phase, &Phase) -> Code) -> Vec<Phase> {
+pub fn segment_with(target: &TargetRecord, o: &PhaseOptions, code_cuts: &[usize], code: impl FnMut(&Phase, &Phase) -> Code) -> Vec<Phase> {
+    outlines(target, o, code_cuts, code).into_iter().map(|p| describe(target, p)).collect()
+}
+
+/// Where [`segment`]'s phases start and end, in snapshot indices, without their working
+/// sets and hot ranges: for `top`, which finds phases every second and shows only where they
+/// begin (describing them was a quarter of its CPU).
+pub fn segment_spans(target: &TargetRecord, o: &PhaseOptions) -> Vec<std::ops::RangeInclusive<usize>> {
+    outlines(target, o, &[], |_, _| Code::Unknown).into_iter().map(|p| p.first..=p.last).collect()
+}
+
+/// [`segment_with`]'s phases, outlined: spans and hot sets only.
+fn outlines(target: &TargetRecord, o: &PhaseOptions, code_cuts: &[usize], mut code: impl FnMut(&Phase, &Phase) -> Code) -> Vec<Phase> {
     let n = target.snapshots.len();
     if n == 0 {
         return Vec::new();
@@ -342,7 +381,9 @@ pub fn segment_with(target: &TargetRecord, o: &PhaseOptions, code_cuts: &[usize]
     // Neighbours that are one phase are joined, and the boundaries left placed again (a
     // spurious cut inside a phase can pull its real boundary away).
     loop {
-        let phases: Vec<Phase> = cuts.windows(2).map(|w| describe(target, &x, w[0], w[1])).collect();
+        // Joining looks at spans and hot sets only; the rest of each phase is described once,
+        // at the end (its hot ranges sort every region edge in it).
+        let phases: Vec<Phase> = cuts.windows(2).map(|w| outline(target, prefix.mean(w[0], w[1]), w[0], w[1])).collect();
         // A split must change what is hot, not only how hot, or change the code that ran.
         let joined = (1..phases.len()).find(|&i| {
             let alike = cosine(&phases[i - 1].heat, &phases[i].heat);
@@ -506,17 +547,18 @@ fn rate_max(target: &TargetRecord) -> f64 {
         as f64
 }
 
-fn describe(target: &TargetRecord, x: &[[f64; BUCKETS]], a: usize, b: usize) -> Phase {
+/// Snapshots `[a, b)` as a phase with its mean hot set `heat`, without its working set and
+/// hot ranges ([`describe`] adds them).
+fn outline(target: &TargetRecord, heat: Vec<f64>, a: usize, b: usize) -> Phase {
     let snaps: &[Snapshot] = &target.snapshots[a..b];
+    Phase { first: a, last: b - 1, start_ns: snaps[0].start_ns, end_ns: snaps[snaps.len() - 1].end_ns, mean_wss: 0, hot_ranges: Vec::new(), heat }
+}
+
+/// An outlined phase with its mean working set and hottest ranges.
+fn describe(target: &TargetRecord, phase: Phase) -> Phase {
+    let snaps: &[Snapshot] = &target.snapshots[phase.first..=phase.last];
     let wss: u128 = snaps.iter().map(|s| s.regions.iter().filter(|r| r.nr_accesses > 0).map(|r| u128::from(r.size())).sum::<u128>()).sum();
-    let mut mean = [0.0; BUCKETS];
-    for v in &x[a..b] {
-        for k in 0..BUCKETS {
-            mean[k] += v[k] / (b - a) as f64;
-        }
-    }
-    let ranges = hot_ranges(snaps, rate_max(target));
-    Phase { first: a, last: b - 1, start_ns: snaps[0].start_ns, end_ns: snaps[snaps.len() - 1].end_ns, mean_wss: (wss / (b - a) as u128) as u64, hot_ranges: ranges, heat: mean.to_vec() }
+    Phase { mean_wss: (wss / snaps.len() as u128) as u64, hot_ranges: hot_ranges(snaps, rate_max(target)), ..phase }
 }
 
 /// The target phases are computed for: the one with the most snapshots.
@@ -580,6 +622,16 @@ mod tests {
             }
         }
         assert_eq!(segment(&t, &PhaseOptions::default()).len(), 1);
+    }
+
+    #[test]
+    fn spans_are_the_phases_spans() {
+        for seed in 1..=3 {
+            let t = damon_like(0.5, &LENGTHS, &HOT, seed);
+            let o = PhaseOptions { min_snapshots: 10, ..Default::default() };
+            let spans: Vec<_> = segment(&t, &o).iter().map(|p| p.first..=p.last).collect();
+            assert_eq!(segment_spans(&t, &o), spans);
+        }
     }
 
     #[test]

@@ -192,11 +192,12 @@ impl LiveModel {
             let aggr_ns = target.intervals.map(|i| i.aggr_us * 1000).filter(|&a| a > 0).unwrap_or_else(|| first.end_ns.saturating_sub(first.start_ns).max(1));
             PhaseOptions { min_snapshots: (1_000_000_000 / aggr_ns).max(1) as usize, ..Default::default() }
         });
-        let found = phases::segment(target, &options);
+        let found = phases::segment_spans(target, &options);
         let mut markers: Vec<Marker> = self.targets[i].markers.iter().filter(|m| m.start_ns < first.start_ns).cloned().collect();
         // The window's first phase began before it (or at the first snapshot): no marker.
-        for p in found.iter().skip(1) {
-            markers.push(Marker { start_ns: p.start_ns, top: self.top_between(p.start_ns, p.end_ns, PHASE_TOP, None) });
+        for span in found.iter().skip(1) {
+            let (start_ns, end_ns) = (target.snapshots[*span.start()].start_ns, target.snapshots[*span.end()].end_ns);
+            markers.push(Marker { start_ns, top: self.top_between(start_ns, end_ns, PHASE_TOP, None) });
         }
         self.targets[i].markers = markers;
     }
