@@ -303,17 +303,9 @@ mod tests {
         // Two request handlers interleaved at random all along: one phase.
         let t = target(150, |_| Some(1));
         for seed in 1..=100u64 {
-            // splitmix64: fair, independent coins.
-            let mut state = seed;
-            let coin: Vec<bool> = (0..1500)
-                .map(|_| {
-                    state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                    let mut z = state;
-                    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                    (z ^ (z >> 31)) & 1 == 1
-                })
-                .collect();
+            // Fair, independent coins (the top bit of xorshift64*).
+            let mut rng = damo_record::synth::Rng(seed);
+            let coin: Vec<bool> = (0..1500).map(|_| rng.next_u64() >> 63 == 1).collect();
             let n = named(150, |i, k| if coin[i * 10 + k] { "_start;main;serve;handle_get;lookup" } else { "_start;main;serve;handle_put;insert" });
             let cuts = damo_report::phases::change_points(&code_features(&t, &n), 10, 12);
             assert!(cuts.is_empty(), "seed {seed}: {cuts:?}");

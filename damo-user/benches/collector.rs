@@ -10,6 +10,7 @@ use std::{collections::HashMap, hint::black_box, time::Duration};
 
 use anyhow::Result;
 use damo_common::{EventKind, RegionEvent, StackEvent, MAX_STACK_DEPTH};
+use damo_record::synth::Rng;
 use damo_user::{
     bpf::Event,
     collector::EventSink,
@@ -29,16 +30,6 @@ const SNAPSHOTS_PER_S: u64 = 100;
 /// 99 Hz on each of this machine's CPUs, all of them busy in the target.
 const SAMPLE_HZ: u64 = 99;
 const KDAMOND_PID: u32 = 4242;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 fn bytes_of<T>(value: &T) -> &[u8] {
     // SAFETY: the event types are plain old data.
@@ -76,12 +67,12 @@ fn second(t: u64, rng: &mut Rng, code: &[u64], cpus: u64, regions: bool, samples
                 stack_len: 0,
                 _pad: 0,
             };
-            let (user, kernel) = (12 + rng.next() % 8, 6 + rng.next() % 6);
+            let (user, kernel) = (12 + rng.next_u64() % 8, 6 + rng.next_u64() % 6);
             for i in 0..user as usize {
-                e.user[i] = code[(rng.next() % code.len() as u64) as usize];
+                e.user[i] = code[(rng.next_u64() % code.len() as u64) as usize];
             }
             for i in 0..kernel as usize {
-                e.kernel[i] = 0xffff_ffff_8100_0000 + (rng.next() % 4096) * 64;
+                e.kernel[i] = 0xffff_ffff_8100_0000 + (rng.next_u64() % 4096) * 64;
             }
             e.user_bytes = (user * 8) as i32;
             e.kernel_bytes = (kernel * 8) as i32;
@@ -99,8 +90,8 @@ fn second(t: u64, rng: &mut Rng, code: &[u64], cpus: u64, regions: bool, samples
                     nr_regions: REGIONS as u32,
                     start,
                     end: start + (1 << 20),
-                    nr_accesses: (rng.next() % 21) as u32,
-                    age: (rng.next() % 100) as u32,
+                    nr_accesses: (rng.next_u64() % 21) as u32,
+                    age: (rng.next_u64() % 100) as u32,
                     _pad: 0,
                 };
                 items.push(bytes_of(&e).to_vec());

@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
-use damo_record::model::{FileAddr, Intervals, Module, Snapshot, StackSample};
+use damo_record::{
+    model::{FileAddr, Intervals, Module, Snapshot, StackSample},
+    synth::Rng,
+};
 use damo_user::{
     live::{feed::Feed, model::LiveModel, ui},
     snapshots::TargetKey,
@@ -23,16 +26,6 @@ const SAMPLES_PER_S: u64 = 2 * 99;
 /// Distinct stacks: what a real program's hot code comes to.
 const STACKS: usize = 400;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime fills the struct we own.
@@ -43,7 +36,7 @@ fn thread_cpu() -> Duration {
 /// Stacks of file offsets in this bench binary's text, so naming them is real work.
 fn stacks(rng: &mut Rng) -> Vec<Vec<FileAddr>> {
     let size = std::fs::metadata(std::env::current_exe().unwrap()).unwrap().len();
-    (0..STACKS).map(|_| (0..8).map(|_| FileAddr { module: 0, offset: 0x1000 + rng.next() % (size / 4) }).collect()).collect()
+    (0..STACKS).map(|_| (0..8).map(|_| FileAddr { module: 0, offset: 0x1000 + rng.next_u64() % (size / 4) }).collect()).collect()
 }
 
 fn main() {
@@ -67,7 +60,7 @@ fn main() {
             let regions = (0..REGIONS)
                 .map(|r| {
                     let start = base + r * (1 << 22);
-                    let nr_accesses = if r / 100 == hot { 15 + (rng.next() % 5) as u32 } else { (rng.next() % 2) as u32 };
+                    let nr_accesses = if r / 100 == hot { 15 + (rng.next_u64() % 5) as u32 } else { (rng.next_u64() % 2) as u32 };
                     damo_record::model::Region { start, end: start + (1 << 22), nr_accesses, age: Some(3) }
                 })
                 .collect();
@@ -75,7 +68,7 @@ fn main() {
             snapshots += 1;
         }
         for s in 0..SAMPLES_PER_S {
-            let user = stacks[(rng.next() % STACKS as u64) as usize].clone();
+            let user = stacks[(rng.next_u64() % STACKS as u64) as usize].clone();
             model.push(Feed::Stack(StackSample { ts_ns: t0 + s * 1_000_000_000 / SAMPLES_PER_S, pid: 7, tid: 7, cpu: 0, comm: "bench".into(), user, kernel: Vec::new() }));
             samples += 1;
         }

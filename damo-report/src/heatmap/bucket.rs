@@ -50,9 +50,9 @@ fn cell_idx(v: i64, start: i64, unit: i64) -> i64 {
 }
 
 /// damo's `[first, last]` cell range clamped to `n` cells.
-fn clamp(first: i64, last: i64, n: usize) -> std::ops::Range<usize> {
+pub(super) fn clamp(first: i128, last: i128, n: usize) -> std::ops::Range<usize> {
     let lo = first.max(0);
-    let hi = (last + 1).min(n as i64);
+    let hi = (last + 1).min(n as i128);
     if lo >= hi {
         0..0
     } else {
@@ -117,8 +117,8 @@ impl IntMap {
             let rows_start = clip(aged);
             // damo clips the observation start only when the record has intervals.
             let observe_start = if intervals.is_some() { rows_start } else { start };
-            let rows = clamp(cell_idx(rows_start, self.time_start, self.time_unit), last_row, time_resol);
-            let cols = clamp(cell_idx(rs, self.addr_start, self.addr_unit), cell_idx(re, self.addr_start, self.addr_unit), addr_resol);
+            let rows = clamp(cell_idx(rows_start, self.time_start, self.time_unit).into(), last_row.into(), time_resol);
+            let cols = clamp(cell_idx(rs, self.addr_start, self.addr_unit).into(), cell_idx(re, self.addr_start, self.addr_unit).into(), addr_resol);
             let heat = match intervals {
                 Some(iv) => Heat::PerSec(f64::from(r.nr_accesses) / (iv.aggr_us as f64 / 1e6)),
                 None => Heat::Count(i64::from(r.nr_accesses)),
@@ -145,23 +145,10 @@ impl IntMap {
 mod tests {
     use super::*;
     use crate::heatmap::source::Source;
-    use damo_record::model::{Region, TargetRecord};
-
-    /// xorshift64: reproducible random numbers without a dependency.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use damo_record::{
+        model::{Region, TargetRecord},
+        synth::Rng,
+    };
 
     /// Random snapshots of random regions (overlapping the map and not, of any age).
     fn random_target(rng: &mut Rng, intervals: bool, base_addr: u64, base_ns: u64) -> TargetRecord {

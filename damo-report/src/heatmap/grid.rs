@@ -118,13 +118,7 @@ impl Grid {
     /// Clamps damo's cell index range `[first, last]` to the map.
     fn clamp(first: Option<i128>, last: Option<i128>, n: usize) -> std::ops::Range<usize> {
         let (Some(first), Some(last)) = (first, last) else { return 0..0 };
-        let lo = first.max(0);
-        let hi = (last + 1).min(n as i128);
-        if lo >= hi {
-            0..0
-        } else {
-            lo as usize..hi as usize
-        }
+        super::bucket::clamp(first, last, n)
     }
 
     /// Adds every snapshot of the sources, in order (damo's `heatmap_from_records`), in
