@@ -16,7 +16,7 @@ pub const VERSION: &str = "3.4.3";
 /// mount is private to damo's namespace and gone with it. `DAMO` is replaced by its path.
 const SANDBOX: &str = r#"#!/bin/sh
 set -eu
-damo='DAMO'
+damo="DAMO"
 if [ "$(id -u)" = 0 ] && [ -d /sys/kernel/mm/damon ]; then
   exec unshare --mount --propagation private -- \
     sh -c 'mount -t tmpfs damo-sandbox /sys/kernel/mm/damon && exec "$0" "$@"' "$damo" "$@"
@@ -29,7 +29,9 @@ pub fn ensure(workspace: &Path) -> Result<PathBuf> {
     let venv = workspace.join(".cache/damo-venv");
     crate::venv::ensure(&venv, ("damo", VERSION))?;
     let sandboxed = venv.join("bin/damo-sandboxed");
-    std::fs::write(&sandboxed, sandbox_script(&venv.join("bin/damo")))?;
+    // damo is found beside the script, not at a path written in it: a checkout that reaches
+    // this cache through a symlink (a worktree) must not repoint every other checkout's damo.
+    std::fs::write(&sandboxed, sandbox_script(Path::new("$(dirname \"$0\")/damo")))?;
     std::fs::set_permissions(&sandboxed, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     Ok(sandboxed)
 }
