@@ -5,12 +5,13 @@
 use std::{
     fs,
     io::{BufRead, BufReader},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
 mod common;
+mod vm_common;
 
 use common::Memory;
 use damo_profile::symbols::{ModuleFile, SymbolCache};
@@ -19,71 +20,7 @@ use damo_user::{
     normalize::UNKNOWN_MODULE,
     record::{self, target::TargetSpec, Plan},
 };
-
-/// DAMON's kdamonds directory, below the one admin path.
-fn kdamonds() -> PathBuf {
-    Path::new(damo_sysfs::ADMIN).join("kdamonds")
-}
-
-fn in_vm_only() {
-    assert_eq!(std::env::var("DAMO_TRACE_IN_VM").as_deref(), Ok("1"), "this test writes DAMON sysfs and runs only inside the project's VM (cargo xtask vm-test)");
-}
-
-fn write(path: impl AsRef<Path>, value: &str) {
-    let path = kdamonds().join(path);
-    fs::write(&path, value).unwrap_or_else(|e| panic!("write {value} to {}: {e}", path.display()));
-}
-
-/// A vaddr kdamond on `pid`, written the way the kernel documents (kdamond → context →
-/// target, attrs, then state). Stops it on drop.
-struct Kdamond {
-    pid: u32,
-}
-
-impl Kdamond {
-    fn start(target: u32) -> Self {
-        // From a clean slate: an earlier test's kdamond directories are dropped first.
-        write("nr_kdamonds", "0");
-        write("nr_kdamonds", "1");
-        write("0/contexts/nr_contexts", "1");
-        write("0/contexts/0/operations", "vaddr");
-        write("0/contexts/0/monitoring_attrs/intervals/sample_us", "5000");
-        write("0/contexts/0/monitoring_attrs/intervals/aggr_us", "100000");
-        write("0/contexts/0/monitoring_attrs/nr_regions/min", "10");
-        write("0/contexts/0/monitoring_attrs/nr_regions/max", "1000");
-        write("0/contexts/0/targets/nr_targets", "1");
-        write("0/contexts/0/targets/0/pid_target", &target.to_string());
-        write("0/state", "on");
-        let pid = fs::read_to_string(kdamonds().join("0/pid")).unwrap().trim().parse().unwrap();
-        Self { pid }
-    }
-}
-
-impl Drop for Kdamond {
-    /// Stops the kdamond, waits until the kernel says it is off, and removes it, as a tool
-    /// cleaning up after itself would.
-    fn drop(&mut self) {
-        let _ = fs::write(kdamonds().join("0/state"), "off");
-        for _ in 0..100 {
-            if fs::read_to_string(kdamonds().join("0/state")).is_ok_and(|s| s.trim() == "off") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = fs::write(kdamonds().join("nr_kdamonds"), "0");
-    }
-}
-
-/// `damo-trace <args>` must succeed; returns its stdout.
-fn damo_trace(args: &[&str]) -> String {
-    let out = Command::new(damo_trace_exe()).args(args).output().expect("run damo-trace");
-    assert!(out.status.success(), "damo-trace {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn damo_trace_exe() -> PathBuf {
-    std::env::var_os("DAMO_TRACE").map_or_else(|| PathBuf::from("/bin/damo-trace"), PathBuf::from)
-}
+use vm_common::{damo_trace, damo_trace_exe, exe, in_vm_only, kdamonds, run, sysfs_bytes, RawKdamond};
 
 /// The kdamonds `damo-trace start` started; `damo-trace stop` on drop.
 struct OurKdamond;
@@ -95,16 +32,27 @@ impl Drop for OurKdamond {
     }
 }
 
+/// A path for a test's output, with what an earlier run left there removed.
+fn fresh(path: &str) -> &str {
+    let _ = fs::remove_file(path);
+    path
+}
+
+/// The workload's arguments for 4 s of an 8 MiB hot buffer beside 32 MiB of cold memory.
+const HOT_BUFFER: &str = "hot-buffer --seconds 4 --hot-mib 8 --cold-mib 32";
+
 /// A command line running the workload with `args`.
 fn workload_command(args: &str) -> String {
-    let workload = std::env::var("DAMO_WORKLOAD").unwrap_or_else(|_| "/bin/damo-workload".into());
-    format!("{workload} {args}")
+    format!("{} {args}", exe("DAMO_WORKLOAD", "/bin/damo-workload").display())
 }
 
 /// Starts the workload and reads the address ranges it announces.
 fn start_workload() -> (Child, (u64, u64), (u64, u64)) {
-    let exe = std::env::var_os("DAMO_WORKLOAD").map_or_else(|| PathBuf::from("/bin/damo-workload"), PathBuf::from);
-    let mut child = Command::new(exe).args(["hot-buffer", "--seconds", "60", "--hot-mib", "8", "--cold-mib", "64"]).stdout(Stdio::piped()).spawn().expect("start damo-workload");
+    let mut child = Command::new(exe("DAMO_WORKLOAD", "/bin/damo-workload"))
+        .args(["hot-buffer", "--seconds", "60", "--hot-mib", "8", "--cold-mib", "64"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start damo-workload");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut range = |name: &str| {
         let line = lines.next().expect("workload output").unwrap();
@@ -238,17 +186,12 @@ fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
 fn observe_records_a_running_kdamond_without_changing_it() {
     in_vm_only();
     let (mut workload, _, _) = start_workload();
-    let kdamond = Kdamond::start(workload.id());
-    let sysfs_state = || {
-        let read = |p: &str| fs::read_to_string(kdamonds().join(p)).unwrap();
-        (read("nr_kdamonds"), read("0/state"), read("0/pid"), read("0/contexts/0/monitoring_attrs/intervals/aggr_us"))
-    };
-    let before = sysfs_state();
-    let out = Path::new("/tmp/observe.data");
-    let _ = fs::remove_file(out);
+    let kdamond = RawKdamond::start(workload.id());
+    let before = sysfs_bytes();
+    let out = Path::new(fresh("/tmp/observe.data"));
     let status = Command::new(damo_trace_exe()).args(["record", "--observe", "--timeout", "3s", "-o"]).arg(out).status().expect("run damo-trace record --observe");
     assert!(status.success(), "damo-trace record --observe failed: {status}");
-    assert_eq!(sysfs_state(), before, "--observe changed the kdamond");
+    assert!(sysfs_bytes() == before, "--observe changed the kdamond");
     let kdamond_pid = kdamond.pid;
     drop(kdamond);
     let _ = workload.kill();
@@ -278,22 +221,11 @@ fn observe_records_a_kdamond_of_damo_trace_start_without_changing_it() {
     damo_trace(&["start", &pid, "--damos_action", "stat"]);
     let kdamond = OurKdamond;
     // Everything `start` wrote or noted, and what the kernel counts: --observe changes none.
-    let state = || {
-        let read = |p: &str| fs::read_to_string(kdamonds().join(p)).unwrap();
-        let ctx = "0/contexts/0";
-        (
-            [read("nr_kdamonds"), read("0/state"), read("0/pid"), read(&format!("{ctx}/operations")), read(&format!("{ctx}/targets/0/pid_target"))],
-            ["sample_us", "aggr_us", "update_us"].map(|i| read(&format!("{ctx}/monitoring_attrs/intervals/{i}"))),
-            [read(&format!("{ctx}/monitoring_attrs/nr_regions/min")), read(&format!("{ctx}/monitoring_attrs/nr_regions/max"))],
-            [read(&format!("{ctx}/schemes/nr_schemes")), read(&format!("{ctx}/schemes/0/action"))],
-            fs::read_to_string(damo_sysfs::ownership::Ownership::system().file()).unwrap(),
-        )
-    };
+    let state = || (sysfs_bytes(), fs::read_to_string(damo_sysfs::ownership::Ownership::system().file()).unwrap());
     let before = state();
-    let out = "/tmp/observe-ours.data";
-    let _ = fs::remove_file(out);
+    let out = fresh("/tmp/observe-ours.data");
     damo_trace(&["record", "--observe", &pid, "--timeout", "3s", "-o", out]);
-    assert_eq!(state(), before, "--observe changed the kdamond that `start` started");
+    assert!(state() == before, "--observe changed the kdamond that `start` started");
     let status: serde_json::Value = serde_json::from_str(&damo_trace(&["status", "--json"])).unwrap();
     assert_eq!((status["kdamonds"][0]["state"].as_str(), status["kdamonds"][0]["ours"].as_bool()), (Some("on"), Some(true)), "{status}");
     drop(kdamond);
@@ -317,8 +249,7 @@ fn observe_records_a_kdamond_of_damo_trace_start_without_changing_it() {
 fn record_paddr_monitors_the_biggest_system_ram_block() {
     in_vm_only();
     let (mut workload, _, _) = start_workload();
-    let out = "/tmp/paddr.data";
-    let _ = fs::remove_file(out);
+    let out = fresh("/tmp/paddr.data");
     damo_trace(&["record", "paddr", "--timeout", "4s", "-o", out]);
     let _ = workload.kill();
     let _ = workload.wait();
@@ -345,9 +276,8 @@ fn record_paddr_monitors_the_biggest_system_ram_block() {
 #[ignore = "needs the project's VM: writes DAMON sysfs"]
 fn schemes_target_regions_records_what_each_scheme_tried() {
     in_vm_only();
-    let out = "/tmp/schemes.data";
-    let _ = fs::remove_file(out);
-    let command = workload_command("hot-buffer --seconds 4 --hot-mib 8 --cold-mib 32");
+    let out = fresh("/tmp/schemes.data");
+    let command = workload_command(HOT_BUFFER);
     // Scheme 0 matches every region; scheme 1 only regions accessed in at least 10% of samples.
     let args = [
         "record",
@@ -401,13 +331,8 @@ fn control_never_touches_a_kdamond_it_did_not_start() {
     in_vm_only();
     let (mut workload, _, _) = start_workload();
     // Started by raw sysfs writes, as another tool would: not ours.
-    let foreign = Kdamond::start(workload.id());
-    let sysfs_state = || {
-        let read = |p: &str| fs::read_to_string(kdamonds().join(p)).unwrap();
-        (read("nr_kdamonds"), read("0/state"), read("0/pid"), read("0/contexts/0/monitoring_attrs/intervals/aggr_us"))
-    };
-    let before = sysfs_state();
-    let run = |args: &[&str]| Command::new(damo_trace_exe()).args(args).output().expect("run damo-trace");
+    let foreign = RawKdamond::start(workload.id());
+    let before = sysfs_bytes();
 
     let start = run(&["start", &workload.id().to_string()]);
     let err = String::from_utf8_lossy(&start.stderr);
@@ -420,7 +345,7 @@ fn control_never_touches_a_kdamond_it_did_not_start() {
     assert!(!snapshot.status.success(), "a live snapshot would write to a foreign kdamond");
     let status = run(&["status"]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("not ours"));
-    assert_eq!(sysfs_state(), before, "damo-trace changed a kdamond it did not start");
+    assert!(sysfs_bytes() == before, "damo-trace changed a kdamond it did not start");
     drop(foreign);
     let _ = workload.kill();
     let _ = workload.wait();
@@ -439,8 +364,7 @@ fn record_of_a_kdamonds_json_starts_what_it_describes() {
         workload.id()
     );
     fs::write("/tmp/kdamonds.json", json).unwrap();
-    let out = "/tmp/json.data";
-    let _ = fs::remove_file(out);
+    let out = fresh("/tmp/json.data");
     damo_trace(&["record", "/tmp/kdamonds.json", "--timeout", "4s", "-o", out]);
     let _ = workload.kill();
     let _ = workload.wait();
@@ -466,9 +390,8 @@ fn record_of_a_kdamonds_json_starts_what_it_describes() {
 #[ignore = "needs the project's VM: writes DAMON sysfs"]
 fn record_of_a_command_starts_and_stops_its_own_kdamond() {
     in_vm_only();
-    let out = "/tmp/command.data";
-    let _ = fs::remove_file(out);
-    let command = workload_command("hot-buffer --seconds 4 --hot-mib 8 --cold-mib 32");
+    let out = fresh("/tmp/command.data");
+    let command = workload_command(HOT_BUFFER);
     damo_trace(&["record", &command, "--timeout", "20s", "-o", out, "--aggr", "50ms"]);
     assert_eq!(fs::read_to_string(kdamonds().join("nr_kdamonds")).unwrap().trim(), "0", "record must stop and remove its kdamond");
     let read = damo_record::native::read(&fs::read(out).unwrap()).expect("read the record");
@@ -489,8 +412,7 @@ fn record_of_a_command_starts_and_stops_its_own_kdamond() {
 #[ignore = "needs the project's VM: writes DAMON sysfs"]
 fn profile_names_the_function_that_made_each_buffer_hot() {
     in_vm_only();
-    let out = "/tmp/phases.data";
-    let _ = fs::remove_file(out);
+    let out = fresh("/tmp/phases.data");
     // The workload's own lines ("buffer <name> <start>-<end>") come through damo-trace's stdout.
     // At least 100 regions from the start: DAMON isolates the hot 8 MiB of the 128 MiB
     // buffer quickly instead of adapting its way there under emulation.
@@ -578,8 +500,7 @@ impl Drop for TlbFlusher {
 #[ignore = "needs the project's VM: writes DAMON sysfs"]
 fn phases_name_the_caller_when_leaves_are_shared() {
     in_vm_only();
-    let out = "/tmp/callers.data";
-    let _ = fs::remove_file(out);
+    let out = fresh("/tmp/callers.data");
     // Booted on one vCPU (xtask's `vcpus`), which the recorder and the kdamond share with the
     // workload: their switches flush the emulated TLB. (On two vCPUs beside a `TlbFlusher`,
     // as the leaf-mode test runs, its sequential phase was missed in 2 boots of 5.)
@@ -634,8 +555,7 @@ fn phases_and_labels(printed: &str, out: &str, mode: &str, functions: &[&str; 3]
 #[ignore = "needs the project's VM: starts a kdamond"]
 fn phases_of_the_workload_without_frame_pointers_unwind_to_main() {
     in_vm_only();
-    let (out, folded) = ("/tmp/phases-nofp.data", "/tmp/phases-nofp.folded");
-    let _ = fs::remove_file(out);
+    let (out, folded) = (fresh("/tmp/phases-nofp.data"), "/tmp/phases-nofp.folded");
     // Built with force-frame-pointers=no (xtask vm): only DWARF unwinding finds the callers.
     let workload = std::env::var("DAMO_WORKLOAD").map_or_else(|_| "/bin/damo-workload-nofp".into(), |w| format!("{w}-nofp"));
     damo_trace(&["record", &format!("{workload} phases --phase-seconds 3"), "--minr", "100", "--timeout", "60s", "-o", out]);
@@ -662,8 +582,7 @@ fn phases_of_the_workload_without_frame_pointers_unwind_to_main() {
 #[ignore = "needs the project's VM: writes DAMON sysfs"]
 fn a_forking_command_keeps_its_snapshots_and_the_stacks_of_its_short_children() {
     in_vm_only();
-    let out = "/tmp/fork.data";
-    let _ = fs::remove_file(out);
+    let out = fresh("/tmp/fork.data");
     // Twenty short children, each gone before the collector's next batched wake-up may come:
     // their stacks are named from the mappings recorded as they happened (docs/mappings.md).
     let child = workload_command("known --seconds 0.15");
@@ -698,8 +617,7 @@ fn a_forking_command_keeps_its_snapshots_and_the_stacks_of_its_short_children() 
 #[ignore = "needs the project's VM: writes DAMON sysfs"]
 fn phases_of_a_real_database_engine_name_their_callers() {
     in_vm_only();
-    let out = "/tmp/engine.data";
-    let _ = fs::remove_file(out);
+    let out = fresh("/tmp/engine.data");
     let functions = ["engine_bulk_insert", "engine_build_index", "engine_point_queries"];
     // As the leaf-mode test: on vCPU 1 beside a `TlbFlusher`.
     let flusher = TlbFlusher::start(1);

@@ -3,34 +3,16 @@
 //! (CONFIG_DAMON_RECLAIM=y, CONFIG_DAMON_LRU_SORT=y); DAMON_STAT came in Linux 6.17, so this
 //! kernel lacks it and the tests check that damo-trace says so.
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    process::{Command, Output},
-};
+use std::{fs, path::Path};
 
 #[allow(dead_code, reason = "these tests use only the module parameters of the shared helpers")]
 mod common;
+mod vm_common;
 
 use common::damon_module_parameters;
+use vm_common::{damo_trace, in_vm_only, run};
 
 const MODULES: &str = "/sys/module";
-
-fn in_vm_only() {
-    assert_eq!(std::env::var("DAMO_TRACE_IN_VM").as_deref(), Ok("1"), "this test enables DAMON modules and runs only inside the project's VM (cargo xtask vm-test)");
-}
-
-fn run(args: &[&str]) -> Output {
-    let exe = std::env::var_os("DAMO_TRACE").map_or_else(|| PathBuf::from("/bin/damo-trace"), PathBuf::from);
-    Command::new(exe).args(args).output().expect("run damo-trace")
-}
-
-/// `damo-trace <args>` must succeed; returns its stdout.
-fn damo_trace(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(out.status.success(), "damo-trace {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn param(module: &str, name: &str) -> String {
     let path = Path::new(MODULES).join(format!("damon_{module}/parameters/{name}"));
