@@ -18,6 +18,7 @@ pub mod pa_layout;
 pub mod phases;
 pub mod record_info;
 pub mod times;
+pub mod trace;
 pub mod validate;
 pub mod wss;
 pub mod xml;
