@@ -54,6 +54,8 @@ pub enum Command {
     ManPages(damo_user::dist::ManPagesArgs),
     /// The kdamonds JSON for a command line of DAMON options, like `damo args damon`.
     Args(damo_user::args_damon::Args),
+    /// Touch memory the way a record says its target did, like `damo replay`.
+    Replay(damo_user::replay::Args),
     /// Watch a target live: hot address bands, WSS, hot functions and phases (root).
     Top(damo_user::live::Args),
     /// Print the current snapshot of every running kdamond, like `damo show` (read-only, root).

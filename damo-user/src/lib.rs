@@ -17,6 +17,7 @@ pub mod pidfd;
 pub mod privilege;
 pub mod procfs;
 pub mod record;
+pub mod replay;
 pub mod report;
 pub mod sideband;
 pub mod snapshots;
