@@ -70,6 +70,11 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     }
     let intervals = intervals_of(target)?;
     let mut memory = Memory::map(&covered_ranges(target), max_memory)?;
+    // Where each range landed, so a recording of the replay maps back to the record's addresses.
+    for (start, end, base) in memory.placements() {
+        writeln!(out, "replaying {start:#x}-{end:#x} at {base:#x}")?;
+    }
+    out.flush()?;
     let started = Instant::now();
     let mut next_notice = started + notice;
     let mut behind = Duration::ZERO;
@@ -145,6 +150,11 @@ impl Memory {
             memory.maps.push((start, end, base.cast()));
         }
         Ok(memory)
+    }
+
+    /// (record start, record end, address of the mapping standing for it).
+    pub fn placements(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        self.maps.iter().map(|&(s, e, base)| (s, e, base as u64))
     }
 
     /// Writes one byte in the middle of every page of `[start, end)` (record addresses).

@@ -74,6 +74,7 @@ fn the_command_replays_a_record_and_refuses_what_it_cannot_map() {
     let (ok, out, err) = damo_trace(&["replay", p, "--speed", "5", "--progress_notice_interval", "50ms"]);
     assert!(ok, "{err}");
     assert!(out.contains("all snapshots are replayed") && out.contains("snapshots replayed in"), "{out}");
+    assert!(out.starts_with("replaying 0x550000000000-0x550000100000 at 0x") && out.contains("\nreplaying 0x7f0000000000-0x7f0000400000 at 0x"), "{out}");
     for (args, says) in [
         (vec!["replay", p, "--max_memory", "1M"], "more than --max_memory"),
         (vec!["replay", p, "--speed", "0"], "--speed"),
