@@ -128,8 +128,6 @@ fn replay_of_a_record_recorded_again_shows_its_hot_ranges() {
     }
     damo_trace(&["start", &child.id().to_string()]);
     damo_trace(&["record", "--observe", &child.id().to_string(), "--timeout", "8s", "-o", first]);
-    let _ = child.kill();
-    let _ = child.wait();
     // Half speed: 16 s of replay, time for `tune` and the second recording.
     let mut replay = Command::new(damo_trace_exe()).args(["replay", first, "--speed", "0.5"]).stdout(Stdio::piped()).spawn().expect("start replay");
     let mut out = BufReader::new(replay.stdout.take().unwrap()).lines();
@@ -145,6 +143,9 @@ fn replay_of_a_record_recorded_again_shows_its_hot_ranges() {
         }
     }
     damo_trace(&["tune", &replay.id().to_string()]);
+    // Only now: a vaddr kdamond whose targets all exited stops.
+    let _ = child.kill();
+    let _ = child.wait();
     damo_trace(&["record", "--observe", &replay.id().to_string(), "--timeout", "8s", "-o", second]);
     let stopped = Command::new(damo_trace_exe()).arg("stop").output().expect("run damo-trace stop");
     let _ = replay.kill();
