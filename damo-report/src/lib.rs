@@ -19,6 +19,7 @@ pub mod phases;
 pub mod plot_frame;
 pub mod record_info;
 pub mod times;
+pub mod trace;
 pub mod validate;
 pub mod wss;
 pub mod xml;

@@ -194,8 +194,9 @@ impl Default for Watermarks {
 /// A DAMOS filter: which memory a scheme may (`allow`) or may not act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filter {
-    /// anon, memcg, young, hugepage_size, unmapped, addr, target, active.
-    #[serde(rename = "type", alias = "filter_type")]
+    /// anon, memcg, young, hugepage_size, unmapped, addr, target, active. The field names
+    /// are damo's (damo reads no other), the earlier ones of damo-trace are read too.
+    #[serde(rename = "filter_type", alias = "type")]
     pub kind: String,
     /// The filter applies to memory that matches (true) or that does not (false).
     #[serde(default = "yes")]
@@ -205,9 +206,9 @@ pub struct Filter {
     pub allow: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memcg_path: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "address_range", alias = "addr_range")]
     pub addr_range: Option<AddrRange>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "damon_target_idx", alias = "target_idx")]
     pub target_idx: Option<u32>,
     /// The closed range of page sizes a `hugepage_size` filter matches, `[min, max]` as damo
     /// writes it ("2 MiB" or bytes).
@@ -285,7 +286,8 @@ fn permil<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
             let t = t.trim();
             match t.strip_suffix('%') {
                 Some(p) => units::parse_percent(p).map(|p| (p * 10.0) as u64),
-                None => units::parse_count(t),
+                // damo's raw form writes permil as a float ("500.000000").
+                None => units::parse_count(t).or_else(|e| units::parse_number(t).ok().map(|n| n.as_f64()).filter(|f| f.is_finite() && *f >= 0.0).map(|f| f.round() as u64).ok_or(e)),
             }
         },
     )

@@ -52,6 +52,10 @@ pub enum Command {
     /// Write the man pages (`cargo xtask dist` packs them).
     #[command(name = "man-pages", hide = true)]
     ManPages(damo_user::dist::ManPagesArgs),
+    /// The kdamonds JSON for a command line of DAMON options, like `damo args damon`.
+    Args(damo_user::args_damon::Args),
+    /// Touch memory the way a record says its target did, like `damo replay`.
+    Replay(damo_user::replay::Args),
     /// Watch a target live: hot address bands, WSS, hot functions and phases (root).
     Top(damo_user::live::Args),
     /// Print the current snapshot of every running kdamond, like `damo show` (read-only, root).

@@ -1,6 +1,7 @@
 //! damo-trace's user side: loading the eBPF programs, reading the system, the CLI's commands.
 
 pub mod adjust;
+pub mod args_damon;
 pub mod bpf;
 pub mod collector;
 pub mod control;
@@ -16,6 +17,7 @@ pub mod pidfd;
 pub mod privilege;
 pub mod procfs;
 pub mod record;
+pub mod replay;
 pub mod report;
 pub mod sideband;
 pub mod snapshots;

@@ -36,6 +36,8 @@ fn main() {
         Command::Validate(args) => damo_user::validate::run(args),
         Command::Completion(args) => damo_user::dist::completion(args, Cli::command(), &mut out),
         Command::ManPages(args) => damo_user::dist::man_pages(args, Cli::command()),
+        Command::Args(args) => damo_user::args_damon::run(args, &mut out),
+        Command::Replay(args) => damo_user::replay::run(args, &mut out),
         Command::Top(args) => damo_user::live::run(args, &mut out),
         Command::Show(args) => damo_user::live::show::run(args, &mut out),
         Command::Monitor(args) => damo_user::live::monitor::run(args, &mut out),

@@ -64,10 +64,10 @@ pub struct DamonArgs {
     /// How often a scheme is applied (0: every aggregation interval).
     #[arg(long = "damos_apply_interval", action = clap::ArgAction::Append)]
     pub damos_apply_interval: Vec<String>,
-    /// Quota reset interval (1s).
+    /// Quota reset interval (1s; a bare number is ms, as in damo).
     #[arg(long = "damos_quota_interval", action = clap::ArgAction::Append)]
     pub damos_quota_interval: Vec<String>,
-    /// CPU time a scheme may use per quota interval (10ms; 0: unlimited).
+    /// CPU time a scheme may use per quota interval (10ms; a bare number is ms; 0: unlimited).
     #[arg(long = "damos_quota_time", action = clap::ArgAction::Append)]
     pub damos_quota_time: Vec<String>,
     /// Bytes a scheme may act on per quota interval (100M; 0: unlimited).
@@ -286,7 +286,7 @@ pub fn status(args: StatusArgs, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn print_status(doc: &Document, out: &mut dyn Write) -> Result<()> {
+pub fn print_status(doc: &Document, out: &mut dyn Write) -> Result<()> {
     if doc.kdamonds.is_empty() {
         writeln!(out, "no kdamonds")?;
     }
@@ -415,10 +415,12 @@ impl DamonArgs {
                 s.apply_interval_us = units::parse_us(v)?;
             }
             if let Some(v) = self.damos_quota_interval.get(i) {
-                s.quotas.reset_interval_ms = units::parse_us(v)? / 1000;
+                s.quotas.reset_interval_ms = parse_ms(v)?;
+                // damo weighs size, access rate and age equally under a quota unless told.
+                s.quotas.weights = Weights { sz_permil: 1, nr_accesses_permil: 1, age_permil: 1 };
             }
             if let Some(v) = self.damos_quota_time.get(i) {
-                s.quotas.time_ms = units::parse_us(v)? / 1000;
+                s.quotas.time_ms = parse_ms(v)?;
             }
             if let Some(v) = self.damos_quota_space.get(i) {
                 s.quotas.sz_bytes = units::parse_bytes(v)?;
@@ -446,6 +448,12 @@ impl DamonArgs {
         }
         Ok(schemes)
     }
+}
+
+/// A time in ms; a bare number is ms, as damo's `<milliseconds>` options take it.
+fn parse_ms(text: &str) -> Result<u64> {
+    let ns = units::parse_time(text, units::TimeUnit::Ms)?;
+    Ok(if ns == u64::MAX { u64::MAX } else { ns / 1_000_000 })
 }
 
 /// "<start>-<end> ..." as damo's `--regions` takes it.

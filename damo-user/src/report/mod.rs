@@ -13,6 +13,7 @@ pub mod profile;
 pub mod record_info;
 mod selection;
 pub mod times;
+pub mod trace;
 pub mod wss;
 
 use std::io::Write;
@@ -58,6 +59,8 @@ pub enum ReportKind {
     /// The physical address space: iomem resources on NUMA nodes' memory blocks (root).
     #[command(name = "pa_layout")]
     PaLayout(pa_layout::Args),
+    /// A recorded trace's DAMON events, one line each in damo's units, like `damo report trace -i`.
+    Trace(trace::Args),
 }
 
 pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
@@ -77,6 +80,7 @@ pub fn run(args: ReportArgs, out: &mut dyn Write) -> Result<()> {
         ReportKind::Footprints(a) => footprints::run(a, out),
         ReportKind::RecordInfo(a) => record_info::run(a, out),
         ReportKind::PaLayout(a) => pa_layout::run(a, out),
+        ReportKind::Trace(a) => trace::run(a, out),
     }
 }
 
