@@ -2,13 +2,7 @@
 //! `record::run` together with its CPU stacks. Refuses to run outside the VM, because it writes
 //! DAMON's sysfs; `cargo xtask vm-test` builds it statically and runs it as root in the VM.
 
-use std::{
-    fs,
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{fs, path::Path, process::Command, time::Duration};
 
 mod common;
 mod vm_common;
@@ -20,7 +14,7 @@ use damo_user::{
     normalize::UNKNOWN_MODULE,
     record::{self, target::TargetSpec, Plan},
 };
-use vm_common::{damo_trace, damo_trace_exe, exe, in_vm_only, kdamonds, run, sysfs_bytes, RawKdamond};
+use vm_common::{damo_trace, damo_trace_exe, exe, in_vm_only, kdamonds, run, start_workload, sysfs_bytes, RawKdamond};
 
 /// The kdamonds `damo-trace start` started; `damo-trace stop` on drop.
 struct OurKdamond;
@@ -44,26 +38,6 @@ const HOT_BUFFER: &str = "hot-buffer --seconds 4 --hot-mib 8 --cold-mib 32";
 /// A command line running the workload with `args`.
 fn workload_command(args: &str) -> String {
     format!("{} {args}", exe("DAMO_WORKLOAD", "/bin/damo-workload").display())
-}
-
-/// Starts the workload and reads the address ranges it announces.
-fn start_workload() -> (Child, (u64, u64), (u64, u64)) {
-    let mut child = Command::new(exe("DAMO_WORKLOAD", "/bin/damo-workload"))
-        .args(["hot-buffer", "--seconds", "60", "--hot-mib", "8", "--cold-mib", "64"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start damo-workload");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut range = |name: &str| {
-        let line = lines.next().expect("workload output").unwrap();
-        let rest = line.strip_prefix(&format!("buffer {name} ")).unwrap_or_else(|| panic!("unexpected line {line}"));
-        let (a, b) = rest.split_once('-').unwrap();
-        let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
-        (hex(a), hex(b))
-    };
-    let cold = range("cold");
-    let hot = range("hot");
-    (child, hot, cold)
 }
 
 /// Mean nr_accesses over the bytes of `range` in a snapshot.

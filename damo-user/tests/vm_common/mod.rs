@@ -5,8 +5,9 @@
 #![allow(dead_code, reason = "each VM test target uses its own part of this module")]
 
 use std::{
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::{Child, Command, Output, Stdio},
     time::Duration,
 };
 
@@ -34,6 +35,27 @@ pub fn damo_trace(args: &[&str]) -> String {
     let out = run(args);
     assert!(out.status.success(), "damo-trace {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The workload keeping an 8 MiB buffer hot beside 64 MiB of cold memory for 60 s, with the
+/// hot and the cold buffer's address ranges it announces.
+pub fn start_workload() -> (Child, (u64, u64), (u64, u64)) {
+    let mut child = Command::new(exe("DAMO_WORKLOAD", "/bin/damo-workload"))
+        .args(["hot-buffer", "--seconds", "60", "--hot-mib", "8", "--cold-mib", "64"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start damo-workload");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut range = |name: &str| {
+        let line = lines.next().expect("workload output").unwrap();
+        let rest = line.strip_prefix(&format!("buffer {name} ")).unwrap_or_else(|| panic!("unexpected line {line}"));
+        let (a, b) = rest.split_once('-').unwrap();
+        let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+        (hex(a), hex(b))
+    };
+    let cold = range("cold");
+    let hot = range("hot");
+    (child, hot, cold)
 }
 
 /// DAMON's kdamonds directory, below the one admin path.
