@@ -2,10 +2,10 @@
 //! record replays. Each phase makes a different 16 MiB buffer hot and runs a different
 //! function (three functions of this test binary, named by the same symbolizer as `top`);
 //! after each phase the screen must show that phase's band hot, its WSS, its function at the
-//! top, and one phase marker per boundary so far.
+//! top, and one phase marker per boundary so far. The header counts what the recording lost.
 
-use damo_record::model::{FileAddr, Intervals, Module, Record, Region, Snapshot, StackSample, TargetRecord};
-use damo_user::live::{model::LiveModel, plain, replay, ui};
+use damo_record::model::{FileAddr, Intervals, Losses, Module, Record, Region, Snapshot, StackSample, TargetRecord};
+use damo_user::live::{feed::Feed, model::LiveModel, plain, replay, ui};
 use ratatui::{backend::TestBackend, Terminal};
 
 #[no_mangle]
@@ -81,7 +81,11 @@ fn three_phases() -> Record {
 }
 
 fn screen(model: &LiveModel) -> (Vec<String>, TestBackend) {
-    let mut terminal = Terminal::new(TestBackend::new(100, 40)).unwrap();
+    screen_of_width(model, 100)
+}
+
+fn screen_of_width(model: &LiveModel, width: u16) -> (Vec<String>, TestBackend) {
+    let mut terminal = Terminal::new(TestBackend::new(width, 40)).unwrap();
     terminal.draw(|f| ui::draw(f, model, &ui::ViewState::default())).unwrap();
     let backend = terminal.backend().clone();
     let buffer = backend.buffer();
@@ -115,7 +119,7 @@ fn each_phase_shows_its_band_wss_function_and_marker() {
             assert!(text.contains(&format!("phase since {}.0s: {} 100%", 3 * phase, FUNCTIONS[phase])), "phase {phase}: the phase line:\n{text}");
         }
         // The newest column of the heatmap: dark in the phase's band, empty elsewhere.
-        let newest = 1 + 16 + model.targets[0].snapshots.len().min(100 - 2 - 16) - 1;
+        let newest = 1 + 16 + model.targets[0].snapshots().len().min(100 - 2 - 16) - 1;
         // The heatmap's inner area is 21 rows: the marker row, then the bands' rows.
         let bands = &model.targets[0].bands;
         let rows_each = 20 / bands.len();
@@ -141,4 +145,20 @@ fn an_empty_stream_draws_an_empty_screen() {
     let (lines, _) = screen(&LiveModel::new(600, None));
     let text = lines.join("\n");
     assert!(text.contains("no DAMON snapshots (yet)") && text.contains("q quit"), "{text}");
+}
+
+#[test]
+fn the_header_counts_what_the_recording_lost() {
+    let mut model = LiveModel::new(600, None);
+    let (lines, _) = screen(&model);
+    assert!(lines[2].contains("lost 0  "), "nothing lost yet:\n{}", lines.join("\n"));
+    // As the collector reports them at each tick: ring buffers full, a stack unreadable.
+    let losses = Losses { kernel: [4, 2, 1, 0], incomplete_snapshots: 1, ..Default::default() };
+    model.push(Feed::Losses(losses));
+    assert!(model.push(Feed::Tick), "new losses are worth a redraw");
+    let (lines, _) = screen_of_width(&model, 200);
+    let header = &lines[2];
+    assert!(header.contains("lost 8 (region events: ring buffer full 4, stack samples: ring buffer full 2, stack samples: stacks unreadable 1, snapshots: incomplete 1)"), "{}", lines.join("\n"));
+    assert!(plain::block(&model).lines().next().unwrap().ends_with(", 8 lost"), "{}", plain::block(&model));
+    assert!(!model.push(Feed::Tick), "nothing new since the last tick: no redraw");
 }
