@@ -1,6 +1,7 @@
 //! `top`, `show` and `monitor` on the host, never writing DAMON. Tier 1: the refusals that
 //! need no kdamond (`--observe`, `show` and `monitor ongoing` pointed at an empty DAMON
-//! sysfs, so the host's own kdamond, running or not, does not matter). Tier 2 (root):
+//! sysfs, so the host's own kdamond, running or not, does not matter), and `show
+//! --stat_scheme` refusing a fake foreign kdamond without writing its tree. Tier 2 (root):
 //! `top --plain --no-damon` on our workload, and the UI in a pseudo-terminal (tmux): it
 //! starts, redraws, and quits on `q` with the terminal restored.
 
@@ -56,6 +57,55 @@ fn show_and_monitor_refuse_when_no_kdamond_runs() {
     let out = damo_trace().args(["monitor", "ongoing", "--delay", "0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--delay 0: give a number of seconds above 0"), "{}", stderr(&out));
+}
+
+/// A DAMON sysfs tree with kdamond 0 running as `pid`, started by someone else.
+fn foreign_kdamond(pid: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path().join("kdamonds/0");
+    std::fs::create_dir_all(&k).unwrap();
+    std::fs::write(dir.path().join("kdamonds/nr_kdamonds"), "1\n").unwrap();
+    std::fs::write(k.join("state"), "on\n").unwrap();
+    std::fs::write(k.join("pid"), format!("{pid}\n")).unwrap();
+    dir
+}
+
+#[test]
+fn show_stat_scheme_refuses_a_kdamond_it_did_not_start() {
+    let admin = foreign_kdamond(4242);
+    let files_before: Vec<_> = walk(admin.path());
+    // Our ownership state, empty: the kdamond is not ours.
+    let run_dir = tempfile::tempdir().unwrap();
+    let out = damo_trace().env("DAMO_TRACE_RUN_DIR", run_dir.path().join("state")).args(["show", "--stat_scheme", "--damon_admin"]).arg(admin.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("kdamond 0 was not started by damo-trace") && err.contains("without --stat_scheme") && err.lines().count() == 1, "{err}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(walk(admin.path()), files_before, "show --stat_scheme wrote to a foreign kdamond's tree");
+}
+
+/// Every file under `dir` with its bytes.
+fn walk(dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        if e.file_type().unwrap().is_dir() {
+            files.extend(walk(&e.path()));
+        } else {
+            files.push((e.path(), std::fs::read(e.path()).unwrap()));
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn show_repeat_takes_a_count_or_damos_delay_and_count() {
+    let admin = foreign_kdamond(4242);
+    for (repeat, wrong) in [(&["0"][..], "--repeat 0: give a number of snapshots above 0"), (&["1s", "x"], "--repeat x: give a number"), (&["soon", "3"], "--repeat soon 3: ")] {
+        let out = damo_trace().args(["show", "--damon_admin"]).arg(admin.path()).arg("--repeat").args(repeat).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{repeat:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(wrong) && stderr(&out).lines().count() == 1, "{repeat:?}: {}", stderr(&out));
+    }
 }
 
 #[test]

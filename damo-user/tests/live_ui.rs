@@ -162,3 +162,44 @@ fn the_header_counts_what_the_recording_lost() {
     assert!(plain::block(&model).lines().next().unwrap().ends_with(", 8 lost"), "{}", plain::block(&model));
     assert!(!model.push(Feed::Tick), "nothing new since the last tick: no redraw");
 }
+
+/// `w`'s record: every snapshot and sample the view kept, in the native format that
+/// `report record_info` and `report raw` read.
+#[test]
+fn w_writes_what_the_view_kept_as_a_record() {
+    let record = three_phases();
+    let mut model = LiveModel::new(600, None);
+    let feeds = replay::feeds(&record);
+    // Stopped in the middle of the second phase, as a user pressing `w` would.
+    let mut kept = 0;
+    for feed in feeds {
+        model.push(feed);
+        kept += 1;
+        if model.totals.snapshots == PHASE + PHASE / 2 {
+            break;
+        }
+    }
+    assert!(kept > 0);
+    let dir = tempfile::tempdir().unwrap();
+    let said = damo_user::live::write_seen(&model, &Default::default(), dir.path()).unwrap();
+    let path = dir.path().join(format!("damo-trace-top-{:.0}s.data", model.elapsed(model.last_ns)));
+    assert_eq!(said, format!("wrote {}", path.display()));
+    let read = damo_record::native::read(&std::fs::read(&path).unwrap()).expect("w's record reads back");
+    assert!(read.complete);
+    let (snapshots, samples, _) = model.history();
+    let written: Vec<&Snapshot> = read.record.targets.iter().flat_map(|t| &t.snapshots).collect();
+    assert_eq!(written.len() as u64, PHASE + PHASE / 2);
+    assert_eq!(written, snapshots.iter().map(|(_, s)| s).collect::<Vec<_>>(), "the snapshots the view kept");
+    assert_eq!(read.record.samples.len(), samples.len());
+    assert_eq!(read.record.targets[0].intervals, record.targets[0].intervals);
+    for report in [&["report", "record_info", "-i"][..], &["report", "raw", "-i"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_damo-trace")).args(report).arg(&path).output().unwrap();
+        assert!(out.status.success(), "{report:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.trim().is_empty(), "{report:?} printed nothing");
+        if report[1] == "raw" {
+            // One `monitoring_start` per snapshot (damo's raw form).
+            assert_eq!(text.matches("monitoring_start:").count() as u64, PHASE + PHASE / 2, "{text}");
+        }
+    }
+}
