@@ -3,7 +3,7 @@
 //! sysfs, so the host's own kdamond, running or not, does not matter), and `show
 //! --stat_scheme` refusing a fake foreign kdamond without writing its tree. Tier 2 (root):
 //! `top --plain --no-damon` on our workload, and the UI in a pseudo-terminal (tmux): it
-//! starts, redraws, and quits on `q` with the terminal restored.
+//! starts, redraws, writes what it kept on `w`, and quits on `q` with the terminal restored.
 
 use std::{
     path::PathBuf,
@@ -143,9 +143,10 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn new(command: &str) -> Self {
+    /// Runs `command` in `dir`.
+    fn new(command: &str, dir: &std::path::Path) -> Self {
         let socket = format!("damo-trace-live-{}", std::process::id());
-        let ok = Command::new("tmux").args(["-L", &socket, "new-session", "-d", "-x", "120", "-y", "40", command]).status().expect("tmux (scripts/setup.sh installs it)");
+        let ok = Command::new("tmux").args(["-L", &socket, "new-session", "-d", "-x", "120", "-y", "40", "-c"]).arg(dir).arg(command).status().expect("tmux (scripts/setup.sh installs it)");
         assert!(ok.success(), "tmux new-session");
         Self { socket }
     }
@@ -187,13 +188,23 @@ fn elapsed(screen: &str) -> Option<f64> {
 #[ignore = "needs root: loads eBPF programs"]
 fn the_ui_starts_redraws_and_quits_on_q_restoring_the_terminal() {
     let command = format!("{} top --no-damon '{} known --seconds 60'; echo EXITED $?; stty -a; sleep 60", env!("CARGO_BIN_EXE_damo-trace"), workload().display());
-    let tmux = Tmux::new(&command);
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = Tmux::new(&command, dir.path());
     let first = tmux.wait_for(Duration::from_secs(20), |s| s.contains("workload_compute") || s.contains("memset"));
     assert!(first.contains("hot functions") && first.contains("q quit"), "the UI did not start:\n{first}");
     let t0 = elapsed(&first).expect("the header's time");
     let later = tmux.wait_for(Duration::from_secs(10), |s| elapsed(s).is_some_and(|t| t >= t0 + 2.0));
     assert!(elapsed(&later).is_some_and(|t| t >= t0 + 2.0), "no redraw in 10 s (first at {t0}s):\n{later}");
     assert!(!later.contains("known iterations") && !later.contains("snapshots  0 regions"), "the command or the status line wrote over the UI:\n{later}");
+    // `w`: what the view kept, as a record in the current directory, said in the footer.
+    tmux.keys("w");
+    let written = tmux.wait_for(Duration::from_secs(10), |s| s.contains("wrote ./damo-trace-top-"));
+    let name = written.split("wrote ./").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("w wrote nothing:\n{written}"));
+    let record = dir.path().join(name);
+    let info = damo_trace().args(["report", "record_info", "-i"]).arg(&record).output().unwrap();
+    assert!(info.status.success(), "record_info of w's record: {}", stderr(&info));
+    let read = damo_record::native::read(&std::fs::read(&record).unwrap()).expect("w's record reads back");
+    assert!(read.complete && !read.record.samples.is_empty(), "w's record holds the samples the view kept");
     tmux.keys("q");
     let after = tmux.wait_for(Duration::from_secs(20), |s| s.contains("EXITED"));
     assert!(after.contains("EXITED 0"), "top did not end on q:\n{after}");
