@@ -1,9 +1,10 @@
 //! The live view's own CPU, natively: a stream at DAMON's default intervals (one target,
 //! 100 ms aggregations of 500 regions) and 99 Hz of stack samples on two busy CPUs goes
 //! through `top`'s model (naming each sample with damo-profile's symbolizer, the hot bands
-//! and the online phase finder once a second) and is drawn once a second into a 120×40
-//! screen, as the terminal UI does. The collector's share (the recording path itself) is
-//! measured apart (`cargo xtask bench --live` runs this and a native `top` vs `record`).
+//! and the online phase finder every other second) and is drawn into a 120×40 screen at
+//! each tick after which something changed, as the terminal UI does. The collector's share
+//! (the recording path itself) is measured apart (`cargo xtask bench --live` runs this and a
+//! native `top` vs `record`).
 //! Prints numbers; passes or fails on nothing.
 
 use std::time::Duration;
