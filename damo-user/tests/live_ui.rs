@@ -161,6 +161,8 @@ fn the_header_counts_what_the_recording_lost() {
     assert!(header.contains("lost 8 (region events: ring buffer full 4, stack samples: ring buffer full 2, stack samples: stacks unreadable 1, snapshots: incomplete 1)"), "{}", lines.join("\n"));
     assert!(plain::block(&model).lines().next().unwrap().ends_with(", 8 lost"), "{}", plain::block(&model));
     assert!(!model.push(Feed::Tick), "nothing new since the last tick: no redraw");
+    model.push(Feed::Losses(losses));
+    assert!(!model.push(Feed::Tick), "the same losses again: no redraw");
 }
 
 /// `w`'s record: every snapshot and sample the view kept, in the native format that

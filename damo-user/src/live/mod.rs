@@ -176,7 +176,9 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
 fn show_plain(feed: mpsc::Receiver<Feed>, model: &mut LiveModel, out: &mut dyn Write) -> Result<()> {
     let mut fresh = false;
     for item in feed {
-        let tick = model.push(item);
+        // A block at every tick, changed or not: logs keep their once-a-second rhythm.
+        let tick = matches!(item, Feed::Tick);
+        model.push(item);
         fresh = !tick;
         if tick {
             writeln!(out, "{}", plain::block(model))?;

@@ -175,9 +175,12 @@ impl LiveModel {
     /// Takes one piece of the stream. Returns whether it was a tick after which the screen
     /// changed (a time to redraw).
     pub fn push(&mut self, feed: Feed) -> bool {
-        if !matches!(feed, Feed::Tick) {
-            self.changed = true;
-        }
+        // The losses come at every tick: only new counts change the screen.
+        self.changed |= match &feed {
+            Feed::Tick => false,
+            Feed::Losses(losses) => *losses != self.losses,
+            _ => true,
+        };
         match feed {
             Feed::Kdamond { pid, index, intervals } => {
                 self.kdamonds.insert(pid, (index, intervals));
