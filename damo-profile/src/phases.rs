@@ -10,7 +10,10 @@
 //! stay two when their code clearly differs ([`compare`]), even on the same memory: the
 //! question is which code made the memory hot.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    ops::Range,
+};
 
 use damo_record::model::{Record, TargetRecord};
 use damo_report::phases::{self, Code, Phase, PhaseOptions};
@@ -26,6 +29,11 @@ pub struct Found {
     /// Indices into the record's samples.
     pub samples: Vec<usize>,
     pub attribution: Attribution,
+    /// The phases (indices) of the step this phase is part of, itself alone unless the
+    /// same code ran its neighbours ([`attribution::step_driver`]).
+    pub step: Range<usize>,
+    /// The frame that ran the whole step, when it holds more than this phase.
+    pub step_driver: Option<String>,
 }
 
 /// The record's samples named once, in time order, for phase finding and attribution.
@@ -73,17 +81,47 @@ impl Named {
     }
 }
 
-/// The phases of `target` with the code that ran in each (see the module doc).
+/// The phases of `target` with the code that ran in each (see the module doc). A phase is
+/// named against the record outside its step, so the parts of one step (a split by memory
+/// under one caller) are not told apart by what only one of them calls.
 pub fn find(target: &TargetRecord, options: &PhaseOptions, named: &Named) -> Vec<Found> {
     let code_cuts = code_cuts(target, options, named);
-    phases::segment_with(target, options, &code_cuts, |a, b| compare(named, a, b))
-        .into_iter()
-        .map(|phase| {
-            let (inside, rest) = named.split(phase.start_ns, phase.end_ns);
-            let attribution = attribution::attribute(&inside, &rest);
-            Found { samples: named.between(phase.start_ns, phase.end_ns), phase, attribution }
-        })
-        .collect()
+    let phases = phases::segment_with(target, options, &code_cuts, |a, b| compare(named, a, b));
+    let stacks = |p: &Phase| named.stacks_in(p.start_ns, p.end_ns);
+    let mut found = Vec::with_capacity(phases.len());
+    for (step, step_driver) in steps(&phases, named) {
+        let (_, rest) = named.split(phases[step.start].start_ns, phases[step.end - 1].end_ns);
+        for i in step.clone() {
+            let siblings: Vec<&NamedStack> = step.clone().filter(|&j| j != i).flat_map(|j| stacks(&phases[j])).collect();
+            let attribution = attribution::attribute_in_step(&stacks(&phases[i]), &rest, &siblings);
+            let phase = phases[i].clone();
+            found.push(Found { samples: named.between(phase.start_ns, phase.end_ns), phase, attribution, step: step.clone(), step_driver: step_driver.clone() });
+        }
+    }
+    found
+}
+
+/// Runs of neighbouring phases that one frame ran ([`attribution::step_driver`]), with that
+/// frame; every phase is in one run.
+fn steps(phases: &[Phase], named: &Named) -> Vec<(Range<usize>, Option<String>)> {
+    let driver = |run: Range<usize>| {
+        let parts: Vec<Vec<&NamedStack>> = run.clone().map(|i| named.stacks_in(phases[i].start_ns, phases[i].end_ns)).collect();
+        let parts: Vec<&[&NamedStack]> = parts.iter().map(Vec::as_slice).collect();
+        let (_, outside) = named.split(phases[run.start].start_ns, phases[run.end - 1].end_ns);
+        attribution::step_driver(&parts, &outside)
+    };
+    let mut steps: Vec<(Range<usize>, Option<String>)> = Vec::new();
+    for i in 0..phases.len() {
+        let joined = steps.last_mut().and_then(|(run, found)| {
+            let d = driver(run.start..i + 1)?;
+            (run.end, *found) = (i + 1, Some(d));
+            Some(())
+        });
+        if joined.is_none() {
+            steps.push((i..i + 1, None));
+        }
+    }
+    steps
 }
 
 /// How much more of one part's stacks than of the other's a frame must be in for the two to

@@ -89,8 +89,19 @@ pub struct PhaseJson<'a> {
     pub incomplete_stacks: usize,
     pub responsible: Option<&'a str>,
     pub chain: &'a [String],
+    /// The first and last phase (counted from 1) of the step this phase is part of, and the
+    /// function that ran the whole step; absent for a step of one phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepJson<'a>>,
     pub distinctive: &'a [FrameShare],
     pub top: Vec<Row>,
+}
+
+/// Neighbouring phases one function ran (split where the memory it worked on changed).
+#[derive(Debug, Clone, Serialize)]
+pub struct StepJson<'a> {
+    pub phases: [usize; 2],
+    pub driver: &'a str,
 }
 
 /// An address range hot in a phase, with its mean access rate (0..1).

@@ -3,14 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::xml::escape;
+use crate::{plot_frame::Frame, xml::escape};
 
-const WIDTH: f64 = 640.0;
-const HEIGHT: f64 = 420.0;
-const LEFT: f64 = 90.0;
-const RIGHT: f64 = 20.0;
-const TOP: f64 = 30.0;
-const BOTTOM: f64 = 50.0;
+const FRAME: Frame = Frame { width: 640.0, height: 420.0, left: 90.0, top: 30.0, plot_w: 530.0, plot_h: 340.0 };
 const COLORS: [&str; 6] = ["#9400d3", "#009e73", "#56b4e9", "#e69f00", "#f0e442", "#0072b2"];
 
 /// One line: its legend and its (x, y) points.
@@ -46,42 +41,20 @@ pub fn svg(series: &[Series], x_label: &str, y_label: &str) -> String {
     let (_, y_max) = bounds(all.map(|p| p.1));
     let (y_min, y_max) = (0.0, if y_max > 0.0 { y_max * 1.05 } else { 1.0 });
     let x_span = if x_max > x_min { x_max - x_min } else { 1.0 };
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
-    let px = |x: f64| LEFT + (x - x_min) / x_span * plot_w;
-    let py = |y: f64| TOP + plot_h - (y - y_min) / (y_max - y_min) * plot_h;
+    let f = FRAME;
+    let px = |x: f64| f.left + (x - x_min) / x_span * f.plot_w;
+    let py = |y: f64| f.bottom() - (y - y_min) / (y_max - y_min) * f.plot_h;
 
     let mut s = String::new();
-    let _ = write!(
-        s,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" font-family="DejaVu Sans, sans-serif" font-size="12">
-<rect width="100%" height="100%" fill="white"/>
-<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/>
-"##
-    );
+    f.open(&mut s, "");
+    f.border(&mut s);
     for i in 0..=5 {
         let fx = x_min + x_span * f64::from(i) / 5.0;
         let fy = y_min + (y_max - y_min) * f64::from(i) / 5.0;
-        let (x, y) = (px(fx), py(fy));
-        let _ = writeln!(
-            s,
-            r#"<line x1="{x:.1}" y1="{b:.1}" x2="{x:.1}" y2="{b2:.1}" stroke="black"/><text x="{x:.1}" y="{t:.1}" text-anchor="middle">{}</text>"#,
-            tick(fx),
-            b = TOP + plot_h,
-            b2 = TOP + plot_h - 5.0,
-            t = TOP + plot_h + 16.0
-        );
-        let _ = writeln!(
-            s,
-            r#"<line x1="{LEFT}" y1="{y:.1}" x2="{l2}" y2="{y:.1}" stroke="black"/><text x="{t:.1}" y="{y2:.1}" text-anchor="end">{}</text>"#,
-            tick(fy),
-            l2 = LEFT + 5.0,
-            t = LEFT - 6.0,
-            y2 = y + 4.0
-        );
+        f.x_tick(&mut s, px(fx), &tick(fx));
+        f.y_tick(&mut s, py(fy), &tick(fy));
     }
-    let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, LEFT + plot_w / 2.0, HEIGHT - 12.0, escape(x_label));
-    let _ = writeln!(s, r#"<text transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#, TOP + plot_h / 2.0, escape(y_label));
+    f.titles(&mut s, x_label, y_label);
     for (i, line) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let points: Vec<String> = line.points.iter().map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y))).collect();
@@ -90,7 +63,7 @@ pub fn svg(series: &[Series], x_label: &str, y_label: &str) -> String {
             let _ = writeln!(s, r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="none" stroke="{color}"/>"#, px(x), py(y));
         }
         if series.len() > 1 {
-            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="{color}">{}</text>"#, WIDTH - RIGHT - 8.0, TOP + 16.0 * (i as f64 + 1.0), escape(&line.label));
+            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="{color}">{}</text>"#, f.left + f.plot_w - 8.0, f.top + 16.0 * (i as f64 + 1.0), escape(&line.label));
         }
     }
     s.push_str("</svg>\n");

@@ -16,6 +16,7 @@ pub mod names;
 pub mod nr_regions;
 pub mod pa_layout;
 pub mod phases;
+pub mod plot_frame;
 pub mod record_info;
 pub mod times;
 pub mod validate;

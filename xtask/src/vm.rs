@@ -54,9 +54,11 @@ const PHASE_TESTS: [&str; 3] = ["profile_names_the_function_that_made_each_buffe
 /// Repeated, each repeat its own boot, all must pass.
 const REPEATED_PHASE_TESTS: [&str; 3] = PHASE_TESTS;
 /// Run only when `--only` names them: a check known to fail would hide every other one.
-/// SQLite's boundaries now land within an aggregation interval (10 boots of 10 in two CI
-/// runs), but its index build splits into sub-steps by memory, and one of them was named
-/// by its sorter (`vdbeSorterSort`) rather than `engine_build_index` in 2 boots of 10.
+/// SQLite's boundaries land within an aggregation interval (10 boots of 10 in two CI runs),
+/// but its index build splits into sub-steps by memory, and one of them was named by its
+/// sorter (`vdbeSorterSort`) rather than `engine_build_index` in 2 boots of 10. Sub-steps are
+/// now named against the record outside their step (`damo_profile::phases::find`): 5 boots
+/// of 5 passed so (2 of them split), too few yet to let a 1-in-5 failure gate every run.
 const NOT_BY_DEFAULT: [&str; 1] = [PHASE_TESTS[2]];
 
 /// vCPUs of a boot. Two: the leaf-mode phase test pins its workload to one beside a thread

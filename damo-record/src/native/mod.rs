@@ -32,10 +32,28 @@ pub const VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 16;
 pub const CHUNK_HEADER_LEN: usize = 12;
 
-/// Chunk kinds. Ids are fixed and never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u16)]
-pub enum ChunkKind {
+/// Declares [`ChunkKind`] and its decoding from one table, so an id is written once.
+macro_rules! chunk_kinds {
+    ($($(#[$doc:meta])* $kind:ident = $id:literal,)*) => {
+        /// Chunk kinds. Ids are fixed and never reused.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u16)]
+        pub enum ChunkKind {
+            $($(#[$doc])* $kind = $id,)*
+        }
+
+        impl ChunkKind {
+            fn from_u16(v: u16) -> Option<Self> {
+                match v {
+                    $($id => Some(Self::$kind),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+chunk_kinds! {
     /// A target's identity and intervals; later chunks refer to it by its index.
     Target = 1,
     /// Snapshots, one frame each (an open-ended, [`FLAG_FRAMED`] chunk). Frames continue one
@@ -65,27 +83,6 @@ pub enum ChunkKind {
     CodeSymbols = 13,
     /// The perf map entries samples fell in (`Record::jit_symbols`), written at the end.
     JitSymbols = 14,
-}
-
-impl ChunkKind {
-    fn from_u16(v: u16) -> Option<Self> {
-        Some(match v {
-            1 => Self::Target,
-            2 => Self::Snapshot,
-            3 => Self::Modules,
-            4 => Self::Stacks,
-            5 => Self::KernelSymbols,
-            6 => Self::Losses,
-            7 => Self::End,
-            8 => Self::Footprints,
-            9 => Self::Vmas,
-            10 => Self::ProcStats,
-            12 => Self::Metadata,
-            13 => Self::CodeSymbols,
-            14 => Self::JitSymbols,
-            _ => return None,
-        })
-    }
 }
 
 /// Chunk flag: the payload is zlib-compressed.

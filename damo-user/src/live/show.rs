@@ -19,7 +19,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use damo_record::model::{Losses, Module, Snapshot, StackSample};
+use damo_record::model::{Losses, Snapshot};
 use tokio::sync::Notify;
 
 use super::private_dir::PrivateDir;
@@ -180,22 +180,6 @@ impl RecordOutput for Latest {
                 self.all_seen.notify_one();
             }
         }
-        Ok(())
-    }
-
-    fn stack(&mut self, _: &StackSample) -> Result<()> {
-        Ok(())
-    }
-
-    fn modules(&mut self, _: &[Module]) -> Result<()> {
-        Ok(())
-    }
-
-    fn kernel_symbols(&mut self, _: &[(u64, String)]) -> Result<()> {
-        Ok(())
-    }
-
-    fn finish(&mut self, _: &Losses) -> Result<()> {
         Ok(())
     }
 }

@@ -12,12 +12,21 @@ pub trait RecordOutput {
     /// `index` with its `intervals`.
     fn kdamond(&mut self, _pid: u32, _index: u32, _intervals: Option<Intervals>) {}
     /// A complete snapshot; the writer makes it durable before returning (one flush each).
-    fn snapshot(&mut self, target: TargetKey, snapshot: &Snapshot) -> Result<()>;
-    fn stack(&mut self, sample: &StackSample) -> Result<()>;
+    /// Every method but the ones an output needs does nothing: outputs keep only what they use.
+    fn snapshot(&mut self, _target: TargetKey, _snapshot: &Snapshot) -> Result<()> {
+        Ok(())
+    }
+    fn stack(&mut self, _sample: &StackSample) -> Result<()> {
+        Ok(())
+    }
     /// Modules referenced by `FileAddr::module`, the full table so far.
-    fn modules(&mut self, modules: &[Module]) -> Result<()>;
+    fn modules(&mut self, _modules: &[Module]) -> Result<()> {
+        Ok(())
+    }
     /// Names of the kernel addresses seen, resolved at the end of the recording.
-    fn kernel_symbols(&mut self, symbols: &[(u64, String)]) -> Result<()>;
+    fn kernel_symbols(&mut self, _symbols: &[(u64, String)]) -> Result<()> {
+        Ok(())
+    }
     /// Memory footprints read from /proc, about once a second (outputs may ignore them).
     fn footprints(&mut self, _snapshot: &FootprintSnapshot) -> Result<()> {
         Ok(())
@@ -43,5 +52,7 @@ pub trait RecordOutput {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
-    fn finish(&mut self, losses: &Losses) -> Result<()>;
+    fn finish(&mut self, _losses: &Losses) -> Result<()> {
+        Ok(())
+    }
 }

@@ -160,10 +160,8 @@ impl ProcSampler {
 mod tests {
     use std::fs;
 
-    use damo_record::model::{Module, Snapshot};
-
     use super::*;
-    use crate::{record::output::Losses, record::output::StackSample, snapshots::TargetKey};
+    use crate::record::output::Losses;
 
     #[derive(Default)]
     struct Samples {
@@ -173,21 +171,6 @@ mod tests {
     }
 
     impl RecordOutput for Samples {
-        fn snapshot(&mut self, _: TargetKey, _: &Snapshot) -> Result<()> {
-            Ok(())
-        }
-        fn stack(&mut self, _: &StackSample) -> Result<()> {
-            Ok(())
-        }
-        fn modules(&mut self, _: &[Module]) -> Result<()> {
-            Ok(())
-        }
-        fn kernel_symbols(&mut self, _: &[(u64, String)]) -> Result<()> {
-            Ok(())
-        }
-        fn finish(&mut self, _: &Losses) -> Result<()> {
-            Ok(())
-        }
         fn footprints(&mut self, s: &FootprintSnapshot) -> Result<()> {
             self.footprints.push(s.clone());
             Ok(())

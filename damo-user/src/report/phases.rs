@@ -18,7 +18,7 @@ use damo_profile::{
     json,
     phases::{find, Named},
     stacks::Namer,
-    summary::{HotRange, PhaseJson},
+    summary::{HotRange, PhaseJson, StepJson},
     table::Table,
 };
 use damo_record::{text::printable, units};
@@ -113,6 +113,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
                 incomplete_stacks: a.incomplete(),
                 responsible: a.responsible.as_deref(),
                 chain: &a.chain,
+                step: f.step_driver.as_deref().map(|driver| StepJson { phases: [f.step.start + 1, f.step.end], driver }),
                 distinctive,
                 top: rows,
             });
@@ -139,7 +140,14 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         if a.incomplete() > 0 {
             writeln!(out, "  {} of {} stacks do not reach main and are left out of the attribution", a.incomplete(), a.samples)?;
         }
-        writeln!(out, "  by distinctive share (of this phase's stacks / of the rest's):")?;
+        let rest = match &f.step_driver {
+            Some(driver) => {
+                writeln!(out, "  one step with phases {}-{}: {driver} ran all of them; named against the record outside them", f.step.start + 1, f.step.end)?;
+                "of the record's outside the step"
+            }
+            None => "of the rest's",
+        };
+        writeln!(out, "  by distinctive share (of this phase's stacks / {rest}):")?;
         for d in distinctive {
             writeln!(out, "  {:+7.1}%  {}  ({:.1}% / {:.1}%)", d.distinctive * 100.0, d.function, d.inside * 100.0, d.rest * 100.0)?;
         }
