@@ -20,8 +20,8 @@ pub const MAX_BANDS: usize = 3;
 pub const FUNCTION_WINDOW_NS: u64 = 2_000_000_000;
 /// How often (in the stream's time) ticks find the hot bands and the phases again. Both
 /// look at the whole window (a minute at DAMON's default intervals): every second they were
-/// nine tenths of the view's CPU (2.41% of a core in `cargo bench --bench live`), every
-/// other second half of that. A phase lasts a second at least; its marker comes up to this
+/// nine tenths of the view's CPU (2.41% of a core in `cargo bench --bench live`; every other
+/// second, 1.1-1.4%). A phase lasts a second at least; its marker comes up to this
 /// much later, and the heatmap keeps drawing the newest snapshots meanwhile.
 const ANALYSIS_NS: u64 = 2_000_000_000;
 /// Functions listed per phase marker.
