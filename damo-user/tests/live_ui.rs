@@ -2,10 +2,10 @@
 //! record replays. Each phase makes a different 16 MiB buffer hot and runs a different
 //! function (three functions of this test binary, named by the same symbolizer as `top`);
 //! after each phase the screen must show that phase's band hot, its WSS, its function at the
-//! top, and one phase marker per boundary so far.
+//! top, and one phase marker per boundary so far. The header counts what the recording lost.
 
-use damo_record::model::{FileAddr, Intervals, Module, Record, Region, Snapshot, StackSample, TargetRecord};
-use damo_user::live::{model::LiveModel, plain, replay, ui};
+use damo_record::model::{FileAddr, Intervals, Losses, Module, Record, Region, Snapshot, StackSample, TargetRecord};
+use damo_user::live::{feed::Feed, model::LiveModel, plain, replay, ui};
 use ratatui::{backend::TestBackend, Terminal};
 
 #[no_mangle]
@@ -81,7 +81,11 @@ fn three_phases() -> Record {
 }
 
 fn screen(model: &LiveModel) -> (Vec<String>, TestBackend) {
-    let mut terminal = Terminal::new(TestBackend::new(100, 40)).unwrap();
+    screen_of_width(model, 100)
+}
+
+fn screen_of_width(model: &LiveModel, width: u16) -> (Vec<String>, TestBackend) {
+    let mut terminal = Terminal::new(TestBackend::new(width, 40)).unwrap();
     terminal.draw(|f| ui::draw(f, model, &ui::ViewState::default())).unwrap();
     let backend = terminal.backend().clone();
     let buffer = backend.buffer();
@@ -115,7 +119,7 @@ fn each_phase_shows_its_band_wss_function_and_marker() {
             assert!(text.contains(&format!("phase since {}.0s: {} 100%", 3 * phase, FUNCTIONS[phase])), "phase {phase}: the phase line:\n{text}");
         }
         // The newest column of the heatmap: dark in the phase's band, empty elsewhere.
-        let newest = 1 + 16 + model.targets[0].snapshots.len().min(100 - 2 - 16) - 1;
+        let newest = 1 + 16 + model.targets[0].snapshots().len().min(100 - 2 - 16) - 1;
         // The heatmap's inner area is 21 rows: the marker row, then the bands' rows.
         let bands = &model.targets[0].bands;
         let rows_each = 20 / bands.len();
@@ -141,4 +145,63 @@ fn an_empty_stream_draws_an_empty_screen() {
     let (lines, _) = screen(&LiveModel::new(600, None));
     let text = lines.join("\n");
     assert!(text.contains("no DAMON snapshots (yet)") && text.contains("q quit"), "{text}");
+}
+
+#[test]
+fn the_header_counts_what_the_recording_lost() {
+    let mut model = LiveModel::new(600, None);
+    let (lines, _) = screen(&model);
+    assert!(lines[2].contains("lost 0  "), "nothing lost yet:\n{}", lines.join("\n"));
+    // As the collector reports them at each tick: ring buffers full, a stack unreadable.
+    let losses = Losses { kernel: [4, 2, 1, 0], incomplete_snapshots: 1, ..Default::default() };
+    model.push(Feed::Losses(losses));
+    assert!(model.push(Feed::Tick), "new losses are worth a redraw");
+    let (lines, _) = screen_of_width(&model, 200);
+    let header = &lines[2];
+    assert!(header.contains("lost 8 (region events: ring buffer full 4, stack samples: ring buffer full 2, stack samples: stacks unreadable 1, snapshots: incomplete 1)"), "{}", lines.join("\n"));
+    assert!(plain::block(&model).lines().next().unwrap().ends_with(", 8 lost"), "{}", plain::block(&model));
+    assert!(!model.push(Feed::Tick), "nothing new since the last tick: no redraw");
+    model.push(Feed::Losses(losses));
+    assert!(!model.push(Feed::Tick), "the same losses again: no redraw");
+}
+
+/// `w`'s record: every snapshot and sample the view kept, in the native format that
+/// `report record_info` and `report raw` read.
+#[test]
+fn w_writes_what_the_view_kept_as_a_record() {
+    let record = three_phases();
+    let mut model = LiveModel::new(600, None);
+    let feeds = replay::feeds(&record);
+    // Stopped in the middle of the second phase, as a user pressing `w` would.
+    let mut kept = 0;
+    for feed in feeds {
+        model.push(feed);
+        kept += 1;
+        if model.totals.snapshots == PHASE + PHASE / 2 {
+            break;
+        }
+    }
+    assert!(kept > 0);
+    let dir = tempfile::tempdir().unwrap();
+    let said = damo_user::live::write_seen(&model, &Default::default(), dir.path()).unwrap();
+    let path = dir.path().join(format!("damo-trace-top-{:.0}s.data", model.elapsed(model.last_ns)));
+    assert_eq!(said, format!("wrote {}", path.display()));
+    let read = damo_record::native::read(&std::fs::read(&path).unwrap()).expect("w's record reads back");
+    assert!(read.complete);
+    let (snapshots, samples, _) = model.history();
+    let written: Vec<&Snapshot> = read.record.targets.iter().flat_map(|t| &t.snapshots).collect();
+    assert_eq!(written.len() as u64, PHASE + PHASE / 2);
+    assert_eq!(written, snapshots.iter().map(|(_, s)| s).collect::<Vec<_>>(), "the snapshots the view kept");
+    assert_eq!(read.record.samples.len(), samples.len());
+    assert_eq!(read.record.targets[0].intervals, record.targets[0].intervals);
+    for report in [&["report", "record_info", "-i"][..], &["report", "raw", "-i"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_damo-trace")).args(report).arg(&path).output().unwrap();
+        assert!(out.status.success(), "{report:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.trim().is_empty(), "{report:?} printed nothing");
+        if report[1] == "raw" {
+            // One `monitoring_start` per snapshot (damo's raw form).
+            assert_eq!(text.matches("monitoring_start:").count() as u64, PHASE + PHASE / 2, "{text}");
+        }
+    }
 }

@@ -171,3 +171,79 @@ fn show_reads_a_raw_kdamond_without_changing_it_and_prints_report_access() {
     let snapshots: Vec<Vec<&str>> = report.split("heatmap:").map(region_lines).collect();
     assert!(snapshots.contains(&regions), "show's snapshot is none of report access's {} snapshots of the same kdamond:\n{shown}", snapshots.len());
 }
+
+/// One `show` snapshot in a form to compare: (start, end, access rate %) per region.
+type Regions = Vec<(u64, u64, f64)>;
+
+/// The snapshots a `show` printed with [`SHOW_FORMAT`], in order.
+fn shown_snapshots(text: &str) -> Vec<Regions> {
+    let mut snapshots: Vec<Regions> = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["snapshot"] => snapshots.push(Vec::new()),
+            ["region", start, end, rate] => {
+                snapshots.last_mut().expect("a region after a snapshot head").push((start.parse().unwrap(), end.parse().unwrap(), rate.trim_end_matches('%').parse().unwrap()))
+            }
+            _ => {}
+        }
+    }
+    snapshots
+}
+
+/// `report access` templates that print each snapshot as a `snapshot` line and its regions
+/// as `region <start> <end> <access rate>`, numbers raw.
+const SHOW_FORMAT: [&str; 7] = ["--raw_number", "--format_record_head", "", "--format_snapshot_head", "snapshot", "--format_region", "region <start address> <end address> <access rate>"];
+
+#[test]
+#[ignore = "needs the project's VM: starts a kdamond"]
+fn show_through_a_stat_scheme_matches_show_through_the_tracepoint() {
+    in_vm_only();
+    let trace = exe("DAMO_TRACE", "/bin/damo-trace");
+    let run = |args: &[&str]| {
+        let out = Command::new(&trace).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut child =
+        Command::new(exe("DAMO_WORKLOAD", "/bin/damo-workload")).args(["hot-buffer", "--seconds", "90", "--hot-mib", "8", "--cold-mib", "64"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    // With a stat scheme from the start, as damo users run it (and as `status --snapshot`'s
+    // test does): `show --stat_scheme` then uses it and commits nothing.
+    run(&["start", &child.id().to_string(), "--damos_action", "stat"]);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let first = run(&[&["show", "--stat_scheme"][..], &SHOW_FORMAT].concat());
+    let traced = run(&[&["show", "--repeat", "2", "--interval", "500ms"][..], &SHOW_FORMAT].concat());
+    let stat = run(&[&["show", "--stat_scheme", "--repeat", "500ms", "2"][..], &SHOW_FORMAT].concat());
+    run(&["stop"]);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let (first, traced, stat) = (shown_snapshots(&first), shown_snapshots(&traced), shown_snapshots(&stat));
+    assert_eq!(first.len(), 1, "show --stat_scheme: one snapshot");
+    assert_eq!(traced.len(), 2, "show --repeat 2: two snapshots, each printed:\n{traced:?}");
+    assert_eq!(stat.len(), 2, "show --stat_scheme --repeat 500ms 2 (damo's form): two snapshots:\n{stat:?}");
+    let (a, b) = (&traced[1], &stat[0]);
+    for (path, s) in [("tracepoint", a), ("stat scheme", b)] {
+        // DAMON's own bounds: at least min_nr_regions (10), at most max_nr_regions (1000).
+        assert!((10..=1000).contains(&s.len()), "{path}: {} regions", s.len());
+        assert!(s.windows(2).all(|w| w[0].1 <= w[1].0), "{path}: regions sorted and apart");
+    }
+    // The same monitored memory: DAMON's regions of one target tile the same address ranges
+    // (the first start and last end equal; the bytes covered within 1%, as the ops update
+    // can move a mapping's edge between two snapshots a second apart).
+    let bytes = |s: &Regions| s.iter().map(|r| r.1 - r.0).sum::<u64>();
+    assert_eq!((a[0].0, a[a.len() - 1].1), (b[0].0, b[b.len() - 1].1), "the monitored span");
+    assert!(bytes(a).abs_diff(bytes(b)) * 100 <= bytes(a), "bytes covered: {} vs {}", bytes(a), bytes(b));
+    // The same hot memory: each path's hottest region lies in memory the other saw accessed.
+    // Under emulation a 6.12 kdamond's tried regions have at times counted no access at all
+    // while its tracepoint showed the hot buffer (see vm_damon's `status --snapshot` test):
+    // then that is logged, and the tracepoint's hot memory must still be hot there.
+    let hottest = |s: &Regions| *s.iter().max_by(|x, y| x.2.total_cmp(&y.2)).unwrap();
+    let accessed_in = |s: &Regions, (start, end, _): (u64, u64, f64)| s.iter().any(|r| r.2 > 0.0 && r.0 < end && start < r.1);
+    assert!(hottest(a).2 > 0.0, "the tracepoint saw no access:\n{a:?}");
+    if hottest(b).2 > 0.0 {
+        assert!(accessed_in(b, hottest(a)) && accessed_in(a, hottest(b)), "the hot memory differs:\ntracepoint {a:?}\nstat scheme {b:?}");
+    } else {
+        eprintln!("the stat scheme counted no access (the emulation quirk): hot memory not compared\ntracepoint {a:?}\nstat scheme {b:?}");
+    }
+}

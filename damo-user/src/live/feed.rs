@@ -20,6 +20,8 @@ pub enum Feed {
     Stack(StackSample),
     /// The module table so far.
     Modules(Vec<Module>),
+    /// What the recording lost so far (sent at each tick, before it).
+    Losses(Losses),
     /// About once a second (the collector's tick): a time to redraw.
     Tick,
 }
@@ -100,6 +102,10 @@ impl RecordOutput for LiveOutput<'_> {
         if let Some(r) = self.record.as_mut() {
             r.module_files(files);
         }
+    }
+
+    fn losses(&mut self, losses: &Losses) {
+        self.send(Feed::Losses(*losses));
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -158,7 +158,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
                     None => bail!("the recording thread was already joined"),
                 }
             };
-            term::run(rx, &mut model, || stop.notify_one(), ended, |model| write_history(model, &kdamonds))
+            term::run(rx, &mut model, || stop.notify_one(), ended, |model| write_seen(model, &kdamonds, std::path::Path::new(".")))
         };
         // Whatever ended the view (an error too) ends the recording, and stops its kdamonds.
         stop.notify_one();
@@ -176,7 +176,9 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
 fn show_plain(feed: mpsc::Receiver<Feed>, model: &mut LiveModel, out: &mut dyn Write) -> Result<()> {
     let mut fresh = false;
     for item in feed {
-        let tick = model.push(item);
+        // A block at every tick, changed or not: logs keep their once-a-second rhythm.
+        let tick = matches!(item, Feed::Tick);
+        model.push(item);
         fresh = !tick;
         if tick {
             writeln!(out, "{}", plain::block(model))?;
@@ -190,13 +192,14 @@ fn show_plain(feed: mpsc::Receiver<Feed>, model: &mut LiveModel, out: &mut dyn W
     Ok(())
 }
 
-/// `w`: what the view kept so far as a record in the current directory.
-fn write_history(model: &LiveModel, kdamonds: &HashMap<u32, KdamondInfo>) -> Result<String> {
+/// `w`: what the view kept so far as a record in `dir` (the current directory), named by
+/// the time seen; says what it wrote.
+pub fn write_seen(model: &LiveModel, kdamonds: &HashMap<u32, KdamondInfo>, dir: &std::path::Path) -> Result<String> {
     let mut known = kdamonds.clone();
     for (&pid, &(index, intervals)) in &model.kdamonds {
         known.insert(pid, KdamondInfo { index, intervals });
     }
-    let path = PathBuf::from(format!("damo-trace-top-{:.0}s.data", model.elapsed(model.last_ns)));
+    let path = dir.join(format!("damo-trace-top-{:.0}s.data", model.elapsed(model.last_ns)));
     let mut file = RecordFile::create(&path, 0o600, false, known)?;
     let (snapshots, samples, modules) = model.history();
     file.modules(modules)?;

@@ -13,17 +13,17 @@ const FUNCTIONS: usize = 5;
 pub fn block(model: &LiveModel) -> String {
     let mut out = String::new();
     let t = model.totals;
-    let _ = writeln!(out, "top {:.1}s: {} snapshots, {} samples ({:.0}/s)", model.elapsed(model.last_ns), t.snapshots, t.samples, t.sample_rate);
+    let _ = writeln!(out, "top {:.1}s: {} snapshots, {} samples ({:.0}/s), {} lost", model.elapsed(model.last_ns), t.snapshots, t.samples, t.sample_rate, model.losses.total());
     for (pid, (index, intervals)) in &model.kdamonds {
         let iv = intervals.map_or_else(|| "intervals unknown".to_owned(), |i| format!("intervals {}us/{}us/{}us", i.sample_us, i.aggr_us, i.ops_update_us));
         let _ = writeln!(out, "kdamond {index} (pid {pid}): {iv}");
     }
     for (i, target) in model.targets.iter().enumerate() {
-        let Some(last) = target.snapshots.back() else { continue };
-        let wss = model.wss(i).last().copied().unwrap_or(0);
+        let Some(last) = target.snapshots().last() else { continue };
+        let wss = model.newest_wss(i);
         let _ = writeln!(out, "target {} of kdamond pid {}: {} regions, wss {}", target.key.target_id, target.key.kdamond_pid, last.regions.len(), size(wss));
         for (b, &(lo, hi)) in target.bands.iter().enumerate() {
-            let rate = model.band_rates(i, b).last().map_or(0.0, |r| r.2);
+            let rate = model.newest_band_rate(i, b);
             let _ = writeln!(out, "  band {lo:#x}-{hi:#x} ({}): access rate {:.0}%", size(hi - lo), rate * 100.0);
         }
         if let Some(m) = target.markers.last() {

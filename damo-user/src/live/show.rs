@@ -4,6 +4,11 @@
 //! is written as a one-snapshot record and reported, so every style, sort, filter and
 //! `--format_*` template of `report access` applies, and the output equals `report access`
 //! of the same snapshot.
+//!
+//! `--stat_scheme` takes the snapshot as damo's `show` always does, from a DAMOS `stat`
+//! scheme's tried regions (no wait for an aggregation, no eBPF), which writes to the kdamond:
+//! only for kdamonds damo-trace started, refused for any other. `--repeat` shows a snapshot
+//! again and again, each printed as it comes, as damo's `--repeat`.
 
 use std::{
     collections::HashMap,
@@ -32,13 +37,17 @@ use crate::{
 #[command(rename_all = "snake_case")]
 #[group(id = "show_args")]
 pub struct Args {
-    /// Show this many snapshots, one after another (printed together at the end, as one
-    /// record's snapshots).
-    #[arg(long, default_value_t = 1)]
-    pub repeat: u64,
+    /// Show this many snapshots, each printed as it comes, --interval apart; or damo's
+    /// `--repeat <delay> <count>`.
+    #[arg(long, num_args = 1..=2, value_names = ["COUNT"])]
+    pub repeat: Vec<String>,
     /// Time between two shows (damo's units: 1s, 500ms).
     #[arg(long, default_value = "1s", value_parser = record::args::parse_seconds)]
     pub interval: Duration,
+    /// Read the snapshot from a DAMOS `stat` scheme's tried regions, as damo does (added and
+    /// committed when the kdamond has none): a write, so only for kdamonds damo-trace started.
+    #[arg(long)]
+    pub stat_scheme: bool,
     /// Where DAMON's sysfs admin directory is (read only; for tests).
     #[arg(long = "damon_admin", default_value = damo_sysfs::ADMIN, hide = true)]
     pub damon_admin: PathBuf,
@@ -55,36 +64,77 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.access.input.input != Path::new("damon.data") {
         bail!("show reports the running kdamonds: -i/--input is for `report access`");
     }
-    let running = damo_sysfs::summary::list(&damo_sysfs::tree::SysfsTree::new(&args.damon_admin), &[]).context("show")?.into_iter().filter(|k| k.state == "on" && k.pid.is_some()).count();
-    if running == 0 {
+    let (count, interval) = repetition(&args.repeat, args.interval)?;
+    let tree = damo_sysfs::tree::SysfsTree::new(&args.damon_admin);
+    let running: Vec<usize> = damo_sysfs::summary::list(&tree, &[]).context("show")?.into_iter().filter(|k| k.state == "on" && k.pid.is_some()).map(|k| k.index).collect();
+    if running.is_empty() {
         bail!("show: no kdamond is running (see damo-trace sysinfo)");
     }
-    if !Privileges::current().can_trace() {
+    let owned = damo_sysfs::ownership::Ownership::system();
+    if args.stat_scheme {
+        let present = damo_sysfs::present(&tree, &owned).context("show --stat_scheme")?;
+        if let Some(k) = present.iter().find(|k| running.contains(&k.index) && !k.ours) {
+            bail!("show --stat_scheme: kdamond {} was not started by damo-trace, and a stat scheme writes to it; `show` without --stat_scheme reads it without writing", k.index);
+        }
+        if !Privileges::current().root {
+            bail!("show --stat_scheme writes DAMON's sysfs and needs root (run it with sudo)");
+        }
+    } else if !Privileges::current().can_trace() {
         bail!("show reads DAMON's tracepoint through eBPF and needs root (or CAP_BPF and CAP_PERFMON)");
     }
     let dir = PrivateDir::create("show")?;
-    let mut access = args.access;
-    access.input.input = dir.file("snapshot.data");
-    let mut shown = Vec::new();
-    for i in 0..args.repeat.max(1) {
+    for i in 0..count {
         if i > 0 {
-            std::thread::sleep(args.interval);
+            std::thread::sleep(interval);
         }
-        shown.push(next_snapshots(&args.damon_admin)?);
+        let shown = if args.stat_scheme { stat_snapshots(&tree, &owned, &running)? } else { next_snapshots(&args.damon_admin)? };
+        let mut access = args.access.clone();
+        access.input.input = dir.file(&format!("snapshot-{i}.data"));
+        write_record(&access.input.input, &shown)?;
+        // Reported by `report access` as it reports any record, one snapshot at a time.
+        crate::report::access::run(access, out)?;
+        out.flush()?;
     }
-    write_record(&access.input.input, &shown)?;
-    // Reported by `report access` as it reports any record.
-    crate::report::access::run(access, out)
+    Ok(())
+}
+
+/// How many snapshots `--repeat` asks for, and how far apart: `--repeat COUNT` (with
+/// `--interval`), or damo's `--repeat DELAY COUNT`.
+fn repetition(repeat: &[String], interval: Duration) -> Result<(u64, Duration)> {
+    let count = |text: &str| text.parse::<u64>().ok().filter(|&n| n > 0).with_context(|| format!("--repeat {text}: give a number of snapshots above 0"));
+    match repeat {
+        [] => Ok((1, interval)),
+        [n] => Ok((count(n)?, interval)),
+        [delay, n] => Ok((count(n)?, record::args::parse_seconds(delay).map_err(|e| anyhow::anyhow!("--repeat {delay} {n}: {e}"))?)),
+        _ => bail!("--repeat takes a count, or a delay and a count"),
+    }
+}
+
+/// The snapshot of each running kdamond from its stat scheme's tried regions (all ours).
+fn stat_snapshots(tree: &damo_sysfs::tree::SysfsTree, owned: &damo_sysfs::ownership::Ownership, running: &[usize]) -> Result<Shown> {
+    let mut kdamonds = HashMap::new();
+    let mut snapshots = Vec::new();
+    let present = damo_sysfs::present(tree, owned)?;
+    for &idx in running {
+        let pid = present.iter().find(|k| k.index == idx).and_then(|k| k.pid).with_context(|| format!("kdamond {idx} stopped"))?;
+        let record = damo_sysfs::snapshot::take(tree, owned, idx, damo_record::clock::monotonic_ns()).with_context(|| format!("show --stat_scheme: kdamond {idx}"))?;
+        for t in record.targets {
+            kdamonds.insert(pid, KdamondInfo { index: idx as u32, intervals: t.intervals });
+            // The same key the tracepoint gives, so both paths print alike.
+            let key = TargetKey { kdamond_pid: pid, target_id: t.target_id, context_idx: t.context_idx, scheme_idx: None };
+            snapshots.extend(t.snapshots.into_iter().filter(|s| !s.regions.is_empty()).map(|s| (key, s)));
+        }
+    }
+    Ok((kdamonds, snapshots))
 }
 
 /// The snapshots of one aggregation of every running kdamond, with what the record says
 /// about their kdamonds.
 type Shown = (HashMap<u32, KdamondInfo>, Vec<(TargetKey, Snapshot)>);
 
-fn write_record(path: &Path, shown: &[Shown]) -> Result<()> {
-    let kdamonds = shown.iter().flat_map(|(k, _)| k.iter().map(|(&pid, &info)| (pid, info))).collect();
-    let mut file = RecordFile::create(path, 0o600, false, kdamonds)?;
-    for (key, snapshot) in shown.iter().flat_map(|(_, s)| s) {
+fn write_record(path: &Path, (kdamonds, snapshots): &Shown) -> Result<()> {
+    let mut file = RecordFile::create(path, 0o600, false, kdamonds.clone())?;
+    for (key, snapshot) in snapshots {
         file.snapshot(*key, snapshot)?;
     }
     file.finish(&Losses::default())

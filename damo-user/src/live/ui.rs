@@ -82,15 +82,33 @@ fn header_lines(model: &LiveModel, view: &ViewState) -> Vec<Line<'static>> {
         .collect();
     let target = view.target(model).map(|i| {
         let tv = &model.targets[i];
-        let regions = tv.snapshots.back().map_or(0, |s| s.regions.len());
-        let wss = model.wss(i).last().copied().unwrap_or(0);
+        let regions = tv.snapshots().last().map_or(0, |s| s.regions.len());
+        let wss = model.newest_wss(i);
         format!("target {}/{}: id {} of pid {}  regions {regions}  WSS {}", i + 1, model.targets.len(), tv.key.target_id, tv.key.kdamond_pid, size(wss))
     });
     vec![
         Line::from(vec![Span::styled("damo-trace top", Style::default().add_modifier(Modifier::BOLD)), Span::raw(format!("  {:.1}s  {}", model.elapsed(model.last_ns), kdamonds.join(", ")))]),
         Line::from(target.unwrap_or_else(|| "no DAMON target".into())),
-        Line::from(format!("snapshots {}  samples {} ({:.0}/s)  history dropped {}", t.snapshots, t.samples, t.sample_rate, model.dropped_history)),
+        Line::from(format!(
+            "snapshots {}  samples {} ({:.0}/s)  lost {}{}  history dropped {}",
+            t.snapshots,
+            t.samples,
+            t.sample_rate,
+            model.losses.total(),
+            lost_causes(model),
+            model.dropped_history
+        )),
     ]
+}
+
+/// What the losses were, when there were any: " (stack samples: ring buffer full 3, …)".
+fn lost_causes(model: &LiveModel) -> String {
+    let causes: Vec<String> = model.losses.breakdown().iter().map(|(cause, n)| format!("{cause} {n}")).collect();
+    if causes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", causes.join(", "))
+    }
 }
 
 /// The selected target's hot bands, stacked, highest addresses first; a `▼` row marks
@@ -105,7 +123,8 @@ fn draw_heatmap(frame: &mut Frame, area: Rect, model: &LiveModel, t: usize, sele
         frame.render_widget(Paragraph::new("nothing accessed in the window"), inner);
         return;
     }
-    let shown: Vec<_> = tv.snapshots.iter().skip(tv.snapshots.len().saturating_sub(cols)).collect();
+    let snapshots = tv.snapshots();
+    let shown = &snapshots[snapshots.len().saturating_sub(cols)..];
     let mut marks = vec![' '; shown.len()];
     for m in &tv.markers {
         if let Some(c) = shown.iter().position(|s| s.end_ns > m.start_ns) {

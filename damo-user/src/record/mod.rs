@@ -197,6 +197,7 @@ pub fn run_until(plan: &Plan, output: &mut dyn RecordOutput, stop: impl std::fut
     if stack_copy > 0 {
         sink.unwinder = Some(StackUnwinder::default());
     }
+    sink.kernel_lost = Some(Box::new(|| tracer.lost()));
     // From here on, an early return or a panic ends the command too (unless kept running).
     let mut command = gated.map(GatedChild::release).transpose()?.map(|c| StartedCommand::new(c, plan.keep_running));
     if plan.proc_samples.any() {

@@ -46,6 +46,8 @@ pub trait RecordOutput {
     /// its path, or a file the recorder opened through the process (another mount
     /// namespace). Called once before `finish`, for outputs that name the sampled code.
     fn module_files(&mut self, _files: &[Option<std::path::PathBuf>]) {}
+    /// What the recording lost so far, before each `flush` (a live view shows it).
+    fn losses(&mut self, _losses: &Losses) {}
     /// Makes buffered content durable; called about once a second.
     fn flush(&mut self) -> Result<()> {
         Ok(())

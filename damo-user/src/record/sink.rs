@@ -45,6 +45,8 @@ pub struct RecordingSink<'a> {
     pub procs: Option<super::procs::ProcSampler>,
     /// Unwinds the user stack copies of dwarf mode; `None` in fp mode.
     pub unwinder: Option<StackUnwinder>,
+    /// Reads the eBPF side's loss counters, so each tick reports them as they stand.
+    pub kernel_lost: Option<Box<dyn Fn() -> Result<[u64; damo_common::lost::COUNT as usize]> + 'a>>,
 }
 
 impl<'a> RecordingSink<'a> {
@@ -62,6 +64,7 @@ impl<'a> RecordingSink<'a> {
             losses: Losses::default(),
             procs: None,
             unwinder: None,
+            kernel_lost: None,
         }
     }
 
@@ -222,6 +225,10 @@ impl EventSink for RecordingSink<'_> {
 
     /// The status line, redrawn in place on a terminal.
     fn tick(&mut self) -> Result<()> {
+        if let Some(Ok(lost)) = self.kernel_lost.as_ref().map(|read| read()) {
+            self.losses.kernel.copy_from_slice(&lost[..damo_common::lost::RECORDED]);
+        }
+        self.output.losses(&self.losses);
         self.output.flush()?;
         if let Some(procs) = &mut self.procs {
             procs.sample(damo_record::clock::monotonic_ns(), self.output)?;

@@ -10,7 +10,7 @@ use damo_report::{
 
 use super::options::{named, FilterArgs, InputArgs};
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 #[command(rename_all = "snake_case")]
 pub struct Args {
     #[command(flatten)]
