@@ -18,6 +18,8 @@ pub enum DamoError {
     Json(String),
     #[error("line {line}: {reason}")]
     Line { line: usize, reason: String },
+    #[error("failed to read: {0}")]
+    Read(std::io::Error),
     #[error("the zlib stream is damaged: {0}")]
     Zlib(std::io::Error),
     #[error("no line is a DAMON tracepoint event (damon:damon_aggregated or damon:damos_before_apply)")]
