@@ -260,6 +260,21 @@ pub fn read(text: &[u8]) -> Result<Record, DamoError> {
 
 /// [`read`], charging what the record takes to `meter`.
 pub fn read_with(text: &[u8], meter: &mut Meter) -> Result<Record, DamoError> {
+    // damo's own layout is read by the scanner; anything else by serde, which names faults.
+    let mut fast = meter.clone();
+    match scan::read(std::iter::once(Ok(text)), drop, &mut fast) {
+        Ok(record) => {
+            *meter = fast;
+            return Ok(record);
+        }
+        Err(scan::Stop::OverBudget) => return Err(DamoError::OverBudget(fast.over())),
+        Err(scan::Stop::Unexpected) => {}
+    }
+    read_by_serde(text, meter)
+}
+
+/// [`read_with`] by serde alone.
+fn read_by_serde(text: &[u8], meter: &mut Meter) -> Result<Record, DamoError> {
     if !StringGuard::default().feed(text) {
         return Err(DamoError::LongString);
     }

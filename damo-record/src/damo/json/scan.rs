@@ -41,8 +41,8 @@ const MAX_DEPTH: usize = 64;
 
 /// Reads a record from `blocks` of JSON, handing each block to `spent` once read, charging
 /// `meter`.
-pub fn read(blocks: impl Iterator<Item = io::Result<Vec<u8>>>, spent: impl FnMut(Vec<u8>), meter: &mut Meter) -> Scan<Record> {
-    let mut s = Scanner { input: Input { blocks, spent, block: Vec::new(), pos: 0, failed: false }, meter, text: Vec::new(), last_regions: 0 };
+pub fn read<B: AsRef<[u8]> + Default>(blocks: impl Iterator<Item = io::Result<B>>, spent: impl FnMut(B), meter: &mut Meter) -> Scan<Record> {
+    let mut s = Scanner { input: Input { blocks, spent, block: B::default(), pos: 0, failed: false }, meter, text: Vec::new(), last_regions: 0 };
     let mut record = Record::default();
     let mut damos = Vec::new();
     s.input.expect(b'[')?;
@@ -74,19 +74,19 @@ pub fn read(blocks: impl Iterator<Item = io::Result<Vec<u8>>>, spent: impl FnMut
 }
 
 /// The JSON bytes, a block at a time.
-struct Input<I, S> {
+struct Input<I, B, S> {
     blocks: I,
     spent: S,
-    block: Vec<u8>,
+    block: B,
     pos: usize,
     /// A block failed (a damaged stream).
     failed: bool,
 }
 
-impl<I: Iterator<Item = io::Result<Vec<u8>>>, S: FnMut(Vec<u8>)> Input<I, S> {
+impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Input<I, B, S> {
     #[inline]
     fn peek(&mut self) -> Scan<u8> {
-        match self.block.get(self.pos) {
+        match self.block.as_ref().get(self.pos) {
             Some(&b) => Ok(b),
             None => self.refill(),
         }
@@ -99,7 +99,7 @@ impl<I: Iterator<Item = io::Result<Vec<u8>>>, S: FnMut(Vec<u8>)> Input<I, S> {
                 Some(Ok(block)) => {
                     (self.spent)(std::mem::replace(&mut self.block, block));
                     self.pos = 0;
-                    if let Some(&b) = self.block.first() {
+                    if let Some(&b) = self.block.as_ref().first() {
                         return Ok(b);
                     }
                 }
@@ -137,7 +137,7 @@ impl<I: Iterator<Item = io::Result<Vec<u8>>>, S: FnMut(Vec<u8>)> Input<I, S> {
     #[inline]
     fn skip_spaces(&mut self) {
         const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
-        while let Some(word) = self.block.get(self.pos..self.pos + 8) {
+        while let Some(word) = self.block.as_ref().get(self.pos..self.pos + 8) {
             let other = u64::from_le_bytes(word.try_into().expect("eight bytes")) ^ SPACES;
             if other != 0 {
                 self.pos += other.trailing_zeros() as usize / 8;
@@ -259,7 +259,7 @@ impl<I: Iterator<Item = io::Result<Vec<u8>>>, S: FnMut(Vec<u8>)> Input<I, S> {
     #[inline]
     fn plain_string<P: Parse>(&mut self) -> Option<P::Out> {
         P::PLAIN_SUFFIX?;
-        let rest = &self.block[self.pos..];
+        let rest = &self.block.as_ref()[self.pos..];
         let (mut value, mut digits) = (0i128, 0);
         for (i, &c) in rest.iter().enumerate().take(MAX_VALUE) {
             match c {
@@ -285,7 +285,7 @@ impl<I: Iterator<Item = io::Result<Vec<u8>>>, S: FnMut(Vec<u8>)> Input<I, S> {
     fn key_of(&mut self, keys: &[&[u8]], guess: usize) -> Scan<usize> {
         if self.peek_token()? == b'"' {
             if let Some(k) = keys.get(guess) {
-                if has_prefix(&self.block[self.pos..], k) {
+                if has_prefix(&self.block.as_ref()[self.pos..], k) {
                     self.pos += k.len();
                     return Ok(guess);
                 }
@@ -460,8 +460,8 @@ fn has_prefix(hay: &[u8], key: &[u8]) -> bool {
     word(hay, 0) == word(key, 0) && word(hay, n - 8) == word(key, n - 8) && (n <= 16 || hay[8..n - 8] == key[8..n - 8])
 }
 
-struct Scanner<'m, I, S> {
-    input: Input<I, S>,
+struct Scanner<'m, I, B, S> {
+    input: Input<I, B, S>,
     meter: &'m mut Meter,
     /// A target's or snapshot's members besides its list, as JSON text for serde.
     text: Vec<u8>,
@@ -469,7 +469,7 @@ struct Scanner<'m, I, S> {
     last_regions: usize,
 }
 
-impl<I: Iterator<Item = io::Result<Vec<u8>>>, S: FnMut(Vec<u8>)> Scanner<'_, I, S> {
+impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Scanner<'_, I, B, S> {
     /// What the generic parser charges for one element of a list of `T`.
     #[inline]
     fn charge<T: Cost>(&mut self) -> Scan<()> {
