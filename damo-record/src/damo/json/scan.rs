@@ -342,6 +342,19 @@ impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Input<I, B,
         }
     }
 
+    /// `null` (`None`), or an object of two optional numeric fields named `keys`.
+    fn pair<P: Parse, Q: Parse>(&mut self, keys: &[&[u8]; 2]) -> Scan<Option<(Option<P::Out>, Option<Q::Out>)>> {
+        let (mut a, mut b) = (None, None);
+        let given = self.small_object(keys, |s, i| {
+            match i {
+                0 => a = s.field::<P>()?,
+                _ => b = s.field::<Q>()?,
+            }
+            Ok(())
+        })?;
+        Ok(given.then_some((a, b)))
+    }
+
     /// One region, its `{` read.
     fn region(&mut self) -> Scan<JsonRegion> {
         let (mut start, mut end, mut nr_accesses, mut age, mut sz_filter_passed) = (None, None, None, None, None);
@@ -360,26 +373,12 @@ impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Input<I, B,
                         end = Some(self.field::<Bytes>()?.ok_or(Stop::Unexpected)?);
                     }
                     2 => {
-                        let mut n = JsonNrAccesses { samples: None, percent: None };
-                        let given = self.small_object(&[b"\"samples\":", b"\"percent\":"], |s, i| {
-                            match i {
-                                0 => n.samples = s.field::<SignedCount>()?.map(Field),
-                                _ => n.percent = s.field::<Percent>()?.map(Field),
-                            }
-                            Ok(())
-                        })?;
-                        nr_accesses = given.then_some(n);
+                        let pair = self.pair::<SignedCount, Percent>(&[b"\"samples\":", b"\"percent\":"])?;
+                        nr_accesses = pair.map(|(samples, percent)| JsonNrAccesses { samples: samples.map(Field), percent: percent.map(Field) });
                     }
                     3 => {
-                        let mut a = JsonAge { usec: None, aggr_intervals: None };
-                        let given = self.small_object(&[b"\"usec\":", b"\"aggr_intervals\":"], |s, i| {
-                            match i {
-                                0 => a.usec = s.field::<Us>()?.map(Field),
-                                _ => a.aggr_intervals = s.field::<SignedCount>()?.map(Field),
-                            }
-                            Ok(())
-                        })?;
-                        age = given.then_some(a);
+                        let pair = self.pair::<Us, SignedCount>(&[b"\"usec\":", b"\"aggr_intervals\":"])?;
+                        age = pair.map(|(usec, aggr_intervals)| JsonAge { usec: usec.map(Field), aggr_intervals: aggr_intervals.map(Field) });
                     }
                     4 => self.empty()?,
                     _ => sz_filter_passed = self.field::<Bytes>()?.map(Field),
