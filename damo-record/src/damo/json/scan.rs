@@ -32,6 +32,9 @@ pub enum Stop {
 
 type Scan<T> = Result<T, Stop>;
 
+/// The two optional fields of a region's `nr_accesses` or `age`.
+type Pair<P, Q> = (Option<<P as Parse>::Out>, Option<<Q as Parse>::Out>);
+
 /// The most text copied for serde: a target's or snapshot's members besides its list.
 const MAX_TEXT: usize = MAX_STRING as usize;
 /// The longest string value read in a region (damo's are numbers with commas and units).
@@ -343,7 +346,7 @@ impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Input<I, B,
     }
 
     /// `null` (`None`), or an object of two optional numeric fields named `keys`.
-    fn pair<P: Parse, Q: Parse>(&mut self, keys: &[&[u8]; 2]) -> Scan<Option<(Option<P::Out>, Option<Q::Out>)>> {
+    fn pair<P: Parse, Q: Parse>(&mut self, keys: &[&[u8]; 2]) -> Scan<Option<Pair<P, Q>>> {
         let (mut a, mut b) = (None, None);
         let given = self.small_object(keys, |s, i| {
             match i {
