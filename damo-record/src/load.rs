@@ -57,6 +57,11 @@ pub enum LoadError {
 /// Reads the record at `path`, a regular file, within the memory limit ([`budget`]).
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     let mut meter = Meter::new();
+    // A text trace is parsed as it is read: it is damo's biggest format (120 bytes a region).
+    if sniff_file(path) == Some(Format::Damo(damo::DamoFormat::PerfScript)) {
+        let file = open(path)?;
+        return perf_script(file, &mut meter).map_err(|e| e.at(path));
+    }
     let data = read_input(path, &mut meter)?;
     parse_with(&data, &mut meter).map_err(|e| e.at(path))
 }
@@ -139,15 +144,21 @@ pub fn parse_with(data: &[u8], meter: &mut Meter) -> Result<Loaded, LoadError> {
             let record = damo::read_compressed_with(data, meter).map_err(damo_err(f))?;
             Ok(Loaded { record, format: Format::Damo(f), damage: None })
         }
-        Some(Format::Damo(f @ damo::DamoFormat::PerfScript)) => {
-            let read = damo::perf_script::read_with(data, meter).map_err(|e| match e {
-                damo::DamoError::NoEvents => LoadError::Unrecognized { path: path.clone() },
-                e => damo_err(f)(e),
-            })?;
-            let damage = read.truncated_tail.then(|| "the last line is cut short; read the lines before it".to_owned());
-            Ok(Loaded { record: read.record, format: Format::Damo(f), damage })
-        }
+        Some(Format::Damo(damo::DamoFormat::PerfScript)) => perf_script(data, meter),
     }
+}
+
+/// A perf_script text read from `input`; errors name the file "the input".
+fn perf_script(input: impl std::io::Read, meter: &mut Meter) -> Result<Loaded, LoadError> {
+    let path = String::from("the input");
+    let format = damo::DamoFormat::PerfScript;
+    let read = damo::perf_script::read_from(input, meter).map_err(|e| match e {
+        damo::DamoError::NoEvents => LoadError::Unrecognized { path: path.clone() },
+        damo::DamoError::OverBudget(over) => LoadError::OverBudget { path: path.clone(), over },
+        source => LoadError::Damo { path: path.clone(), format: format.name(), source },
+    })?;
+    let damage = read.truncated_tail.then(|| "the last line is cut short; read the lines before it".to_owned());
+    Ok(Loaded { record: read.record, format: Format::Damo(format), damage })
 }
 
 impl LoadError {

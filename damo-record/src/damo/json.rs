@@ -4,6 +4,8 @@
 //! damo writes numbers as JSON numbers, plain strings or human strings ("94,827,419,009,024",
 //! "31.340 MiB", "8 m 59.809 s"); every numeric field accepts all three.
 
+pub(super) mod scan;
+
 use std::{cell::RefCell, fmt, io::Write, marker::PhantomData};
 
 use serde::{de, Deserialize, Deserializer};
@@ -32,10 +34,10 @@ trait Parse {
 
 /// The int a plain text of at most 15 digits (commas ignored, as damo writes them) spells.
 /// 15 digits keep µs × 1000 in a u64, so every unit reads it as this int.
-fn plain_int(text: &str) -> Option<i128> {
+fn plain_int(text: &[u8]) -> Option<i128> {
     let mut value: i128 = 0;
     let mut digits = 0;
-    for b in text.bytes() {
+    for &b in text {
         match b {
             b'0'..=b'9' => {
                 value = value * 10 + i128::from(b - b'0');
@@ -78,6 +80,7 @@ struct SignedCount;
 impl Parse for SignedCount {
     type Out = i64;
     const WHAT: &'static str = "count";
+    const PLAIN_SUFFIX: Option<&'static str> = Some("");
     fn text(s: &str) -> Result<i64, units::UnitError> {
         match units::parse_number(s)? {
             units::Number::Int(i) => i64::try_from(i).map_err(|_| units::UnitError { text: s.into(), what: "count" }),
@@ -128,7 +131,7 @@ impl<'de, P: Parse> Deserialize<'de> for Field<P> {
                 P::float(v).map(Field).ok_or_else(|| E::custom(format!("{v} is out of range for a {}", P::WHAT)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Field<P>, E> {
-                let plain = P::PLAIN_SUFFIX.and_then(|suffix| plain_int(v.strip_suffix(suffix).unwrap_or(v))).and_then(P::int);
+                let plain = P::PLAIN_SUFFIX.and_then(|suffix| plain_int(v.strip_suffix(suffix).unwrap_or(v).as_bytes())).and_then(P::int);
                 match plain {
                     Some(out) => Ok(Field(out)),
                     None => P::text(v).map(Field).map_err(E::custom),
@@ -257,6 +260,21 @@ pub fn read(text: &[u8]) -> Result<Record, DamoError> {
 
 /// [`read`], charging what the record takes to `meter`.
 pub fn read_with(text: &[u8], meter: &mut Meter) -> Result<Record, DamoError> {
+    // damo's own layout is read by the scanner; anything else by serde, which names faults.
+    let mut fast = meter.clone();
+    match scan::read(std::iter::once(Ok(text)), drop, &mut fast) {
+        Ok(record) => {
+            *meter = fast;
+            return Ok(record);
+        }
+        Err(scan::Stop::OverBudget) => return Err(DamoError::OverBudget(fast.over())),
+        Err(scan::Stop::Unexpected) => {}
+    }
+    read_by_serde(text, meter)
+}
+
+/// [`read_with`] by serde alone.
+fn read_by_serde(text: &[u8], meter: &mut Meter) -> Result<Record, DamoError> {
     if !StringGuard::default().feed(text) {
         return Err(DamoError::LongString);
     }
@@ -447,8 +465,19 @@ fn convert(targets: Vec<JsonTarget>) -> Result<Record, DamoError> {
     Ok(record)
 }
 
-fn convert_target(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError> {
-    let mut info = DamosInfo {
+fn convert_target(mut t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError> {
+    let snapshots = std::mem::take(&mut t.snapshots.0);
+    let (mut target, mut info) = convert_head(t)?;
+    target.snapshots.reserve(snapshots.len());
+    for s in snapshots {
+        convert_snapshot(s, &mut target, &mut info)?;
+    }
+    Ok((target, info))
+}
+
+/// A target without its snapshots (`t.snapshots` is not looked at).
+fn convert_head(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError> {
+    let info = DamosInfo {
         target_id_null: t.target_id.is_none(),
         intervals_goal: t.intervals.as_ref().and_then(|i| i.intervals_goal.as_ref()).map(|g| IntervalsGoal {
             access_bp_milli: (g.access_bp.0 * 1000.0).round() as u64,
@@ -474,34 +503,38 @@ fn convert_target(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError>
     };
     let intervals = t.intervals.map(|i| Intervals { sample_us: i.sample_us.0, aggr_us: i.aggr_us.0, ops_update_us: i.ops_update_us.0 });
     let small = |f: Option<Field<Count>>, what| f.map(|f| u32::try_from(f.0).map_err(|_| DamoError::Json(format!("{what} {} is out of range", f.0)))).transpose();
-    let mut target = TargetRecord {
+    let target = TargetRecord {
         kdamond_idx: small(t.kdamond_idx, "kdamond_idx")?.unwrap_or(0),
         context_idx: small(t.context_idx, "context_idx")?.unwrap_or(0),
         scheme_idx: small(t.scheme_idx, "scheme_idx")?,
         target_id: t.target_id.map_or(0, |f| f.0),
         intervals,
-        snapshots: Vec::with_capacity(t.snapshots.0.len()),
+        snapshots: Vec::new(),
     };
-    for s in t.snapshots.0 {
-        let stats = s
-            .damos_stats
-            .map(|d| [d.nr_tried.0, d.sz_tried.0, d.nr_applied.0, d.sz_applied.0, d.sz_ops_filter_passed.0, d.qt_exceeds.0, d.nr_snapshots.map_or(0, |n| n.0), d.max_nr_snapshots.map_or(0, |n| n.0)]);
-        // Every damo record has `sz_filter_passed`, mostly "0 B": a missing entry reads as 0,
-        // so plain records keep none and stay cheap (and cacheable).
-        let mut sz_filter_passed: Vec<(u64, u64)> =
-            s.regions.0.iter().filter_map(|r| r.sz_filter_passed.as_ref().map(|p| (r.start.0, p.0))).filter(|&(_, passed)| stats.is_some() || passed != 0).collect();
-        sz_filter_passed.sort_unstable();
-        if stats.is_some() || !sz_filter_passed.is_empty() {
-            info.snapshots.push(DamosSnapshotInfo { end_ns: s.end_time.0, stats, sz_filter_passed });
-        }
-        let regions = s.regions.0.into_iter().map(|r| convert_region(r, intervals)).collect::<Result<Vec<_>, _>>()?;
-        if is_fake(&regions) {
-            continue;
-        }
-        let end_ns = s.end_time.0;
-        target.snapshots.push(Snapshot { start_ns: s.start_time.map_or(end_ns, |f| f.0), end_ns, regions: regions.into_iter().map(|(r, _)| r).collect(), total_bytes: s.total_bytes.map(|f| f.0) });
-    }
     Ok((target, info))
+}
+
+/// Adds snapshot `s` to `target` (its DAMOS details to `info`), unless it is damo's fake one.
+fn convert_snapshot(s: JsonSnapshot, target: &mut TargetRecord, info: &mut DamosInfo) -> Result<(), DamoError> {
+    let intervals = target.intervals;
+    let stats = s
+        .damos_stats
+        .map(|d| [d.nr_tried.0, d.sz_tried.0, d.nr_applied.0, d.sz_applied.0, d.sz_ops_filter_passed.0, d.qt_exceeds.0, d.nr_snapshots.map_or(0, |n| n.0), d.max_nr_snapshots.map_or(0, |n| n.0)]);
+    // Every damo record has `sz_filter_passed`, mostly "0 B": a missing entry reads as 0,
+    // so plain records keep none and stay cheap (and cacheable).
+    let mut sz_filter_passed: Vec<(u64, u64)> =
+        s.regions.0.iter().filter_map(|r| r.sz_filter_passed.as_ref().map(|p| (r.start.0, p.0))).filter(|&(_, passed)| stats.is_some() || passed != 0).collect();
+    sz_filter_passed.sort_unstable();
+    if stats.is_some() || !sz_filter_passed.is_empty() {
+        info.snapshots.push(DamosSnapshotInfo { end_ns: s.end_time.0, stats, sz_filter_passed });
+    }
+    let regions = s.regions.0.into_iter().map(|r| convert_region(r, intervals)).collect::<Result<Vec<_>, _>>()?;
+    if is_fake(&regions) {
+        return Ok(());
+    }
+    let end_ns = s.end_time.0;
+    target.snapshots.push(Snapshot { start_ns: s.start_time.map_or(end_ns, |f| f.0), end_ns, regions: regions.into_iter().map(|(r, _)| r).collect(), total_bytes: s.total_bytes.map(|f| f.0) });
+    Ok(())
 }
 
 /// damo's fake snapshot (one `0-0` region with -1 counts) only carries a start time.
@@ -652,7 +685,7 @@ mod budget_tests {
     #[test]
     fn plain_digits_read_as_the_unit_parsers_read_them() {
         for text in ["0", "5000", "93,823,560,581,120", "999,999,999,999,999", "1,000,000,000,000,000", "0 B", "4,096 B", "", ",", "12 KiB", "1.5", "-3", " 7"] {
-            let quick = |suffix: &str| plain_int(text.strip_suffix(suffix).unwrap_or(text));
+            let quick = |suffix: &str| plain_int(text.strip_suffix(suffix).unwrap_or(text).as_bytes());
             if let Some(i) = quick(" B") {
                 assert_eq!(Bytes::int(i).map(Ok), Some(units::parse_bytes(text)), "{text:?} as bytes");
             }
@@ -660,11 +693,12 @@ mod budget_tests {
                 assert_eq!(Ns::int(i).map(Ok), Some(units::parse_ns(text)), "{text:?} as ns");
                 assert_eq!(Us::int(i).map(Ok), Some(units::parse_us(text)), "{text:?} as us");
                 assert_eq!(Count::int(i).map(Ok), Some(units::parse_count(text)), "{text:?} as count");
+                assert_eq!(SignedCount::int(i).map(Ok), Some(SignedCount::text(text)), "{text:?} as signed count");
             }
         }
-        assert_eq!(plain_int("93,823,560,581,120"), Some(93_823_560_581_120));
-        assert_eq!(plain_int("1,000,000,000,000,000"), None);
-        assert_eq!(plain_int("0 B"), None);
+        assert_eq!(plain_int(b"93,823,560,581,120"), Some(93_823_560_581_120));
+        assert_eq!(plain_int(b"1,000,000,000,000,000"), None);
+        assert_eq!(plain_int(b"0 B"), None);
     }
 
     #[test]

@@ -5,7 +5,10 @@
 pub mod json;
 pub mod perf_script;
 
-use std::io::{Read, Write};
+use std::{
+    io::{Read, Write},
+    sync::mpsc::{Receiver, SyncSender},
+};
 
 use crate::model::Record;
 
@@ -15,6 +18,8 @@ pub enum DamoError {
     Json(String),
     #[error("line {line}: {reason}")]
     Line { line: usize, reason: String },
+    #[error("failed to read: {0}")]
+    Read(std::io::Error),
     #[error("the zlib stream is damaged: {0}")]
     Zlib(std::io::Error),
     #[error("no line is a DAMON tracepoint event (damon:damon_aggregated or damon:damos_before_apply)")]
@@ -57,29 +62,59 @@ impl std::str::FromStr for DamoFormat {
     }
 }
 
-/// Reads a `json_compressed` record: one thread inflates (and drops the indentation) while
-/// this one parses, so neither waits for the other and the inflated JSON (often 40× the
-/// file) never sits in memory.
+/// Reads a `json_compressed` record: one thread inflates while this one parses, so neither
+/// waits for the other and the inflated JSON (often 40× the file) never sits in memory.
 pub fn read_compressed(data: &[u8]) -> Result<Record, DamoError> {
     read_compressed_with(data, &mut crate::budget::Meter::new())
 }
 
-/// [`read_compressed`], charging what the record takes to `meter`.
+/// [`read_compressed`], charging what the record takes to `meter`. damo's own records are read
+/// by [`json::scan`], which keeps up with inflation; a document it does not expect is read
+/// again by serde (from the indentation-free stream), which reads it or names its fault.
 pub fn read_compressed_with(data: &[u8], meter: &mut crate::budget::Meter) -> Result<Record, DamoError> {
-    const BLOCK: usize = 1 << 20;
+    let mut fast = meter.clone();
+    match inflating(data, false, |blocks, spent| json::scan::read(blocks.into_iter(), |b| drop(spent.try_send(b)), &mut fast)) {
+        Ok(record) => {
+            *meter = fast;
+            return Ok(record);
+        }
+        Err(json::scan::Stop::OverBudget) => return Err(DamoError::OverBudget(fast.over())),
+        Err(json::scan::Stop::Unexpected) => {}
+    }
+    inflating(data, true, |rx, _| {
+        let mut reader = Blocks { rx, block: Vec::new(), pos: 0, guard: json::StringGuard::default(), long_string: false };
+        let read = json::read_from(std::io::BufReader::with_capacity(INFLATE_BLOCK, &mut reader), meter);
+        if reader.long_string {
+            return Err(DamoError::LongString);
+        }
+        read
+    })
+}
+
+/// Bytes of JSON handed from the inflating thread at a time.
+const INFLATE_BLOCK: usize = 1 << 20;
+
+/// Runs `parse` on the blocks of JSON that a second thread inflates from `data` (without
+/// indentation if `squeeze`). `parse` may hand read blocks back to be filled again: a fresh
+/// block costs page faults, as much as inflating into it.
+fn inflating<T>(data: &[u8], squeeze: bool, parse: impl FnOnce(Receiver<std::io::Result<Vec<u8>>>, SyncSender<Vec<u8>>) -> T) -> T {
     let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    let (spent_tx, spent_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut decoder = flate2::read::ZlibDecoder::new(data);
-            let mut squeeze = json::Squeeze::default();
+            let mut squeezer = json::Squeeze::default();
             loop {
-                let mut block = Vec::with_capacity(BLOCK);
-                match (&mut decoder).take(BLOCK as u64).read_to_end(&mut block) {
+                let mut block = spent_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(INFLATE_BLOCK));
+                block.clear();
+                match (&mut decoder).take(INFLATE_BLOCK as u64).read_to_end(&mut block) {
                     Ok(0) => return,
                     Ok(_) => {
-                        squeeze.squeeze(&mut block);
+                        if squeeze {
+                            squeezer.squeeze(&mut block);
+                        }
                         if tx.send(Ok(block)).is_err() {
-                            return; // The parser stopped early (an error); nothing to do.
+                            return; // The parser stopped early; nothing to do.
                         }
                     }
                     Err(e) => {
@@ -89,12 +124,7 @@ pub fn read_compressed_with(data: &[u8], meter: &mut crate::budget::Meter) -> Re
                 }
             }
         });
-        let mut reader = Blocks { rx, block: Vec::new(), pos: 0, guard: json::StringGuard::default(), long_string: false };
-        let read = json::read_from(std::io::BufReader::with_capacity(BLOCK, &mut reader), meter);
-        if reader.long_string {
-            return Err(DamoError::LongString);
-        }
-        read
+        parse(rx, spent_tx)
     })
 }
 

@@ -12,7 +12,11 @@
 //! This parser works on bytes and allocates only for regions: text traces are damo's biggest
 //! files and the slowest part of its reports.
 
-use std::{collections::HashMap, io::Write};
+use std::{
+    collections::HashMap,
+    io::{Read, Write},
+    sync::mpsc::sync_channel,
+};
 
 use super::DamoError;
 use crate::{
@@ -50,63 +54,137 @@ pub fn read(text: &[u8]) -> Result<PerfScriptRead, DamoError> {
 /// [`read`], charging what the record takes to `meter`. A text with no DAMON event line is
 /// [`DamoError::NoEvents`]: any text file would otherwise read as an empty record.
 pub fn read_with(text: &[u8], meter: &mut Meter) -> Result<PerfScriptRead, DamoError> {
-    // Lines parse independently: split the text at line ends, parse the pieces on every core,
-    // then rebuild snapshots in order (cheap next to the parsing).
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let pieces = split_at_lines(text, if text.len() < (4 << 20) { 1 } else { threads });
-    let last = pieces.len() - 1;
-    let parsed: Vec<Result<Piece, DamoError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = pieces.iter().enumerate().map(|(i, piece)| scope.spawn(move || parse_piece(piece, i == last))).collect();
-        handles.into_iter().map(|h| h.join().expect("the line parser does not panic")).collect()
-    });
-    let mut builder = Builder::default();
-    let mut lines_before = 0;
-    let mut truncated_tail = false;
-    let mut region_lines = 0;
-    // The parsed lines take at most 1.5 times the text (a line is 40 bytes or more): bounded
-    // by the input, charged once parsed.
-    for piece in parsed.iter().flatten() {
-        meter.charge_items::<RegionLine>(piece.lines.capacity() as u64)?;
+    read_from(text, meter)
+}
+
+/// Bytes of text parsed at a time: enough that handing chunks between threads costs little,
+/// few enough that a trace of any length takes a few of them in memory.
+const CHUNK: usize = 4 << 20;
+
+/// [`read_with`] from a stream, in one pass on every core: chunks of whole lines are read
+/// here and parsed by workers in turn (lines parse independently), and their region lines
+/// rebuild the snapshots in order here. Memory: a few chunks and their lines, and the record.
+pub fn read_from(mut input: impl Read, meter: &mut Meter) -> Result<PerfScriptRead, DamoError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (chunk_tx, chunk_rx) = sync_channel::<(Vec<u8>, bool)>(1);
+                let (piece_tx, piece_rx) = sync_channel::<(Piece, Vec<u8>)>(1);
+                scope.spawn(move || {
+                    for (chunk, is_last) in chunk_rx {
+                        let piece = parse_piece(&chunk, is_last);
+                        if piece_tx.send((piece, chunk)).is_err() {
+                            return; // The reader stopped (an error).
+                        }
+                    }
+                });
+                (chunk_tx, piece_rx)
+            })
+            .collect();
+        let mut chunks = Chunks { input: &mut input, carry: Vec::new(), spare: Vec::new(), eof: false };
+        let mut build = Build { builder: Builder::default(), lines_before: 0, truncated_tail: false, region_lines: 0 };
+        let (mut sent, mut received) = (0usize, 0usize);
+        loop {
+            if sent - received < threads {
+                if let Some((chunk, is_last)) = chunks.next(meter)? {
+                    if workers[sent % threads].0.send((chunk, is_last)).is_err() {
+                        unreachable!("a worker ends only when its chunks end");
+                    }
+                    sent += 1;
+                    continue;
+                }
+            }
+            if received == sent {
+                break;
+            }
+            let Ok((piece, chunk)) = workers[received % threads].1.recv() else { unreachable!("a worker answers every chunk") };
+            received += 1;
+            meter.release(chunk.capacity() as u64);
+            chunks.spare.push(chunk);
+            build.piece(piece, meter)?;
+        }
+        if build.region_lines == 0 {
+            return Err(DamoError::NoEvents);
+        }
+        Ok(PerfScriptRead { record: build.builder.finish(), truncated_tail: build.truncated_tail })
+    })
+}
+
+/// The input cut into chunks that end at line ends (the last one where the input ends).
+struct Chunks<'r, R> {
+    input: &'r mut R,
+    /// The start of a line the last chunk cut.
+    carry: Vec<u8>,
+    /// Chunks parsed, to fill again.
+    spare: Vec<Vec<u8>>,
+    eof: bool,
+}
+
+impl<R: Read> Chunks<'_, R> {
+    /// The next chunk and whether it is the last; charged to `meter` until handed back.
+    fn next(&mut self, meter: &mut Meter) -> Result<Option<(Vec<u8>, bool)>, DamoError> {
+        while !self.eof {
+            let mut chunk = self.spare.pop().unwrap_or_default();
+            chunk.clear();
+            chunk.append(&mut self.carry);
+            let want = CHUNK.saturating_sub(chunk.len()).max(1 << 16);
+            let got = (&mut *self.input).take(want as u64).read_to_end(&mut chunk).map_err(DamoError::Read)?;
+            self.eof = got < want;
+            if self.eof {
+                self.carry = chunk;
+                break;
+            }
+            match memchr::memrchr(b'\n', &chunk) {
+                Some(nl) => {
+                    self.carry.extend_from_slice(&chunk[nl + 1..]);
+                    chunk.truncate(nl + 1);
+                    meter.charge(chunk.capacity() as u64)?;
+                    return Ok(Some((chunk, false)));
+                }
+                // A line longer than the chunk: read on (bounded by the input).
+                None => self.carry = chunk,
+            }
+        }
+        if self.carry.is_empty() {
+            return Ok(None);
+        }
+        let last = std::mem::take(&mut self.carry);
+        meter.charge(last.capacity() as u64)?;
+        Ok(Some((last, true)))
     }
-    for piece in parsed {
-        let piece = piece?;
-        region_lines += piece.lines.len();
+}
+
+/// Snapshots rebuilt from the pieces' region lines, in order.
+struct Build {
+    builder: Builder,
+    lines_before: usize,
+    truncated_tail: bool,
+    region_lines: usize,
+}
+
+impl Build {
+    fn piece(&mut self, piece: Piece, meter: &mut Meter) -> Result<(), DamoError> {
+        // The parsed lines take at most 1.5 times the text (a line is 40 bytes or more):
+        // bounded by the input, and given back once built.
+        let lines_cost = bytes_of::<RegionLine>(piece.lines.capacity() as u64);
+        meter.charge(lines_cost)?;
+        self.region_lines += piece.lines.len();
         for region_line in piece.lines {
-            let line = lines_before + region_line.line as usize;
-            builder.add(region_line, meter).map_err(|reason| match reason {
+            let line = self.lines_before + region_line.line as usize;
+            self.builder.add(region_line, meter).map_err(|reason| match reason {
                 AddError::Line(reason) => DamoError::Line { line, reason },
                 AddError::OverBudget(e) => DamoError::OverBudget(e),
             })?;
         }
+        meter.release(lines_cost);
         if let Some((line, reason)) = piece.error {
-            return Err(DamoError::Line { line: lines_before + line, reason });
+            return Err(DamoError::Line { line: self.lines_before + line, reason });
         }
-        truncated_tail |= piece.truncated_tail;
-        lines_before += piece.line_count;
+        self.truncated_tail |= piece.truncated_tail;
+        self.lines_before += piece.line_count;
+        Ok(())
     }
-    if region_lines == 0 {
-        return Err(DamoError::NoEvents);
-    }
-    Ok(PerfScriptRead { record: builder.finish(), truncated_tail })
-}
-
-/// `text` cut into up to `n` pieces that end at line ends.
-fn split_at_lines(text: &[u8], n: usize) -> Vec<&[u8]> {
-    let mut pieces = Vec::with_capacity(n);
-    let mut rest = text;
-    for i in (1..n).rev() {
-        let target = rest.len() / (i + 1);
-        match memchr::memchr(b'\n', &rest[target..]) {
-            Some(nl) => {
-                let (piece, tail) = rest.split_at(target + nl + 1);
-                pieces.push(piece);
-                rest = tail;
-            }
-            None => break,
-        }
-    }
-    pieces.push(rest);
-    pieces
 }
 
 /// The region lines of a piece (with line numbers counted from 1 within it), the first bad
@@ -118,7 +196,7 @@ struct Piece {
     line_count: usize,
 }
 
-fn parse_piece(text: &[u8], is_last: bool) -> Result<Piece, DamoError> {
+fn parse_piece(text: &[u8], is_last: bool) -> Piece {
     let mut clock = TimestampCache::default();
     let mut piece = Piece { lines: Vec::with_capacity(text.len() / 100), error: None, truncated_tail: false, line_count: 0 };
     let mut rest = text;
@@ -143,7 +221,7 @@ fn parse_piece(text: &[u8], is_last: bool) -> Result<Piece, DamoError> {
             }
         }
     }
-    Ok(piece)
+    piece
 }
 
 /// `None` for lines of other events and for headers.
@@ -152,9 +230,11 @@ fn parse_line(line: &[u8], clock: &mut TimestampCache) -> Result<Option<RegionLi
     let mut previous: &[u8] = &[];
     let event = loop {
         let Some(token) = tokens.next() else { return Ok(None) };
+        // Only tokens of an event name's length ending in ':' are compared.
+        let named = matches!(token.len(), 17 | 19 | 23 | 25) && token.last() == Some(&b':');
         match token {
-            b"damon:damon_aggregated:" | b"damon_aggregated:" => break Event::Aggregated,
-            b"damon:damos_before_apply:" | b"damos_before_apply:" => break Event::BeforeApply,
+            b"damon:damon_aggregated:" | b"damon_aggregated:" if named => break Event::Aggregated,
+            b"damon:damos_before_apply:" | b"damos_before_apply:" if named => break Event::BeforeApply,
             _ => previous = token,
         }
     };
@@ -219,15 +299,24 @@ fn integer(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 20 {
         return None;
     }
+    // 19 digits cannot overflow a u64; only the 20th is checked.
+    let (head, last) = if digits.len() == 20 { (&digits[..19], Some(digits[19])) } else { (digits, None) };
     let mut v: u64 = 0;
-    for &d in digits {
+    for &d in head {
         let digit = d.wrapping_sub(b'0');
         if digit > 9 {
             return None;
         }
-        v = v.checked_mul(10)?.checked_add(u64::from(digit))?;
+        v = v * 10 + u64::from(digit);
     }
-    Some(v)
+    match last {
+        None => Some(v),
+        Some(d) => {
+            let digit = d.wrapping_sub(b'0');
+            (digit <= 9).then_some(())?;
+            v.checked_mul(10)?.checked_add(u64::from(digit))
+        }
+    }
 }
 
 /// A count as a `u32`, and whether it was damo's fake-snapshot marker -1.
@@ -425,6 +514,56 @@ mod tests {
             Err(DamoError::Line { line, .. }) => assert_eq!(line, n + 1),
             other => panic!("expected a line error, got {:?}", other.map(|r| r.record.targets.len())),
         }
+    }
+
+    /// A reader that hands out at most `step` bytes at a time.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.step).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_stream_in_small_reads_reads_as_the_text_in_memory() {
+        let (_, text) = big_text();
+        let want = read(&text).unwrap().record;
+        for step in [1000, 65_537] {
+            let got = read_from(Trickle { data: &text, step }, &mut Meter::new()).unwrap();
+            assert!(got.record == want, "reads of {step} bytes");
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_a_chunk_is_read_whole() {
+        let (_, events) = big_text();
+        let mut text = vec![b'#'; CHUNK + 100];
+        text.push(b'\n');
+        text.extend_from_slice(&events);
+        text.extend_from_slice(b"kdamond.x xxxx xxxx 1.000000: damon:damon_aggregated: target_id=0 nr_regions=1 x-1: 0 0\n");
+        let want = events.iter().filter(|&&b| b == b'\n').count() + 2;
+        match read(&text) {
+            Err(DamoError::Line { line, .. }) => assert_eq!(line, want),
+            other => panic!("expected a line error, got {:?}", other.map(|r| r.record.targets.len())),
+        }
+    }
+
+    #[test]
+    fn integers_up_to_u64_max_read_and_larger_ones_do_not() {
+        assert_eq!(integer(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(integer(b"18446744073709551616"), None);
+        assert_eq!(integer(b"99999999999999999999"), None);
+        assert_eq!(integer(b"9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(integer(b"1844674407370955161x"), None);
+        assert_eq!(integer(b"0"), Some(0));
+        assert_eq!(integer(b""), None);
     }
 
     #[test]

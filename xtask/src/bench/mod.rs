@@ -67,6 +67,10 @@ pub struct Options {
     /// time and peak RSS.
     #[arg(long)]
     pub long: bool,
+    /// Only the report table (damo's times beside ours), without the profile reports and the
+    /// collector that follow it.
+    #[arg(long)]
+    pub reports: bool,
     /// Seconds of churn per recorder.
     #[arg(long, default_value_t = 30)]
     pub churn_seconds: u64,
@@ -164,6 +168,9 @@ pub fn run(opts: Options) -> Result<()> {
                 _ => println!(),
             }
         }
+    }
+    if opts.reports {
+        return Ok(());
     }
     profile::run(&ours, &dir)?;
     collector()
