@@ -4,20 +4,16 @@
 //! phase must name that phase's function and not the others'. Refuses to run outside the VM:
 //! it writes DAMON's sysfs.
 
-use std::{path::PathBuf, process::Command};
+mod vm_common;
+
+use std::process::Command;
+
+use vm_common::{damo_trace_exe, exe, in_vm_only, kdamonds, start_workload, sysfs_bytes, RawKdamond};
 
 const FUNCTIONS: [(&str, &str); 3] = [("sequential", "phase_sequential_scan"), ("random", "phase_random_update"), ("hotspot", "phase_hot_spot")];
 /// Blocks come once a second and the function list covers the last two: from the third
 /// block after a phase began, it holds that phase alone.
 const SETTLED: usize = 3;
-
-fn in_vm_only() {
-    assert_eq!(std::env::var("DAMO_TRACE_IN_VM").as_deref(), Ok("1"), "this test writes DAMON sysfs and runs only inside the project's VM (cargo xtask vm-test)");
-}
-
-fn exe(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
-}
 
 /// The text blocks printed while each phase ran, by phase name.
 fn blocks_by_phase(stdout: &str) -> Vec<(String, Vec<String>)> {
@@ -56,7 +52,7 @@ fn blocks_by_phase(stdout: &str) -> Vec<(String, Vec<String>)> {
 fn plain_top_names_each_phase_while_it_runs() {
     in_vm_only();
     let command = format!("{} phases --phase-seconds 8", exe("DAMO_WORKLOAD", "/bin/damo-workload").display());
-    let out = Command::new(exe("DAMO_TRACE", "/bin/damo-trace")).args(["top", "--plain", "--minr", "100", "--timeout", "90s", &command]).output().expect("run damo-trace top");
+    let out = Command::new(damo_trace_exe()).args(["top", "--plain", "--minr", "100", "--timeout", "90s", &command]).output().expect("run damo-trace top");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "top failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
     let phases = blocks_by_phase(&stdout);
@@ -77,55 +73,9 @@ fn plain_top_names_each_phase_while_it_runs() {
     assert!(stdout.lines().any(|l| l.starts_with("kdamond 0 (pid ")), "{stdout}");
     // And it was stopped when top ended: gone with the kdamonds directory top made (as
     // `record` restores nr_kdamonds), or at least off.
-    let nr_kdamonds = std::fs::read_to_string(format!("{ADMIN}/kdamonds/nr_kdamonds")).expect("read nr_kdamonds");
-    let state = std::fs::read_to_string(format!("{ADMIN}/kdamonds/0/state")).ok();
+    let nr_kdamonds = std::fs::read_to_string(kdamonds().join("nr_kdamonds")).expect("read nr_kdamonds");
+    let state = std::fs::read_to_string(kdamonds().join("0/state")).ok();
     assert!(nr_kdamonds.trim() == "0" || state.as_deref().map(str::trim) == Some("off"), "top left its kdamond running: nr_kdamonds {nr_kdamonds:?}, state {state:?}");
-}
-
-const ADMIN: &str = "/sys/kernel/mm/damon/admin";
-
-/// A vaddr kdamond on `pid` from raw sysfs writes (kdamond → context → target, attrs, then
-/// state), as a tool other than damo-trace would start it. Stopped and removed on drop.
-struct RawKdamond;
-
-impl RawKdamond {
-    fn start(pid: u32) -> Self {
-        let write = |path: &str, value: &str| std::fs::write(format!("{ADMIN}/kdamonds/{path}"), value).unwrap_or_else(|e| panic!("write {value} to {path}: {e}"));
-        write("nr_kdamonds", "1");
-        write("0/contexts/nr_contexts", "1");
-        write("0/contexts/0/operations", "vaddr");
-        write("0/contexts/0/monitoring_attrs/intervals/sample_us", "5000");
-        write("0/contexts/0/monitoring_attrs/intervals/aggr_us", "100000");
-        write("0/contexts/0/monitoring_attrs/nr_regions/min", "10");
-        write("0/contexts/0/monitoring_attrs/nr_regions/max", "1000");
-        write("0/contexts/0/targets/nr_targets", "1");
-        write("0/contexts/0/targets/0/pid_target", &pid.to_string());
-        write("0/state", "on");
-        RawKdamond
-    }
-}
-
-impl Drop for RawKdamond {
-    fn drop(&mut self) {
-        let _ = std::fs::write(format!("{ADMIN}/kdamonds/0/state"), "off");
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        let _ = std::fs::write(format!("{ADMIN}/kdamonds/nr_kdamonds"), "0");
-    }
-}
-
-/// Every readable file under DAMON's sysfs with its bytes, by path.
-fn sysfs_bytes(dir: &std::path::Path, into: &mut Vec<(PathBuf, Vec<u8>)>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let kind = e.file_type().unwrap();
-        if kind.is_dir() {
-            sysfs_bytes(&e.path(), into);
-        } else if kind.is_file() {
-            // Write-only files (none today) read as an error: their absence of bytes is kept.
-            into.push((e.path(), std::fs::read(e.path()).unwrap_or_default()));
-        }
-    }
 }
 
 /// The region lines of `report access`'s default style: `<index> addr … size … access … age …`.
@@ -137,21 +87,18 @@ fn region_lines(text: &str) -> Vec<&str> {
 #[ignore = "needs the project's VM: writes DAMON sysfs"]
 fn show_reads_a_raw_kdamond_without_changing_it_and_prints_report_access() {
     in_vm_only();
-    let workload = exe("DAMO_WORKLOAD", "/bin/damo-workload");
-    let mut child = Command::new(workload).args(["hot-buffer", "--seconds", "60", "--hot-mib", "8", "--cold-mib", "64"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let (mut child, _, _) = start_workload();
     let kdamond = RawKdamond::start(child.id());
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let mut before = Vec::new();
-    sysfs_bytes(std::path::Path::new(ADMIN), &mut before);
+    let before = sysfs_bytes();
     // A recording of the same kdamond while `show` runs: one of its snapshots is show's.
     let record = "/tmp/show-observed.data";
-    let mut recorder = Command::new(exe("DAMO_TRACE", "/bin/damo-trace")).args(["record", "--observe", "--timeout", "6s", "-o", record]).spawn().unwrap();
+    let mut recorder = Command::new(damo_trace_exe()).args(["record", "--observe", "--timeout", "6s", "-o", record]).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let shown = Command::new(exe("DAMO_TRACE", "/bin/damo-trace")).args(["show"]).output().unwrap();
+    let shown = Command::new(damo_trace_exe()).args(["show"]).output().unwrap();
     assert!(shown.status.success(), "show failed: {}", String::from_utf8_lossy(&shown.stderr));
     assert!(recorder.wait().unwrap().success(), "record --observe failed");
-    let mut after = Vec::new();
-    sysfs_bytes(std::path::Path::new(ADMIN), &mut after);
+    let after = sysfs_bytes();
     assert!(!before.is_empty());
     for ((path, a), (_, b)) in before.iter().zip(&after) {
         assert_eq!(String::from_utf8_lossy(a), String::from_utf8_lossy(b), "show changed {}", path.display());
@@ -164,7 +111,7 @@ fn show_reads_a_raw_kdamond_without_changing_it_and_prints_report_access() {
     let shown = String::from_utf8_lossy(&shown.stdout);
     let regions = region_lines(&shown);
     assert!(regions.len() >= 3, "show printed no regions:\n{shown}");
-    let report = Command::new(exe("DAMO_TRACE", "/bin/damo-trace")).args(["report", "access", "-i", record]).output().unwrap();
+    let report = Command::new(damo_trace_exe()).args(["report", "access", "-i", record]).output().unwrap();
     assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
     let report = String::from_utf8_lossy(&report.stdout);
     // The report's snapshots, each a run of region lines: show's is one of them, verbatim.
@@ -199,7 +146,7 @@ const SHOW_FORMAT: [&str; 7] = ["--raw_number", "--format_record_head", "", "--f
 #[ignore = "needs the project's VM: starts a kdamond"]
 fn show_through_a_stat_scheme_matches_show_through_the_tracepoint() {
     in_vm_only();
-    let trace = exe("DAMO_TRACE", "/bin/damo-trace");
+    let trace = damo_trace_exe();
     let run = |args: &[&str]| {
         let out = Command::new(&trace).args(args).output().unwrap();
         assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
