@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use damo_record::model::{Losses, Snapshot};
+use damo_record::model::Snapshot;
 
 use super::{
     feed::{Feed, LiveOutput},
@@ -24,7 +24,6 @@ use crate::{
     record::{
         self,
         file::{KdamondInfo, RecordFile},
-        RecordOutput,
     },
     snapshots::TargetKey,
 };
@@ -113,11 +112,7 @@ fn report(path: &Path, kdamonds: &HashMap<u32, KdamondInfo>, window: &[(TargetKe
         writeln!(out, "no snapshot in this window")?;
         return Ok(());
     }
-    let mut file = RecordFile::create(path, 0o600, true, kdamonds.clone()).context("cannot write the window's record")?;
-    for (key, snapshot) in window {
-        file.snapshot(*key, snapshot)?;
-    }
-    file.finish(&Losses::default())?;
+    RecordFile::write_snapshots(path, true, kdamonds.clone(), window).context("cannot write the window's record")?;
     let input = path.to_str().context("the temporary directory's path is not UTF-8")?;
     let line: Vec<&str> = match report_type {
         "heats" => vec!["report", "heatmap", "-i", input, "--resol", "10", "80"],

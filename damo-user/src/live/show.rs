@@ -19,7 +19,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use damo_record::model::{Losses, Snapshot};
+use damo_record::model::Snapshot;
 use tokio::sync::Notify;
 
 use super::private_dir::PrivateDir;
@@ -87,10 +87,10 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         if i > 0 {
             std::thread::sleep(interval);
         }
-        let shown = if args.stat_scheme { stat_snapshots(&tree, &owned, &running)? } else { next_snapshots(&args.damon_admin)? };
+        let (kdamonds, snapshots) = if args.stat_scheme { stat_snapshots(&tree, &owned, &running)? } else { next_snapshots(&args.damon_admin)? };
         let mut access = args.access.clone();
         access.input.input = dir.file(&format!("snapshot-{i}.data"));
-        write_record(&access.input.input, &shown)?;
+        RecordFile::write_snapshots(&access.input.input, false, kdamonds, &snapshots)?;
         // Reported by `report access` as it reports any record, one snapshot at a time.
         crate::report::access::run(access, out)?;
         out.flush()?;
@@ -131,14 +131,6 @@ fn stat_snapshots(tree: &damo_sysfs::tree::SysfsTree, owned: &damo_sysfs::owners
 /// The snapshots of one aggregation of every running kdamond, with what the record says
 /// about their kdamonds.
 type Shown = (HashMap<u32, KdamondInfo>, Vec<(TargetKey, Snapshot)>);
-
-fn write_record(path: &Path, (kdamonds, snapshots): &Shown) -> Result<()> {
-    let mut file = RecordFile::create(path, 0o600, false, kdamonds.clone())?;
-    for (key, snapshot) in snapshots {
-        file.snapshot(*key, snapshot)?;
-    }
-    file.finish(&Losses::default())
-}
 
 /// The next snapshot of every running kdamond's targets, read from the tracepoint.
 fn next_snapshots(damon_admin: &Path) -> Result<Shown> {

@@ -54,6 +54,16 @@ impl RecordFile {
         Ok(Self { writer: Some(writer), kdamonds, pending: Vec::new(), modules_written: 0, modules: Vec::new(), code: SampledCode::default(), empty: true })
     }
 
+    /// A finished record (0600) of `snapshots` alone: what the live commands hand to a
+    /// report. An existing file is an error unless `force`.
+    pub fn write_snapshots<'a>(path: &Path, force: bool, kdamonds: HashMap<u32, KdamondInfo>, snapshots: impl IntoIterator<Item = &'a (TargetKey, Snapshot)>) -> Result<()> {
+        let mut file = Self::create(path, 0o600, force, kdamonds)?;
+        for (key, snapshot) in snapshots {
+            file.snapshot(*key, snapshot)?;
+        }
+        file.finish(&Losses::default())
+    }
+
     /// Where the record is while it is being written.
     pub fn streaming_path(&self) -> Option<PathBuf> {
         self.writer.as_ref().map(|w| w.get_ref().get_ref().current_path())
