@@ -1,6 +1,7 @@
 //! A live snapshot of a running kdamond's regions, as damo takes one for `report access`:
 //! a DAMOS `stat` scheme (which changes nothing) reports the regions it tried, after
-//! `update_schemes_tried_regions`. Only for our own kdamonds: both steps write to the kdamond.
+//! `update_schemes_tried_regions`. Only for our own kdamonds: both steps write to the kdamond
+//! (a stat scheme added for the snapshot is removed after it).
 
 use anyhow::{bail, Context as _, Result};
 use damo_record::model::{Intervals, Record, Region, Snapshot, TargetRecord};
@@ -8,7 +9,7 @@ use damo_record::model::{Intervals, Record, Region, Snapshot, TargetRecord};
 use crate::{
     apply,
     ownership::Ownership,
-    params::{Document, Scheme},
+    params::{Document, Kdamond, Scheme},
     present, read,
     tree::{read_u64, write_state, Tree},
 };
@@ -23,21 +24,27 @@ pub fn take(tree: &dyn Tree, owned: &Ownership, idx: usize, now_ns: u64) -> Resu
     let doc: Document = read::document(tree, owned)?;
     let mut kdamond = doc.kdamonds.into_iter().nth(idx).context("the kdamond vanished")?;
     let ctx = kdamond.contexts.first_mut().context("the kdamond has no context")?;
-    let mut committed = false;
-    let stat = match ctx.schemes.iter().position(is_plain_stat) {
-        Some(s) => s,
-        None => {
-            committed = true;
-            // Add a stat scheme that matches every region, and commit it.
-            ctx.schemes.push(Scheme { stats: None, ..plain_stat() });
-            for s in &mut ctx.schemes {
-                s.stats = None;
-            }
-            apply::write_kdamond(tree, idx, &kdamond)?;
-            write_state(tree, idx, "commit").context("failed to add a stat scheme for the snapshot")?;
-            kdamond.contexts[0].schemes.len() - 1
-        }
-    };
+    for s in &mut ctx.schemes {
+        s.stats = None;
+    }
+    if let Some(stat) = ctx.schemes.iter().position(is_plain_stat) {
+        return tried_regions(tree, idx, &kdamond, stat, now_ns, false);
+    }
+    // Add a stat scheme that matches every region, commit it, and take it away again after
+    // (as damo does): the kdamond is left with the parameters it was started or tuned with.
+    let original = kdamond.clone();
+    kdamond.contexts[0].schemes.push(plain_stat());
+    apply::write_kdamond(tree, idx, &kdamond)?;
+    write_state(tree, idx, "commit").context("failed to add a stat scheme for the snapshot")?;
+    let taken = tried_regions(tree, idx, &kdamond, kdamond.contexts[0].schemes.len() - 1, now_ns, true);
+    apply::write_kdamond(tree, idx, &original)?;
+    write_state(tree, idx, "commit").context("failed to remove the snapshot's stat scheme")?;
+    taken
+}
+
+/// The regions scheme `stat` of `kdamond` (our kdamond `idx`) tried; `committed`: the scheme
+/// was just committed.
+fn tried_regions(tree: &dyn Tree, idx: usize, kdamond: &Kdamond, stat: usize, now_ns: u64, committed: bool) -> Result<Record> {
     let ctx = &kdamond.contexts[0];
     let aggr = std::time::Duration::from_micros(ctx.intervals.aggr_us.clamp(10_000, 2_000_000));
     if committed {

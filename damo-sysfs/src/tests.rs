@@ -218,3 +218,31 @@ fn an_untrusted_state_file_stops_nothing() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&run).unwrap().mode() & 0o7777, 0o777, "damo-trace must not chmod what it did not create");
 }
+
+#[test]
+fn a_snapshot_adds_a_stat_scheme_and_takes_it_away_after() {
+    let k = FakeKernel::new();
+    let (_d, o) = owned();
+    let mut d = doc(1234);
+    // Short intervals: the snapshot waits a few of them after its commit.
+    d.kdamonds[0].contexts[0].intervals.aggr_us = 10_000;
+    start(&k, &o, &d).unwrap();
+    // What the kernel would report for the added scheme (index 1, after the pageout one).
+    let tried = "kdamonds/0/contexts/0/schemes/1/tried_regions/0";
+    k.files.borrow_mut().insert(tried.into(), String::new());
+    for (file, value) in [("start", "4096"), ("end", "12288"), ("nr_accesses", "3"), ("age", "7"), ("target_idx", "0")] {
+        k.files.borrow_mut().insert(format!("{tried}/{file}"), value.into());
+    }
+    k.writes.borrow_mut().clear();
+    let record = snapshot::take(&k, &o, 0, 5_000_000_000).unwrap();
+    let regions = &record.targets[0].snapshots[0].regions;
+    assert_eq!((regions.len(), regions[0].start, regions[0].end, regions[0].nr_accesses, regions[0].age), (1, 4096, 12288, 3, Some(7)));
+    assert_eq!(record.targets[0].scheme_idx, Some(1));
+    let written = k.written();
+    let commits: Vec<usize> = written.iter().enumerate().filter(|(_, w)| *w == "kdamonds/0/state=commit").map(|(i, _)| i).collect();
+    assert_eq!(commits.len(), 2, "one commit to add the scheme, one to remove it: {written:?}");
+    assert!(written[..commits[0]].contains(&"kdamonds/0/contexts/0/schemes/nr_schemes=2".to_owned()), "{written:?}");
+    assert!(written[commits[0]..].contains(&"kdamonds/0/contexts/0/schemes/nr_schemes=1".to_owned()), "{written:?}");
+    let back = read::document(&k, &o).unwrap();
+    assert_eq!(back.kdamonds[0].contexts[0].schemes.iter().map(|s| s.action.as_str()).collect::<Vec<_>>(), ["pageout"]);
+}

@@ -66,7 +66,8 @@ fn a_recorded_kdamond_shows_the_hot_buffer_and_its_stacks() {
     // The kdamond comes from `damo-trace start`: the control path under test too.
     // With a stat scheme from the start, as damo users run it: `status --snapshot` then needs
     // no commit (a commit into a running kdamond has, under emulation, at times restarted its
-    // access checks with nothing counted; the snapshot path without a scheme is unit-tested).
+    // access checks with nothing counted; the snapshot path without a scheme, which adds one and
+    // removes it after, is tested on damo-sysfs's fake kernel).
     let started = damo_trace(&["start", &workload.id().to_string(), "--damos_action", "stat"]);
     let kdamond_pid: u32 =
         started.lines().find_map(|l| l.strip_prefix("started kdamond 0 (pid ")?.strip_suffix(')')?.parse().ok()).unwrap_or_else(|| panic!("no kdamond in `start` output: {started}"));
