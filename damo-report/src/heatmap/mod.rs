@@ -192,8 +192,11 @@ pub fn needs_heats(req: &Request) -> bool {
     req.draw_range == DrawRange::Hottest && req.address_ranges.as_ref().is_none_or(|r| r.iter().any(|r| r.get(2).is_some_and(|b| b == "guided")))
 }
 
+/// A `[start, end)` range of time or addresses, in damo's numbers.
+pub type Span = (pynum::Num, pynum::Num);
+
 /// The time range and the address ranges (a map each) `req` draws from `guide`.
-pub fn ranges_of(guide: &Guide, req: &Request) -> Result<((pynum::Num, pynum::Num), Vec<(pynum::Num, pynum::Num)>), HeatmapError> {
+pub fn ranges_of(guide: &Guide, req: &Request) -> Result<(Span, Vec<Span>), HeatmapError> {
     let time = ranges::time_range(req.time_range.as_deref(), guide)?;
     let addrs = ranges::address_ranges(req.address_ranges.as_deref(), req.draw_range, guide)?;
     if addrs.is_empty() {

@@ -115,7 +115,7 @@ fn group_address_ranges(flat: &[String]) -> Option<Vec<Vec<String>>> {
 /// The record the maps are drawn from: loaded whole, or streamed from its file (a day of
 /// recording does not fit in memory) with its guides from a first pass.
 enum Input {
-    Loaded(Record, bool),
+    Loaded(Box<Record>, bool),
     Streamed(Vec<Guide>, Vec<TargetRecord>),
 }
 
@@ -134,7 +134,7 @@ impl Input {
             }
         }
         let (record, perf) = load_with_format(path)?;
-        Ok(Input::Loaded(record, perf))
+        Ok(Input::Loaded(Box::new(record), perf))
     }
 }
 
