@@ -1,6 +1,7 @@
-//! The one-pass reports (`wss`, `nr_regions`, `times`, `record_info`) stream damo-trace
-//! records from their files; `DAMO_TRACE_NO_STREAM=1` loads them whole instead. Both must
-//! print the same bytes, on whole, cut and damaged records with interleaved targets.
+//! The one-pass reports (`wss`, `nr_regions`, `times`, `record_info`, `access`) and
+//! `heatmap` (a pass or three) stream damo-trace records from their files;
+//! `DAMO_TRACE_NO_STREAM=1` loads them whole instead. Both must print the same bytes, on
+//! whole, cut and damaged records with interleaved targets.
 
 use std::{path::Path, process::Command};
 
@@ -67,6 +68,18 @@ const REPORTS: &[&[&str]] = &[
     &["times", "--temperature", "0", "9223372036854775807"],
     &["record_info"],
     &["record_info", "--raw_numbers"],
+    &["heatmap", "--guide"],
+    &["heatmap", "--guide_human"],
+    &["heatmap", "--draw_range", "hottest"],
+    &["heatmap", "--draw_range", "all", "--output", "raw", "--resol", "30", "40"],
+    &["heatmap", "--tid", "2", "--draw_range", "all", "--output", "raw", "--resol", "50", "20", "--abs_time", "--abs_addr"],
+    &["heatmap", "--address_range", "4K", "1M", "guided", "--output", "raw", "--resol", "20", "20"],
+    &["heatmap", "--tid", "1", "--time_range", "1s", "5s", "guided", "--draw_range", "hottest", "--stdout_colorset", "emotion"],
+    &["access"],
+    &["access", "--snapshot_idx", "119", "119"],
+    &["access", "--snapshot_idx", "3", "5", "--snapshot_idx", "60", "61", "--json"],
+    &["access", "--snapshot_time", "100500000000", "101000000000", "--sz_region", "8K", "max", "--style", "temperature-sz-hist"],
+    &["raw", "--snapshot_idx", "0", "0"],
 ];
 
 #[test]
@@ -102,7 +115,8 @@ fn a_record_larger_than_the_memory_limit_streams() {
     let tmp = tempfile::tempdir().unwrap();
     let bytes = native_record(SynthSpec { targets: 2, snapshots_per_target: 400, regions: 1000, seed: 8 });
     std::fs::write(tmp.path().join("big.dtr"), &bytes).unwrap();
-    for report in [&["wss"][..], &["nr_regions"], &["record_info"]] {
+    let heatmap = ["heatmap", "--draw_range", "hottest", "--output", "raw", "--resol", "100", "100"];
+    for report in [&["wss"][..], &["nr_regions"], &["record_info"], &heatmap, &["access", "--snapshot_idx", "399", "399"]] {
         let mut args = report.to_vec();
         args.extend(["-i", "big.dtr"]);
         let (ok, out, err) = run(tmp.path(), &args, true, Some("4M"));
@@ -110,5 +124,44 @@ fn a_record_larger_than_the_memory_limit_streams() {
         let (ok, _, err) = run(tmp.path(), &args, false, Some("4M"));
         assert!(!ok && err.contains("memory limit"), "report {args:?} loaded whole must not fit in 4 MB: {err}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+}
+
+/// A heatmap image streamed is the image loaded whole, byte for byte.
+#[test]
+fn streamed_heatmap_images_are_the_loaded_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("r.dtr"), native_record(SynthSpec { targets: 2, snapshots_per_target: 60, regions: 50, seed: 11 })).unwrap();
+    let mut images = Vec::new();
+    for (stream, name) in [(true, "streamed.svg"), (false, "loaded.svg")] {
+        let (ok, _, err) = run(tmp.path(), &["heatmap", "--draw_range", "all", "--output", name, "-i", "r.dtr"], stream, None);
+        assert!(ok, "heatmap --output {name}: {err}");
+        images.push(std::fs::read(tmp.path().join(name)).unwrap());
+    }
+    assert!(images[0] == images[1], "the streamed and loaded images differ");
+    let args = ["heatmap", "--tid", "9", "--draw_range", "hottest", "-i", "r.dtr"];
+    let streamed = run(tmp.path(), &args, true, None);
+    assert!(!streamed.0 && streamed.2.lines().count() == 1, "an unknown target fails in one line: {}", streamed.2);
+    assert_eq!(streamed, run(tmp.path(), &args, false, None));
+}
+
+/// A record made by a real recording (tests/data/vm/callers.dtr, in the project's VM).
+#[test]
+fn a_recorded_record_reports_the_same_streamed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/vm");
+    let reports: &[&[&str]] = &[
+        &["heatmap", "--guide"],
+        &["heatmap", "--draw_range", "hottest", "--output", "raw"],
+        &["heatmap", "--draw_range", "all"],
+        &["heatmap", "--address_range", "0", "64M", "guided", "--output", "raw", "--resol", "100", "64"],
+        &["access", "--snapshot_idx", "100", "101"],
+        &["access", "--json", "--snapshot_idx", "0", "0"],
+    ];
+    for report in reports {
+        let mut args = report.to_vec();
+        args.extend(["-i", "callers.dtr"]);
+        let streamed = run(&dir, &args, true, None);
+        assert!(streamed.0 && !streamed.1.is_empty(), "report {args:?}: {}", streamed.2);
+        assert_eq!(streamed, run(&dir, &args, false, None), "report {args:?}: streamed (left) and loaded whole (right) differ");
     }
 }

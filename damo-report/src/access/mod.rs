@@ -4,6 +4,7 @@
 //! damo's raw region listing (`raw`) and JSON (`json`).
 
 pub mod boxes;
+pub mod chosen;
 pub mod dist;
 pub mod heatmap;
 pub mod json;

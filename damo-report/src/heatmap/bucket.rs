@@ -94,10 +94,10 @@ impl IntMap {
 
     /// damo's `add_heat` for every region of `snap`, which starts at `start`, if all its
     /// numbers are small ints; false (nothing added) if not.
-    pub(super) fn add_snapshot(&self, grid: &mut Grid, start: Num, snap: &Snapshot, last: Option<&Snapshot>, intervals: Option<Intervals>) -> bool {
+    pub(super) fn add_snapshot(&self, grid: &mut Grid, start: Num, snap: &Snapshot, last_end: Option<u64>, intervals: Option<Intervals>) -> bool {
         let aggr_ns = intervals.map(|iv| i64::try_from(iv.aggr_us.saturating_mul(1000)).unwrap_or(SMALL));
         let as_small = |n: u64| i64::try_from(n).ok().filter(|&i| i < SMALL);
-        let (Some(start), Some(end), Some(last_end)) = (small(start), as_small(snap.end_ns), last.map_or(Some(None), |l| as_small(l.end_ns).map(Some))) else { return false };
+        let (Some(start), Some(end), Some(last_end)) = (small(start), as_small(snap.end_ns), last_end.map_or(Some(None), |l| as_small(l).map(Some))) else { return false };
         let fits = |r: &Region| as_small(r.end).is_some() && aggr_ns.is_none_or(|a| (age(r) as i64).checked_mul(a).is_some_and(|aged| aged < SMALL));
         if !snap.regions.iter().all(fits) {
             return false;

@@ -125,35 +125,40 @@ impl Grid {
     /// integers where damo's numbers are ints.
     pub fn add_sources(&mut self, sources: &[Source]) {
         let int_map = IntMap::of(self);
-        let mut last: Option<&Snapshot> = None;
+        let mut last_end = None;
         for src in sources {
             for (i, snap) in src.snapshots().iter().enumerate() {
-                let start = src.start(i);
-                if !int_map.as_ref().is_some_and(|map| map.add_snapshot(self, start, snap, last, src.target.intervals)) {
-                    self.add_snapshot(start, snap, last, src.target.intervals);
-                }
-                last = Some(snap);
+                self.add(int_map.as_ref(), src.start(i), snap, last_end, src.target.intervals);
+                last_end = Some(snap.end_ns);
             }
+        }
+    }
+
+    /// Adds one snapshot that starts at `start`; `last_end` is where the snapshot added
+    /// before it ended, `int_map` this map's [`IntMap`].
+    pub(super) fn add(&mut self, int_map: Option<&IntMap>, start: Num, snap: &Snapshot, last_end: Option<u64>, intervals: Option<Intervals>) {
+        if !int_map.is_some_and(|map| map.add_snapshot(self, start, snap, last_end, intervals)) {
+            self.add_snapshot(start, snap, last_end, intervals);
         }
     }
 
     /// [`Self::add_sources`] in damo's arithmetic throughout, the reference of the integer path.
     #[cfg(test)]
     pub(super) fn add_sources_general(&mut self, sources: &[Source]) {
-        let mut last: Option<&Snapshot> = None;
+        let mut last_end = None;
         for src in sources {
             for (i, snap) in src.snapshots().iter().enumerate() {
-                self.add_snapshot(src.start(i), snap, last, src.target.intervals);
-                last = Some(snap);
+                self.add_snapshot(src.start(i), snap, last_end, src.target.intervals);
+                last_end = Some(snap.end_ns);
             }
         }
     }
 
-    fn add_snapshot(&mut self, start: Num, snap: &Snapshot, last: Option<&Snapshot>, intervals: Option<Intervals>) {
+    fn add_snapshot(&mut self, start: Num, snap: &Snapshot, last_end: Option<u64>, intervals: Option<Intervals>) {
         let aggr_ns = intervals.map(|iv| i128::from(iv.aggr_us) * 1000);
         let map_end = self.addr_start.plus(self.addr_unit.times(Num::Int(self.addr_resol as i128)));
         let end = Num::Int(i128::from(snap.end_ns));
-        let last_end = last.map(|l| Num::Int(i128::from(l.end_ns)));
+        let last_end = last_end.map(|l| Num::Int(i128::from(l)));
         // With intervals, the heat of a region is spread over its whole age.
         let heat_val = |r: &Region| match intervals {
             Some(iv) => Num::Float(f64::from(r.nr_accesses) / (iv.aggr_us as f64 / 1e6)),

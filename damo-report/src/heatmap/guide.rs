@@ -2,7 +2,7 @@
 //! contiguous address ranges, with how hot each is. It also picks the default ranges.
 
 use damo_record::{
-    model::Region,
+    model::{Region, Snapshot, TargetRecord},
     units::{format_sz, format_time_ns},
 };
 
@@ -10,6 +10,7 @@ use super::{
     pynum::Num,
     source::{age, Source},
 };
+use crate::accumulate::Accumulate;
 
 /// A contiguous address range of a target: no snapshot had a gap inside it.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +47,7 @@ impl Guide {
     }
 
     /// Whether `source` belongs to this guide's kdamond, context, scheme and target.
-    pub fn matches(&self, t: &damo_record::model::TargetRecord) -> bool {
+    pub fn matches(&self, t: &TargetRecord) -> bool {
         key(t) == (self.kdamond_idx, self.context_idx, self.scheme_idx, self.tid)
     }
 
@@ -101,15 +102,73 @@ pub fn format_sz_accurate(bytes: u64, raw: bool) -> String {
 
 type Key = (u32, u32, Option<u32>, u64);
 
-fn key(t: &damo_record::model::TargetRecord) -> Key {
+fn key(t: &TargetRecord) -> Key {
     (t.kdamond_idx, t.context_idx, t.scheme_idx, t.target_id)
 }
 
 struct Building {
     key: Key,
+    /// The index of the first target of this key: guides are in target order before they
+    /// are sorted, however a file interleaves the targets' snapshots.
+    first_target: usize,
     start_time: Num,
     end_time: Num,
     coverage: Coverage,
+}
+
+/// Builds the guides (without heats) a snapshot at a time, from a record in memory or
+/// streamed from its file.
+#[derive(Default)]
+pub struct GuideBuilder {
+    building: Vec<Building>,
+    shared: bool,
+}
+
+impl GuideBuilder {
+    /// Adds snapshot `snap` of target `index`, which starts at `start` as damo sees it.
+    pub fn add(&mut self, index: usize, target: &TargetRecord, start: Num, snap: &Snapshot) {
+        let k = key(target);
+        let g = match self.building.iter().position(|b| b.key == k) {
+            Some(p) => &mut self.building[p],
+            None => {
+                self.building.push(Building { key: k, first_target: index, start_time: oldest_monitor_time(start, target, snap), end_time: Num::Int(0), coverage: Coverage::default() });
+                self.building.last_mut().expect("just pushed")
+            }
+        };
+        self.shared |= g.first_target != index;
+        g.end_time = Num::Int(i128::from(snap.end_ns));
+        g.coverage.add(&snap.regions);
+    }
+
+    /// Whether two targets share a guide: their snapshots then count in the order they came
+    /// (a file's interleaving), which only a record fed target by target gets as damo does.
+    pub fn shared(&self) -> bool {
+        self.shared
+    }
+
+    /// The guides, largest total space first (damo's `get_guide_info`), without heats.
+    pub fn finish(mut self) -> Vec<Guide> {
+        self.building.sort_by_key(|b| b.first_target);
+        let mut out: Vec<Guide> = self
+            .building
+            .into_iter()
+            .map(|b| {
+                let contig = b.coverage.contiguous().into_iter().map(|(start, end)| GuideRegion { start, end, heats: None }).collect();
+                let (kdamond_idx, context_idx, scheme_idx, tid) = b.key;
+                Guide { kdamond_idx, context_idx, scheme_idx, tid, start_time: b.start_time, end_time: b.end_time, contig_regions: contig }
+            })
+            .collect();
+        // Stable: equal spaces keep their first-seen order, as damo's reverse sort does.
+        out.sort_by_key(|g| std::cmp::Reverse(g.total_space()));
+        out
+    }
+}
+
+/// A streamed record's snapshots start where they say (only perf-script traces differ).
+impl Accumulate for GuideBuilder {
+    fn push(&mut self, index: usize, target: &TargetRecord, snapshot: &Snapshot) {
+        self.add(index, target, Num::Int(i128::from(snapshot.start_ns)), snapshot);
+    }
 }
 
 /// What a target's snapshots monitored, as damo's guide tracks it: the lowest and highest
@@ -162,43 +221,33 @@ impl Coverage {
 
 /// The guides of all targets, largest total space first (damo's `get_guide_info`).
 pub fn guides(sources: &[Source]) -> Vec<Guide> {
-    let mut building: Vec<Building> = Vec::new();
-    for src in sources {
-        let k = key(src.target);
+    let mut builder = GuideBuilder::default();
+    for (index, src) in sources.iter().enumerate() {
         for (i, snap) in src.snapshots().iter().enumerate() {
-            let g = match building.iter().position(|b| b.key == k) {
-                Some(p) => &mut building[p],
-                None => {
-                    building.push(Building { key: k, start_time: oldest_monitor_time(src, i), end_time: Num::Int(0), coverage: Coverage::default() });
-                    building.last_mut().expect("just pushed")
-                }
-            };
-            g.end_time = Num::Int(i128::from(snap.end_ns));
-            g.coverage.add(&snap.regions);
+            builder.add(index, src.target, src.start(i), snap);
         }
     }
-    let mut out: Vec<Guide> = building
+    builder
+        .finish()
         .into_iter()
-        .map(|b| {
-            let contig = b.coverage.contiguous().into_iter().map(|(start, end)| GuideRegion { start, end, heats: None }).collect();
-            let (kdamond_idx, context_idx, scheme_idx, tid) = b.key;
-            Guide { kdamond_idx, context_idx, scheme_idx, tid, start_time: b.start_time, end_time: b.end_time, contig_regions: contig }
+        .map(|g| {
+            let selected: Vec<&Source> = sources.iter().filter(|s| g.matches(s.target)).collect();
+            let mut heats = HeatAdder::new(g);
+            for src in selected {
+                for snap in src.snapshots() {
+                    heats.push(0, src.target, snap);
+                }
+            }
+            heats.finish()
         })
-        .collect();
-    for g in &mut out {
-        add_heats(g, sources);
-    }
-    // Stable: equal spaces keep their first-seen order, as damo's reverse sort does.
-    out.sort_by_key(|g| std::cmp::Reverse(g.total_space()));
-    out
+        .collect()
 }
 
-fn oldest_monitor_time(src: &Source, idx: usize) -> Num {
-    let start = src.start(idx);
-    match src.target.intervals {
+fn oldest_monitor_time(start: Num, target: &TargetRecord, snap: &Snapshot) -> Num {
+    match target.intervals {
         None => start,
         Some(iv) => {
-            let longest = src.snapshots()[idx].regions.iter().map(age).fold(0, i128::max);
+            let longest = snap.regions.iter().map(age).fold(0, i128::max);
             start.minus(Num::Int(longest * i128::from(iv.aggr_us) * 1000))
         }
     }
@@ -237,18 +286,35 @@ fn overlapping(old: &[(u64, u64)], new: &[(u64, u64)]) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn add_heats(g: &mut Guide, sources: &[Source]) {
-    let ranges: Vec<(u64, u64)> = g.contig_regions.iter().map(|r| (r.start, r.end)).collect();
-    let is_sorted = sorted(&ranges);
-    let k = (g.kdamond_idx, g.context_idx, g.scheme_idx, g.tid);
-    for src in sources.iter().filter(|s| key(s.target) == k) {
-        for snap in src.snapshots() {
-            for r in snap.regions.iter().filter(|r| r.nr_accesses != 0) {
-                let heat = u128::from(r.end.wrapping_sub(r.start)) * u128::from(r.nr_accesses);
-                for i in touching(&ranges, is_sorted, r.start, r.end) {
-                    let h = &mut g.contig_regions[i].heats;
-                    *h = Some(h.unwrap_or(0) + heat);
-                }
+/// Adds to a guide's contiguous ranges the heat of its target's regions touching them.
+pub struct HeatAdder {
+    guide: Guide,
+    ranges: Vec<(u64, u64)>,
+    is_sorted: bool,
+}
+
+impl HeatAdder {
+    pub fn new(guide: Guide) -> Self {
+        let ranges: Vec<(u64, u64)> = guide.contig_regions.iter().map(|r| (r.start, r.end)).collect();
+        HeatAdder { is_sorted: sorted(&ranges), ranges, guide }
+    }
+
+    pub fn finish(self) -> Guide {
+        self.guide
+    }
+}
+
+/// Heats are integer sums: the order snapshots come in does not change them.
+impl Accumulate for HeatAdder {
+    fn push(&mut self, _index: usize, target: &TargetRecord, snapshot: &Snapshot) {
+        if !self.guide.matches(target) {
+            return;
+        }
+        for r in snapshot.regions.iter().filter(|r| r.nr_accesses != 0) {
+            let heat = u128::from(r.end.wrapping_sub(r.start)) * u128::from(r.nr_accesses);
+            for i in touching(&self.ranges, self.is_sorted, r.start, r.end) {
+                let h = &mut self.guide.contig_regions[i].heats;
+                *h = Some(h.unwrap_or(0) + heat);
             }
         }
     }

@@ -9,6 +9,7 @@ pub mod ascii;
 mod bucket;
 pub mod grid;
 pub mod guide;
+pub mod maps;
 pub mod pynum;
 pub mod ranges;
 pub mod raw;
@@ -16,10 +17,12 @@ pub mod source;
 pub mod svg;
 pub mod temperature;
 
-use damo_record::model::Record;
+use damo_record::model::{Record, TargetRecord};
 
 pub use ascii::Colorset;
 pub use grid::Grid;
+pub use guide::Guide;
+pub use maps::Maps;
 pub use ranges::DrawRange;
 pub use source::Source;
 
@@ -160,27 +163,54 @@ pub fn sources(record: &Record, from_perf_script: bool) -> Vec<Source<'_>> {
 
 /// damo's `--guide` (raw numbers) or `--guide_human` text, a line per item.
 pub fn guide_text(record: &Record, from_perf_script: bool, raw: bool) -> String {
-    guide::guides(&sources(record, from_perf_script)).iter().map(|g| g.to_text(raw) + "\n").collect()
+    guides_text(&guide::guides(&sources(record, from_perf_script)), raw)
 }
 
-/// The maps damo draws for `req`, one per address range, or why there are none.
-pub fn build(record: &Record, from_perf_script: bool, req: &Request) -> Result<Vec<Grid>, HeatmapError> {
-    let with_intervals = record.targets.iter().filter(|t| t.intervals.is_some()).count();
-    if with_intervals != 0 && with_intervals != record.targets.len() {
+/// [`guide_text`] of guides already built.
+pub fn guides_text(guides: &[Guide], raw: bool) -> String {
+    guides.iter().map(|g| g.to_text(raw) + "\n").collect()
+}
+
+/// The unit of heat: "hz" when the targets have intervals, "samples" when none has.
+pub fn heat_unit(targets: &[TargetRecord]) -> Result<&'static str, HeatmapError> {
+    let with_intervals = targets.iter().filter(|t| t.intervals.is_some()).count();
+    if with_intervals != 0 && with_intervals != targets.len() {
         return Err(HeatmapError::new("some records have intervals while some do not; cannot proceed"));
     }
-    let heat_unit = if with_intervals > 0 { "hz" } else { "samples" };
+    Ok(if with_intervals > 0 { "hz" } else { "samples" })
+}
 
-    let srcs = sources(record, from_perf_script);
-    let guides = guide::guides(&srcs);
+/// The guide of the target `req` selects; unset selectors are the largest guide's.
+pub fn choose_guide(guides: &[Guide], req: &Request) -> Result<Guide, HeatmapError> {
     let first = guides.first().ok_or_else(|| HeatmapError::new("the record has no snapshots"))?;
     let key = (req.kdamond_idx.unwrap_or(first.kdamond_idx), req.context_idx.unwrap_or(first.context_idx), req.scheme_idx.or(first.scheme_idx), req.tid.unwrap_or(first.tid));
-    let guide = guides.iter().find(|g| (g.kdamond_idx, g.context_idx, g.scheme_idx, g.tid) == key).ok_or_else(|| HeatmapError::new("no record has the given kdamond, context, scheme and target"))?;
+    guides.iter().find(|g| (g.kdamond_idx, g.context_idx, g.scheme_idx, g.tid) == key).cloned().ok_or_else(|| HeatmapError::new("no record has the given kdamond, context, scheme and target"))
+}
+
+/// Whether the address ranges drawn depend on the guide's heats (its hottest range).
+pub fn needs_heats(req: &Request) -> bool {
+    req.draw_range == DrawRange::Hottest && req.address_ranges.as_ref().is_none_or(|r| r.iter().any(|r| r.get(2).is_some_and(|b| b == "guided")))
+}
+
+/// A `[start, end)` range of time or addresses, in damo's numbers.
+pub type Span = (pynum::Num, pynum::Num);
+
+/// The time range and the address ranges (a map each) `req` draws from `guide`.
+pub fn ranges_of(guide: &Guide, req: &Request) -> Result<(Span, Vec<Span>), HeatmapError> {
     let time = ranges::time_range(req.time_range.as_deref(), guide)?;
     let addrs = ranges::address_ranges(req.address_ranges.as_deref(), req.draw_range, guide)?;
     if addrs.is_empty() {
         return Err(HeatmapError::new("no address range to draw"));
     }
+    Ok((time, addrs))
+}
+
+/// The maps damo draws for `req`, one per address range, or why there are none.
+pub fn build(record: &Record, from_perf_script: bool, req: &Request) -> Result<Vec<Grid>, HeatmapError> {
+    let heat_unit = heat_unit(&record.targets)?;
+    let srcs = sources(record, from_perf_script);
+    let guide = choose_guide(&guide::guides(&srcs), req)?;
+    let (time, addrs) = ranges_of(&guide, req)?;
 
     let sorted;
     let srcs = match req.sort_temperature {
@@ -199,13 +229,11 @@ pub fn build(record: &Record, from_perf_script: bool, req: &Request) -> Result<V
             sources(&sorted, from_perf_script)
         }
     };
-    let selected: Vec<Source> = srcs.into_iter().filter(|s| guide.matches(s.target)).collect();
-    addrs
-        .into_iter()
-        .map(|addr| {
-            let mut grid = Grid::new(time, addr, req.resol, heat_unit)?;
-            grid.add_sources(&selected);
-            Ok(grid)
-        })
-        .collect()
+    let mut maps = Maps::new(&guide, time, addrs, req.resol, heat_unit)?;
+    for src in srcs.iter().filter(|s| guide.matches(s.target)) {
+        for (i, snap) in src.snapshots().iter().enumerate() {
+            maps.add(src.start(i), snap, src.target.intervals);
+        }
+    }
+    Ok(maps.finish())
 }

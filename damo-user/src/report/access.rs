@@ -8,7 +8,9 @@ use damo_report::{
     colors::Colorset,
 };
 
-use super::options::{named, FilterArgs, InputArgs};
+use damo_record::native::Rest;
+
+use super::options::{named, stream, streams, FilterArgs, InputArgs};
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(rename_all = "snake_case")]
@@ -175,8 +177,17 @@ impl Args {
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let opts = args.options()?;
     let filter = args.filter.to_filter()?;
-    let mut record = args.input.load()?;
-    filter.apply(&mut record);
+    let path = &args.input.input;
+    // Streamed, only the chosen snapshots are kept (a day of recording does not fit in memory).
+    let record = if streams(path) {
+        let mut chosen = access::chosen::Chosen::new(&filter);
+        let rest = stream(path, Rest::Keep, &mut chosen, true)?;
+        chosen.into_record(rest)
+    } else {
+        let mut record = args.input.load()?;
+        filter.apply(&mut record);
+        record
+    };
     access::check_text_size(&record, &opts)?;
     if record.targets.is_empty() {
         writeln!(out, "No record in {}", args.input.input.display())?;

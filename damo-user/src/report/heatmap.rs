@@ -8,15 +8,20 @@
 //! Given damo's options (`--draw_range hottest` or `all`, `--address_range`), the output is
 //! damo's, byte for byte.
 
-use std::io::Write;
+use std::{io::Write, path::Path};
 
 use anyhow::{bail, Result};
 use damo_report::{
-    heatmap::{self, ascii, raw, svg, Colorset, Draw, DrawRange, Output, Request},
+    heatmap::{self, ascii, guide::GuideBuilder, guide::HeatAdder, raw, svg, Colorset, Draw, DrawRange, Grid, Guide, Maps, Output, Request},
     image,
 };
 
-use super::options::{load_with_format, named, InputArgs};
+use damo_record::{
+    model::{Record, TargetRecord},
+    native::Rest,
+};
+
+use super::options::{load_with_format, named, stream, streams, InputArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -107,6 +112,48 @@ fn group_address_ranges(flat: &[String]) -> Option<Vec<Vec<String>>> {
     Some(groups)
 }
 
+/// The record the maps are drawn from: loaded whole, or streamed from its file (a day of
+/// recording does not fit in memory) with its guides from a first pass.
+enum Input {
+    Loaded(Box<Record>, bool),
+    Streamed(Vec<Guide>, Vec<TargetRecord>),
+}
+
+impl Input {
+    /// Streams a damo-trace record unless the maps need it whole: the hot bands (which rank
+    /// every hot region) and `--sort_temperature` (which reorders the regions) do, and so do
+    /// targets sharing a guide (their snapshots are drawn in target order, not the file's).
+    fn read(args: &Args) -> Result<Input> {
+        let path = &args.input.input;
+        let needs_whole = !(args.guide || args.guide_human) && (args.sort_temperature || (args.draw_range == Draw::Bands && args.address_range.is_empty()));
+        if streams(path) && !needs_whole {
+            let mut builder = GuideBuilder::default();
+            let rest = stream(path, Rest::Drop, &mut builder, true)?;
+            if !builder.shared() {
+                return Ok(Input::Streamed(builder.finish(), rest.targets));
+            }
+        }
+        let (record, perf) = load_with_format(path)?;
+        Ok(Input::Loaded(Box::new(record), perf))
+    }
+}
+
+/// The maps of a streamed record: the guide's heats (when the ranges depend on them) and
+/// then the maps, each a pass over the file.
+fn build_streamed(path: &Path, guides: &[Guide], targets: &[TargetRecord], request: &Request) -> Result<Vec<Grid>> {
+    let heat_unit = heatmap::heat_unit(targets)?;
+    let mut guide = heatmap::choose_guide(guides, request)?;
+    if heatmap::needs_heats(request) {
+        let mut heats = HeatAdder::new(guide);
+        stream(path, Rest::Drop, &mut heats, false)?;
+        guide = heats.finish();
+    }
+    let (time, addrs) = heatmap::ranges_of(&guide, request)?;
+    let mut maps = Maps::new(&guide, time, addrs, request.resol, heat_unit)?;
+    stream(path, Rest::Drop, &mut maps, false)?;
+    Ok(maps.finish())
+}
+
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.interactive_edit {
         bail!("--interactive_edit is not supported; use --time_range and --address_range");
@@ -114,9 +161,13 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.df_passed {
         bail!("--df_passed is not supported: the record does not keep DAMOS filter-passed sizes");
     }
-    let (record, perf) = load_with_format(&args.input.input)?;
+    let input = Input::read(&args)?;
     if args.guide || args.guide_human {
-        out.write_all(heatmap::guide_text(&record, perf, args.guide).as_bytes())?;
+        let text = match &input {
+            Input::Loaded(record, perf) => heatmap::guide_text(record, *perf, args.guide),
+            Input::Streamed(guides, _) => heatmap::guides_text(guides, args.guide),
+        };
+        out.write_all(text.as_bytes())?;
         return Ok(());
     }
     let output = Output::parse(&args.output)?;
@@ -141,10 +192,15 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         draw_range: if args.draw_range == Draw::All { DrawRange::All } else { DrawRange::Hottest },
         sort_temperature: args.sort_temperature.then_some((freq_w, age_w)),
     };
-    if args.draw_range == Draw::Bands && args.address_range.is_empty() && !args.sort_temperature {
-        request.at_hot_bands(&record);
-    }
-    let maps = heatmap::build(&record, perf, &request)?;
+    let maps = match &input {
+        Input::Streamed(guides, targets) => build_streamed(&args.input.input, guides, targets, &request)?,
+        Input::Loaded(record, perf) => {
+            if args.draw_range == Draw::Bands && args.address_range.is_empty() && !args.sort_temperature {
+                request.at_hot_bands(record);
+            }
+            heatmap::build(record, *perf, &request)?
+        }
+    };
     for (idx, map) in maps.iter().enumerate() {
         match &output {
             Output::Stdout => writeln!(out, "{}", ascii::render(map, args.stdout_colorset, !args.stdout_skip_colorset_example))?,

@@ -57,18 +57,29 @@ pub const NO_STREAM_ENV: &str = "DAMO_TRACE_NO_STREAM";
 /// formats are loaded as by [`load_record`] (and keep their snapshots). `rest` says whether
 /// a streamed record keeps what it holds besides snapshots (stack samples, footprints…).
 pub fn accumulate(path: &Path, rest: native::Rest, acc: &mut impl Accumulate) -> Result<Record> {
-    let streams = std::env::var_os(NO_STREAM_ENV).is_none_or(|v| v != "1");
-    if streams && load::sniff_file(path) == Some(load::Format::Native) {
-        let file = load::open(path)?;
-        let end = native::stream(file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
-        if let Some(damage) = load::native_damage(end.damaged_at, end.complete) {
-            eprintln!("damo-trace: warning: {}: {damage}", path.display());
-        }
-        return Ok(end.rest);
+    if streams(path) {
+        return stream(path, rest, acc, true);
     }
     let record = load_record(path)?;
     accumulate::feed(&record, acc);
     Ok(record)
+}
+
+/// Whether [`accumulate`] streams the record at `path` (a damo-trace record, streaming not
+/// turned off).
+pub fn streams(path: &Path) -> bool {
+    std::env::var_os(NO_STREAM_ENV).is_none_or(|v| v != "1") && load::sniff_file(path) == Some(load::Format::Native)
+}
+
+/// Streams the damo-trace record at `path` into `acc`, as [`accumulate`] does; a damaged
+/// tail is reported when `warn` (a report reading the file twice says it once).
+pub fn stream(path: &Path, rest: native::Rest, acc: &mut impl Accumulate, warn: bool) -> Result<Record> {
+    let file = load::open(path)?;
+    let end = native::stream(file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
+    if let Some(damage) = load::native_damage(end.damaged_at, end.complete).filter(|_| warn) {
+        eprintln!("damo-trace: warning: {}: {damage}", path.display());
+    }
+    Ok(end.rest)
 }
 
 /// [`load_record`], and whether the record was damo's perf_script (whose snapshot times

@@ -22,10 +22,24 @@ use damo_record::{
 const REGIONS: usize = 1000;
 const SNAPSHOTS_PER_TARGET: usize = 10_000;
 
-const REPORTS: &[(&str, &[&str])] =
-    &[("wss", &["wss"]), ("nr_regions", &["nr_regions"]), ("times --access_rate 50% 100%", &["times", "--access_rate", "50%", "100%"]), ("record_info", &["record_info"])];
+/// The last snapshot of each target, as `--snapshot_idx` numbers it (`run` checks it is
+/// `SNAPSHOTS_PER_TARGET - 1`).
+const LAST_SNAPSHOT: &str = "9999";
+
+const REPORTS: &[(&str, &[&str])] = &[
+    ("wss", &["wss"]),
+    ("nr_regions", &["nr_regions"]),
+    ("times --access_rate 50% 100%", &["times", "--access_rate", "50%", "100%"]),
+    ("record_info", &["record_info"]),
+    // Three passes over the file: the guide, the hottest range's heats, the map.
+    ("heatmap --draw_range hottest --output raw", &["heatmap", "--draw_range", "hottest", "--output", "raw"]),
+    // Two passes: the guide, the maps.
+    ("heatmap --draw_range all", &["heatmap", "--draw_range", "all"]),
+    ("access (last snapshot)", &["access", "--snapshot_idx", LAST_SNAPSHOT, LAST_SNAPSHOT]),
+];
 
 pub fn run(damo_trace: &Path, dir: &Path) -> Result<()> {
+    assert_eq!(LAST_SNAPSHOT.parse::<usize>().ok(), Some(SNAPSHOTS_PER_TARGET - 1), "LAST_SNAPSHOT is not the last snapshot");
     let sizes = [("10M", 1), ("50M", 5)];
     let mut files = Vec::new();
     for (name, targets) in sizes {
@@ -44,18 +58,18 @@ pub fn run(damo_trace: &Path, dir: &Path) -> Result<()> {
     let floor = measure(damo_trace, &["--version"], None, false)?;
     println!("\npeak RSS of `damo-trace --version` (the floor of the numbers below): {:.1} MB", floor.max_rss_mb);
     println!("\none-pass reports, streamed (wall time and peak RSS of the process, one run each):");
-    println!("  {:32} {:>5} {:>9} {:>9} {:>12}", "report", "input", "wall", "peak RSS", "M regions/s");
+    println!("  {:42} {:>5} {:>9} {:>9} {:>12}", "report", "input", "wall", "peak RSS", "M regions/s");
     for (label, args) in REPORTS {
         for (name, regions, path) in &files {
             let m = measure(damo_trace, args, Some(path), false)?;
-            println!("  {label:32} {name:>5} {:>8.3}s {:>6.1} MB {:>12.1}", m.wall.as_secs_f64(), m.max_rss_mb, *regions as f64 / m.wall.as_secs_f64() / 1e6);
+            println!("  {label:42} {name:>5} {:>8.3}s {:>6.1} MB {:>12.1}", m.wall.as_secs_f64(), m.max_rss_mb, *regions as f64 / m.wall.as_secs_f64() / 1e6);
         }
     }
     let (name, regions, path) = &files[0];
     println!("\nthe same on {name}, loaded whole (DAMO_TRACE_NO_STREAM=1, as before streaming):");
     for (label, args) in REPORTS {
         let m = measure(damo_trace, args, Some(path), true)?;
-        println!("  {label:32} {name:>5} {:>8.3}s {:>6.1} MB {:>12.1}", m.wall.as_secs_f64(), m.max_rss_mb, *regions as f64 / m.wall.as_secs_f64() / 1e6);
+        println!("  {label:42} {name:>5} {:>8.3}s {:>6.1} MB {:>12.1}", m.wall.as_secs_f64(), m.max_rss_mb, *regions as f64 / m.wall.as_secs_f64() / 1e6);
     }
     Ok(())
 }
