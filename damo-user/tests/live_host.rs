@@ -206,7 +206,8 @@ fn the_ui_starts_redraws_and_quits_on_q_restoring_the_terminal() {
     let read = damo_record::native::read(&std::fs::read(&record).unwrap()).expect("w's record reads back");
     assert!(read.complete && !read.record.samples.is_empty(), "w's record holds the samples the view kept");
     tmux.keys("q");
-    let after = tmux.wait_for(Duration::from_secs(20), |s| s.contains("EXITED"));
+    // Until `stty -a` printed too (its modes follow the exit line; "-icanon" counts).
+    let after = tmux.wait_for(Duration::from_secs(20), |s| s.split("EXITED").nth(1).is_some_and(|rest| rest.contains("icanon")));
     assert!(after.contains("EXITED 0"), "top did not end on q:\n{after}");
     assert!(!after.contains("hot functions"), "the alternate screen was left:\n{after}");
     // Cooked mode again: canonical input and echo.
