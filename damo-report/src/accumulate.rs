@@ -11,6 +11,14 @@ pub trait Accumulate {
     fn push(&mut self, index: usize, target: &TargetRecord, snapshot: &Snapshot);
 }
 
+/// Two reports fed in one pass.
+impl<A: Accumulate, B: Accumulate> Accumulate for (A, B) {
+    fn push(&mut self, index: usize, target: &TargetRecord, snapshot: &Snapshot) {
+        self.0.push(index, target, snapshot);
+        self.1.push(index, target, snapshot);
+    }
+}
+
 /// Feeds `acc` every snapshot of `record`, target by target.
 pub fn feed(record: &Record, acc: &mut impl Accumulate) {
     for (i, t) in record.targets.iter().enumerate() {

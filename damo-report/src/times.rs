@@ -99,10 +99,21 @@ pub struct Selection {
 /// to `record`. A filter that keeps everything selects all of the record.
 pub fn select(record: &mut Record, filter: &crate::filter::RecordFilter) -> Selection {
     if filter.is_noop() {
-        return Selection { spans: None, what: "all samples".into() };
+        return Selection::all();
     }
     filter.apply(record);
-    let spans = intervals(record);
-    let what = format!("{:.3} s in {} spans where the pattern held", spans.iter().map(|(a, b)| (b - a) as f64 / 1e9).sum::<f64>(), spans.len());
-    Selection { spans: Some(spans), what }
+    Selection::of(intervals(record))
+}
+
+impl Selection {
+    /// All of the record: no filter.
+    pub fn all() -> Selection {
+        Selection { spans: None, what: "all samples".into() }
+    }
+
+    /// The `spans` a filter picked.
+    pub fn of(spans: Vec<(u64, u64)>) -> Selection {
+        let what = format!("{:.3} s in {} spans where the pattern held", spans.iter().map(|(a, b)| (b - a) as f64 / 1e9).sum::<f64>(), spans.len());
+        Selection { spans: Some(spans), what }
+    }
 }

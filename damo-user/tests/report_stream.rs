@@ -1,5 +1,5 @@
-//! The one-pass reports (`wss`, `nr_regions`, `times`, `record_info`, `access`) and
-//! `heatmap` (a pass or three) stream damo-trace records from their files;
+//! The one-pass reports (`wss`, `nr_regions`, `times`, `record_info`, `access`), `heatmap`
+//! (a pass or three) and the times `profile` selects stream damo-trace records from their files;
 //! `DAMO_TRACE_NO_STREAM=1` loads them whole instead. Both must print the same bytes, on
 //! whole, cut and damaged records with interleaved targets.
 
@@ -75,6 +75,12 @@ const REPORTS: &[&[&str]] = &[
     &["heatmap", "--tid", "2", "--draw_range", "all", "--output", "raw", "--resol", "50", "20", "--abs_time", "--abs_addr"],
     &["heatmap", "--address_range", "4K", "1M", "guided", "--output", "raw", "--resol", "20", "20"],
     &["heatmap", "--tid", "1", "--time_range", "1s", "5s", "guided", "--draw_range", "hottest", "--stdout_colorset", "emotion"],
+    &["heatmap"],
+    &["heatmap", "--output", "raw", "--resol", "30", "40", "--abs_addr"],
+    &["heatmap", "--tid", "2", "--output", "raw", "--resol", "20", "20"],
+    &["profile"],
+    &["profile", "--access_rate", "50%", "100%", "--json"],
+    &["profile", "--sz_region", "16K", "max", "--snapshot_idx", "3", "40"],
     &["access"],
     &["access", "--snapshot_idx", "119", "119"],
     &["access", "--snapshot_idx", "3", "5", "--snapshot_idx", "60", "61", "--json"],
@@ -116,7 +122,9 @@ fn a_record_larger_than_the_memory_limit_streams() {
     let bytes = native_record(SynthSpec { targets: 2, snapshots_per_target: 400, regions: 1000, seed: 8 });
     std::fs::write(tmp.path().join("big.dtr"), &bytes).unwrap();
     let heatmap = ["heatmap", "--draw_range", "hottest", "--output", "raw", "--resol", "100", "100"];
-    for report in [&["wss"][..], &["nr_regions"], &["record_info"], &heatmap, &["access", "--snapshot_idx", "399", "399"]] {
+    let bands = ["heatmap", "--output", "raw", "--resol", "100", "100"];
+    let profile = ["profile", "--access_rate", "10%", "100%"];
+    for report in [&["wss"][..], &["nr_regions"], &["record_info"], &heatmap, &bands, &profile, &["access", "--snapshot_idx", "399", "399"]] {
         let mut args = report.to_vec();
         args.extend(["-i", "big.dtr"]);
         let (ok, out, err) = run(tmp.path(), &args, true, Some("4M"));
@@ -153,6 +161,8 @@ fn a_recorded_record_reports_the_same_streamed() {
         &["heatmap", "--guide"],
         &["heatmap", "--draw_range", "hottest", "--output", "raw"],
         &["heatmap", "--draw_range", "all"],
+        &["heatmap", "--output", "raw"],
+        &["profile", "--access_rate", "50%", "100%"],
         &["heatmap", "--address_range", "0", "64M", "guided", "--output", "raw", "--resol", "100", "64"],
         &["access", "--snapshot_idx", "100", "101"],
         &["access", "--json", "--snapshot_idx", "0", "0"],

@@ -57,26 +57,38 @@ pub struct Request {
 }
 
 impl Request {
-    /// Points the request at the hot bands of its target (the one the selectors name, else
-    /// the one with the most snapshots), a map each, as `report holistic` draws them; leaves
-    /// it as it is when nothing was accessed.
-    pub fn at_hot_bands(&mut self, record: &Record) {
-        let selected = |t: &&damo_record::model::TargetRecord| {
-            self.kdamond_idx.is_none_or(|k| k == t.kdamond_idx)
-                && self.context_idx.is_none_or(|c| c == t.context_idx)
-                && self.scheme_idx.is_none_or(|s| Some(s) == t.scheme_idx)
-                && self.tid.is_none_or(|id| id == t.target_id)
-        };
-        let Some(target) = record.targets.iter().filter(selected).max_by_key(|t| t.snapshots.len()) else { return };
-        let ranges = crate::holistic::bands::hot_bands(target, crate::holistic::bands::MAX_BANDS);
-        if ranges.is_empty() {
+    /// Whether the selectors name `t`.
+    fn selects(&self, t: &TargetRecord) -> bool {
+        self.kdamond_idx.is_none_or(|k| k == t.kdamond_idx)
+            && self.context_idx.is_none_or(|c| c == t.context_idx)
+            && self.scheme_idx.is_none_or(|s| Some(s) == t.scheme_idx)
+            && self.tid.is_none_or(|id| id == t.target_id)
+    }
+
+    /// The index of the target whose hot bands are drawn: of those the selectors name, the
+    /// one with the most snapshots (`snapshots` of a target's index; the last of equals).
+    pub fn band_target(&self, targets: &[TargetRecord], snapshots: impl Fn(usize) -> usize) -> Option<usize> {
+        targets.iter().enumerate().filter(|(_, t)| self.selects(t)).max_by_key(|&(i, _)| snapshots(i)).map(|(i, _)| i)
+    }
+
+    /// Points the request at `bands` of `target`, a map each, as `report holistic` draws
+    /// them; leaves it as it is when there is none (nothing was accessed).
+    pub fn at_bands(&mut self, target: &TargetRecord, bands: &[(u64, u64)]) {
+        if bands.is_empty() {
             return;
         }
         self.kdamond_idx = Some(target.kdamond_idx);
         self.context_idx = Some(target.context_idx);
         self.scheme_idx = target.scheme_idx;
         self.tid = Some(target.target_id);
-        self.address_ranges = Some(ranges.iter().map(|&(s, e)| vec![s.to_string(), e.to_string()]).collect());
+        self.address_ranges = Some(bands.iter().map(|&(s, e)| vec![s.to_string(), e.to_string()]).collect());
+    }
+
+    /// [`Self::at_bands`] of the hot bands of [`Self::band_target`] in `record`.
+    pub fn at_hot_bands(&mut self, record: &Record) {
+        let Some(i) = self.band_target(&record.targets, |i| record.targets[i].snapshots.len()) else { return };
+        let target = &record.targets[i];
+        self.at_bands(target, &crate::holistic::bands::hot_bands(target, crate::holistic::bands::MAX_BANDS));
     }
 }
 

@@ -2,56 +2,188 @@
 //! monitored span. A vaddr target's span often covers hundreds of GiB between the mappings
 //! and the stack, where a few hot MiB would be a line too thin to see.
 
-use std::cmp::Reverse;
+use std::{cmp::Reverse, collections::BTreeMap};
 
-use damo_record::model::{Record, TargetRecord};
+use damo_record::model::{Record, Snapshot, TargetRecord};
 
-use crate::heatmap::{self, guide::GuideRegion, Request};
+use crate::{
+    accumulate::{slot, Accumulate},
+    heatmap::{self, guide::GuideRegion, Request},
+};
 
 const PAGE_MASK: u64 = 4096 - 1;
 
-/// The hottest address ranges of `target`, at most `max`, highest addresses first: regions
-/// accessed in at least a tenth of the busiest region's samples, merged where they touch or
-/// nearly do, ranked by accesses × bytes × time, each padded by a twentieth of its size (out
-/// to whole pages, so the axis reads in round addresses).
-/// Empty when nothing was accessed.
-pub fn hot_bands(target: &TargetRecord, max: usize) -> Vec<(u64, u64)> {
-    let busiest = target.snapshots.iter().flat_map(|s| &s.regions).map(|r| r.nr_accesses).max().unwrap_or(0);
-    if busiest == 0 {
-        return Vec::new();
+/// Disjoint components at most: past it the closest neighbours merge early, so a record of
+/// any length (a day of scattered hot pages) keeps the builder's memory bounded.
+const MAX_COMPONENTS: usize = 1 << 16;
+
+/// The busiest region's `nr_accesses` over `snapshots`: regions with at least a tenth of it
+/// are hot ([`BandBuilder::new`]).
+pub fn busiest<'a>(snapshots: impl IntoIterator<Item = &'a Snapshot>) -> u32 {
+    snapshots.into_iter().flat_map(|s| &s.regions).map(|r| r.nr_accesses).max().unwrap_or(0)
+}
+
+/// A target's hot bands, gathered a snapshot at a time from a record in memory or streamed
+/// from its file (the state is the hot address ranges, not the snapshots): hot regions that
+/// overlap or touch are one component, whose heat is the sum of theirs, in integers, so the
+/// answer does not depend on the order regions come in.
+#[derive(Debug)]
+pub struct BandBuilder {
+    threshold: u32,
+    /// start → (end, heat), disjoint and not touching.
+    components: BTreeMap<u64, (u64, u128)>,
+}
+
+impl BandBuilder {
+    /// For a target whose busiest region had `busiest` accesses; `None` when that is 0
+    /// (nothing was accessed: no band).
+    pub fn new(busiest: u32) -> Option<BandBuilder> {
+        (busiest > 0).then(|| BandBuilder { threshold: (busiest / 10).max(1), components: BTreeMap::new() })
     }
-    let threshold = (busiest / 10).max(1);
-    let mut hot: Vec<(u64, u64, f64)> = target
-        .snapshots
-        .iter()
-        .flat_map(|s| {
-            let secs = s.end_ns.saturating_sub(s.start_ns).max(1) as f64 / 1e9;
-            s.regions.iter().filter(|r| r.nr_accesses >= threshold).map(move |r| (r.start, r.end, r.size() as f64 * f64::from(r.nr_accesses) * secs))
-        })
-        .collect();
-    hot.sort_by_key(|&(start, _, _)| start);
-    let mut merged: Vec<(u64, u64, f64)> = Vec::new();
-    for (start, end, heat) in hot {
-        match merged.last_mut() {
-            // Touching, or apart by less than a quarter of the smaller one: one band.
-            Some(last) if start <= last.1.saturating_add((last.1 - last.0).min(end - start) / 4) => {
-                last.1 = last.1.max(end);
-                last.2 += heat;
-            }
-            _ => merged.push((start, end, heat)),
+
+    /// Adds a snapshot's hot regions (in address order): each run of touching hot regions is
+    /// added at once, usually into a component that already holds it.
+    pub fn add(&mut self, snap: &Snapshot) {
+        let ns = u128::from(snap.end_ns.saturating_sub(snap.start_ns).max(1));
+        let threshold = self.threshold;
+        let mut run: Option<(u64, u64, u128)> = None;
+        for r in snap.regions.iter().filter(|r| r.nr_accesses >= threshold && r.end > r.start) {
+            let heat = u128::from(r.end - r.start).saturating_mul(u128::from(r.nr_accesses)).saturating_mul(ns);
+            run = match run {
+                Some((start, end, sum)) if r.start <= end => Some((start, end.max(r.end), sum.saturating_add(heat))),
+                Some(done) => {
+                    self.insert(done);
+                    Some((r.start, r.end, heat))
+                }
+                None => Some((r.start, r.end, heat)),
+            };
+        }
+        if let Some(done) = run {
+            self.insert(done);
         }
     }
-    merged.sort_by(|a, b| b.2.total_cmp(&a.2));
-    merged.truncate(max);
-    let mut bands: Vec<(u64, u64)> = merged
-        .into_iter()
-        .map(|(start, end, _)| {
-            let pad = (end - start) / 20;
-            (start.saturating_sub(pad) & !PAGE_MASK, end.saturating_add(pad).saturating_add(PAGE_MASK) & !PAGE_MASK)
-        })
-        .collect();
-    bands.sort_by_key(|&(start, _)| std::cmp::Reverse(start));
-    bands
+
+    /// Adds `[start, end)` with `heat`, merging the components it overlaps or touches.
+    fn insert(&mut self, (mut start, mut end, mut heat): (u64, u64, u128)) {
+        if let Some((&s, &mut (e, ref mut h))) = self.components.range_mut(..=start).next_back() {
+            if e >= end {
+                *h = h.saturating_add(heat);
+                return;
+            }
+            if e >= start {
+                start = s;
+            }
+        }
+        let touched: Vec<u64> = self.components.range(start..=end).map(|(&s, _)| s).collect();
+        for s in touched {
+            let (e, h) = self.components.remove(&s).expect("just listed");
+            end = end.max(e);
+            heat = heat.saturating_add(h);
+        }
+        self.components.insert(start, (end, heat));
+        if self.components.len() > MAX_COMPONENTS {
+            self.coarsen();
+        }
+    }
+
+    /// Halves the components by merging each with its right neighbour where the gap between
+    /// them is at most the median gap.
+    fn coarsen(&mut self) {
+        let list: Vec<(u64, u64, u128)> = std::mem::take(&mut self.components).into_iter().map(|(s, (e, h))| (s, e, h)).collect();
+        let mut gaps: Vec<u64> = list.windows(2).map(|w| w[1].0 - w[0].1).collect();
+        let middle = gaps.len() / 2;
+        let median = *gaps.select_nth_unstable(middle).1;
+        let mut merged: Vec<(u64, u64, u128)> = Vec::with_capacity(list.len() / 2 + 1);
+        for c in list {
+            match merged.last_mut() {
+                Some(last) if c.0 - last.1 <= median => {
+                    last.1 = c.1;
+                    last.2 = last.2.saturating_add(c.2);
+                }
+                _ => merged.push(c),
+            }
+        }
+        self.components = merged.into_iter().map(|(s, e, h)| (s, (e, h))).collect();
+    }
+
+    /// The hottest bands, at most `max`, highest addresses first: neighbouring components
+    /// apart by less than a quarter of the smaller one are one band; bands are ranked by
+    /// accesses × bytes × time and padded by a twentieth of their size (out to whole pages,
+    /// so the axis reads in round addresses).
+    pub fn finish(self, max: usize) -> Vec<(u64, u64)> {
+        let mut merged: Vec<(u64, u64, u128)> = Vec::new();
+        for (start, (end, heat)) in self.components {
+            match merged.last_mut() {
+                Some(last) if start <= last.1.saturating_add((last.1 - last.0).min(end - start) / 4) => {
+                    last.1 = end;
+                    last.2 = last.2.saturating_add(heat);
+                }
+                _ => merged.push((start, end, heat)),
+            }
+        }
+        // Stable: equally hot bands keep their address order.
+        merged.sort_by_key(|b| Reverse(b.2));
+        merged.truncate(max);
+        let mut bands: Vec<(u64, u64)> = merged
+            .into_iter()
+            .map(|(start, end, _)| {
+                let pad = (end - start) / 20;
+                (start.saturating_sub(pad) & !PAGE_MASK, end.saturating_add(pad).saturating_add(PAGE_MASK) & !PAGE_MASK)
+            })
+            .collect();
+        bands.sort_by_key(|&(start, _)| Reverse(start));
+        bands
+    }
+}
+
+/// Per target (by index), its snapshots and its busiest region's `nr_accesses`: what picks
+/// the target whose bands are drawn and their threshold, in the pass before them.
+#[derive(Debug, Default)]
+pub struct BandTally {
+    targets: Vec<Option<(usize, u32)>>,
+}
+
+impl BandTally {
+    pub fn snapshots(&self, index: usize) -> usize {
+        self.targets.get(index).copied().flatten().map_or(0, |t| t.0)
+    }
+
+    pub fn busiest(&self, index: usize) -> u32 {
+        self.targets.get(index).copied().flatten().map_or(0, |t| t.1)
+    }
+}
+
+impl Accumulate for BandTally {
+    fn push(&mut self, index: usize, _target: &TargetRecord, snapshot: &Snapshot) {
+        let t = slot(&mut self.targets, index, || (0, 0));
+        t.0 += 1;
+        t.1 = t.1.max(busiest([snapshot]));
+    }
+}
+
+/// The bands of one target (by index) of a record fed snapshot by snapshot.
+pub struct TargetBands {
+    pub index: usize,
+    pub builder: BandBuilder,
+}
+
+impl Accumulate for TargetBands {
+    fn push(&mut self, index: usize, _target: &TargetRecord, snapshot: &Snapshot) {
+        if index == self.index {
+            self.builder.add(snapshot);
+        }
+    }
+}
+
+/// The hottest address ranges of `target`, at most `max`, highest addresses first (see
+/// [`BandBuilder`]): regions accessed in at least a tenth of the busiest region's samples,
+/// merged where they touch or nearly do. Empty when nothing was accessed.
+pub fn hot_bands(target: &TargetRecord, max: usize) -> Vec<(u64, u64)> {
+    let Some(mut builder) = BandBuilder::new(busiest(&target.snapshots)) else { return Vec::new() };
+    for s in &target.snapshots {
+        builder.add(s);
+    }
+    builder.finish(max)
 }
 
 /// Address ranges drawn at most (the hottest); DAMON's vaddr ops monitor three.
@@ -126,5 +258,34 @@ mod tests {
         assert_eq!(hot_bands(&target, 1), [near], "the hottest band alone");
         let cold = TargetRecord { snapshots: vec![snapshot(0, &[(base, base + MIB, 0)])], ..Default::default() };
         assert!(hot_bands(&cold, 3).is_empty());
+    }
+
+    #[test]
+    fn bands_do_not_depend_on_the_order_snapshots_come_in() {
+        const MIB: u64 = 1 << 20;
+        let snaps: Vec<Snapshot> = (0..40u64)
+            .map(|t| {
+                let lo = (t % 7) * MIB;
+                snapshot(t, &[(lo, lo + 3 * MIB, 9 + (t % 3) as u32), (lo + 3 * MIB, 64 * MIB, 0), (64 * MIB + t * 4096, 65 * MIB + t * 4096, 12)])
+            })
+            .collect();
+        let forward = TargetRecord { snapshots: snaps.clone(), ..Default::default() };
+        let backward = TargetRecord { snapshots: snaps.into_iter().rev().collect(), ..Default::default() };
+        assert_eq!(hot_bands(&forward, 3), hot_bands(&backward, 3));
+        assert_eq!(hot_bands(&forward, 3).len(), 2, "{:?}", hot_bands(&forward, 3));
+    }
+
+    /// Hot pages scattered over a day of snapshots: the builder keeps at most
+    /// MAX_COMPONENTS components, however many it was given.
+    #[test]
+    fn scattered_hot_pages_keep_the_builder_bounded() {
+        let mut builder = BandBuilder::new(10).unwrap();
+        for t in 0..(3 * MAX_COMPONENTS as u64 / 500) {
+            let regions: Vec<(u64, u64, u32)> = (0..500).map(|i| ((t * 500 + i) * 3 * 4096, ((t * 500 + i) * 3 + 1) * 4096, 10)).collect();
+            builder.add(&snapshot(t, &regions));
+            assert!(builder.components.len() <= MAX_COMPONENTS);
+        }
+        let bands = builder.finish(3);
+        assert!(!bands.is_empty() && bands.len() <= 3, "{bands:?}");
     }
 }

@@ -88,7 +88,8 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     // The labels' phases and working set sizes come from the whole record, before filtering.
     let filtered = !filter.to_filter()?.is_noop();
     let unfiltered = (format == export::Format::Pprof && filtered).then(|| input.load()).transpose()?;
-    let Selected { record, spans, mut what } = selection::load(input, filter)?;
+    // Unfiltered, the labels come from the record itself: it is loaded whole.
+    let Selected { record, spans, mut what } = selection::load(input, filter, format == export::Format::Pprof && !filtered)?;
     if args.all_samples && filtered {
         what = format!("all samples, labelled by whether the pattern held ({what})");
     }

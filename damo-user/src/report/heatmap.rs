@@ -13,6 +13,7 @@ use std::{io::Write, path::Path};
 use anyhow::{bail, Result};
 use damo_report::{
     heatmap::{self, ascii, guide::GuideBuilder, guide::HeatAdder, raw, svg, Colorset, Draw, DrawRange, Grid, Guide, Maps, Output, Request},
+    holistic::bands::{BandBuilder, BandTally, TargetBands, MAX_BANDS},
     image,
 };
 
@@ -113,29 +114,41 @@ fn group_address_ranges(flat: &[String]) -> Option<Vec<Vec<String>>> {
 }
 
 /// The record the maps are drawn from: loaded whole, or streamed from its file (a day of
-/// recording does not fit in memory) with its guides from a first pass.
+/// recording does not fit in memory) with its guides and the targets' band tallies from a
+/// first pass.
 enum Input {
     Loaded(Box<Record>, bool),
-    Streamed(Vec<Guide>, Vec<TargetRecord>),
+    Streamed(Vec<Guide>, Vec<TargetRecord>, BandTally),
 }
 
 impl Input {
-    /// Streams a damo-trace record unless the maps need it whole: the hot bands (which rank
-    /// every hot region) and `--sort_temperature` (which reorders the regions) do, and so do
-    /// targets sharing a guide (their snapshots are drawn in target order, not the file's).
+    /// Streams a damo-trace record unless the maps need it whole: `--sort_temperature`
+    /// (which reorders the regions) does, and so do targets sharing a guide (their snapshots
+    /// are drawn in target order, not the file's).
     fn read(args: &Args) -> Result<Input> {
         let path = &args.input.input;
-        let needs_whole = !(args.guide || args.guide_human) && (args.sort_temperature || (args.draw_range == Draw::Bands && args.address_range.is_empty()));
-        if streams(path) && !needs_whole {
-            let mut builder = GuideBuilder::default();
-            let rest = stream(path, Rest::Drop, &mut builder, true)?;
-            if !builder.shared() {
-                return Ok(Input::Streamed(builder.finish(), rest.targets));
+        if streams(path) && (args.guide || args.guide_human || !args.sort_temperature) {
+            let mut first = (GuideBuilder::default(), BandTally::default());
+            let rest = stream(path, Rest::Drop, &mut first, true)?;
+            let (guides, tally) = first;
+            if !guides.shared() {
+                return Ok(Input::Streamed(guides.finish(), rest.targets, tally));
             }
         }
         let (record, perf) = load_with_format(path)?;
         Ok(Input::Loaded(Box::new(record), perf))
     }
+}
+
+/// Points `request` at the hot bands of a streamed record: a pass over the file for the
+/// chosen target's hot regions.
+fn at_streamed_bands(path: &Path, targets: &[TargetRecord], tally: &BandTally, request: &mut Request) -> Result<()> {
+    let Some(index) = request.band_target(targets, |i| tally.snapshots(i)) else { return Ok(()) };
+    let Some(builder) = BandBuilder::new(tally.busiest(index)) else { return Ok(()) };
+    let mut bands = TargetBands { index, builder };
+    stream(path, Rest::Drop, &mut bands, false)?;
+    request.at_bands(&targets[index], &bands.builder.finish(MAX_BANDS));
+    Ok(())
 }
 
 /// The maps of a streamed record: the guide's heats (when the ranges depend on them) and
@@ -165,7 +178,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.guide || args.guide_human {
         let text = match &input {
             Input::Loaded(record, perf) => heatmap::guide_text(record, *perf, args.guide),
-            Input::Streamed(guides, _) => heatmap::guides_text(guides, args.guide),
+            Input::Streamed(guides, ..) => heatmap::guides_text(guides, args.guide),
         };
         out.write_all(text.as_bytes())?;
         return Ok(());
@@ -192,10 +205,16 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         draw_range: if args.draw_range == Draw::All { DrawRange::All } else { DrawRange::Hottest },
         sort_temperature: args.sort_temperature.then_some((freq_w, age_w)),
     };
+    let at_bands = args.draw_range == Draw::Bands && args.address_range.is_empty() && !args.sort_temperature;
     let maps = match &input {
-        Input::Streamed(guides, targets) => build_streamed(&args.input.input, guides, targets, &request)?,
+        Input::Streamed(guides, targets, tally) => {
+            if at_bands {
+                at_streamed_bands(&args.input.input, targets, tally, &mut request)?;
+            }
+            build_streamed(&args.input.input, guides, targets, &request)?
+        }
         Input::Loaded(record, perf) => {
-            if args.draw_range == Draw::Bands && args.address_range.is_empty() && !args.sort_temperature {
+            if at_bands {
                 request.at_hot_bands(record);
             }
             heatmap::build(record, *perf, &request)?

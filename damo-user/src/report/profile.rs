@@ -79,7 +79,7 @@ struct Selection {
 }
 
 fn select(args: &SampleArgs, with_rest: bool) -> Result<Selection> {
-    let Selected { record, spans, what } = selection::load(&args.input, &args.filter)?;
+    let Selected { record, spans, what } = selection::load(&args.input, &args.filter, false)?;
     let selected = stacks::select(&record, spans.as_deref());
     let mut namer = Namer::new(&record, &args.symbols.search_dirs);
     let commands = selected.iter().map(|s| s.comm.clone()).collect();
