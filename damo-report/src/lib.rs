@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accumulate;
+pub mod address_union;
 pub mod adjust;
 pub mod chart;
 pub mod colors;

@@ -121,16 +121,8 @@ impl Space {
             }
             extents.extend(run);
         }
-        extents.sort_unstable();
-        let mut merged: Vec<(u64, u64)> = Vec::new();
-        for (s, e) in extents {
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
-            }
-        }
         let mut offset = 0;
-        let spans: Vec<(u64, u64, u64)> = merged
+        let spans: Vec<(u64, u64, u64)> = crate::address_union::union(extents)
             .into_iter()
             .map(|(s, e)| {
                 let span = (s, e, offset);

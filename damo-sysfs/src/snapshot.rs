@@ -36,9 +36,13 @@ pub fn take(tree: &dyn Tree, owned: &Ownership, idx: usize, now_ns: u64) -> Resu
     kdamond.contexts[0].schemes.push(plain_stat());
     apply::write_kdamond(tree, idx, &kdamond)?;
     write_state(tree, idx, "commit").context("failed to add a stat scheme for the snapshot")?;
-    let taken = tried_regions(tree, idx, &kdamond, kdamond.contexts[0].schemes.len() - 1, now_ns, true);
-    apply::write_kdamond(tree, idx, &original)?;
-    write_state(tree, idx, "commit").context("failed to remove the snapshot's stat scheme")?;
+    let added = kdamond.contexts[0].schemes.len() - 1;
+    let taken = tried_regions(tree, idx, &kdamond, added, now_ns, true);
+    // Leaving the kdamond as it was matters more than this snapshot, which can be taken
+    // again: a failure here is the error, and says what is left behind.
+    let left = || format!("failed to remove the stat scheme the snapshot added: kdamond {idx} keeps it as scheme {added}");
+    apply::write_kdamond(tree, idx, &original).with_context(left)?;
+    write_state(tree, idx, "commit").with_context(left)?;
     taken
 }
 

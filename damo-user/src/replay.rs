@@ -109,16 +109,8 @@ fn intervals_of(target: &TargetRecord) -> Result<Intervals> {
 
 /// The page-aligned ranges the target's regions cover in any snapshot, merged and sorted.
 pub fn covered_ranges(target: &TargetRecord) -> Vec<(u64, u64)> {
-    let mut ranges: Vec<(u64, u64)> = target.snapshots.iter().flat_map(|s| &s.regions).filter(|r| r.end > r.start).map(|r| (r.start / PAGE * PAGE, r.end.div_ceil(PAGE) * PAGE)).collect();
-    ranges.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::new();
-    for (s, e) in ranges {
-        match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
-        }
-    }
-    merged
+    let ranges = target.snapshots.iter().flat_map(|s| &s.regions).filter(|r| r.end > r.start).map(|r| (r.start / PAGE * PAGE, r.end.div_ceil(PAGE) * PAGE)).collect();
+    damo_report::address_union::union(ranges)
 }
 
 /// Anonymous mappings standing for the record's address ranges.
