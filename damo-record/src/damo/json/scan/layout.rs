@@ -1,8 +1,10 @@
 //! damo's own region layout, matched as whole stretches of bytes. `json.dumps(indent=4)` of
 //! `DamonRegion.to_kvpairs()` puts the same bytes between a region's values in every region
 //! at one depth (keys, punctuation and indentation: 510 of its 554 bytes in a typical
-//! record), so a region is eight compares of known bytes and six values, with no state per
-//! byte. The byte scanner took 0.5 ns a byte; this takes under a tenth of that.
+//! record), so a region is eight compares of known bytes and seven values, with no state
+//! per byte. A region's `start` is mostly the last one's `end`, text and all: that is one
+//! more compare. The scan of a record in the cache went from 0.5 ns a byte of CPU to 0.15
+//! (layout 60% of it); the inflating core takes 0.13-0.15.
 //!
 //! Whatever is not exactly this layout (other whitespace, key order or forms, a region that
 //! crosses a block's end, a value that is not a plain number, `null` or a short string) is
@@ -141,7 +143,7 @@ impl RegionLayout {
             age: Some(JsonAge { usec: usec.map(Field), aggr_intervals: aggr_intervals.map(Field) }),
             sz_filter_passed: sz_filter_passed.map(Field),
         };
-        Some((region, at + &self.stretches[CLOSE].len()))
+        Some((region, at + self.stretches[CLOSE].len()))
     }
 
     /// The bytes that join a region to the next (its `,` and the next one's `{`).
