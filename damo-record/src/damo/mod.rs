@@ -73,7 +73,7 @@ pub fn read_compressed(data: &[u8]) -> Result<Record, DamoError> {
 /// again by serde (from the indentation-free stream), which reads it or names its fault.
 pub fn read_compressed_with(data: &[u8], meter: &mut crate::budget::Meter) -> Result<Record, DamoError> {
     let mut fast = meter.clone();
-    match inflating(data, false, |blocks, spent| json::scan::read(blocks.into_iter(), |b| drop(spent.try_send(b)), &mut fast)) {
+    match json::inflate::inflating(data, |blocks, spent| json::scan::read(blocks.into_iter(), |b| drop(spent.try_send(b)), &mut fast)) {
         Ok(record) => {
             *meter = fast;
             return Ok(record);

@@ -10,7 +10,11 @@
 //! allocation is bounded by the input: regions are charged to the meter as the generic
 //! parser charges them, and copied text is capped at [`MAX_TEXT`].
 
+mod layout;
+
 use std::io;
+
+use layout::RegionLayout;
 
 use super::{
     convert_head, convert_snapshot, metered, plain_int, Bytes, Charged, Cost, DamoError, Field, JsonAge, JsonNrAccesses, JsonRegion, JsonSnapshot, JsonTarget, Parse, Percent, SignedCount, Us,
@@ -45,7 +49,7 @@ const MAX_DEPTH: usize = 64;
 /// Reads a record from `blocks` of JSON, handing each block to `spent` once read, charging
 /// `meter`.
 pub fn read<B: AsRef<[u8]> + Default>(blocks: impl Iterator<Item = io::Result<B>>, spent: impl FnMut(B), meter: &mut Meter) -> Scan<Record> {
-    let mut s = Scanner { input: Input { blocks, spent, block: B::default(), pos: 0, failed: false }, meter, text: Vec::new(), last_regions: 0 };
+    let mut s = Scanner { input: Input { blocks, spent, block: B::default(), pos: 0, failed: false }, meter, text: Vec::new(), last_regions: 0, layout: None };
     let mut record = Record::default();
     let mut damos = Vec::new();
     s.input.expect(b'[')?;
@@ -113,6 +117,12 @@ impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Input<I, B,
                 None => return Err(Stop::Unexpected),
             }
         }
+    }
+
+    /// What is left of the current block.
+    #[inline]
+    fn rest(&self) -> &[u8] {
+        &self.block.as_ref()[self.pos..]
     }
 
     #[inline]
@@ -223,14 +233,7 @@ impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Input<I, B,
                 }
                 let mut buf = [0u8; MAX_VALUE];
                 let text = self.string_into(&mut buf, MAX_VALUE)?;
-                let plain = P::PLAIN_SUFFIX.and_then(|suffix| plain_int(text.strip_suffix(suffix.as_bytes()).unwrap_or(text))).and_then(P::int);
-                match plain {
-                    Some(v) => Ok(Some(v)),
-                    None => {
-                        let text = std::str::from_utf8(text).map_err(|_| Stop::Unexpected)?;
-                        P::text(text).map(Some).map_err(|_| Stop::Unexpected)
-                    }
-                }
+                string_value::<P>(text).map(Some)
             }
             b @ (b'-' | b'0'..=b'9') => {
                 let negative = b == b'-';
@@ -446,6 +449,17 @@ impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Input<I, B,
     }
 }
 
+/// A string value's text (no escapes) as serde's `Field<P>` reads it.
+fn string_value<P: Parse>(text: &[u8]) -> Scan<P::Out> {
+    match P::PLAIN_SUFFIX.and_then(|suffix| plain_int(text.strip_suffix(suffix.as_bytes()).unwrap_or(text))).and_then(P::int) {
+        Some(v) => Ok(v),
+        None => {
+            let text = std::str::from_utf8(text).map_err(|_| Stop::Unexpected)?;
+            P::text(text).map_err(|_| Stop::Unexpected)
+        }
+    }
+}
+
 /// `hay.starts_with(key)` for keys of 4 bytes or more, as two word compares (overlapping) and
 /// no call to `memcmp`, which costs more than the compare for keys this short.
 #[inline]
@@ -469,6 +483,8 @@ struct Scanner<'m, I, B, S> {
     text: Vec<u8>,
     /// The last snapshot's regions: the next one's are about as many.
     last_regions: usize,
+    /// damo's region layout at the depth regions were last read.
+    layout: Option<RegionLayout>,
 }
 
 impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Scanner<'_, I, B, S> {
@@ -600,12 +616,27 @@ impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Scanner<'_,
             self.input.pos += 1;
             return self.charge::<JsonRegion>();
         }
+        self.charge::<JsonRegion>()?;
+        self.input.expect(b'{')?;
         loop {
-            self.charge::<JsonRegion>()?;
-            self.input.expect(b'{')?;
-            out.push(self.input.region()?);
+            // damo's layout as whole stretches where it holds, the byte scanner elsewhere.
+            match RegionLayout::read(&mut self.layout, self.input.rest()) {
+                Some((region, len)) => {
+                    self.input.pos += len;
+                    out.push(region);
+                }
+                None => out.push(self.input.region()?),
+            }
+            if let Some(next) = self.layout.as_ref().map(RegionLayout::next).filter(|next| layout::starts_with(self.input.rest(), next)) {
+                self.input.pos += next.len();
+                self.charge::<JsonRegion>()?;
+                continue;
+            }
             match self.input.token()? {
-                b',' => {}
+                b',' => {
+                    self.charge::<JsonRegion>()?;
+                    self.input.expect(b'{')?;
+                }
                 b']' => return self.charge::<JsonRegion>(),
                 _ => return Err(Stop::Unexpected),
             }

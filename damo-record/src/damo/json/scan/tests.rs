@@ -5,16 +5,16 @@ use crate::{
 };
 
 /// The scanner's reading of `text` in blocks of `size` bytes.
-fn scan(text: &[u8], size: usize) -> Scan<Record> {
+pub(super) fn scan(text: &[u8], size: usize) -> Scan<Record> {
     read(text.chunks(size).map(|c| Ok(c.to_vec())), drop, &mut Meter::new())
 }
 
 /// The generic parser's reading.
-fn serde(text: &[u8]) -> Result<Record, crate::damo::DamoError> {
+pub(super) fn serde(text: &[u8]) -> Result<Record, crate::damo::DamoError> {
     json::read_by_serde(text, &mut Meter::new())
 }
 
-fn written(record: &Record) -> Vec<u8> {
+pub(super) fn written(record: &Record) -> Vec<u8> {
     let mut text = Vec::new();
     json::write(record, &mut text).unwrap();
     text
