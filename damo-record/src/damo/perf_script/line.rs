@@ -36,12 +36,18 @@ pub struct LineParser {
     before_apply: Finder<'static>,
     /// Where the last line's event name was: lines of one trace mostly share it.
     last_name_at: usize,
+    /// The last line's text from its timestamp to its address range, and what it says: the
+    /// lines of a snapshot repeat it.
+    head: Vec<u8>,
+    head_fields: (u64, Option<u32>, u64, u32),
+    /// The last region's end, as text and number: the next region mostly starts there.
+    last_end: ([u8; 20], usize, u64),
     clock: TimestampCache,
 }
 
 impl Default for LineParser {
     fn default() -> Self {
-        LineParser { aggregated: Finder::new(AGGREGATED), before_apply: Finder::new(BEFORE_APPLY), last_name_at: 0, clock: TimestampCache::default() }
+        LineParser { aggregated: Finder::new(AGGREGATED), before_apply: Finder::new(BEFORE_APPLY), last_name_at: 0, head: Vec::new(), head_fields: (0, None, 0, 0), last_end: ([0; 20], 0, 0), clock: TimestampCache::default() }
     }
 }
 
@@ -94,6 +100,35 @@ impl LineParser {
         memchr::memchr(b'_', &line[..at]).is_none().then_some((event, at, len))
     }
 
+    /// The timestamp (as ns), scheme, target and region count of a line, from `*at` just past
+    /// its event name, to just past the count and its space.
+    fn head_fields(&mut self, line: &[u8], event: Event, timestamp: std::ops::Range<usize>, at: &mut usize) -> Option<(u64, Option<u32>, u64, u32)> {
+        let timestamp = line[timestamp].strip_suffix(b":")?;
+        let (scheme_idx, target_id) = match event {
+            Event::Aggregated => {
+                expect(line, at, b"target_id=")?;
+                (None, number(line, at)?)
+            }
+            Event::BeforeApply => {
+                // ctx_idx: any word, like the words path.
+                let word = line[*at..].iter().position(u8::is_ascii_whitespace)?;
+                if word == 0 {
+                    return None;
+                }
+                *at += word;
+                expect(line, at, b" scheme_idx=")?;
+                let scheme = u32::try_from(number(line, at)?).ok()?;
+                expect(line, at, b" target_idx=")?;
+                (Some(scheme), number(line, at)?)
+            }
+        };
+        expect(line, at, b" nr_regions=")?;
+        let nr_regions = u32::try_from(number(line, at)?).ok().filter(|&n| n != 0)?;
+        expect(line, at, b" ")?;
+        let end_ns = self.clock.ns(timestamp).ok()?;
+        Some((end_ns, scheme_idx, target_id, nr_regions))
+    }
+
     /// The fields of a line whose event name is at `name_at`, if the line has the usual
     /// shape with single spaces; `None` sends the line to [`parse_words`].
     fn fast_event(&mut self, line: &[u8], event: Event, name_at: usize, name_len: usize) -> Option<RegionLine> {
@@ -106,37 +141,38 @@ impl LineParser {
         expect(line, &mut at, b" ")?;
         let timestamp_end = word_start - 1;
         let timestamp_start = line[..timestamp_end].iter().rposition(u8::is_ascii_whitespace).map_or(0, |i| i + 1);
-        let timestamp = line[timestamp_start..timestamp_end].strip_suffix(b":")?;
-        let (scheme_idx, target_id) = match event {
-            Event::Aggregated => {
-                expect(line, &mut at, b"target_id=")?;
-                (None, number(line, &mut at)?)
-            }
-            Event::BeforeApply => {
-                // ctx_idx: any word, like the words path.
-                let word = line[at..].iter().position(u8::is_ascii_whitespace)?;
-                if word == 0 {
-                    return None;
-                }
-                at += word;
-                expect(line, &mut at, b" scheme_idx=")?;
-                let scheme = u32::try_from(number(line, &mut at)?).ok()?;
-                expect(line, &mut at, b" target_idx=")?;
-                (Some(scheme), number(line, &mut at)?)
-            }
+        let (end_ns, scheme_idx, target_id, nr_regions) = if !self.head.is_empty() && line[timestamp_start..].starts_with(&self.head) {
+            at = timestamp_start + self.head.len();
+            self.head_fields
+        } else {
+            let fields = self.head_fields(line, event, timestamp_start..timestamp_end, &mut at)?;
+            self.head.clear();
+            self.head.extend_from_slice(&line[timestamp_start..at]);
+            self.head_fields = fields;
+            fields
         };
-        expect(line, &mut at, b" nr_regions=")?;
-        let nr_regions = u32::try_from(number(line, &mut at)?).ok().filter(|&n| n != 0)?;
-        expect(line, &mut at, b" ")?;
         let (start, end, nr_accesses, nr_fake);
         if line[at..].starts_with(b"0-0: -1") {
             // damo's fake end marker.
             at += 7;
             (start, end, nr_accesses, nr_fake) = (0, 0, 0, true);
         } else {
-            start = number(line, &mut at)?;
+            let (last_text, last_len, last_value) = self.last_end;
+            start = if last_len > 0 && line[at..].starts_with(&last_text[..last_len]) && line.get(at + last_len) == Some(&b'-') {
+                at += last_len;
+                last_value
+            } else {
+                number(line, &mut at)?
+            };
             expect(line, &mut at, b"-")?;
+            let end_at = at;
             end = number(line, &mut at)?;
+            let end_text = &line[end_at..at];
+            if end_text.len() <= 20 {
+                self.last_end.0[..end_text.len()].copy_from_slice(end_text);
+                self.last_end.1 = end_text.len();
+                self.last_end.2 = end;
+            }
             expect(line, &mut at, b": ")?;
             nr_accesses = u32::try_from(number(line, &mut at)?).ok()?;
             nr_fake = false;
@@ -161,7 +197,6 @@ impl LineParser {
             }
             _ => return None,
         };
-        let end_ns = self.clock.ns(timestamp).ok()?;
         Some(RegionLine {
             end_ns,
             scheme_idx,
@@ -397,6 +432,15 @@ mod tests {
             "kworker  80 [001] 80801.060214: damon:damos_before_apply: ctx_idx=0 scheme_idx=0 target_idx=0 nr_regions=11 121932607488-135128711168: 0",
             "kworker  80 [001] 80801.060214: damon:damos_before_apply: ctx_idx=0 scheme_idx=4294967296 target_idx=0 nr_regions=11 1-2: 0 1",
             "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 5-9: 7",
+            "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 9-12: 7 3",
+            "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 9-: 7 3",
+            "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 -12: 7 3",
+            "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=20 12-13: 7 3",
+            "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=20 123-124: 7 3",
+            "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=20 124-123: 7 3",
+            "k 1 [0] 1.55: damon:damon_aggregated: target_id=0 nr_regions=20 123-124: 7 3",
+            "k 1 [0] 11.55: damon:damon_aggregated: target_id=0 nr_regions=20 123-124: 7 3",
+            "k 1 [0] 1.55: damon:damon_aggregated: target_id=0 nr_regions=20 1234-1235: 7 3",
             "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 5-9: 7 None",
             "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 0-0: -1 -1",
             "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 0-0: -1",
