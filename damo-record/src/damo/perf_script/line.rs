@@ -47,7 +47,15 @@ pub struct LineParser {
 
 impl Default for LineParser {
     fn default() -> Self {
-        LineParser { aggregated: Finder::new(AGGREGATED), before_apply: Finder::new(BEFORE_APPLY), last_name_at: 0, head: Vec::new(), head_fields: (0, None, 0, 0), last_end: ([0; 20], 0, 0), clock: TimestampCache::default() }
+        LineParser {
+            aggregated: Finder::new(AGGREGATED),
+            before_apply: Finder::new(BEFORE_APPLY),
+            last_name_at: 0,
+            head: Vec::new(),
+            head_fields: (0, None, 0, 0),
+            last_end: ([0; 20], 0, 0),
+            clock: TimestampCache::default(),
+        }
     }
 }
 
@@ -197,14 +205,7 @@ impl LineParser {
             }
             _ => return None,
         };
-        Some(RegionLine {
-            end_ns,
-            scheme_idx,
-            target_id,
-            nr_regions,
-            region: Region { start, end, nr_accesses, age },
-            fake: nr_fake && (age_fake || one_count),
-        })
+        Some(RegionLine { end_ns, scheme_idx, target_id, nr_regions, region: Region { start, end, nr_accesses, age }, fake: nr_fake && (age_fake || one_count) })
     }
 }
 
@@ -343,14 +344,7 @@ fn parse_words(line: &[u8], clock: &mut TimestampCache) -> Result<Option<RegionL
     if nr_regions == 0 {
         return Err("nr_regions is 0".into());
     }
-    Ok(Some(RegionLine {
-        end_ns,
-        scheme_idx,
-        target_id,
-        nr_regions,
-        region: Region { start, end, nr_accesses, age },
-        fake: nr_fake && (age_fake || counts.len() == 1) && start == 0 && end == 0,
-    }))
+    Ok(Some(RegionLine { end_ns, scheme_idx, target_id, nr_regions, region: Region { start, end, nr_accesses, age }, fake: nr_fake && (age_fake || counts.len() == 1) && start == 0 && end == 0 }))
 }
 
 fn key_value(token: &[u8], key: &[u8]) -> Result<u64, String> {
@@ -477,9 +471,25 @@ mod tests {
     #[test]
     fn numbers_eight_digits_at_a_time_read_as_integer_does() {
         let cases: &[&[u8]] = &[
-            b"0", b"7 ", b"12345678", b"123456789", b"93823560581120-9", b"18446744073709551615", b"18446744073709551616", b"99999999999999999999",
-            b"100000000000000000000", b"0000000000000000000001", b"x1", b"", b"1234567:", b"12345678901234567890123", b"9999999999999999999 1", b"00000000",
-            b"4294967296 ", b"/9:", b"09/:0",
+            b"0",
+            b"7 ",
+            b"12345678",
+            b"123456789",
+            b"93823560581120-9",
+            b"18446744073709551615",
+            b"18446744073709551616",
+            b"99999999999999999999",
+            b"100000000000000000000",
+            b"0000000000000000000001",
+            b"x1",
+            b"",
+            b"1234567:",
+            b"12345678901234567890123",
+            b"9999999999999999999 1",
+            b"00000000",
+            b"4294967296 ",
+            b"/9:",
+            b"09/:0",
         ];
         for &text in cases {
             for pad in [&b""[..], b" 12345678 abc"] {
