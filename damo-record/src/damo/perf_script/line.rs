@@ -413,7 +413,10 @@ impl TimestampCache {
 mod tests {
     use super::*;
 
-    fn fields(r: Result<Option<RegionLine>, String>) -> Result<Option<(u64, Option<u32>, u64, u32, Region, bool)>, String> {
+    /// A region line's fields, comparable.
+    type Fields = (u64, Option<u32>, u64, u32, Region, bool);
+
+    fn fields(r: Result<Option<RegionLine>, String>) -> Result<Option<Fields>, String> {
         r.map(|l| l.map(|l| (l.end_ns, l.scheme_idx, l.target_id, l.nr_regions, l.region, l.fake)))
     }
 
