@@ -53,8 +53,9 @@ pub fn read_with(text: &[u8], meter: &mut Meter) -> Result<PerfScriptRead, DamoE
 const CHUNK: usize = 1 << 20;
 
 /// [`read_with`] from a stream, in one pass on every core: chunks of whole lines are read
-/// here and parsed by workers in turn (lines parse independently), and their region lines
-/// rebuild the snapshots in order here. Memory: a few chunks and their lines, and the record.
+/// here and parsed by workers in turn (lines parse independently) into runs of regions,
+/// mostly whole snapshots, which are put together in order here. Memory: a few chunks and
+/// their runs, and the record.
 pub fn read_from(mut input: impl Read, meter: &mut Meter) -> Result<PerfScriptRead, DamoError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     std::thread::scope(|scope| {
