@@ -12,39 +12,29 @@
 //! This parser works on bytes and allocates only for regions: text traces are damo's biggest
 //! files and the slowest part of its reports.
 
+mod builder;
+mod line;
+mod piece;
+
 use std::{
-    collections::HashMap,
     io::{Read, Write},
     sync::mpsc::sync_channel,
 };
 
+use self::{
+    builder::Build,
+    piece::{parse_piece, Piece},
+};
 use super::DamoError;
 use crate::{
-    budget::{bytes_of, Meter},
-    model::{Record, Region, Snapshot, TargetRecord},
+    budget::Meter,
+    model::{Record, Region, Snapshot},
 };
 
 /// A parsed trace, and whether its last line was cut short (a writer killed mid-line).
 pub struct PerfScriptRead {
     pub record: Record,
     pub truncated_tail: bool,
-}
-
-enum Event {
-    Aggregated,
-    BeforeApply,
-}
-
-/// One region line.
-struct RegionLine {
-    /// Its number within its piece of the text, from 1.
-    line: u32,
-    end_ns: u64,
-    scheme_idx: Option<u32>,
-    target_id: u64,
-    nr_regions: u32,
-    region: Region,
-    fake: bool,
 }
 
 pub fn read(text: &[u8]) -> Result<PerfScriptRead, DamoError> {
@@ -57,13 +47,15 @@ pub fn read_with(text: &[u8], meter: &mut Meter) -> Result<PerfScriptRead, DamoE
     read_from(text, meter)
 }
 
-/// Bytes of text parsed at a time: enough that handing chunks between threads costs little,
-/// few enough that a trace of any length takes a few of them in memory.
-const CHUNK: usize = 4 << 20;
+/// Bytes of text parsed at a time: enough that handing chunks between threads costs little
+/// (a few hundred hand-overs a second), few enough that the chunks in flight stay in the
+/// cache and take few fresh pages (first touches of memory were a sixth of the time).
+const CHUNK: usize = 1 << 20;
 
 /// [`read_with`] from a stream, in one pass on every core: chunks of whole lines are read
-/// here and parsed by workers in turn (lines parse independently), and their region lines
-/// rebuild the snapshots in order here. Memory: a few chunks and their lines, and the record.
+/// here and parsed by workers in turn (lines parse independently) into runs of regions,
+/// mostly whole snapshots, which are put together in order here. Memory: a few chunks and
+/// their runs, and the record.
 pub fn read_from(mut input: impl Read, meter: &mut Meter) -> Result<PerfScriptRead, DamoError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     std::thread::scope(|scope| {
@@ -83,7 +75,7 @@ pub fn read_from(mut input: impl Read, meter: &mut Meter) -> Result<PerfScriptRe
             })
             .collect();
         let mut chunks = Chunks { input: &mut input, carry: Vec::new(), spare: Vec::new(), eof: false };
-        let mut build = Build { builder: Builder::default(), lines_before: 0, truncated_tail: false, region_lines: 0 };
+        let mut build = Build::default();
         let (mut sent, mut received) = (0usize, 0usize);
         loop {
             if sent - received < threads {
@@ -102,12 +94,15 @@ pub fn read_from(mut input: impl Read, meter: &mut Meter) -> Result<PerfScriptRe
             received += 1;
             meter.release(chunk.capacity() as u64);
             chunks.spare.push(chunk);
+            // The runs take at most about the text's size (24-byte regions of 30-byte or
+            // longer lines): bounded by the input; what the record does not keep is released.
+            meter.charge(piece.bytes())?;
             build.piece(piece, meter)?;
         }
         if build.region_lines == 0 {
             return Err(DamoError::NoEvents);
         }
-        Ok(PerfScriptRead { record: build.builder.finish(), truncated_tail: build.truncated_tail })
+        Ok(PerfScriptRead { truncated_tail: build.truncated_tail, record: build.finish() })
     })
 }
 
@@ -128,6 +123,7 @@ impl<R: Read> Chunks<'_, R> {
             let mut chunk = self.spare.pop().unwrap_or_default();
             chunk.clear();
             chunk.append(&mut self.carry);
+            chunk.reserve(CHUNK.saturating_sub(chunk.len()));
             let want = CHUNK.saturating_sub(chunk.len()).max(1 << 16);
             let got = (&mut *self.input).take(want as u64).read_to_end(&mut chunk).map_err(DamoError::Read)?;
             self.eof = got < want;
@@ -152,287 +148,6 @@ impl<R: Read> Chunks<'_, R> {
         let last = std::mem::take(&mut self.carry);
         meter.charge(last.capacity() as u64)?;
         Ok(Some((last, true)))
-    }
-}
-
-/// Snapshots rebuilt from the pieces' region lines, in order.
-struct Build {
-    builder: Builder,
-    lines_before: usize,
-    truncated_tail: bool,
-    region_lines: usize,
-}
-
-impl Build {
-    fn piece(&mut self, piece: Piece, meter: &mut Meter) -> Result<(), DamoError> {
-        // The parsed lines take at most 1.5 times the text (a line is 40 bytes or more):
-        // bounded by the input, and given back once built.
-        let lines_cost = bytes_of::<RegionLine>(piece.lines.capacity() as u64);
-        meter.charge(lines_cost)?;
-        self.region_lines += piece.lines.len();
-        for region_line in piece.lines {
-            let line = self.lines_before + region_line.line as usize;
-            self.builder.add(region_line, meter).map_err(|reason| match reason {
-                AddError::Line(reason) => DamoError::Line { line, reason },
-                AddError::OverBudget(e) => DamoError::OverBudget(e),
-            })?;
-        }
-        meter.release(lines_cost);
-        if let Some((line, reason)) = piece.error {
-            return Err(DamoError::Line { line: self.lines_before + line, reason });
-        }
-        self.truncated_tail |= piece.truncated_tail;
-        self.lines_before += piece.line_count;
-        Ok(())
-    }
-}
-
-/// The region lines of a piece (with line numbers counted from 1 within it), the first bad
-/// line if any, and how many lines the piece has.
-struct Piece {
-    lines: Vec<RegionLine>,
-    error: Option<(usize, String)>,
-    truncated_tail: bool,
-    line_count: usize,
-}
-
-fn parse_piece(text: &[u8], is_last: bool) -> Piece {
-    let mut clock = TimestampCache::default();
-    let mut piece = Piece { lines: Vec::with_capacity(text.len() / 100), error: None, truncated_tail: false, line_count: 0 };
-    let mut rest = text;
-    while !rest.is_empty() {
-        piece.line_count += 1;
-        let (line, next, complete) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (&rest[..i], &rest[i + 1..], true),
-            None => (rest, &rest[rest.len()..], false),
-        };
-        rest = next;
-        match parse_line(line, &mut clock) {
-            Ok(None) => {}
-            Ok(Some(mut region_line)) => {
-                region_line.line = u32::try_from(piece.line_count).unwrap_or(u32::MAX);
-                piece.lines.push(region_line);
-            }
-            // A record killed while writing ends in a partial line: keep what came before.
-            Err(_) if !complete && is_last => piece.truncated_tail = true,
-            Err(reason) => {
-                piece.error = Some((piece.line_count, reason));
-                break;
-            }
-        }
-    }
-    piece
-}
-
-/// `None` for lines of other events and for headers.
-fn parse_line(line: &[u8], clock: &mut TimestampCache) -> Result<Option<RegionLine>, String> {
-    let mut tokens = line.split(|b| b.is_ascii_whitespace()).filter(|t| !t.is_empty());
-    let mut previous: &[u8] = &[];
-    let event = loop {
-        let Some(token) = tokens.next() else { return Ok(None) };
-        // Only tokens of an event name's length ending in ':' are compared.
-        let named = matches!(token.len(), 17 | 19 | 23 | 25) && token.last() == Some(&b':');
-        match token {
-            b"damon:damon_aggregated:" | b"damon_aggregated:" if named => break Event::Aggregated,
-            b"damon:damos_before_apply:" | b"damos_before_apply:" if named => break Event::BeforeApply,
-            _ => previous = token,
-        }
-    };
-    let mut fields: [&[u8]; 8] = [&[]; 8];
-    let mut n = 0;
-    for token in tokens {
-        if n == fields.len() {
-            return Err("too many fields".into());
-        }
-        fields[n] = token;
-        n += 1;
-    }
-    let timestamp = previous.strip_suffix(b":").ok_or("no timestamp before the event name")?;
-    let end_ns = clock.ns(timestamp)?;
-    let (scheme_idx, target_id, nr_regions, range, counts) = match (event, n) {
-        (Event::Aggregated, 4 | 5) => (None, key_value(fields[0], b"target_id=")?, key_value(fields[1], b"nr_regions=")?, fields[2], &fields[3..n]),
-        (Event::BeforeApply, 7) => {
-            let scheme = key_value(fields[1], b"scheme_idx=")?;
-            let scheme = u32::try_from(scheme).map_err(|_| "scheme_idx out of range")?;
-            // Like damo: the target's index stands for its id.
-            (Some(scheme), key_value(fields[2], b"target_idx=")?, key_value(fields[3], b"nr_regions=")?, fields[4], &fields[5..7])
-        }
-        _ => return Err(format!("{n} fields after the event name")),
-    };
-    let range = range.strip_suffix(b":").ok_or("no ':' after the address range")?;
-    let dash = memchr::memchr(b'-', range).ok_or("no '-' in the address range")?;
-    let start = integer(&range[..dash]).ok_or("bad region start")?;
-    let end = integer(&range[dash + 1..]).ok_or("bad region end")?;
-    if end < start {
-        return Err("region ends before it starts".into());
-    }
-    let (nr_accesses, nr_fake) = count(counts[0]).ok_or("bad nr_accesses")?;
-    // damo writes "None" when it did not know the age.
-    let (age, age_fake) = match counts.get(1) {
-        None | Some(&b"None") => (None, false),
-        Some(a) => {
-            let (age, fake) = count(a).ok_or("bad age")?;
-            (Some(age), fake)
-        }
-    };
-    let nr_regions = u32::try_from(nr_regions).map_err(|_| "nr_regions out of range")?;
-    if nr_regions == 0 {
-        return Err("nr_regions is 0".into());
-    }
-    Ok(Some(RegionLine {
-        line: 0,
-        end_ns,
-        scheme_idx,
-        target_id,
-        nr_regions,
-        region: Region { start, end, nr_accesses, age },
-        fake: nr_fake && (age_fake || counts.len() == 1) && start == 0 && end == 0,
-    }))
-}
-
-fn key_value(token: &[u8], key: &[u8]) -> Result<u64, String> {
-    token.strip_prefix(key).and_then(integer).ok_or_else(|| format!("expected {}<number>, found {:?}", String::from_utf8_lossy(key), String::from_utf8_lossy(token)))
-}
-
-/// A decimal `u64`; `None` on anything else, overflow included.
-fn integer(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 20 {
-        return None;
-    }
-    // 19 digits cannot overflow a u64; only the 20th is checked.
-    let (head, last) = if digits.len() == 20 { (&digits[..19], Some(digits[19])) } else { (digits, None) };
-    let mut v: u64 = 0;
-    for &d in head {
-        let digit = d.wrapping_sub(b'0');
-        if digit > 9 {
-            return None;
-        }
-        v = v * 10 + u64::from(digit);
-    }
-    match last {
-        None => Some(v),
-        Some(d) => {
-            let digit = d.wrapping_sub(b'0');
-            (digit <= 9).then_some(())?;
-            v.checked_mul(10)?.checked_add(u64::from(digit))
-        }
-    }
-}
-
-/// A count as a `u32`, and whether it was damo's fake-snapshot marker -1.
-fn count(token: &[u8]) -> Option<(u32, bool)> {
-    if token == b"-1" {
-        return Some((0, true));
-    }
-    Some((u32::try_from(integer(token)?).ok()?, false))
-}
-
-/// Timestamps repeat for every region of a snapshot: parse each distinct one once.
-#[derive(Default)]
-struct TimestampCache {
-    text: Vec<u8>,
-    ns: u64,
-}
-
-impl TimestampCache {
-    /// Seconds with a fraction, to ns the way damo computes it (`int(float(ts) * 1e9)`), so
-    /// both tools agree to the nanosecond.
-    fn ns(&mut self, timestamp: &[u8]) -> Result<u64, String> {
-        if timestamp != self.text.as_slice() {
-            let secs: f64 = std::str::from_utf8(timestamp)
-                .ok()
-                .and_then(|t| t.parse().ok())
-                .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                .ok_or_else(|| format!("bad timestamp {:?}", String::from_utf8_lossy(timestamp)))?;
-            self.ns = (secs * 1e9) as u64;
-            self.text.clear();
-            self.text.extend_from_slice(timestamp);
-        }
-        Ok(self.ns)
-    }
-}
-
-#[derive(Default)]
-struct Builder {
-    targets: Vec<TargetRecord>,
-    index: HashMap<(Option<u32>, u64), usize>,
-    /// The last target's key and index: lines come in runs of one target.
-    last: Option<((Option<u32>, u64), usize)>,
-    /// Per target: the snapshot still collecting regions, with the count it expects.
-    open: Vec<Option<u32>>,
-    /// Per target: whether the last snapshot is damo's fake end marker.
-    fake_last: Vec<bool>,
-}
-
-enum AddError {
-    Line(String),
-    OverBudget(crate::budget::OverBudget),
-}
-
-impl Builder {
-    fn add(&mut self, line: RegionLine, meter: &mut Meter) -> Result<(), AddError> {
-        let key = (line.scheme_idx, line.target_id);
-        let t = match self.last {
-            Some((last_key, t)) if last_key == key => t,
-            _ => {
-                if !self.index.contains_key(&key) {
-                    // The target, its index entry and its bookkeeping.
-                    meter.charge(bytes_of::<TargetRecord>(1) + 64).map_err(AddError::OverBudget)?;
-                }
-                let t = *self.index.entry(key).or_insert_with(|| {
-                    self.targets.push(TargetRecord { scheme_idx: line.scheme_idx, target_id: line.target_id, ..Default::default() });
-                    self.open.push(None);
-                    self.fake_last.push(false);
-                    self.targets.len() - 1
-                });
-                self.last = Some((key, t));
-                t
-            }
-        };
-        let target = &mut self.targets[t];
-        if self.open[t].is_none() {
-            let start_ns = target.snapshots.last().map_or(line.end_ns, |s| s.end_ns);
-            if start_ns > line.end_ns {
-                return Err(AddError::Line("the trace is not sorted by time".into()));
-            }
-            // nr_regions is the line's word: a line per target may claim 4 G regions.
-            let capacity = line.nr_regions.min(1 << 12) as usize;
-            meter.charge(bytes_of::<Snapshot>(1) + bytes_of::<Region>(capacity as u64)).map_err(AddError::OverBudget)?;
-            let regions = Vec::with_capacity(capacity);
-            target.snapshots.push(Snapshot { start_ns, end_ns: line.end_ns, regions, total_bytes: None });
-            self.open[t] = Some(line.nr_regions);
-            self.fake_last[t] = line.fake;
-        }
-        let snapshot = target.snapshots.last_mut().expect("a snapshot was just opened");
-        if snapshot.regions.len() == snapshot.regions.capacity() {
-            meter.charge(bytes_of::<Region>(snapshot.regions.len() as u64)).map_err(AddError::OverBudget)?;
-        }
-        snapshot.regions.push(line.region);
-        if snapshot.regions.len() >= self.open[t].unwrap_or(0) as usize {
-            self.open[t] = None;
-        }
-        Ok(())
-    }
-
-    fn finish(mut self) -> Record {
-        for (target, fake_last) in self.targets.iter_mut().zip(self.fake_last) {
-            let snaps = &mut target.snapshots;
-            // The trace has end times only: like damo, give the first snapshot the mean
-            // duration of the others (counting a fake end marker, which exists for this).
-            if snaps.len() >= 2 {
-                let first_end = snaps[0].end_ns;
-                let span = snaps[snaps.len() - 1].end_ns - first_end;
-                let mean = span as f64 / (snaps.len() - 1) as f64;
-                snaps[0].start_ns = first_end.saturating_sub(mean.round() as u64);
-            }
-            if fake_last && snaps.len() >= 2 {
-                snaps.pop();
-            }
-            for s in snaps.iter_mut() {
-                s.total_bytes = Some(s.regions.iter().map(Region::size).sum());
-            }
-        }
-        Record { targets: self.targets, ..Default::default() }
     }
 }
 
@@ -472,7 +187,7 @@ pub fn write(record: &Record, out: &mut impl Write) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{line::integer, *};
     use crate::synth::{self, SynthSpec};
 
     /// Big enough to be parsed in pieces on several threads.
@@ -480,7 +195,7 @@ mod tests {
         let record = synth::record(SynthSpec { targets: 3, snapshots_per_target: 150, regions: 150, seed: 3 });
         let mut text = Vec::new();
         write(&record, &mut text).unwrap();
-        assert!(text.len() > 4 << 20, "the parallel path needs more than 4 MiB");
+        assert!(text.len() > 4 * CHUNK, "the parallel path needs several chunks");
         (record, text)
     }
 
