@@ -45,7 +45,7 @@ pub const MAX_ENTRIES: usize = 16;
 /// Like [`load::load`], through the cache for big damo files.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     let Some((dir, name)) = lookup(path) else { return load::load(path) };
-    if let Some(data) = dir.read(&name) {
+    if let Some(data) = dir.open_entry(&name).and_then(|mut f| read_all(&mut f)) {
         if let Ok(read) = native::read(&data) {
             if read.complete && read.damaged_at.is_none() {
                 // The format is the original file's: reports name what the user gave them.
@@ -54,9 +54,46 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
             }
         }
     }
+    load_and_store(path, &dir, &name)
+}
+
+/// A big damo file as a one-pass report reads it: its cached native copy, open to stream
+/// (memory bounded by a snapshot, not by the record), or else loaded as [`load`] loads it.
+pub enum Opened {
+    Cached(std::fs::File),
+    Loaded(Box<Loaded>),
+}
+
+/// [`Opened`] for `path`. A cached copy that turns out damaged as it streams is the caller's
+/// to [`discard`]: the cache writes its copies whole, by rename, so that takes a disk fault.
+pub fn open(path: &Path) -> Result<Opened, LoadError> {
+    let Some((dir, name)) = lookup(path) else { return load::load(path).map(|l| Opened::Loaded(Box::new(l))) };
+    match dir.open_entry(&name) {
+        Some(file) => Ok(Opened::Cached(file)),
+        None => load_and_store(path, &dir, &name).map(|l| Opened::Loaded(Box::new(l))),
+    }
+}
+
+/// Removes the cached copy of `path` (the next report parses the file again).
+pub fn discard(path: &Path) {
+    if let Some((dir, name)) = lookup(path) {
+        if dir.open_entry(&name).is_some() {
+            let _ = rfs::unlinkat(&dir.fd, name.as_str(), AtFlags::empty());
+        }
+    }
+}
+
+fn read_all(file: &mut std::fs::File) -> Option<Vec<u8>> {
+    let mut data = Vec::new();
+    file.read_to_end(&mut data).ok()?;
+    Some(data)
+}
+
+/// Parses `path` and stores its native copy as entry `name` of `dir`.
+fn load_and_store(path: &Path, dir: &CacheDir, name: &str) -> Result<Loaded, LoadError> {
     let loaded = load::load(path)?;
     if matches!(loaded.format, Format::Damo(_)) && loaded.damage.is_none() && loaded.record.damos.is_none() {
-        let _ = dir.store(&name, &loaded);
+        let _ = dir.store(name, &loaded);
     }
     Ok(loaded)
 }
@@ -140,16 +177,14 @@ impl CacheDir {
         Ok(Self { fd, path })
     }
 
-    /// An entry's bytes, if it is a regular file of ours that no one else can write or read.
-    fn read(&self, name: &str) -> Option<Vec<u8>> {
+    /// An entry, open, if it is a regular file of ours that no one else can write or read.
+    fn open_entry(&self, name: &str) -> Option<std::fs::File> {
         let fd = rfs::openat(&self.fd, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()).ok()?;
         let st = rfs::fstat(&fd).ok()?;
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_uid != rustix::process::geteuid().as_raw() || st.st_mode & 0o077 != 0 {
             return None;
         }
-        let mut data = Vec::new();
-        std::fs::File::from(fd).read_to_end(&mut data).ok()?;
-        Some(data)
+        Some(std::fs::File::from(fd))
     }
 
     fn store(&self, name: &str, loaded: &Loaded) -> std::io::Result<()> {

@@ -175,3 +175,48 @@ fn a_recorded_record_reports_the_same_streamed() {
         assert_eq!(streamed, run(&dir, &args, false, None), "report {args:?}: streamed (left) and loaded whole (right) differ");
     }
 }
+
+/// A big damo file streams from its cached native copy once a report has parsed it: within
+/// a memory limit that loading it whole does not fit, with the same output. A damaged copy
+/// is removed with a clear error, and the next report parses the file again.
+#[test]
+fn a_cached_damo_file_streams_from_its_native_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let record = synth::record(SynthSpec { targets: 2, snapshots_per_target: 400, regions: 200, seed: 12 });
+    let path = tmp.path().join("big.perf_script");
+    damo_record::damo::write(&record, damo_record::damo::DamoFormat::PerfScript, &mut std::fs::File::create(&path).unwrap()).unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() >= damo_record::cache::MIN_SIZE);
+    let cache = tmp.path().join("cache");
+    let run_cached = |args: &[&str], stream: bool, limit: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_damo-trace"));
+        cmd.arg("report").args(args).args(["-i", "big.perf_script"]).current_dir(tmp.path()).env("XDG_CACHE_HOME", &cache).env_remove("DAMO_TRACE_NO_CACHE").env_remove("DAMO_TRACE_MEMORY_LIMIT");
+        cmd.env_remove("DAMO_TRACE_NO_STREAM");
+        if !stream {
+            cmd.env("DAMO_TRACE_NO_STREAM", "1");
+        }
+        if let Some(l) = limit {
+            cmd.env("DAMO_TRACE_MEMORY_LIMIT", l);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let parsed = run_cached(&["wss"], true, None);
+    assert!(parsed.0 && !parsed.1.is_empty(), "{}", parsed.2);
+    let entries = cache.join("damo-trace/converted");
+    let entry = std::fs::read_dir(&entries).unwrap().next().expect("the first report stored a copy").unwrap().path();
+    for report in [&["wss"][..], &["times", "--access_rate", "50%", "100%"], &["nr_regions"], &["record_info"]] {
+        let streamed = run_cached(report, true, Some("4M"));
+        assert!(streamed.0, "report {report:?} streams the cached copy within 4 MB: {}", streamed.2);
+        let loaded = run_cached(report, false, None);
+        assert_eq!(streamed, loaded, "report {report:?}: streamed from the cache (left) and loaded whole (right) differ");
+        let (ok, _, err) = run_cached(report, false, Some("4M"));
+        assert!(!ok && err.contains("memory limit"), "report {report:?} loaded whole must not fit in 4 MB: {err}");
+    }
+    // A copy cut short (as by a disk fault): one clear error, the copy gone, then parsed again.
+    let copy = std::fs::read(&entry).unwrap();
+    std::fs::write(&entry, &copy[..copy.len() / 2]).unwrap();
+    let damaged = run_cached(&["wss"], true, None);
+    assert!(!damaged.0 && damaged.2.contains("cached copy is damaged and was removed") && damaged.2.lines().count() == 1, "{:?}", damaged);
+    assert!(!entry.exists(), "the damaged copy is removed");
+    assert_eq!(run_cached(&["wss"], true, None), parsed, "the next report parses the file again");
+}

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use damo_record::{budget::Meter, load, model::Record, native, units};
+use damo_record::{budget::Meter, cache, load, model::Record, native, units};
 use damo_report::{
     accumulate::{self, Accumulate},
     filter::RecordFilter,
@@ -60,15 +60,33 @@ pub fn accumulate(path: &Path, rest: native::Rest, acc: &mut impl Accumulate) ->
     if streams(path) {
         return stream(path, rest, acc, true);
     }
-    let record = load_record(path)?;
+    let record = match no_stream() {
+        true => load_record(path)?,
+        // A big damo file read before streams from its cached native copy.
+        false => match cache::open(path)? {
+            cache::Opened::Cached(file) => {
+                let end = native::stream(file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
+                if end.damaged_at.is_some() || !end.complete {
+                    cache::discard(path);
+                    bail!("{}: its cached copy is damaged and was removed: run the report again to parse the file", path.display());
+                }
+                return Ok(end.rest);
+            }
+            cache::Opened::Loaded(loaded) => warn_damage(path, *loaded).0,
+        },
+    };
     accumulate::feed(&record, acc);
     Ok(record)
+}
+
+fn no_stream() -> bool {
+    std::env::var_os(NO_STREAM_ENV).is_some_and(|v| v == "1")
 }
 
 /// Whether [`accumulate`] streams the record at `path` (a damo-trace record, streaming not
 /// turned off).
 pub fn streams(path: &Path) -> bool {
-    std::env::var_os(NO_STREAM_ENV).is_none_or(|v| v != "1") && load::sniff_file(path) == Some(load::Format::Native)
+    !no_stream() && load::sniff_file(path) == Some(load::Format::Native)
 }
 
 /// Streams the damo-trace record at `path` into `acc`, as [`accumulate`] does; a damaged
@@ -85,12 +103,17 @@ pub fn stream(path: &Path, rest: native::Rest, acc: &mut impl Accumulate, warn: 
 /// [`load_record`], and whether the record was damo's perf_script (whose snapshot times
 /// damo's heatmap reads differently).
 pub fn load_with_format(path: &Path) -> Result<(Record, bool)> {
-    let loaded = damo_record::cache::load(path)?;
+    Ok(warn_damage(path, cache::load(path)?))
+}
+
+/// The record loaded from `path` (a damaged tail reported on stderr), and whether it was
+/// damo's perf_script.
+fn warn_damage(path: &Path, loaded: load::Loaded) -> (Record, bool) {
     if let Some(damage) = loaded.damage {
         eprintln!("damo-trace: warning: {}: {damage}", path.display());
     }
-    let perf = loaded.format == damo_record::load::Format::Damo(damo_record::damo::DamoFormat::PerfScript);
-    Ok((loaded.record, perf))
+    let perf = loaded.format == load::Format::Damo(damo_record::damo::DamoFormat::PerfScript);
+    (loaded.record, perf)
 }
 
 /// The stack-sample reports' inputs: the record, where its binaries are, and damo's record

@@ -35,6 +35,9 @@ const REPORTS: &[(&str, &[&str])] = &[
     ("heatmap --draw_range hottest --output raw", &["heatmap", "--draw_range", "hottest", "--output", "raw"]),
     // Two passes: the guide, the maps.
     ("heatmap --draw_range all", &["heatmap", "--draw_range", "all"]),
+    // The default, three passes: the guide and each target's busiest region, the chosen
+    // target's hot bands, the maps.
+    ("heatmap --output raw (hot bands)", &["heatmap", "--output", "raw"]),
     ("access (last snapshot)", &["access", "--snapshot_idx", LAST_SNAPSHOT, LAST_SNAPSHOT]),
 ];
 
