@@ -280,15 +280,21 @@ mod tests {
             let resol = (1 + rng.below(40) as usize, 1 + rng.below(60) as usize);
             let Ok(empty) = Grid::new((Num::Int(t0), Num::Int(t1)), (Num::Int(a0), Num::Int(a1)), resol, "hz") else { continue };
             assert!(IntMap::of(&empty).is_some(), "case {case}: the integer path is taken");
-            let (mut fast, mut reference) = (empty.clone(), empty);
             let src = Source::new(&target, false);
-            fast.add_sources(std::slice::from_ref(&src));
-            reference.add_sources_general(&[src]);
-            let bits = |g: &Grid| g.heats.iter().map(|h| h.map(f64::to_bits)).collect::<Vec<_>>();
-            assert_eq!(bits(&fast), bits(&reference), "case {case}: {resol:?} cells of [{t0}, {t1}) x [{a0}, {a1})");
-            filled += usize::from(fast.heats.iter().any(Option::is_some));
+            filled += usize::from(fast_path_is_exact(empty, src, || format!("case {case}: {resol:?} cells of [{t0}, {t1}) x [{a0}, {a1})")));
         }
         assert!(filled > 150, "only {filled} maps got heat");
+    }
+
+    /// Fills `empty` from `src` by the fast path and by the exact one, asserts the two agree
+    /// bit for bit (`what` says which case), and says whether any cell got heat.
+    fn fast_path_is_exact(empty: Grid, src: Source, what: impl Fn() -> String) -> bool {
+        let (mut fast, mut reference) = (empty.clone(), empty);
+        fast.add_sources(std::slice::from_ref(&src));
+        reference.add_sources_general(&[src]);
+        let bits = |g: &Grid| g.heats.iter().map(|h| h.map(f64::to_bits)).collect::<Vec<_>>();
+        assert_eq!(bits(&fast), bits(&reference), "{}", what());
+        fast.heats.iter().any(Option::is_some)
     }
 
     #[test]
@@ -310,12 +316,7 @@ mod tests {
             let resol = (1 + rng.below(40) as usize, 1 + rng.below(60) as usize);
             let Ok(empty) = Grid::new((Num::Float(t0), Num::Float(t1)), (Num::Int(a0), Num::Int(a1)), resol, "samples") else { continue };
             assert!(IntMap::of(&empty).is_some(), "case {case}: the row path is taken");
-            let (mut fast, mut reference) = (empty.clone(), empty);
-            fast.add_sources(std::slice::from_ref(&src));
-            reference.add_sources_general(&[src]);
-            let bits = |g: &Grid| g.heats.iter().map(|h| h.map(f64::to_bits)).collect::<Vec<_>>();
-            assert_eq!(bits(&fast), bits(&reference), "case {case}: {resol:?} cells of [{t0}, {t1}) x [{a0}, {a1})");
-            filled += usize::from(fast.heats.iter().any(Option::is_some));
+            filled += usize::from(fast_path_is_exact(empty, src, || format!("case {case}: {resol:?} cells of [{t0}, {t1}) x [{a0}, {a1})")));
         }
         assert!(filled > 150, "only {filled} maps got heat");
     }
