@@ -44,9 +44,17 @@ pub struct SnapshotAssembler {
     pending: HashMap<TargetKey, Pending>,
     /// Incomplete snapshots thrown away because a new one started (events were lost).
     pub incomplete: u64,
+    /// The kdamonds ran before the recorder attached (`record --observe`): a target's first
+    /// events may be the tail of a snapshot it reported before, which is dropped, not counted.
+    joined_running: bool,
 }
 
 impl SnapshotAssembler {
+    /// For kdamonds that were already running when the tracepoint was attached.
+    pub fn joining_running() -> Self {
+        Self { joined_running: true, ..Self::default() }
+    }
+
     /// Adds one event; returns the snapshot it completed, if any.
     pub fn push(&mut self, event: &RegionEvent) -> Option<(TargetKey, Snapshot)> {
         let key = TargetKey::target(event.kdamond_pid, event.target_id);
@@ -55,7 +63,8 @@ impl SnapshotAssembler {
         // of the previous one was lost.
         let restarts = !pending.regions.is_empty() && (pending.nr_regions != event.nr_regions || pending.regions.last().is_some_and(|r| r.start >= event.start));
         if restarts {
-            self.incomplete += 1;
+            let joined_mid_snapshot = self.joined_running && pending.prev_end_ns.is_none();
+            self.incomplete += u64::from(!joined_mid_snapshot);
             pending.regions.clear();
         }
         pending.nr_regions = event.nr_regions;
@@ -163,6 +172,22 @@ mod tests {
         asm.push(&event(0, 3, 4096, 50));
         let (_, snap) = asm.push(&event(0, 3, 8192, 50)).expect("complete after the loss");
         assert_eq!(snap.regions.len(), 3);
+    }
+
+    /// Attached to a running kdamond in the middle of its report: the first events are a
+    /// snapshot's tail. Dropped, and not a loss; a tail lost later still is.
+    #[test]
+    fn joining_a_running_kdamond_mid_snapshot_is_not_a_loss() {
+        let mut asm = SnapshotAssembler::joining_running();
+        assert!(asm.push(&event(0, 3, 8192, 1)).is_none());
+        assert!(asm.push(&event(0, 3, 0, 50)).is_none());
+        assert_eq!(asm.incomplete, 0);
+        asm.push(&event(0, 3, 4096, 50));
+        let (_, snap) = asm.push(&event(0, 3, 8192, 50)).expect("the first whole snapshot");
+        assert_eq!(snap.regions.len(), 3);
+        asm.push(&event(0, 3, 0, 100));
+        assert!(asm.push(&event(0, 3, 0, 150)).is_none());
+        assert_eq!(asm.incomplete, 1, "a tail lost after the first snapshot is counted");
     }
 
     fn tried(scheme_idx: u32, start: u64, ts_ns: u64) -> SchemeRegionEvent {

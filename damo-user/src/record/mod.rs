@@ -184,6 +184,10 @@ pub fn run_until(plan: &Plan, output: &mut dyn RecordOutput, stop: impl std::fut
     let started = Instant::now();
     let cpu_before = cpu_time();
     let mut sink = RecordingSink::new(output, started, plan.schemes_target_regions);
+    if plan.start_damon.is_none() {
+        // Kdamonds started before the tracepoint was attached: observed mid-report.
+        sink.joins_running_kdamonds();
+    }
     // Mappings are recorded as they happen from before the command runs, so processes that
     // exit before the collector reads their samples are still normalized.
     // DAMO_TRACE_MAPPINGS=proc reads /proc instead, to compare the two (docs/mappings.md).

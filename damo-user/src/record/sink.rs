@@ -68,6 +68,12 @@ impl<'a> RecordingSink<'a> {
         }
     }
 
+    /// The kdamonds were running before the recorder attached (`--observe`): a target's first
+    /// events may be the tail of a snapshot, not a loss.
+    pub fn joins_running_kdamonds(&mut self) {
+        self.assembler = SnapshotAssembler::joining_running();
+    }
+
     /// Normalizes stacks from side-band records: `pid` (a target not yet running anything
     /// of its own, or a running one) and, with `follow_children`, the children it forks.
     pub fn track(&mut self, sideband: Sideband, pid: u32, follow_children: bool) -> Result<()> {
