@@ -204,7 +204,11 @@ fn a_cached_damo_file_streams_from_its_native_copy() {
     assert!(parsed.0 && !parsed.1.is_empty(), "{}", parsed.2);
     let entries = cache.join("damo-trace/converted");
     let entry = std::fs::read_dir(&entries).unwrap().next().expect("the first report stored a copy").unwrap().path();
-    for report in [&["wss"][..], &["times", "--access_rate", "50%", "100%"], &["nr_regions"], &["record_info"]] {
+    // The heatmaps read it in several passes; damo starts a perf-script trace's first
+    // snapshot where the whole trace says (the mean duration before its end).
+    let heatmaps: [&[&str]; 4] =
+        [&["heatmap", "--output", "raw"], &["heatmap", "--output", "raw", "--draw_range", "all"], &["heatmap", "--output", "raw", "--draw_range", "hottest"], &["heatmap", "--guide"]];
+    for report in [&["wss"][..], &["times", "--access_rate", "50%", "100%"], &["nr_regions"], &["record_info"]].into_iter().chain(heatmaps) {
         let streamed = run_cached(report, true, Some("4M"));
         assert!(streamed.0, "report {report:?} streams the cached copy within 4 MB: {}", streamed.2);
         let loaded = run_cached(report, false, None);

@@ -2,13 +2,13 @@
 //! contiguous address ranges, with how hot each is. It also picks the default ranges.
 
 use damo_record::{
-    model::{Region, Snapshot, TargetRecord},
+    model::{Intervals, Region, Snapshot, TargetRecord},
     units::{format_sz, format_time_ns},
 };
 
 use super::{
     pynum::Num,
-    source::{age, Source},
+    source::{age, perf_script_first_start, Source},
 };
 use crate::accumulate::Accumulate;
 
@@ -114,6 +114,12 @@ struct Building {
     start_time: Num,
     end_time: Num,
     coverage: Coverage,
+    /// What [`GuideBuilder::redate_perf_script`] needs: the snapshot count, the first one's
+    /// end and oldest region, and the target's intervals.
+    count: usize,
+    first_end: u64,
+    first_longest_age: i128,
+    intervals: Option<Intervals>,
 }
 
 /// Builds the guides (without heats) a snapshot at a time, from a record in memory or
@@ -131,13 +137,36 @@ impl GuideBuilder {
         let g = match self.building.iter().position(|b| b.key == k) {
             Some(p) => &mut self.building[p],
             None => {
-                self.building.push(Building { key: k, first_target: index, start_time: oldest_monitor_time(start, target, snap), end_time: Num::Int(0), coverage: Coverage::default() });
+                let first_longest_age = longest_age(snap);
+                let start_time = oldest_monitor_time(start, target.intervals, first_longest_age);
+                let (end_time, coverage) = (Num::Int(0), Coverage::default());
+                self.building.push(Building { key: k, first_target: index, start_time, end_time, coverage, count: 0, first_end: snap.end_ns, first_longest_age, intervals: target.intervals });
                 self.building.last_mut().expect("just pushed")
             }
         };
         self.shared |= g.first_target != index;
+        g.count += 1;
         g.end_time = Num::Int(i128::from(snap.end_ns));
         g.coverage.add(&snap.regions);
+    }
+
+    /// For a streamed damo perf-script copy, once every snapshot is in: damo starts a
+    /// target's first snapshot the mean snapshot duration before its end
+    /// ([`super::source::Source::new`]), so the guides' start times move there. Gives each
+    /// guide's first target and that start.
+    pub fn redate_perf_script(&mut self) -> Vec<(usize, f64)> {
+        let mut starts = Vec::new();
+        for b in &mut self.building {
+            let last_end = match b.end_time {
+                Num::Int(t) => u64::try_from(t).unwrap_or(0),
+                Num::Float(_) => continue,
+            };
+            if let Some(f) = perf_script_first_start(b.first_end, last_end, b.count) {
+                b.start_time = oldest_monitor_time(Num::Float(f), b.intervals, b.first_longest_age);
+                starts.push((b.first_target, f));
+            }
+        }
+        starts
     }
 
     /// Whether two targets share a guide: their snapshots then count in the order they came
@@ -243,14 +272,16 @@ pub fn guides(sources: &[Source]) -> Vec<Guide> {
         .collect()
 }
 
-fn oldest_monitor_time(start: Num, target: &TargetRecord, snap: &Snapshot) -> Num {
-    match target.intervals {
+fn oldest_monitor_time(start: Num, intervals: Option<Intervals>, longest_age: i128) -> Num {
+    match intervals {
         None => start,
-        Some(iv) => {
-            let longest = snap.regions.iter().map(age).fold(0, i128::max);
-            start.minus(Num::Int(longest * i128::from(iv.aggr_us) * 1000))
-        }
+        Some(iv) => start.minus(Num::Int(longest_age * i128::from(iv.aggr_us) * 1000)),
     }
+}
+
+/// The age of a snapshot's oldest region, in aggregation intervals.
+fn longest_age(snap: &Snapshot) -> i128 {
+    snap.regions.iter().map(age).fold(0, i128::max)
 }
 
 /// Whether the closed ranges are sorted by start with non-decreasing ends, so the ones

@@ -12,6 +12,9 @@ pub struct Maps {
     grids: Vec<(Grid, Option<IntMap>)>,
     /// Where the snapshot added last ended: damo clips the next one's time there.
     last_end: Option<u64>,
+    /// Where damo starts the first snapshot streamed in, when not where it says (a
+    /// perf-script trace's: [`super::source::Source::new`]).
+    first_start: Option<f64>,
 }
 
 impl Maps {
@@ -25,7 +28,13 @@ impl Maps {
                 Ok((grid, int_map))
             })
             .collect::<Result<_, HeatmapError>>()?;
-        Ok(Maps { guide: guide.clone(), grids, last_end: None })
+        Ok(Maps { guide: guide.clone(), grids, last_end: None, first_start: None })
+    }
+
+    /// Streamed maps of a perf-script trace: the first snapshot starts at `start`.
+    pub fn first_starting_at(mut self, start: Option<f64>) -> Self {
+        self.first_start = start;
+        self
     }
 
     /// Adds a snapshot of the guide's target, which starts at `start` as damo sees it.
@@ -51,7 +60,11 @@ impl Maps {
 impl Accumulate for Maps {
     fn push(&mut self, _index: usize, target: &TargetRecord, snapshot: &Snapshot) {
         if self.draws(target) {
-            self.add(Num::Int(i128::from(snapshot.start_ns)), snapshot, target.intervals);
+            let start = match self.first_start.take() {
+                Some(f) if self.last_end.is_none() => Num::Float(f),
+                _ => Num::Int(i128::from(snapshot.start_ns)),
+            };
+            self.add(start, snapshot, target.intervals);
         }
     }
 }

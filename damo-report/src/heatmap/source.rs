@@ -18,11 +18,10 @@ impl<'a> Source<'a> {
     /// A record read from a file; `from_perf_script` when it came from a perf-script trace.
     pub fn new(target: &'a TargetRecord, from_perf_script: bool) -> Self {
         let s = &target.snapshots;
-        let first_start = (from_perf_script && s.len() >= 2).then(|| {
-            let (first, last) = (s[0].end_ns, s[s.len() - 1].end_ns);
-            let mean = (last - first) as f64 / (s.len() - 1) as f64;
-            first as f64 - mean
-        });
+        let first_start = match (from_perf_script, s.first(), s.last()) {
+            (true, Some(first), Some(last)) => perf_script_first_start(first.end_ns, last.end_ns, s.len()),
+            _ => None,
+        };
         Source { target, first_start }
     }
 
@@ -37,6 +36,15 @@ impl<'a> Source<'a> {
     pub fn snapshots(&self) -> &'a [Snapshot] {
         &self.target.snapshots
     }
+}
+
+/// damo's start of a perf-script target's first snapshot: the mean snapshot duration before
+/// its end (`count` snapshots, the first and last ending at `first_end` and `last_end`).
+pub fn perf_script_first_start(first_end: u64, last_end: u64, count: usize) -> Option<f64> {
+    (count >= 2).then(|| {
+        let mean = last_end.wrapping_sub(first_end) as f64 / (count - 1) as f64;
+        first_end as f64 - mean
+    })
 }
 
 /// Aggregation intervals a region kept its pattern (damo uses 0 for unknown ages here).

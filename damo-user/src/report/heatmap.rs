@@ -8,7 +8,7 @@
 //! Given damo's options (`--draw_range hottest` or `all`, `--address_range`), the output is
 //! damo's, byte for byte.
 
-use std::{io::Write, path::Path};
+use std::io::Write;
 
 use anyhow::{bail, Result};
 use damo_report::{
@@ -22,7 +22,7 @@ use damo_record::{
     native::Rest,
 };
 
-use super::options::{load_with_format, named, stream, streams, InputArgs};
+use super::options::{load_with_format, named, InputArgs, Passes, Streamed};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -114,11 +114,19 @@ fn group_address_ranges(flat: &[String]) -> Option<Vec<Vec<String>>> {
 }
 
 /// The record the maps are drawn from: loaded whole, or streamed from its file (a day of
-/// recording does not fit in memory) with its guides and the targets' band tallies from a
-/// first pass.
+/// recording does not fit in memory) with what a first pass found.
 enum Input {
     Loaded(Box<Record>, bool),
-    Streamed(Vec<Guide>, Vec<TargetRecord>, BandTally),
+    Streamed(Streamed, FirstPass),
+}
+
+/// A streamed record's first pass: its guides, its targets (without snapshots), their band
+/// tallies, and where damo starts each target's first snapshot when not where it says.
+struct FirstPass {
+    guides: Vec<Guide>,
+    targets: Vec<TargetRecord>,
+    tally: BandTally,
+    first_starts: Vec<(usize, f64)>,
 }
 
 impl Input {
@@ -127,12 +135,17 @@ impl Input {
     /// are drawn in target order, not the file's).
     fn read(args: &Args) -> Result<Input> {
         let path = &args.input.input;
-        if streams(path) && (args.guide || args.guide_human || !args.sort_temperature) {
+        if args.guide || args.guide_human || !args.sort_temperature {
+            let mut src = match Passes::open(path)? {
+                Passes::Stream(src) => src,
+                Passes::Loaded(record, perf) => return Ok(Input::Loaded(record, perf)),
+            };
             let mut first = (GuideBuilder::default(), BandTally::default());
-            let rest = stream(path, Rest::Drop, &mut first, true)?;
-            let (guides, tally) = first;
+            let rest = src.pass(Rest::Drop, &mut first, true)?;
+            let (mut guides, tally) = first;
             if !guides.shared() {
-                return Ok(Input::Streamed(guides.finish(), rest.targets, tally));
+                let first_starts = if src.perf_script() { guides.redate_perf_script() } else { Vec::new() };
+                return Ok(Input::Streamed(src, FirstPass { guides: guides.finish(), targets: rest.targets, tally, first_starts }));
             }
         }
         let (record, perf) = load_with_format(path)?;
@@ -142,28 +155,30 @@ impl Input {
 
 /// Points `request` at the hot bands of a streamed record: a pass over the file for the
 /// chosen target's hot regions.
-fn at_streamed_bands(path: &Path, targets: &[TargetRecord], tally: &BandTally, request: &mut Request) -> Result<()> {
-    let Some(index) = request.band_target(targets, |i| tally.snapshots(i)) else { return Ok(()) };
-    let Some(builder) = BandBuilder::new(tally.busiest(index)) else { return Ok(()) };
+fn at_streamed_bands(src: &mut Streamed, first: &FirstPass, request: &mut Request) -> Result<()> {
+    let Some(index) = request.band_target(&first.targets, |i| first.tally.snapshots(i)) else { return Ok(()) };
+    let Some(builder) = BandBuilder::new(first.tally.busiest(index)) else { return Ok(()) };
     let mut bands = TargetBands { index, builder };
-    stream(path, Rest::Drop, &mut bands, false)?;
-    request.at_bands(&targets[index], &bands.builder.finish(MAX_BANDS));
+    src.pass(Rest::Drop, &mut bands, false)?;
+    request.at_bands(&first.targets[index], &bands.builder.finish(MAX_BANDS));
     Ok(())
 }
 
 /// The maps of a streamed record: the guide's heats (when the ranges depend on them) and
 /// then the maps, each a pass over the file.
-fn build_streamed(path: &Path, guides: &[Guide], targets: &[TargetRecord], request: &Request) -> Result<Vec<Grid>> {
-    let heat_unit = heatmap::heat_unit(targets)?;
-    let mut guide = heatmap::choose_guide(guides, request)?;
+fn build_streamed(src: &mut Streamed, first: &FirstPass, request: &Request) -> Result<Vec<Grid>> {
+    let heat_unit = heatmap::heat_unit(&first.targets)?;
+    let mut guide = heatmap::choose_guide(&first.guides, request)?;
     if heatmap::needs_heats(request) {
         let mut heats = HeatAdder::new(guide);
-        stream(path, Rest::Drop, &mut heats, false)?;
+        src.pass(Rest::Drop, &mut heats, false)?;
         guide = heats.finish();
     }
     let (time, addrs) = heatmap::ranges_of(&guide, request)?;
-    let mut maps = Maps::new(&guide, time, addrs, request.resol, heat_unit)?;
-    stream(path, Rest::Drop, &mut maps, false)?;
+    let drawn = first.targets.iter().position(|t| guide.matches(t));
+    let first_start = first.first_starts.iter().find(|(i, _)| Some(*i) == drawn).map(|&(_, f)| f);
+    let mut maps = Maps::new(&guide, time, addrs, request.resol, heat_unit)?.first_starting_at(first_start);
+    src.pass(Rest::Drop, &mut maps, false)?;
     Ok(maps.finish())
 }
 
@@ -174,11 +189,11 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.df_passed {
         bail!("--df_passed is not supported: the record does not keep DAMOS filter-passed sizes");
     }
-    let input = Input::read(&args)?;
+    let mut input = Input::read(&args)?;
     if args.guide || args.guide_human {
         let text = match &input {
             Input::Loaded(record, perf) => heatmap::guide_text(record, *perf, args.guide),
-            Input::Streamed(guides, ..) => heatmap::guides_text(guides, args.guide),
+            Input::Streamed(_, first) => heatmap::guides_text(&first.guides, args.guide),
         };
         out.write_all(text.as_bytes())?;
         return Ok(());
@@ -206,12 +221,12 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
         sort_temperature: args.sort_temperature.then_some((freq_w, age_w)),
     };
     let at_bands = args.draw_range == Draw::Bands && args.address_range.is_empty() && !args.sort_temperature;
-    let maps = match &input {
-        Input::Streamed(guides, targets, tally) => {
+    let maps = match &mut input {
+        Input::Streamed(src, first) => {
             if at_bands {
-                at_streamed_bands(&args.input.input, targets, tally, &mut request)?;
+                at_streamed_bands(src, first, &mut request)?;
             }
-            build_streamed(&args.input.input, guides, targets, &request)?
+            build_streamed(src, first, &request)?
         }
         Input::Loaded(record, perf) => {
             if at_bands {

@@ -64,14 +64,7 @@ pub fn accumulate(path: &Path, rest: native::Rest, acc: &mut impl Accumulate) ->
         true => load_record(path)?,
         // A big damo file read before streams from its cached native copy.
         false => match cache::open(path)? {
-            cache::Opened::Cached(file) => {
-                let end = native::stream(file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
-                if end.damaged_at.is_some() || !end.complete {
-                    cache::discard(path);
-                    bail!("{}: its cached copy is damaged and was removed: run the report again to parse the file", path.display());
-                }
-                return Ok(end.rest);
-            }
+            cache::Opened::Cached(file) => return stream_cached(path, file, rest, acc),
             cache::Opened::Loaded(loaded) => warn_damage(path, *loaded).0,
         },
     };
@@ -87,6 +80,83 @@ fn no_stream() -> bool {
 /// turned off).
 pub fn streams(path: &Path) -> bool {
     !no_stream() && load::sniff_file(path) == Some(load::Format::Native)
+}
+
+/// A record a report reads in several passes: a damo-trace record streamed from its file, a
+/// damo file streamed from its cached native copy, or one loaded whole.
+pub enum Passes {
+    Stream(Streamed),
+    /// The record and whether it was damo's perf_script.
+    Loaded(Box<Record>, bool),
+}
+
+/// A record streamed pass after pass, never held whole.
+pub struct Streamed {
+    path: PathBuf,
+    /// Whether it is the cached native copy of a damo file.
+    cached: bool,
+    /// The copy, open for the first pass (later ones open it again).
+    first: Option<std::fs::File>,
+    perf_script: bool,
+}
+
+impl Passes {
+    /// How the record at `path` is read: streamed unless it is a damo file parsed here for
+    /// the first time (that parse caches a native copy the next report streams), or
+    /// streaming is turned off.
+    pub fn open(path: &Path) -> Result<Passes> {
+        if streams(path) {
+            return Ok(Passes::Stream(Streamed { path: path.to_owned(), cached: false, first: None, perf_script: false }));
+        }
+        if no_stream() {
+            let (record, perf) = load_with_format(path)?;
+            return Ok(Passes::Loaded(Box::new(record), perf));
+        }
+        match cache::open(path)? {
+            cache::Opened::Cached(file) => {
+                let perf_script = load::sniff_file(path) == Some(load::Format::Damo(damo_record::damo::DamoFormat::PerfScript));
+                Ok(Passes::Stream(Streamed { path: path.to_owned(), cached: true, first: Some(file), perf_script }))
+            }
+            cache::Opened::Loaded(loaded) => {
+                let (record, perf) = warn_damage(path, *loaded);
+                Ok(Passes::Loaded(Box::new(record), perf))
+            }
+        }
+    }
+}
+
+impl Streamed {
+    /// Whether the record is damo's perf_script (whose snapshot times damo's heatmap reads
+    /// differently).
+    pub fn perf_script(&self) -> bool {
+        self.perf_script
+    }
+
+    /// One pass: every snapshot into `acc`, as [`accumulate`] feeds them; the record less its
+    /// snapshots back. A damaged tail is reported when `warn` (once per report).
+    pub fn pass(&mut self, rest: native::Rest, acc: &mut impl Accumulate, warn: bool) -> Result<Record> {
+        if !self.cached {
+            return stream(&self.path, rest, acc, warn);
+        }
+        let file = match self.first.take() {
+            Some(file) => file,
+            None => match cache::open(&self.path)? {
+                cache::Opened::Cached(file) => file,
+                cache::Opened::Loaded(_) => bail!("{}: its cached copy went away between passes: run the report again", self.path.display()),
+            },
+        };
+        stream_cached(&self.path, file, rest, acc)
+    }
+}
+
+/// Streams the cached native copy of the damo file at `path`; a damaged copy is removed.
+fn stream_cached(path: &Path, file: std::fs::File, rest: native::Rest, acc: &mut impl Accumulate) -> Result<Record> {
+    let end = native::stream(file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
+    if end.damaged_at.is_some() || !end.complete {
+        cache::discard(path);
+        bail!("{}: its cached copy is damaged and was removed: run the report again to parse the file", path.display());
+    }
+    Ok(end.rest)
 }
 
 /// Streams the damo-trace record at `path` into `acc`, as [`accumulate`] does; a damaged
