@@ -470,8 +470,8 @@ fn convert_target(mut t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoEr
     let snapshots = std::mem::take(&mut t.snapshots.0);
     let (mut target, mut info) = convert_head(t)?;
     target.snapshots.reserve(snapshots.len());
-    for s in snapshots {
-        convert_snapshot(s, &mut target, &mut info)?;
+    for mut s in snapshots {
+        convert_snapshot(&mut s, &mut target, &mut info)?;
     }
     Ok((target, info))
 }
@@ -516,11 +516,23 @@ fn convert_head(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError> {
 }
 
 /// Adds snapshot `s` to `target` (its DAMOS details to `info`), unless it is damo's fake one.
-fn convert_snapshot(s: JsonSnapshot, target: &mut TargetRecord, info: &mut DamosInfo) -> Result<(), DamoError> {
+/// Converts `s` into `target` and `info`, draining its regions (the scanner reuses their list:
+/// a new one per snapshot left holes in the heap that the next snapshot's list did not fit,
+/// and the fresh pages cost more than the parse).
+fn convert_snapshot(s: &mut JsonSnapshot, target: &mut TargetRecord, info: &mut DamosInfo) -> Result<(), DamoError> {
     let intervals = target.intervals;
-    let stats = s
-        .damos_stats
-        .map(|d| [d.nr_tried.0, d.sz_tried.0, d.nr_applied.0, d.sz_applied.0, d.sz_ops_filter_passed.0, d.qt_exceeds.0, d.nr_snapshots.map_or(0, |n| n.0), d.max_nr_snapshots.map_or(0, |n| n.0)]);
+    let stats = s.damos_stats.as_ref().map(|d| {
+        [
+            d.nr_tried.0,
+            d.sz_tried.0,
+            d.nr_applied.0,
+            d.sz_applied.0,
+            d.sz_ops_filter_passed.0,
+            d.qt_exceeds.0,
+            d.nr_snapshots.as_ref().map_or(0, |n| n.0),
+            d.max_nr_snapshots.as_ref().map_or(0, |n| n.0),
+        ]
+    });
     // Every damo record has `sz_filter_passed`, mostly "0 B": a missing entry reads as 0,
     // so plain records keep none and stay cheap (and cacheable).
     let mut sz_filter_passed: Vec<(u64, u64)> =
@@ -529,18 +541,24 @@ fn convert_snapshot(s: JsonSnapshot, target: &mut TargetRecord, info: &mut Damos
     if stats.is_some() || !sz_filter_passed.is_empty() {
         info.snapshots.push(DamosSnapshotInfo { end_ns: s.end_time.0, stats, sz_filter_passed });
     }
-    let regions = s.regions.0.into_iter().map(|r| convert_region(r, intervals)).collect::<Result<Vec<_>, _>>()?;
-    if is_fake(&regions) {
+    let mut regions = Vec::with_capacity(s.regions.0.len());
+    let mut marked = false;
+    for r in s.regions.0.drain(..) {
+        let (region, fake) = convert_region(r, intervals)?;
+        marked |= fake;
+        regions.push(region);
+    }
+    if is_fake(&regions, marked) {
         return Ok(());
     }
     let end_ns = s.end_time.0;
-    target.snapshots.push(Snapshot { start_ns: s.start_time.map_or(end_ns, |f| f.0), end_ns, regions: regions.into_iter().map(|(r, _)| r).collect(), total_bytes: s.total_bytes.map(|f| f.0) });
+    target.snapshots.push(Snapshot { start_ns: s.start_time.as_ref().map_or(end_ns, |f| f.0), end_ns, regions, total_bytes: s.total_bytes.as_ref().map(|f| f.0) });
     Ok(())
 }
 
-/// damo's fake snapshot (one `0-0` region with -1 counts) only carries a start time.
-fn is_fake(regions: &[(Region, bool)]) -> bool {
-    matches!(regions, [(r, true)] if r.start == 0 && r.end == 0)
+/// damo's fake snapshot (one `0-0` region with -1 counts, `marked`) only carries a start time.
+fn is_fake(regions: &[Region], marked: bool) -> bool {
+    matches!(regions, [r] if marked && r.start == 0 && r.end == 0)
 }
 
 /// The region, and whether it is damo's fake marker.

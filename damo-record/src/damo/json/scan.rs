@@ -49,7 +49,7 @@ const MAX_DEPTH: usize = 64;
 /// Reads a record from `blocks` of JSON, handing each block to `spent` once read, charging
 /// `meter`.
 pub fn read<B: AsRef<[u8]> + Default>(blocks: impl Iterator<Item = io::Result<B>>, spent: impl FnMut(B), meter: &mut Meter) -> Scan<Record> {
-    let mut s = Scanner { input: Input { blocks, spent, block: B::default(), pos: 0, failed: false }, meter, text: Vec::new(), last_regions: 0, layout: None };
+    let mut s = Scanner { input: Input { blocks, spent, block: B::default(), pos: 0, failed: false }, meter, text: Vec::new(), region_list: Vec::new(), layout: None };
     let mut record = Record::default();
     let mut damos = Vec::new();
     s.input.expect(b'[')?;
@@ -481,8 +481,8 @@ struct Scanner<'m, I, B, S> {
     meter: &'m mut Meter,
     /// A target's or snapshot's members besides its list, as JSON text for serde.
     text: Vec<u8>,
-    /// The last snapshot's regions: the next one's are about as many.
-    last_regions: usize,
+    /// The list a snapshot's regions are read into, emptied by their conversion and reused.
+    region_list: Vec<JsonRegion>,
     /// damo's region layout at the depth regions were last read.
     layout: Option<RegionLayout>,
 }
@@ -595,12 +595,12 @@ impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Scanner<'_,
         loop {
             self.charge::<JsonSnapshot>()?;
             self.input.expect(b'{')?;
-            let mut regions = Vec::with_capacity(self.last_regions);
+            let mut regions = std::mem::take(&mut self.region_list);
             self.members(b"regions", |s| s.regions(&mut regions))?;
-            self.last_regions = regions.len();
             let mut snapshot: JsonSnapshot = self.parse_text::<_, JsonRegion>("regions", true)?;
             snapshot.regions = Charged(regions);
-            convert_snapshot(snapshot, target, info).map_err(|_| Stop::Unexpected)?;
+            convert_snapshot(&mut snapshot, target, info).map_err(|_| Stop::Unexpected)?;
+            self.region_list = std::mem::take(&mut snapshot.regions.0);
             match self.input.token()? {
                 b',' => {}
                 b']' => return self.charge::<JsonSnapshot>(),
