@@ -42,10 +42,15 @@ use crate::{
 pub const MIN_SIZE: u64 = 8 << 20;
 pub const MAX_ENTRIES: usize = 16;
 
-/// Like [`load::load`], through the cache for big damo files.
+/// Like [`load::load`], through the cache for big damo files. A cached copy that does not
+/// read whole is parsed again (and stored again).
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let Some((dir, name)) = lookup(path) else { return load::load(path) };
-    if let Some(data) = dir.open_entry(&name).and_then(|mut f| read_all(&mut f)) {
+    let copy = match open(path)? {
+        Opened::Cached(copy) => copy,
+        Opened::Loaded(loaded) => return Ok(*loaded),
+    };
+    let CachedCopy { mut file, dir, name } = copy;
+    if let Some(data) = read_all(&mut file) {
         if let Ok(read) = native::read(&data) {
             if read.complete && read.damaged_at.is_none() {
                 // The format is the original file's: reports name what the user gave them.
@@ -60,26 +65,34 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 /// A big damo file as a one-pass report reads it: its cached native copy, open to stream
 /// (memory bounded by a snapshot, not by the record), or else loaded as [`load`] loads it.
 pub enum Opened {
-    Cached(std::fs::File),
+    Cached(CachedCopy),
     Loaded(Box<Loaded>),
 }
 
-/// [`Opened`] for `path`. A cached copy that turns out damaged as it streams is the caller's
-/// to [`discard`]: the cache writes its copies whole, by rename, so that takes a disk fault.
-pub fn open(path: &Path) -> Result<Opened, LoadError> {
-    let Some((dir, name)) = lookup(path) else { return load::load(path).map(|l| Opened::Loaded(Box::new(l))) };
-    match dir.open_entry(&name) {
-        Some(file) => Ok(Opened::Cached(file)),
-        None => load_and_store(path, &dir, &name).map(|l| Opened::Loaded(Box::new(l))),
+/// A cached native copy, open.
+pub struct CachedCopy {
+    pub file: std::fs::File,
+    dir: CacheDir,
+    name: String,
+}
+
+impl CachedCopy {
+    /// Removes the copy (the next report parses the file again): for one that turned out
+    /// damaged as it streamed. The cache writes its copies whole, by rename, so that takes a
+    /// disk fault. Only a regular file of ours is removed, as eviction removes them.
+    pub fn discard(self) {
+        if self.dir.open_entry(&self.name).is_some() {
+            let _ = rfs::unlinkat(&self.dir.fd, self.name.as_str(), AtFlags::empty());
+        }
     }
 }
 
-/// Removes the cached copy of `path` (the next report parses the file again).
-pub fn discard(path: &Path) {
-    if let Some((dir, name)) = lookup(path) {
-        if dir.open_entry(&name).is_some() {
-            let _ = rfs::unlinkat(&dir.fd, name.as_str(), AtFlags::empty());
-        }
+/// [`Opened`] for `path`: a damo file not cached yet is parsed, and its copy stored.
+pub fn open(path: &Path) -> Result<Opened, LoadError> {
+    let Some((dir, name)) = lookup(path) else { return load::load(path).map(|l| Opened::Loaded(Box::new(l))) };
+    match dir.open_entry(&name) {
+        Some(file) => Ok(Opened::Cached(CachedCopy { file, dir, name })),
+        None => load_and_store(path, &dir, &name).map(|l| Opened::Loaded(Box::new(l))),
     }
 }
 

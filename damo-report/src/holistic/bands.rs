@@ -74,9 +74,9 @@ impl BandBuilder {
                 start = s;
             }
         }
-        let touched: Vec<u64> = self.components.range(start..=end).map(|(&s, _)| s).collect();
-        for s in touched {
-            let (e, h) = self.components.remove(&s).expect("just listed");
+        // The components starting inside it, taken out one at a time (no list to allocate).
+        while let Some(s) = self.components.range(start..=end).next().map(|(&s, _)| s) {
+            let (e, h) = self.components.remove(&s).expect("just found");
             end = end.max(e);
             heat = heat.saturating_add(h);
         }

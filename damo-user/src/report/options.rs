@@ -64,7 +64,7 @@ pub fn accumulate(path: &Path, rest: native::Rest, acc: &mut impl Accumulate) ->
         true => load_record(path)?,
         // A big damo file read before streams from its cached native copy.
         false => match cache::open(path)? {
-            cache::Opened::Cached(file) => return stream_cached(path, file, rest, acc),
+            cache::Opened::Cached(copy) => return stream_cached(path, copy, rest, acc),
             cache::Opened::Loaded(loaded) => warn_damage(path, *loaded).0,
         },
     };
@@ -96,7 +96,7 @@ pub struct Streamed {
     /// Whether it is the cached native copy of a damo file.
     cached: bool,
     /// The copy, open for the first pass (later ones open it again).
-    first: Option<std::fs::File>,
+    first: Option<cache::CachedCopy>,
     perf_script: bool,
 }
 
@@ -113,9 +113,9 @@ impl Passes {
             return Ok(Passes::Loaded(Box::new(record), perf));
         }
         match cache::open(path)? {
-            cache::Opened::Cached(file) => {
+            cache::Opened::Cached(copy) => {
                 let perf_script = load::sniff_file(path) == Some(load::Format::Damo(damo_record::damo::DamoFormat::PerfScript));
-                Ok(Passes::Stream(Streamed { path: path.to_owned(), cached: true, first: Some(file), perf_script }))
+                Ok(Passes::Stream(Streamed { path: path.to_owned(), cached: true, first: Some(copy), perf_script }))
             }
             cache::Opened::Loaded(loaded) => {
                 let (record, perf) = warn_damage(path, *loaded);
@@ -138,22 +138,22 @@ impl Streamed {
         if !self.cached {
             return stream(&self.path, rest, acc, warn);
         }
-        let file = match self.first.take() {
-            Some(file) => file,
+        let copy = match self.first.take() {
+            Some(copy) => copy,
             None => match cache::open(&self.path)? {
-                cache::Opened::Cached(file) => file,
+                cache::Opened::Cached(copy) => copy,
                 cache::Opened::Loaded(_) => bail!("{}: its cached copy went away between passes: run the report again", self.path.display()),
             },
         };
-        stream_cached(&self.path, file, rest, acc)
+        stream_cached(&self.path, copy, rest, acc)
     }
 }
 
 /// Streams the cached native copy of the damo file at `path`; a damaged copy is removed.
-fn stream_cached(path: &Path, file: std::fs::File, rest: native::Rest, acc: &mut impl Accumulate) -> Result<Record> {
-    let end = native::stream(file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
+fn stream_cached(path: &Path, copy: cache::CachedCopy, rest: native::Rest, acc: &mut impl Accumulate) -> Result<Record> {
+    let end = native::stream(&copy.file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
     if end.damaged_at.is_some() || !end.complete {
-        cache::discard(path);
+        copy.discard();
         bail!("{}: its cached copy is damaged and was removed: run the report again to parse the file", path.display());
     }
     Ok(end.rest)
