@@ -11,7 +11,7 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use super::{
     codec::get_varint,
-    reader::{check_header, checked_payload, framed_kind, Decoder},
+    reader::{check_header, checked_payload, framed_kind, starts_key_group, Decoder},
     snapshot::{self, Recent},
     ChunkKind, NativeError, CHUNK_HEADER_LEN, HEADER_LEN,
 };
@@ -47,29 +47,29 @@ pub enum Rest {
 /// Visits every snapshot of the record `input` holds, in file order: the target's index
 /// among the record's targets, the target (without snapshots) and the snapshot. What the
 /// reader holds is charged to `meter` and released when it is dropped.
-pub fn stream<R: Read>(input: R, meter: &mut Meter, rest: Rest, mut visit: impl FnMut(usize, &TargetRecord, &Snapshot)) -> Result<StreamEnd, NativeError> {
-    let mut src = Source { input: BufReader::with_capacity(BUFFER, input), pos: 0, error: None };
+pub fn stream<R: Read>(input: R, meter: &mut Meter, rest: Rest, visit: impl FnMut(usize, &TargetRecord, &Snapshot)) -> Result<StreamEnd, NativeError> {
+    stream_with(input, meter, rest, None, visit)
+}
+
+/// [`stream`] with `threads` decoding key groups (`None`: one per core; 1: the sequential
+/// reader).
+pub(super) fn stream_with<R: Read>(input: R, meter: &mut Meter, rest: Rest, threads: Option<usize>, mut visit: impl FnMut(usize, &TargetRecord, &Snapshot)) -> Result<StreamEnd, NativeError> {
+    let mut src = Source::new(BufReader::with_capacity(BUFFER, input), 0);
     let mut head = Vec::new();
     src.read_up_to(HEADER_LEN, &mut head);
     src.fail()?;
-    check_header(&head)?;
-    let mut state = Stream { decoder: Decoder::new(meter), targets: Vec::new(), pending: Vec::new(), frame: Vec::new() };
-    let mut damaged_at = None;
-    while src.has_more() {
-        let chunk_at = src.pos;
-        let outcome = match src.read_exact(CHUNK_HEADER_LEN, &mut head) {
-            false => Err(chunk_at),
-            true => match framed_kind(&head) {
-                Some(kind) => state.frames(kind, &mut src, &mut visit),
-                None => state.chunk(&head, &mut src, rest).ok_or(chunk_at),
-            },
-        };
-        if let Err(at) = outcome {
-            damaged_at = Some(at);
-            break;
+    let version = check_header(&head)?;
+    let mut state = Stream { decoder: Decoder::new(meter), version, targets: Vec::new(), pending: Vec::new(), frame: Vec::new() };
+    let (damaged_at, error) = match parallel::workers(version, threads) {
+        Some(workers) => parallel::run(&mut state, src, rest, workers, &mut visit),
+        None => {
+            let damaged_at = state.run(&mut src, rest, &mut visit);
+            (damaged_at, src.error.take())
         }
+    };
+    if let Some(e) = error {
+        return Err(NativeError::Read(e));
     }
-    src.fail()?;
     state.drop_all();
     if state.decoder.meter.exhausted() {
         return Err(NativeError::OverBudget(state.decoder.meter.over()));
@@ -86,6 +86,11 @@ struct Source<R> {
 }
 
 impl<R: Read> Source<R> {
+    /// `input`, whose next byte is at `pos` in the file.
+    fn new(input: BufReader<R>, pos: u64) -> Self {
+        Self { input, pos, error: None }
+    }
+
     fn has_more(&mut self) -> bool {
         self.error.is_none() && self.input.fill_buf().map_err(|e| self.error = Some(e)).is_ok_and(|b| !b.is_empty())
     }
@@ -184,6 +189,8 @@ struct TargetState {
 
 struct Stream<'m> {
     decoder: Decoder<'m>,
+    /// The record's version (key groups from 3 on).
+    version: u32,
     targets: Vec<TargetState>,
     /// Snapshots decoded since the last check, with their target's index.
     pending: Vec<(usize, Snapshot)>,
@@ -197,20 +204,49 @@ fn cost(s: &Snapshot) -> u64 {
 }
 
 impl Stream<'_> {
+    /// Reads the chunks from `src` to the end of the input or the first damage, whose offset
+    /// it returns; snapshots go to `visit`.
+    fn run<R: Read>(&mut self, src: &mut Source<R>, rest: Rest, visit: &mut impl FnMut(usize, &TargetRecord, &Snapshot)) -> Option<u64> {
+        let mut head = Vec::new();
+        while src.has_more() {
+            let chunk_at = src.pos;
+            let outcome = match src.read_exact(CHUNK_HEADER_LEN, &mut head) {
+                false => Err(chunk_at),
+                true => match framed_kind(&head) {
+                    Some(kind) => {
+                        if starts_key_group(self.version, &head) {
+                            self.start_key_group();
+                        }
+                        self.frames(kind, src, visit)
+                    }
+                    None => self.chunk(&head, src, rest).ok_or(chunk_at),
+                },
+            };
+            if let Err(at) = outcome {
+                return Some(at);
+            }
+        }
+        None
+    }
+
     /// One chunk that is not open-ended, its header read: applied, or dropped after decoding
     /// it as [`Rest`] says. `None` where [`super::read`] finds damage.
     fn chunk<R: Read>(&mut self, header: &[u8], src: &mut Source<R>, rest: Rest) -> Option<()> {
         let len = u32::from_le_bytes(header[4..8].try_into().unwrap()) as usize;
         let mut body = Vec::new();
         // The in-memory reader has the whole file charged; here only this chunk's body.
-        let meter = &mut *self.decoder.meter;
-        if !src.read_charged(len, &mut body, meter) {
-            meter.release(body.len() as u64);
+        if !src.read_charged(len, &mut body, self.decoder.meter) {
+            self.decoder.meter.release(body.len() as u64);
             return None;
         }
-        let payload = checked_payload(header, &body, meter);
-        meter.release(body.len() as u64);
-        drop(body);
+        self.chunk_body(header, &body, rest)
+    }
+
+    /// [`Self::chunk`] with the body read and charged: its charge is released once it is
+    /// inflated.
+    fn chunk_body(&mut self, header: &[u8], body: &[u8], rest: Rest) -> Option<()> {
+        let payload = checked_payload(header, body, self.decoder.meter);
+        self.decoder.meter.release(body.len() as u64);
         let payload = payload?;
         let before = self.decoder.meter.used();
         let kind = u16::from_le_bytes([header[0], header[1]]);
@@ -309,6 +345,14 @@ impl Stream<'_> {
         }
     }
 
+    /// A key group starts: no snapshot before it is the next one's predecessor.
+    fn start_key_group(&mut self) {
+        self.drop_all();
+        for t in &mut self.targets {
+            t.recent = [0; snapshot::RECENT];
+        }
+    }
+
     /// Gives back what the targets' last snapshots took.
     fn drop_all(&mut self) {
         for t in &mut self.targets {
@@ -319,5 +363,6 @@ impl Stream<'_> {
     }
 }
 
+mod parallel;
 #[cfg(test)]
 mod tests;
