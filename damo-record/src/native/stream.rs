@@ -6,6 +6,10 @@
 //! damage handling. Memory: each target's last snapshot (the next one is coded against it)
 //! and the snapshots of one check group (at most 32 frames, whose CRC-32 comes after them:
 //! a failed check takes them all back, so none is handed out before its check).
+//!
+//! A version-3 record's key groups decode on every core ([`parallel`]): a second thread
+//! that only decoded ahead gained nothing, since decoding is the serial part, but groups
+//! that decode on their own do. Memory then: a group per thread, decoded.
 
 use std::io::{self, BufRead, BufReader, Read};
 

@@ -24,7 +24,7 @@ use std::{
 use super::{cost, Source, Stream, BUFFER};
 use crate::{
     budget::Meter,
-    model::{Snapshot, TargetRecord},
+    model::{Region, Snapshot, TargetRecord},
     native::{
         codec::get_varint,
         reader::{checked_payload, framed_kind, starts_key_group, Decoder},
@@ -77,6 +77,33 @@ struct Decoded {
 
 type Job = (Group, u64, mpsc::SyncSender<Decoded>);
 
+/// Region buffers handed back once their snapshots are visited, for the workers to decode
+/// into: freed on one thread and allocated on another, each group's 8 MB went back to the
+/// kernel and faulted in again (a third of the time on a 10 M-region record).
+#[derive(Default)]
+struct Pool(Mutex<Vec<Vec<Region>>>);
+
+/// Buffers kept at most: those of the groups in flight.
+const POOL_MAX: usize = 4096;
+
+impl Pool {
+    fn put(&self, buffers: &mut Vec<Vec<Region>>) {
+        if let Ok(mut pool) = self.0.lock() {
+            let room = POOL_MAX.saturating_sub(pool.len());
+            pool.extend(buffers.drain(..).take(room));
+        }
+        buffers.clear();
+    }
+
+    /// Up to `n` buffers into `spare`.
+    fn take(&self, n: usize, spare: &mut Vec<Vec<Region>>) {
+        if let Ok(mut pool) = self.0.lock() {
+            let from = pool.len().saturating_sub(n);
+            spare.extend(pool.drain(from..));
+        }
+    }
+}
+
 enum Pending {
     Ready(Decoded),
     Sent(mpsc::Receiver<Decoded>),
@@ -89,6 +116,7 @@ pub(super) fn run<R: Read>(state: &mut Stream<'_>, src: Source<R>, rest: Rest, w
     let mut splitter = Splitter::new(src);
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
     let jobs = Mutex::new(jobs_rx);
+    let pool = Pool::default();
     // Each worker decodes one group while this thread applies the oldest.
     let in_flight = workers + 1;
     thread::scope(|scope| {
@@ -106,13 +134,13 @@ pub(super) fn run<R: Read>(state: &mut Stream<'_>, src: Source<R>, rest: Rest, w
                 let allowance = state.decoder.meter.available() / (in_flight as u64 + 1);
                 if splitter.done && pipeline.is_empty() {
                     // The last group and none ahead: no thread to wait for.
-                    pipeline.push_back((held, Pending::Ready(decode(group, allowance))));
+                    pipeline.push_back((held, Pending::Ready(decode(group, allowance, &pool))));
                     continue;
                 }
                 if !spawned {
                     spawned = true;
                     for _ in 0..workers {
-                        scope.spawn(|| work(&jobs));
+                        scope.spawn(|| work(&jobs, &pool));
                     }
                 }
                 let (done_tx, done_rx) = mpsc::sync_channel(1);
@@ -125,7 +153,7 @@ pub(super) fn run<R: Read>(state: &mut Stream<'_>, src: Source<R>, rest: Rest, w
                 Pending::Sent(rx) => rx.recv().expect("a worker hands back every group"),
                 Pending::Replay(group) => break Some(group),
             };
-            match apply(state, decoded, rest, visit) {
+            match apply(state, decoded, rest, visit, &pool) {
                 Ok(None) => {
                     #[cfg(test)]
                     APPLIED.with(|n| n.set(n.get() + 1));
@@ -157,25 +185,26 @@ pub(super) fn run<R: Read>(state: &mut Stream<'_>, src: Source<R>, rest: Rest, w
     })
 }
 
-fn work(jobs: &Mutex<mpsc::Receiver<Job>>) {
+fn work(jobs: &Mutex<mpsc::Receiver<Job>>, pool: &Pool) {
     loop {
         let job = jobs.lock().map_err(drop).and_then(|rx| rx.recv().map_err(drop));
         let Ok((group, allowance, done)) = job else { return };
         // The reader may have stopped waiting (damage ahead ended the read).
-        let _ = done.send(decode(group, allowance));
+        let _ = done.send(decode(group, allowance, pool));
     }
 }
 
-fn decode(group: Group, allowance: u64) -> Decoded {
+fn decode(group: Group, allowance: u64, pool: &Pool) -> Decoded {
     let mut meter = Meter::with_limit(allowance);
-    let snapshots = decode_group(&group, &mut meter);
+    let snapshots = decode_group(&group, &mut meter, pool);
     Decoded { group, snapshots, cost: meter.used() }
 }
 
 /// The snapshots of a group's Snapshot chunks, each target's first coded against nothing;
 /// `None` unless every frame decodes, every check passes and every chunk ends as the writer
 /// ends it (the sequential reader handles anything else).
-fn decode_group(group: &Group, meter: &mut Meter) -> Option<Vec<Vec<(usize, Snapshot)>>> {
+fn decode_group(group: &Group, meter: &mut Meter, pool: &Pool) -> Option<Vec<Vec<(usize, Snapshot)>>> {
+    let mut spare = Vec::new();
     // Each target's last snapshot (chunk and place in it) and recent durations.
     let mut last: Vec<Option<(usize, usize)>> = Vec::new();
     let mut recent: Vec<Recent> = Vec::new();
@@ -205,7 +234,10 @@ fn decode_group(group: &Group, meter: &mut Meter) -> Option<Vec<Vec<(usize, Snap
                     return None;
                 }
                 let prev = last[index].map(|(k, j)| if k == out.len() { &chunk[j].1 } else { &out[k][j].1 });
-                let s = rest.snapshot(prev, &recent[index], meter)?;
+                if spare.is_empty() {
+                    pool.take(64, &mut spare);
+                }
+                let s = rest.snapshot_in(prev, &recent[index], meter, spare.pop().unwrap_or_default())?;
                 snapshot::push_recent(&mut recent[index], &s);
                 last[index] = Some((out.len(), chunk.len()));
                 chunk.push((index, s));
@@ -233,13 +265,14 @@ fn decode_group(group: &Group, meter: &mut Meter) -> Option<Vec<Vec<(usize, Snap
 
 /// Applies a decoded group in file order: `Ok` with the offset of a damaged chunk that ends
 /// the read, or the group back when it was not decoded whole or its snapshots do not fit.
-fn apply(state: &mut Stream<'_>, decoded: Decoded, rest: Rest, visit: &mut impl FnMut(usize, &TargetRecord, &Snapshot)) -> Result<Option<u64>, Group> {
+fn apply(state: &mut Stream<'_>, decoded: Decoded, rest: Rest, visit: &mut impl FnMut(usize, &TargetRecord, &Snapshot), pool: &Pool) -> Result<Option<u64>, Group> {
     let Decoded { group, snapshots, cost: decoded_cost } = decoded;
     let meter = &mut *state.decoder.meter;
     let Some(snapshots) = snapshots.filter(|_| decoded_cost <= meter.available()) else { return Err(group) };
     meter.charge(decoded_cost).expect("checked against what is available");
     let mut left = (group.held, decoded_cost);
     let mut snapshots = snapshots.into_iter();
+    let mut visited = Vec::new();
     for item in group.items {
         left.0 -= item.raw.len() as u64;
         match item.snapshots {
@@ -258,7 +291,9 @@ fn apply(state: &mut Stream<'_>, decoded: Decoded, rest: Rest, visit: &mut impl 
                     visit(index, &state.decoder.record.targets[index], &s);
                     left.1 -= cost(&s);
                     state.decoder.meter.release(cost(&s));
+                    visited.push(s.regions);
                 }
+                pool.put(&mut visited);
             }
         }
     }
