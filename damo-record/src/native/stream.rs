@@ -368,5 +368,6 @@ impl Stream<'_> {
 }
 
 mod parallel;
+pub use parallel::THREADS_ENV;
 #[cfg(test)]
 mod tests;

@@ -42,10 +42,15 @@ thread_local! {
     pub(super) static REPLAYED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// How many threads decode a record of `version` (`threads`, or one per core): `None` for the
-/// sequential reader (records without key groups, or one thread).
+/// Decoding threads, when set (1: the sequential reader). Decoding ahead gains only where a
+/// core is free: on a busy machine it costs a fifth more CPU and a group per thread.
+pub const THREADS_ENV: &str = "DAMO_TRACE_DECODE_THREADS";
+
+/// How many threads decode a record of `version` (`threads`, else [`THREADS_ENV`], else one
+/// per core): `None` for the sequential reader (records without key groups, or one thread).
 pub(super) fn workers(version: u32, threads: Option<usize>) -> Option<usize> {
-    let n = threads.unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+    let from_env = || std::env::var(THREADS_ENV).ok().and_then(|v| v.trim().parse::<usize>().ok());
+    let n = threads.or_else(from_env).unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
     (version >= 3 && n > 1).then_some(n)
 }
 

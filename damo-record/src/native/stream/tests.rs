@@ -183,3 +183,12 @@ fn dropped_chunks_leave_targets_metadata_and_losses() {
     assert_eq!(end.rest.targets.len(), 2);
     assert!(end.rest.samples.is_empty() && end.rest.modules.is_empty() && end.rest.code_symbols.is_empty());
 }
+
+/// Threads decode only records with key groups, and only when there are two or more.
+#[test]
+fn threads_decode_only_key_groups() {
+    use super::parallel::workers;
+    assert_eq!(workers(3, Some(4)), Some(4));
+    assert_eq!(workers(3, Some(1)), None, "one thread: the sequential reader");
+    assert_eq!(workers(2, Some(4)), None, "version 2 has no key groups");
+}
