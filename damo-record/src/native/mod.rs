@@ -11,8 +11,11 @@
 //! everything before it, saying where the damage is: a recording killed at any byte loses at
 //! most the chunk being written. Snapshots go in frames of an open-ended chunk, one frame per
 //! snapshot coded against the target's previous one (0.3 bytes a region), each flushed as it
-//! is written, so a kill loses at most the snapshot being written. Unknown chunk kinds are skipped, so newer writers can add
-//! kinds without breaking older readers; a new version number means an incompatible change.
+//! is written, so a kill loses at most the snapshot being written. Every few hundred snapshots
+//! a Snapshot chunk flagged [`FLAG_KEY`] starts a key group: each target's first snapshot in
+//! it is coded against nothing, so groups decode independently, on every core
+//! ([`stream`]). Unknown chunk kinds are skipped, so newer writers can add kinds without
+//! breaking older readers; a new version number means an incompatible change.
 //! [`read`] builds the whole record; [`stream`] hands out its snapshots one at a time from a
 //! file, for reports on records too long to hold.
 
@@ -27,8 +30,11 @@ pub use stream::{stream, Rest, StreamEnd};
 pub use writer::NativeWriter;
 
 pub const MAGIC: [u8; 8] = *b"\x89DTR\r\n\x1a\n";
-/// 2: snapshots in frames coded against their predecessors (1 had a chunk per snapshot).
-pub const VERSION: u32 = 2;
+/// 3: key groups ([`FLAG_KEY`]). 2: snapshots in frames coded against their predecessors
+/// across the whole record (still read). 1 had a chunk per snapshot.
+pub const VERSION: u32 = 3;
+/// The oldest version read: a version-2 record has no key groups.
+pub const MIN_VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 16;
 pub const CHUNK_HEADER_LEN: usize = 12;
 
@@ -56,9 +62,8 @@ macro_rules! chunk_kinds {
 chunk_kinds! {
     /// A target's identity and intervals; later chunks refer to it by its index.
     Target = 1,
-    /// Snapshots, one frame each (an open-ended, [`FLAG_FRAMED`] chunk). Frames continue one
-    /// raw deflate stream across the whole record, and each snapshot is coded against the
-    /// previous one of its target.
+    /// Snapshots, one frame each (an open-ended, [`FLAG_FRAMED`] chunk), each coded against
+    /// the previous one of its target in the same key group ([`FLAG_KEY`]).
     Snapshot = 2,
     /// Modules appended to the table that stack frames index.
     Modules = 3,
@@ -92,12 +97,18 @@ pub const FLAG_ZLIB: u16 = 1;
 /// of the frame's CRC-32), the frame. A cut loses only the frame it falls in.
 pub const FLAG_FRAMED: u16 = 2;
 pub const OPEN_LEN: u32 = u32::MAX;
+/// Snapshot chunk flag (version 3): the chunk starts a key group. Every target's previous
+/// snapshot is forgotten before its frames (an empty snapshot, recent durations 0), so the
+/// group (this chunk and the Snapshot chunks up to the next key one) decodes on its own.
+/// Other chunks (stacks, /proc samples) end a Snapshot chunk every second or so without
+/// ending its group: a key frame costs what 14 coded against their predecessor do.
+pub const FLAG_KEY: u16 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NativeError {
     #[error("not a damo-trace record (bad magic)")]
     BadMagic,
-    #[error("damo-trace record version {0} is not supported (this damo-trace reads version {VERSION})")]
+    #[error("damo-trace record version {0} is not supported (this damo-trace reads versions {MIN_VERSION} to {VERSION})")]
     UnknownVersion(u32),
     #[error("the file is too short for a damo-trace record header")]
     Short,

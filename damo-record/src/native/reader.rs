@@ -5,7 +5,7 @@ use std::io::Read;
 use bytes::Buf;
 use flate2::read::ZlibDecoder;
 
-use super::{codec::*, snapshot, ChunkKind, NativeError, CHUNK_HEADER_LEN, FLAG_FRAMED, FLAG_ZLIB, HEADER_LEN, MAGIC, OPEN_LEN, VERSION};
+use super::{codec::*, snapshot, ChunkKind, NativeError, CHUNK_HEADER_LEN, FLAG_FRAMED, FLAG_KEY, FLAG_ZLIB, HEADER_LEN, MAGIC, MIN_VERSION, OPEN_LEN, VERSION};
 use crate::budget::{bytes_of, Meter};
 use crate::model::{
     CodeSymbol, FileAddr, FootprintSnapshot, Intervals, JitSymbol, Losses, Module, ProcStatSample, ProcessFootprint, Record, SourceFrame, StackSample, SystemMemory, TargetRecord, Vma, VmaSnapshot,
@@ -34,12 +34,15 @@ pub fn read(data: &[u8]) -> Result<NativeRead, NativeError> {
 /// damage (every decoded structure is charged before it is allocated, and a chunk inflates
 /// only within what is left).
 pub fn read_with(data: &[u8], meter: &mut Meter) -> Result<NativeRead, NativeError> {
-    check_header(&data[..data.len().min(HEADER_LEN)])?;
+    let version = check_header(&data[..data.len().min(HEADER_LEN)])?;
     let mut state = Decoder::new(meter);
     let mut pos = HEADER_LEN;
     let mut damaged_at = None;
     while pos < data.len() {
         if let Some((kind, body_start)) = framed_chunk_at(data, pos) {
+            if starts_key_group(version, &data[pos..body_start]) {
+                state.start_key_group();
+            }
             match state.frames(kind, data, body_start) {
                 Ok(next) => pos = next,
                 Err(at) => {
@@ -69,8 +72,9 @@ pub fn read_with(data: &[u8], meter: &mut Meter) -> Result<NativeRead, NativeErr
     Ok(NativeRead { record: state.record, damaged_at, complete: state.complete && damaged_at.is_none() })
 }
 
-/// Checks the file header, given the file's first [`HEADER_LEN`] bytes (fewer if it is shorter).
-pub(super) fn check_header(head: &[u8]) -> Result<(), NativeError> {
+/// Checks the file header, given the file's first [`HEADER_LEN`] bytes (fewer if it is
+/// shorter): the record's version.
+pub(super) fn check_header(head: &[u8]) -> Result<u32, NativeError> {
     if head.len() < HEADER_LEN {
         return Err(if head.starts_with(&MAGIC[..head.len().min(8)]) && !head.is_empty() { NativeError::Short } else { NativeError::BadMagic });
     }
@@ -78,10 +82,17 @@ pub(super) fn check_header(head: &[u8]) -> Result<(), NativeError> {
         return Err(NativeError::BadMagic);
     }
     let version = u32::from_le_bytes(head[8..12].try_into().unwrap());
-    if version != VERSION {
+    if !(MIN_VERSION..=VERSION).contains(&version) {
         return Err(NativeError::UnknownVersion(version));
     }
-    Ok(())
+    Ok(version)
+}
+
+/// Whether the intact open-ended chunk `header` starts a key group (version 3 on; version 2
+/// codes every snapshot against its predecessor, whatever its chunk).
+pub(super) fn starts_key_group(version: u32, header: &[u8]) -> bool {
+    let flags = u16::from_le_bytes([header[2], header[3]]);
+    version >= 3 && flags & FLAG_KEY != 0 && u16::from_le_bytes([header[0], header[1]]) == ChunkKind::Snapshot as u16
 }
 
 /// The kind of the open-ended chunk at `pos` and where its frames start; `None` if the chunk
@@ -151,11 +162,19 @@ pub(super) struct Decoder<'m> {
     pub(super) record: Record,
     pub(super) complete: bool,
     pub(super) meter: &'m mut Meter,
+    /// How many snapshots each target had when the current key group started: the ones in
+    /// the group follow (targets declared since: 0).
+    group_start: Vec<usize>,
 }
 
 impl<'m> Decoder<'m> {
     pub(super) fn new(meter: &'m mut Meter) -> Self {
-        Self { record: Record::default(), complete: false, meter }
+        Self { record: Record::default(), complete: false, meter, group_start: Vec::new() }
+    }
+
+    /// Snapshots before this point are no target's predecessor.
+    fn start_key_group(&mut self) {
+        self.group_start = self.record.targets.iter().map(|t| t.snapshots.len()).collect();
     }
 
     /// Charges `bytes` before they are allocated; `None` past the limit.
@@ -236,7 +255,8 @@ impl<'m> Decoder<'m> {
     fn snapshot_frame(&mut self, body: &[u8], unchecked: &mut Vec<usize>) -> Option<()> {
         let (index, rest) = snapshot::decode(body)?;
         let target = self.record.targets.get_mut(index)?;
-        let s = rest.snapshot(target.snapshots.last(), &snapshot::recent(&target.snapshots), self.meter)?;
+        let group = &target.snapshots[self.group_start.get(index).copied().unwrap_or(0)..];
+        let s = rest.snapshot(group.last(), &snapshot::recent(group), self.meter)?;
         target.snapshots.push(s);
         unchecked.push(index);
         Some(())

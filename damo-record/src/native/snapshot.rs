@@ -335,6 +335,11 @@ impl FrameRest<'_> {
     /// The snapshot, coded against `prev`; `None` unless the frame is exactly one snapshot,
     /// or when its regions do not fit in `meter` (then [`Meter::exhausted`] says so).
     pub fn snapshot(self, prev: Option<&Snapshot>, recent: &Recent, meter: &mut Meter) -> Option<Snapshot> {
+        self.snapshot_in(prev, recent, meter, Vec::new())
+    }
+
+    /// [`Self::snapshot`] with its regions in `regions` (emptied first): a buffer to reuse.
+    pub fn snapshot_in(self, prev: Option<&Snapshot>, recent: &Recent, meter: &mut Meter, mut regions: Vec<Region>) -> Option<Snapshot> {
         let empty = Snapshot::default();
         let prev = prev.unwrap_or(&empty);
         let mut r = self.0;
@@ -368,7 +373,8 @@ impl FrameRest<'_> {
         meter.charge_items::<Region>(n as u64 + 1).ok()?;
         let ages = r.bit()?;
         let old = &prev.regions[..];
-        let mut regions = Vec::with_capacity(n);
+        regions.clear();
+        regions.reserve(n);
         let (mut j, mut pos) = (0usize, 0u64);
         for _ in 0..n {
             let reference = old.get(j);

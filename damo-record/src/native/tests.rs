@@ -504,3 +504,172 @@ fn past_the_memory_limit_is_an_error_not_damage() {
         }
     }
 }
+
+/// `record` written as [`write_all`] writes it, in key groups of `every` snapshots of a target.
+pub(super) fn write_grouped(record: &Record, every: u32) -> Vec<u8> {
+    let mut w = NativeWriter::new(Vec::new()).unwrap().with_key_every(every);
+    let most = record.targets.iter().map(|t| t.snapshots.len()).max().unwrap_or(0);
+    for i in 0..most {
+        for t in &record.targets {
+            if let Some(s) = t.snapshots.get(i) {
+                w.snapshot(t, s).unwrap();
+            }
+        }
+    }
+    w.finish().unwrap()
+}
+
+/// Two targets in key groups of 6 snapshots, with stack samples and footprints between their
+/// snapshots (which end Snapshot chunks, not groups), and its bytes.
+pub(super) fn grouped_record() -> (Record, Vec<u8>) {
+    let mut w = NativeWriter::new(Vec::new()).unwrap().with_key_every(6);
+    let mut expected = Record::default();
+    let (mut a, mut b) = (target(1), target(2));
+    for t in 0..40 {
+        for (tr, n) in [(&mut a, 30 + t % 7), (&mut b, 4)] {
+            let s = snapshot(t, n);
+            w.snapshot(tr, &s).unwrap();
+            tr.snapshots.push(s);
+        }
+        if t % 4 == 1 {
+            let samples = vec![sample(t * 1000), sample(t * 1000 + 7)];
+            w.stacks(&samples).unwrap();
+            expected.samples.extend(samples);
+        }
+        if t % 9 == 3 {
+            let f = FootprintSnapshot { ts_ns: t, system: None, processes: vec![ProcessFootprint { pid: 42, vsz: t, rss: 2, shared: 0, text: 1, data: 3 }] };
+            w.footprints(std::slice::from_ref(&f)).unwrap();
+            expected.footprints.push(f);
+        }
+    }
+    expected.targets = vec![a, b];
+    (expected, w.finish().unwrap())
+}
+
+/// Each chunk: where it starts, its kind and flags, and where the next one starts.
+fn chunks(bytes: &[u8]) -> Vec<(usize, u16, u16, usize)> {
+    let mut out = Vec::new();
+    let mut pos = HEADER_LEN;
+    while pos < bytes.len() {
+        let kind = u16::from_le_bytes([bytes[pos], bytes[pos + 1]]);
+        let flags = u16::from_le_bytes([bytes[pos + 2], bytes[pos + 3]]);
+        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap());
+        let mut next = pos + CHUNK_HEADER_LEN;
+        if len == OPEN_LEN {
+            loop {
+                let mut p = &bytes[next..];
+                let head = codec::get_varint(&mut p).unwrap();
+                next = bytes.len() - p.len() + (head >> 1) as usize + if head & 1 != 0 { 4 } else { 0 };
+                if head >> 1 == 0 {
+                    break;
+                }
+            }
+        } else {
+            next += len as usize;
+        }
+        out.push((pos, kind, flags, next));
+        pos = next;
+    }
+    out
+}
+
+/// Version 3: a key group decodes on its own. Spliced after the Target chunks alone, the
+/// groups from any key chunk on read as the snapshots they hold, exactly.
+#[test]
+fn key_groups_round_trip_and_decode_on_their_own() {
+    let record = crate::synth::record(crate::synth::SynthSpec { targets: 3, snapshots_per_target: 100, regions: 40, seed: 11 });
+    let bytes = write_grouped(&record, 16);
+    let whole = read(&bytes).unwrap();
+    assert!(whole.complete);
+    assert_eq!(whole.record, record);
+    let chunks = chunks(&bytes);
+    let keys: Vec<usize> = chunks.iter().filter(|c| c.1 == ChunkKind::Snapshot as u16 && c.2 & FLAG_KEY != 0).map(|c| c.0).collect();
+    assert_eq!(keys.len(), 100 / 16 + 1, "a group every 16 snapshots of a target");
+    assert_eq!(keys[0], chunks.iter().find(|c| c.1 == ChunkKind::Snapshot as u16).unwrap().0, "the first Snapshot chunk starts a group");
+    let mut targets = bytes[..HEADER_LEN].to_vec();
+    for c in chunks.iter().filter(|c| c.1 == ChunkKind::Target as u16) {
+        targets.extend(&bytes[c.0..c.3]);
+    }
+    for &key in &keys[1..] {
+        let mut spliced = targets.clone();
+        spliced.extend(&bytes[key..]);
+        let tail = read(&spliced).unwrap();
+        assert!(tail.complete && tail.damaged_at.is_none(), "from {key}");
+        for (got, want) in tail.record.targets.iter().zip(&record.targets) {
+            assert!(!got.snapshots.is_empty() && got.snapshots.len() < want.snapshots.len(), "from {key}");
+            assert_eq!(got.snapshots[..], want.snapshots[want.snapshots.len() - got.snapshots.len()..], "from {key}");
+        }
+    }
+    // The same bytes said to be version 2 (no key groups) code key frames against the
+    // snapshots before them: they do not read the same.
+    let mut as_v2 = bytes.clone();
+    as_v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+    let v2 = read(&as_v2).unwrap();
+    assert_ne!((v2.record.targets, v2.damaged_at), (record.targets, None));
+}
+
+/// Groups end at a target's count of snapshots, not at other chunks, which end Snapshot
+/// chunks every second or so in a recording.
+#[test]
+fn other_chunks_do_not_end_key_groups() {
+    let (expected, bytes) = grouped_record();
+    let read = read(&bytes).unwrap();
+    assert!(read.complete);
+    assert_eq!(read.record, expected);
+    let chunks = chunks(&bytes);
+    let snapshot_chunks = chunks.iter().filter(|c| c.1 == ChunkKind::Snapshot as u16).count();
+    let keys = chunks.iter().filter(|c| c.1 == ChunkKind::Snapshot as u16 && c.2 & FLAG_KEY != 0).count();
+    assert_eq!(keys, 40 / 6 + 1, "{:?}", chunks.iter().map(|c| (c.1, c.2)).collect::<Vec<_>>());
+    assert!(snapshot_chunks > keys + 10, "{snapshot_chunks} Snapshot chunks, {keys} key ones");
+}
+
+/// A cut or a flipped byte anywhere in a record of key groups keeps what is before it, as in
+/// one group.
+#[test]
+fn damage_in_key_groups_keeps_the_snapshots_before_it() {
+    let record = crate::synth::record(crate::synth::SynthSpec { targets: 2, snapshots_per_target: 40, regions: 12, seed: 5 });
+    let bytes = write_grouped(&record, 7);
+    let mut last = 0;
+    for cut in HEADER_LEN..bytes.len() {
+        let read = read(&bytes[..cut]).unwrap();
+        let n: usize = read.record.targets.iter().map(|t| t.snapshots.len()).sum();
+        assert!(n >= last, "cut at {cut} lost snapshots a shorter cut had");
+        last = n;
+        for (got, want) in read.record.targets.iter().zip(&record.targets) {
+            assert_eq!(got.snapshots[..], want.snapshots[..got.snapshots.len()], "cut at {cut}");
+        }
+    }
+    assert_eq!(last, 80);
+    for at in HEADER_LEN..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[at] ^= 0x20;
+        let read = read(&bad).unwrap();
+        for (got, want) in read.record.targets.iter().zip(&record.targets) {
+            assert_eq!(got.snapshots[..], want.snapshots[..got.snapshots.len()], "byte {at} flipped");
+        }
+    }
+}
+
+/// A version-2 record made by a real recording (tests/data/vm/callers.dtr) reads as it did
+/// before version 3: snapshots coded against their predecessors across chunks. The numbers
+/// are those the version-2 reader read (its `report raw` output was byte-identical).
+#[test]
+fn a_version_2_record_reads_as_before() {
+    let bytes = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/vm/callers.dtr")).unwrap();
+    assert_eq!(bytes[8..12], 2u32.to_le_bytes(), "the fixture is a version-2 record");
+    let read = read(&bytes).unwrap();
+    assert!(read.complete && read.damaged_at.is_none());
+    let mut digest = (0usize, 0usize, 0u64);
+    for t in &read.record.targets {
+        for s in &t.snapshots {
+            digest.0 += 1;
+            digest.1 += s.regions.len();
+            for r in &s.regions {
+                digest.2 = digest.2.wrapping_mul(31).wrapping_add(r.start ^ r.end.rotate_left(17) ^ u64::from(r.nr_accesses) << 40 ^ u64::from(r.age.unwrap_or(u32::MAX)));
+            }
+            digest.2 = digest.2.wrapping_mul(31).wrapping_add(s.start_ns ^ s.end_ns.rotate_left(7));
+        }
+    }
+    assert_eq!(digest, V2_DIGEST);
+}
+const V2_DIGEST: (usize, usize, u64) = (106, 11_254, 1_870_548_043_363_410_755);
