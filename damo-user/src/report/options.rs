@@ -151,7 +151,7 @@ impl Streamed {
 
 /// Streams the cached native copy of the damo file at `path`; a damaged copy is removed.
 fn stream_cached(path: &Path, copy: cache::CachedCopy, rest: native::Rest, acc: &mut impl Accumulate) -> Result<Record> {
-    let end = native::stream(&copy.file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
+    let end = native::stream_file(&copy.file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
     if end.damaged_at.is_some() || !end.complete {
         copy.discard();
         bail!("{}: its cached copy is damaged and was removed: run the report again to parse the file", path.display());
@@ -163,7 +163,7 @@ fn stream_cached(path: &Path, copy: cache::CachedCopy, rest: native::Rest, acc: 
 /// tail is reported when `warn` (a report reading the file twice says it once).
 pub fn stream(path: &Path, rest: native::Rest, acc: &mut impl Accumulate, warn: bool) -> Result<Record> {
     let file = load::open(path)?;
-    let end = native::stream(file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
+    let end = native::stream_file(&file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
     if let Some(damage) = load::native_damage(end.damaged_at, end.complete).filter(|_| warn) {
         eprintln!("damo-trace: warning: {}: {damage}", path.display());
     }
