@@ -80,7 +80,7 @@ impl CachedCopy {
     /// Removes the copy (the next report parses the file again): for one that turned out
     /// damaged as it streamed. The cache writes its copies whole, by rename, so that takes a
     /// disk fault. Only a regular file of ours is removed, as eviction removes them.
-    pub fn discard(self) {
+    pub fn discard(&self) {
         if self.dir.open_entry(&self.name).is_some() {
             let _ = rfs::unlinkat(&self.dir.fd, self.name.as_str(), AtFlags::empty());
         }

@@ -1,7 +1,10 @@
 //! Options every report shares: the input record and damo's record filters, in damo's
 //! spellings and units.
 
-use std::path::{Path, PathBuf};
+use std::{
+    io::{Seek, SeekFrom},
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Context, Result};
 use damo_record::{budget::Meter, cache, load, model::Record, native, units};
@@ -64,7 +67,7 @@ pub fn accumulate(path: &Path, rest: native::Rest, acc: &mut impl Accumulate) ->
         true => load_record(path)?,
         // A big damo file read before streams from its cached native copy.
         false => match cache::open(path)? {
-            cache::Opened::Cached(copy) => return stream_cached(path, copy, rest, acc),
+            cache::Opened::Cached(copy) => return stream_cached(path, &copy, rest, acc),
             cache::Opened::Loaded(loaded) => warn_damage(path, *loaded).0,
         },
     };
@@ -90,14 +93,19 @@ pub enum Passes {
     Loaded(Box<Record>, bool),
 }
 
-/// A record streamed pass after pass, never held whole.
+/// A record streamed pass after pass, never held whole: its file is opened once and read
+/// again from the start for each pass, so every pass reads the same file (a path replaced
+/// meanwhile, or a cached copy evicted, does not change what the report reads).
 pub struct Streamed {
     path: PathBuf,
-    /// Whether it is the cached native copy of a damo file.
-    cached: bool,
-    /// The copy, open for the first pass (later ones open it again).
-    first: Option<cache::CachedCopy>,
+    file: StreamedFile,
     perf_script: bool,
+}
+
+enum StreamedFile {
+    Record(std::fs::File),
+    /// The cached native copy of a damo file.
+    Cached(cache::CachedCopy),
 }
 
 impl Passes {
@@ -106,7 +114,8 @@ impl Passes {
     /// streaming is turned off.
     pub fn open(path: &Path) -> Result<Passes> {
         if streams(path) {
-            return Ok(Passes::Stream(Streamed { path: path.to_owned(), cached: false, first: None, perf_script: false }));
+            let file = StreamedFile::Record(load::open(path)?);
+            return Ok(Passes::Stream(Streamed { path: path.to_owned(), file, perf_script: false }));
         }
         if no_stream() {
             let (record, perf) = load_with_format(path)?;
@@ -115,7 +124,7 @@ impl Passes {
         match cache::open(path)? {
             cache::Opened::Cached(copy) => {
                 let perf_script = load::sniff_file(path) == Some(load::Format::Damo(damo_record::damo::DamoFormat::PerfScript));
-                Ok(Passes::Stream(Streamed { path: path.to_owned(), cached: true, first: Some(copy), perf_script }))
+                Ok(Passes::Stream(Streamed { path: path.to_owned(), file: StreamedFile::Cached(copy), perf_script }))
             }
             cache::Opened::Loaded(loaded) => {
                 let (record, perf) = warn_damage(path, *loaded);
@@ -135,22 +144,20 @@ impl Streamed {
     /// One pass: every snapshot into `acc`, as [`accumulate`] feeds them; the record less its
     /// snapshots back. A damaged tail is reported when `warn` (once per report).
     pub fn pass(&mut self, rest: native::Rest, acc: &mut impl Accumulate, warn: bool) -> Result<Record> {
-        if !self.cached {
-            return stream(&self.path, rest, acc, warn);
-        }
-        let copy = match self.first.take() {
-            Some(copy) => copy,
-            None => match cache::open(&self.path)? {
-                cache::Opened::Cached(copy) => copy,
-                cache::Opened::Loaded(_) => bail!("{}: its cached copy went away between passes: run the report again", self.path.display()),
-            },
+        let file = match &self.file {
+            StreamedFile::Record(file) => file,
+            StreamedFile::Cached(copy) => &copy.file,
         };
-        stream_cached(&self.path, copy, rest, acc)
+        (&*file).seek(SeekFrom::Start(0)).with_context(|| format!("failed to read {} again", self.path.display()))?;
+        match &self.file {
+            StreamedFile::Record(file) => stream_from(&self.path, file, rest, acc, warn),
+            StreamedFile::Cached(copy) => stream_cached(&self.path, copy, rest, acc),
+        }
     }
 }
 
 /// Streams the cached native copy of the damo file at `path`; a damaged copy is removed.
-fn stream_cached(path: &Path, copy: cache::CachedCopy, rest: native::Rest, acc: &mut impl Accumulate) -> Result<Record> {
+fn stream_cached(path: &Path, copy: &cache::CachedCopy, rest: native::Rest, acc: &mut impl Accumulate) -> Result<Record> {
     let end = native::stream_file(&copy.file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
     if end.damaged_at.is_some() || !end.complete {
         copy.discard();
@@ -162,8 +169,12 @@ fn stream_cached(path: &Path, copy: cache::CachedCopy, rest: native::Rest, acc: 
 /// Streams the damo-trace record at `path` into `acc`, as [`accumulate`] does; a damaged
 /// tail is reported when `warn` (a report reading the file twice says it once).
 pub fn stream(path: &Path, rest: native::Rest, acc: &mut impl Accumulate, warn: bool) -> Result<Record> {
-    let file = load::open(path)?;
-    let end = native::stream_file(&file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
+    stream_from(path, &load::open(path)?, rest, acc, warn)
+}
+
+/// [`stream`] from `file`, the record at `path`, open and at its start.
+fn stream_from(path: &Path, file: &std::fs::File, rest: native::Rest, acc: &mut impl Accumulate, warn: bool) -> Result<Record> {
+    let end = native::stream_file(file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
     if let Some(damage) = load::native_damage(end.damaged_at, end.complete).filter(|_| warn) {
         eprintln!("damo-trace: warning: {}: {damage}", path.display());
     }
