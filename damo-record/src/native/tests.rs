@@ -186,7 +186,11 @@ fn losses_of_older_and_newer_writers_read() {
 }
 
 pub(super) fn write_all(record: &Record) -> Vec<u8> {
-    let mut w = NativeWriter::new(Vec::new()).unwrap();
+    write_with(NativeWriter::new(Vec::new()).unwrap(), record)
+}
+
+/// `record`'s snapshots through `w`, interleaved as a recording writes them.
+fn write_with(mut w: NativeWriter<Vec<u8>>, record: &Record) -> Vec<u8> {
     let most = record.targets.iter().map(|t| t.snapshots.len()).max().unwrap_or(0);
     // Interleaved, as a recording writes them.
     for i in 0..most {
@@ -507,16 +511,7 @@ fn past_the_memory_limit_is_an_error_not_damage() {
 
 /// `record` written as [`write_all`] writes it, in key groups of `every` snapshots of a target.
 pub(super) fn write_grouped(record: &Record, every: u32) -> Vec<u8> {
-    let mut w = NativeWriter::new(Vec::new()).unwrap().with_key_every(every);
-    let most = record.targets.iter().map(|t| t.snapshots.len()).max().unwrap_or(0);
-    for i in 0..most {
-        for t in &record.targets {
-            if let Some(s) = t.snapshots.get(i) {
-                w.snapshot(t, s).unwrap();
-            }
-        }
-    }
-    w.finish().unwrap()
+    write_with(NativeWriter::new(Vec::new()).unwrap().with_key_every(every), record)
 }
 
 /// Two targets in key groups of 6 snapshots, with stack samples and footprints between their
