@@ -6,7 +6,8 @@
 //!   `O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC`, relative to a descriptor of that directory, so a
 //!   planted symlink or file is never opened, truncated or followed;
 //! - its mode is set on the descriptor (`fchmod`), never by path;
-//! - it is written, `fsync`ed and renamed into place only when the run succeeded; without
+//! - it is written, `fsync`ed (but the cache's copies: [`OutputOptions::durable`]) and renamed
+//!   into place only when the run succeeded; without
 //!   `replace` the rename is `renameat2(RENAME_NOREPLACE)`, so a file that appeared meanwhile
 //!   is never replaced;
 //! - a destination that exists but is not a regular file (a symlink, FIFO, device such as
@@ -46,16 +47,24 @@ pub struct OutputOptions {
     pub umask: bool,
     /// Replace an existing regular file (`--force`); without it an existing path is an error.
     pub replace: bool,
+    /// `fsync` the file and its directory on commit, so a crash leaves it whole or absent.
+    /// Only a copy that is checked on every read and can be made again (the cache's) skips it.
+    pub durable: bool,
 }
 
 impl OutputOptions {
     /// What reports use: 0666 less the umask like any tool's output, replacing an earlier
     /// report as damo does (atomically: the old file is never written through).
-    pub const REPORT: Self = Self { mode: 0o666, umask: true, replace: true };
+    pub const REPORT: Self = Self { mode: 0o666, umask: true, replace: true, durable: true };
 
     /// A mode set exactly (not umasked); an existing file is replaced only if `replace`.
     pub const fn exact(mode: u32, replace: bool) -> Self {
-        Self { mode, umask: false, replace }
+        Self { mode, umask: false, replace, durable: true }
+    }
+
+    /// Without the `fsync`s on commit (see [`Self::durable`]).
+    pub const fn volatile(self) -> Self {
+        Self { durable: false, ..self }
     }
 }
 
@@ -108,6 +117,7 @@ pub struct OutputFile {
     /// Device and inode of our file: what removal checks before unlinking a name.
     id: (u64, u64),
     replace: bool,
+    durable: bool,
     state: State,
 }
 
@@ -153,7 +163,7 @@ impl OutputFile {
                 Err(e) => return Err(OutputError::Create { path: shown(), cause: e.into() }),
             }
         };
-        let mut out = Self { dir, path: path.to_path_buf(), name: name.to_os_string(), temp, file, id: (0, 0), replace: options.replace, state: State::Temp };
+        let mut out = Self { dir, path: path.to_path_buf(), name: name.to_os_string(), temp, file, id: (0, 0), replace: options.replace, durable: options.durable, state: State::Temp };
         let stat = rfs::fstat(&out.file).map_err(|e| OutputError::Create { path: shown(), cause: e.into() })?;
         out.id = (stat.st_dev, stat.st_ino);
         if !options.umask {
@@ -191,10 +201,12 @@ impl OutputFile {
         }
     }
 
-    /// Syncs the file and moves it into place.
+    /// Syncs the file (when durable) and moves it into place.
     pub fn commit(mut self) -> Result<(), OutputError> {
         let shown = self.path.display().to_string();
-        self.file.sync_all().map_err(|cause| OutputError::Write { path: shown.clone(), cause })?;
+        if self.durable {
+            self.file.sync_all().map_err(|cause| OutputError::Write { path: shown.clone(), cause })?;
+        }
         if self.state == State::Temp {
             if self.replace {
                 check_destination(&self.dir, &self.name, true, &self.path)?;
@@ -204,6 +216,9 @@ impl OutputFile {
             }
         }
         self.state = State::Done;
+        if !self.durable {
+            return Ok(());
+        }
         // The rename itself must survive a crash too.
         rfs::fsync(&self.dir).map_err(|e| OutputError::Write { path: shown, cause: e.into() })
     }
