@@ -26,7 +26,7 @@ pub mod stream;
 mod writer;
 
 pub use reader::{read, read_with, NativeRead};
-pub use stream::{stream, stream_file, Rest, StreamEnd};
+pub use stream::{stream, stream_file, Rest, StreamEnd, Targets};
 pub use writer::NativeWriter;
 
 pub const MAGIC: [u8; 8] = *b"\x89DTR\r\n\x1a\n";

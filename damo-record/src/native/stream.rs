@@ -48,11 +48,30 @@ pub enum Rest {
     Drop,
 }
 
+/// Which targets' snapshots a read decodes and visits. Each target's frames are coded
+/// against its own earlier snapshots only, so a report that draws one target (a heatmap's
+/// later passes) need not decode the others': on a record of four processes, a quarter of
+/// the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Targets {
+    All,
+    /// Only the target of this index: the others' frames are read and their checks (CRC)
+    /// verified, not decoded. For a file a read of [`Targets::All`] found intact: a frame
+    /// that passes its check but does not decode ends that read, not this one.
+    Only(usize),
+}
+
+impl Targets {
+    fn skips(self, index: usize) -> bool {
+        matches!(self, Targets::Only(only) if only != index)
+    }
+}
+
 /// Visits every snapshot of the record `input` holds, in file order: the target's index
 /// among the record's targets, the target (without snapshots) and the snapshot. What the
 /// reader holds is charged to `meter` and released when it is dropped.
 pub fn stream<R: Read>(input: R, meter: &mut Meter, rest: Rest, visit: impl FnMut(usize, &TargetRecord, &Snapshot)) -> Result<StreamEnd, NativeError> {
-    stream_with(input, meter, rest, None, visit)
+    stream_with(input, meter, rest, Targets::All, None, visit)
 }
 
 /// A record file smaller than this is decoded on the calling thread: decoding ahead pays
@@ -62,22 +81,29 @@ pub fn stream<R: Read>(input: R, meter: &mut Meter, rest: Rest, visit: impl FnMu
 /// (2.9 MB) 0.37 s against 0.46 s.
 pub const PARALLEL_MIN_BYTES: u64 = 1 << 20;
 
-/// [`stream`] from a file, decoding key groups on every core when the file is big enough to
-/// gain from it ([`PARALLEL_MIN_BYTES`]).
-pub fn stream_file(file: &std::fs::File, meter: &mut Meter, rest: Rest, visit: impl FnMut(usize, &TargetRecord, &Snapshot)) -> Result<StreamEnd, NativeError> {
+/// [`stream`] of `targets` from a file, decoding key groups on every core when the file is
+/// big enough to gain from it ([`PARALLEL_MIN_BYTES`]).
+pub fn stream_file(file: &std::fs::File, meter: &mut Meter, rest: Rest, targets: Targets, visit: impl FnMut(usize, &TargetRecord, &Snapshot)) -> Result<StreamEnd, NativeError> {
     let small = file.metadata().is_ok_and(|m| m.len() < PARALLEL_MIN_BYTES);
-    stream_with(file, meter, rest, small.then_some(1), visit)
+    stream_with(file, meter, rest, targets, small.then_some(1), visit)
 }
 
-/// [`stream`] with `threads` decoding key groups (`None`: one per core; 1: the sequential
-/// reader).
-pub(super) fn stream_with<R: Read>(input: R, meter: &mut Meter, rest: Rest, threads: Option<usize>, mut visit: impl FnMut(usize, &TargetRecord, &Snapshot)) -> Result<StreamEnd, NativeError> {
+/// [`stream`] of `targets` with `threads` decoding key groups (`None`: one per core; 1: the
+/// sequential reader).
+pub(super) fn stream_with<R: Read>(
+    input: R,
+    meter: &mut Meter,
+    rest: Rest,
+    targets: Targets,
+    threads: Option<usize>,
+    mut visit: impl FnMut(usize, &TargetRecord, &Snapshot),
+) -> Result<StreamEnd, NativeError> {
     let mut src = Source::new(BufReader::with_capacity(BUFFER, input), 0);
     let mut head = Vec::new();
     src.read_up_to(HEADER_LEN, &mut head);
     src.fail()?;
     let version = check_header(&head)?;
-    let mut state = Stream { decoder: Decoder::new(meter), version, targets: Vec::new(), pending: Vec::new(), frame: Vec::new(), spare: Vec::new() };
+    let mut state = Stream { decoder: Decoder::new(meter), version, decoded: targets, targets: Vec::new(), pending: Vec::new(), frame: Vec::new(), spare: Vec::new() };
     let (damaged_at, error) = match parallel::workers(version, threads) {
         Some(workers) => parallel::run(&mut state, src, rest, workers, &mut visit),
         None => {
@@ -211,6 +237,8 @@ struct Stream<'m> {
     decoder: Decoder<'m>,
     /// The record's version (key groups from 3 on).
     version: u32,
+    /// The targets whose frames are decoded.
+    decoded: Targets,
     targets: Vec<TargetState>,
     /// Snapshots decoded since the last check, with their target's index.
     pending: Vec<(usize, Snapshot)>,
@@ -351,6 +379,9 @@ impl Stream<'_> {
         let Some((index, rest)) = snapshot::decode(frame) else { return false };
         if index >= self.decoder.record.targets.len() {
             return false;
+        }
+        if self.decoded.skips(index) {
+            return true;
         }
         if self.targets.len() <= index {
             self.targets.resize_with(index + 1, TargetState::default);

@@ -12,6 +12,7 @@ use std::io::Write;
 
 use anyhow::{bail, Result};
 use damo_report::{
+    accumulate::Accumulate,
     heatmap::{self, ascii, guide::GuideBuilder, guide::HeatAdder, raw, svg, Colorset, Draw, DrawRange, Grid, Guide, Maps, Output, Request},
     holistic::bands::{BandBuilder, BandTally, TargetBands, MAX_BANDS},
     image,
@@ -159,7 +160,7 @@ fn at_streamed_bands(src: &mut Streamed, first: &FirstPass, request: &mut Reques
     let Some(index) = request.band_target(&first.targets, |i| first.tally.snapshots(i)) else { return Ok(()) };
     let Some(builder) = BandBuilder::new(first.tally.busiest(index)) else { return Ok(()) };
     let mut bands = TargetBands { index, builder };
-    src.pass(Rest::Drop, &mut bands, false)?;
+    src.pass_of_target(index, &mut bands)?;
     request.at_bands(&first.targets[index], &bands.builder.finish(MAX_BANDS));
     Ok(())
 }
@@ -169,17 +170,26 @@ fn at_streamed_bands(src: &mut Streamed, first: &FirstPass, request: &mut Reques
 fn build_streamed(src: &mut Streamed, first: &FirstPass, request: &Request) -> Result<Vec<Grid>> {
     let heat_unit = heatmap::heat_unit(&first.targets)?;
     let mut guide = heatmap::choose_guide(&first.guides, request)?;
+    // The guide is one target's (not shared): only its snapshots are read.
+    let drawn = first.targets.iter().position(|t| guide.matches(t));
     if heatmap::needs_heats(request) {
         let mut heats = HeatAdder::new(guide);
-        src.pass(Rest::Drop, &mut heats, false)?;
+        pass_of_drawn(src, drawn, &mut heats)?;
         guide = heats.finish();
     }
     let (time, addrs) = heatmap::ranges_of(&guide, request)?;
-    let drawn = first.targets.iter().position(|t| guide.matches(t));
     let first_start = first.first_starts.iter().find(|(i, _)| Some(*i) == drawn).map(|&(_, f)| f);
     let mut maps = Maps::new(&guide, time, addrs, request.resol, heat_unit)?.first_starting_at(first_start);
-    src.pass(Rest::Drop, &mut maps, false)?;
+    pass_of_drawn(src, drawn, &mut maps)?;
     Ok(maps.finish())
+}
+
+/// A pass for `acc`, which reads the snapshots of the drawn target (by index) only.
+fn pass_of_drawn(src: &mut Streamed, drawn: Option<usize>, acc: &mut impl Accumulate) -> Result<()> {
+    match drawn {
+        Some(index) => src.pass_of_target(index, acc),
+        None => src.pass(Rest::Drop, acc, false).map(drop),
+    }
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {

@@ -67,7 +67,7 @@ pub fn accumulate(path: &Path, rest: native::Rest, acc: &mut impl Accumulate) ->
         true => load_record(path)?,
         // A big damo file read before streams from its cached native copy.
         false => match cache::open(path)? {
-            cache::Opened::Cached(copy) => return stream_cached(path, &copy, rest, acc),
+            cache::Opened::Cached(copy) => return Ok(stream_cached(path, &copy, rest, native::Targets::All, acc)?.rest),
             cache::Opened::Loaded(loaded) => warn_damage(path, *loaded).0,
         },
     };
@@ -100,6 +100,9 @@ pub struct Streamed {
     path: PathBuf,
     file: StreamedFile,
     perf_script: bool,
+    /// A pass read the whole file and found no damage: later passes of one target need not
+    /// decode the others' frames ([`native::Targets::Only`]).
+    intact: bool,
 }
 
 enum StreamedFile {
@@ -115,7 +118,7 @@ impl Passes {
     pub fn open(path: &Path) -> Result<Passes> {
         if streams(path) {
             let file = StreamedFile::Record(load::open(path)?);
-            return Ok(Passes::Stream(Streamed { path: path.to_owned(), file, perf_script: false }));
+            return Ok(Passes::Stream(Streamed { path: path.to_owned(), file, perf_script: false, intact: false }));
         }
         if no_stream() {
             let (record, perf) = load_with_format(path)?;
@@ -124,7 +127,7 @@ impl Passes {
         match cache::open(path)? {
             cache::Opened::Cached(copy) => {
                 let perf_script = load::sniff_file(path) == Some(load::Format::Damo(damo_record::damo::DamoFormat::PerfScript));
-                Ok(Passes::Stream(Streamed { path: path.to_owned(), file: StreamedFile::Cached(copy), perf_script }))
+                Ok(Passes::Stream(Streamed { path: path.to_owned(), file: StreamedFile::Cached(copy), perf_script, intact: false }))
             }
             cache::Opened::Loaded(loaded) => {
                 let (record, perf) = warn_damage(path, *loaded);
@@ -144,41 +147,54 @@ impl Streamed {
     /// One pass: every snapshot into `acc`, as [`accumulate`] feeds them; the record less its
     /// snapshots back. A damaged tail is reported when `warn` (once per report).
     pub fn pass(&mut self, rest: native::Rest, acc: &mut impl Accumulate, warn: bool) -> Result<Record> {
+        self.pass_of(native::Targets::All, rest, acc, warn)
+    }
+
+    /// A pass for `acc` that reads only the target of index `index` ([`Self::pass`] of the
+    /// file until a pass found it intact).
+    pub fn pass_of_target(&mut self, index: usize, acc: &mut impl Accumulate) -> Result<()> {
+        let targets = if self.intact { native::Targets::Only(index) } else { native::Targets::All };
+        self.pass_of(targets, native::Rest::Drop, acc, false).map(drop)
+    }
+
+    fn pass_of(&mut self, targets: native::Targets, rest: native::Rest, acc: &mut impl Accumulate, warn: bool) -> Result<Record> {
         let file = match &self.file {
             StreamedFile::Record(file) => file,
             StreamedFile::Cached(copy) => &copy.file,
         };
         (&*file).seek(SeekFrom::Start(0)).with_context(|| format!("failed to read {} again", self.path.display()))?;
-        match &self.file {
-            StreamedFile::Record(file) => stream_from(&self.path, file, rest, acc, warn),
-            StreamedFile::Cached(copy) => stream_cached(&self.path, copy, rest, acc),
-        }
+        let end = match &self.file {
+            StreamedFile::Record(file) => stream_from(&self.path, file, rest, targets, acc, warn)?,
+            StreamedFile::Cached(copy) => stream_cached(&self.path, copy, rest, targets, acc)?,
+        };
+        self.intact |= targets == native::Targets::All && end.damaged_at.is_none();
+        Ok(end.rest)
     }
 }
 
 /// Streams the cached native copy of the damo file at `path`; a damaged copy is removed.
-fn stream_cached(path: &Path, copy: &cache::CachedCopy, rest: native::Rest, acc: &mut impl Accumulate) -> Result<Record> {
-    let end = native::stream_file(&copy.file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
+fn stream_cached(path: &Path, copy: &cache::CachedCopy, rest: native::Rest, targets: native::Targets, acc: &mut impl Accumulate) -> Result<native::StreamEnd> {
+    let end = native::stream_file(&copy.file, &mut Meter::new(), rest, targets, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
     if end.damaged_at.is_some() || !end.complete {
         copy.discard();
         bail!("{}: its cached copy is damaged and was removed: run the report again to parse the file", path.display());
     }
-    Ok(end.rest)
+    Ok(end)
 }
 
 /// Streams the damo-trace record at `path` into `acc`, as [`accumulate`] does; a damaged
 /// tail is reported when `warn` (a report reading the file twice says it once).
 pub fn stream(path: &Path, rest: native::Rest, acc: &mut impl Accumulate, warn: bool) -> Result<Record> {
-    stream_from(path, &load::open(path)?, rest, acc, warn)
+    Ok(stream_from(path, &load::open(path)?, rest, native::Targets::All, acc, warn)?.rest)
 }
 
-/// [`stream`] from `file`, the record at `path`, open and at its start.
-fn stream_from(path: &Path, file: &std::fs::File, rest: native::Rest, acc: &mut impl Accumulate, warn: bool) -> Result<Record> {
-    let end = native::stream_file(file, &mut Meter::new(), rest, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
+/// [`stream`] of `targets` from `file`, the record at `path`, open and at its start.
+fn stream_from(path: &Path, file: &std::fs::File, rest: native::Rest, targets: native::Targets, acc: &mut impl Accumulate, warn: bool) -> Result<native::StreamEnd> {
+    let end = native::stream_file(file, &mut Meter::new(), rest, targets, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
     if let Some(damage) = load::native_damage(end.damaged_at, end.complete).filter(|_| warn) {
         eprintln!("damo-trace: warning: {}: {damage}", path.display());
     }
-    Ok(end.rest)
+    Ok(end)
 }
 
 /// [`load_record`], and whether the record was damo's perf_script (whose snapshot times

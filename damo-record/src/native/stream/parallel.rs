@@ -29,7 +29,7 @@ use crate::{
         codec::get_varint,
         reader::{checked_payload, framed_kind, starts_key_group, Decoder},
         snapshot::{self, Recent, RECENT},
-        stream::Rest,
+        stream::{Rest, Targets},
         ChunkKind, CHUNK_HEADER_LEN,
     },
 };
@@ -122,6 +122,7 @@ pub(super) fn run<R: Read>(state: &mut Stream<'_>, src: Source<R>, rest: Rest, w
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
     let jobs = Mutex::new(jobs_rx);
     let pool = Pool::default();
+    let decoded = state.decoded;
     // Each worker decodes one group while this thread applies the oldest.
     let in_flight = workers + 1;
     thread::scope(|scope| {
@@ -139,13 +140,13 @@ pub(super) fn run<R: Read>(state: &mut Stream<'_>, src: Source<R>, rest: Rest, w
                 let allowance = state.decoder.meter.available() / (in_flight as u64 + 1);
                 if splitter.done && pipeline.is_empty() {
                     // The last group and none ahead: no thread to wait for.
-                    pipeline.push_back((held, Pending::Ready(decode(group, allowance, &pool))));
+                    pipeline.push_back((held, Pending::Ready(decode(group, allowance, &pool, decoded))));
                     continue;
                 }
                 if !spawned {
                     spawned = true;
                     for _ in 0..workers {
-                        scope.spawn(|| work(&jobs, &pool));
+                        scope.spawn(|| work(&jobs, &pool, decoded));
                     }
                 }
                 let (done_tx, done_rx) = mpsc::sync_channel(1);
@@ -190,25 +191,25 @@ pub(super) fn run<R: Read>(state: &mut Stream<'_>, src: Source<R>, rest: Rest, w
     })
 }
 
-fn work(jobs: &Mutex<mpsc::Receiver<Job>>, pool: &Pool) {
+fn work(jobs: &Mutex<mpsc::Receiver<Job>>, pool: &Pool, decoded: Targets) {
     loop {
         let job = jobs.lock().map_err(drop).and_then(|rx| rx.recv().map_err(drop));
         let Ok((group, allowance, done)) = job else { return };
         // The reader may have stopped waiting (damage ahead ended the read).
-        let _ = done.send(decode(group, allowance, pool));
+        let _ = done.send(decode(group, allowance, pool, decoded));
     }
 }
 
-fn decode(group: Group, allowance: u64, pool: &Pool) -> Decoded {
+fn decode(group: Group, allowance: u64, pool: &Pool, decoded: Targets) -> Decoded {
     let mut meter = Meter::with_limit(allowance);
-    let snapshots = decode_group(&group, &mut meter, pool);
+    let snapshots = decode_group(&group, &mut meter, pool, decoded);
     Decoded { group, snapshots, cost: meter.used() }
 }
 
-/// The snapshots of a group's Snapshot chunks, each target's first coded against nothing;
-/// `None` unless every frame decodes, every check passes and every chunk ends as the writer
-/// ends it (the sequential reader handles anything else).
-fn decode_group(group: &Group, meter: &mut Meter, pool: &Pool) -> Option<Vec<Vec<(usize, Snapshot)>>> {
+/// The snapshots of `decoded` targets in a group's Snapshot chunks, each target's first coded
+/// against nothing; `None` unless every frame decodes, every check passes and every chunk
+/// ends as the writer ends it (the sequential reader handles anything else).
+fn decode_group(group: &Group, meter: &mut Meter, pool: &Pool, decoded: Targets) -> Option<Vec<Vec<(usize, Snapshot)>>> {
     let mut spare = Vec::new();
     // Each target's last snapshot (chunk and place in it) and recent durations.
     let mut last: Vec<Option<(usize, usize)>> = Vec::new();
@@ -238,15 +239,17 @@ fn decode_group(group: &Group, meter: &mut Meter, pool: &Pool) -> Option<Vec<Vec
                 if index >= targets {
                     return None;
                 }
-                let prev = last[index].map(|(k, j)| if k == out.len() { &chunk[j].1 } else { &out[k][j].1 });
-                if spare.is_empty() {
-                    pool.take(64, &mut spare);
-                }
-                let s = rest.snapshot_in(prev, &recent[index], meter, spare.pop().unwrap_or_default())?;
-                snapshot::push_recent(&mut recent[index], &s);
-                last[index] = Some((out.len(), chunk.len()));
-                chunk.push((index, s));
                 unchecked += 1;
+                if !decoded.skips(index) {
+                    let prev = last[index].map(|(k, j)| if k == out.len() { &chunk[j].1 } else { &out[k][j].1 });
+                    if spare.is_empty() {
+                        pool.take(64, &mut spare);
+                    }
+                    let s = rest.snapshot_in(prev, &recent[index], meter, spare.pop().unwrap_or_default())?;
+                    snapshot::push_recent(&mut recent[index], &s);
+                    last[index] = Some((out.len(), chunk.len()));
+                    chunk.push((index, s));
+                }
             } else if !checked && unchecked > 0 {
                 // The writer checks the frames before an end mark.
                 return None;

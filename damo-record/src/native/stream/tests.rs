@@ -12,7 +12,7 @@ use crate::synth::{self, SynthSpec};
 /// reader), assembled as [`read`] returns it.
 fn streamed_with(bytes: &[u8], rest: Rest, threads: Option<usize>) -> Result<super::super::NativeRead, NativeError> {
     let mut got: Vec<(usize, Snapshot)> = Vec::new();
-    let end = stream_with(bytes, &mut Meter::new(), rest, threads, |i, t, s| {
+    let end = stream_with(bytes, &mut Meter::new(), rest, Targets::All, threads, |i, t, s| {
         assert!(t.snapshots.is_empty(), "targets come without snapshots");
         got.push((i, s.clone()));
     })?;
@@ -108,7 +108,7 @@ fn key_groups_decode_on_workers_and_damage_goes_to_the_sequential_reader() {
         APPLIED.with(|n| n.set(0));
         REPLAYED.with(|n| n.set(0));
         let mut n = 0;
-        let end = stream_with(bytes, &mut Meter::with_limit(limit), Rest::Drop, Some(threads), |_, _, _| n += 1);
+        let end = stream_with(bytes, &mut Meter::with_limit(limit), Rest::Drop, Targets::All, Some(threads), |_, _, _| n += 1);
         (end.map(|e| (e.damaged_at, e.complete)).ok(), n, APPLIED.with(|n| n.get()), REPLAYED.with(|n| n.get()))
     };
     let record = synth::record(SynthSpec { targets: 3, snapshots_per_target: 200, regions: 50, seed: 8 });
@@ -136,7 +136,7 @@ fn parallel_streaming_gives_back_what_it_holds() {
     let bytes = write_grouped(&record, 25);
     let mut meter = Meter::with_limit(64 << 20);
     let mut got: Vec<Vec<Snapshot>> = vec![Vec::new(); 2];
-    let end = stream_with(&bytes[..], &mut meter, Rest::Drop, Some(2), |i, _, s| got[i].push(s.clone())).unwrap();
+    let end = stream_with(&bytes[..], &mut meter, Rest::Drop, Targets::All, Some(2), |i, _, s| got[i].push(s.clone())).unwrap();
     assert!(end.complete);
     assert_eq!(meter.used(), bytes_of::<TargetRecord>(2));
     assert!(!meter.exhausted());
@@ -191,4 +191,40 @@ fn threads_decode_only_key_groups() {
     assert_eq!(workers(3, Some(4)), Some(4));
     assert_eq!(workers(3, Some(1)), None, "one thread: the sequential reader");
     assert_eq!(workers(2, Some(4)), None, "version 2 has no key groups");
+}
+
+/// A read of one target yields that target's snapshots exactly as a read of all does, on
+/// one thread and on several, and the other targets' frames still end the read where their
+/// check fails.
+#[test]
+fn one_target_reads_as_its_part_of_every_target() {
+    let record = synth::record(SynthSpec { targets: 3, snapshots_per_target: 200, regions: 50, seed: 12 });
+    let only = |bytes: &[u8], index: usize, threads: usize| {
+        let mut got = Vec::new();
+        let end = stream_with(bytes, &mut Meter::new(), Rest::Drop, Targets::Only(index), Some(threads), |i, _, s| {
+            assert_eq!(i, index, "only the target asked for is visited");
+            got.push(s.clone());
+        });
+        (end.map(|e| (e.damaged_at, e.complete)).ok(), got)
+    };
+    for bytes in [write_all(&record), write_grouped(&record, 20)] {
+        for (index, target) in record.targets.iter().enumerate() {
+            for threads in [1, 2] {
+                assert_eq!(only(&bytes, index, threads), (Some((None, true)), target.snapshots.clone()), "target {index}, {threads} thread(s)");
+            }
+        }
+        // A flipped byte in another target's frame: its check group is damaged for every read.
+        let all = read(&bytes).unwrap();
+        let mut bad = bytes.clone();
+        let at = bytes.len() / 2;
+        bad[at] ^= 0x80;
+        let want = read(&bad).unwrap();
+        assert!(want.damaged_at.is_some(), "the flip at {at} is damage");
+        for threads in [1, 2] {
+            let (end, got) = only(&bad, 1, threads);
+            assert_eq!(end, Some((want.damaged_at, want.complete)), "{threads} thread(s)");
+            assert_eq!(got, want.record.targets[1].snapshots, "{threads} thread(s)");
+        }
+        assert!(want.record.targets[1].snapshots.len() < all.record.targets[1].snapshots.len());
+    }
 }
