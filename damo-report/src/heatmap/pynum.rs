@@ -173,7 +173,16 @@ pub fn push_float_repr(f: f64, out: &mut String) {
     if f == 0.0 {
         return out.push_str("0.0");
     }
-    let (digits, exp) = shortest_digits(&mut ryu::Buffer::new(), f.abs());
+    let mut buf = ryu::Buffer::new();
+    if (1e-4..1e16).contains(&f.abs()) {
+        // ryu writes this range as Python does (fixed, `.0` on whole numbers): no need to
+        // take its digits apart (a third of a raw heatmap's formatting).
+        let text = buf.format_finite(f.abs());
+        if !text.contains('e') {
+            return out.push_str(text);
+        }
+    }
+    let (digits, exp) = shortest_digits(&mut buf, f.abs());
     let n = digits.len();
     if !(-4..16).contains(&exp) {
         out.push_str(&digits[..1]);
