@@ -56,23 +56,18 @@ pub const NO_STREAM_ENV: &str = "DAMO_TRACE_NO_STREAM";
 
 /// Feeds every snapshot of the record at `path` to `acc` and gives back the record, less its
 /// snapshots when it was streamed. A damo-trace record is streamed from its file: a day of
-/// recording (~860 M regions) does not fit in memory, its file does not need to. Other
-/// formats are loaded as by [`load_record`] (and keep their snapshots). `rest` says whether
-/// a streamed record keeps what it holds besides snapshots (stack samples, footprints…).
+/// recording (~860 M regions) does not fit in memory, its file does not need to; so is a big
+/// damo file's cached native copy ([`Passes::open`]). Other inputs are loaded as by
+/// [`load_record`] (and keep their snapshots). `rest` says whether a streamed record keeps
+/// what it holds besides snapshots (stack samples, footprints…).
 pub fn accumulate(path: &Path, rest: native::Rest, acc: &mut impl Accumulate) -> Result<Record> {
-    if streams(path) {
-        return stream(path, rest, acc, true);
+    match Passes::open(path)? {
+        Passes::Stream(mut src) => src.pass(rest, acc, true),
+        Passes::Loaded(record, _) => {
+            accumulate::feed(&record, acc);
+            Ok(*record)
+        }
     }
-    let record = match no_stream() {
-        true => load_record(path)?,
-        // A big damo file read before streams from its cached native copy.
-        false => match cache::open(path)? {
-            cache::Opened::Cached(copy) => return Ok(stream_cached(path, &copy, rest, native::Targets::All, acc)?.rest),
-            cache::Opened::Loaded(loaded) => warn_damage(path, *loaded).0,
-        },
-    };
-    accumulate::feed(&record, acc);
-    Ok(record)
 }
 
 fn no_stream() -> bool {
