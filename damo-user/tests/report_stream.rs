@@ -78,6 +78,8 @@ const REPORTS: &[&[&str]] = &[
     &["heatmap"],
     &["heatmap", "--output", "raw", "--resol", "30", "40", "--abs_addr"],
     &["heatmap", "--tid", "2", "--output", "raw", "--resol", "20", "20"],
+    &["heatmap", "--sort_temperature", "--output", "raw", "--resol", "20", "30"],
+    &["heatmap", "--sort_temperature", "--temperature_weights", "2", "0", "--tid", "1", "--draw_range", "all", "--output", "raw", "--resol", "10", "40"],
     &["profile"],
     &["profile", "--access_rate", "50%", "100%", "--json"],
     &["profile", "--sz_region", "16K", "max", "--snapshot_idx", "3", "40"],
@@ -124,7 +126,8 @@ fn a_record_larger_than_the_memory_limit_streams() {
     let heatmap = ["heatmap", "--draw_range", "hottest", "--output", "raw", "--resol", "100", "100"];
     let bands = ["heatmap", "--output", "raw", "--resol", "100", "100"];
     let profile = ["profile", "--access_rate", "10%", "100%"];
-    for report in [&["wss"][..], &["nr_regions"], &["record_info"], &heatmap, &bands, &profile, &["access", "--snapshot_idx", "399", "399"]] {
+    let sorted = ["heatmap", "--sort_temperature", "--output", "raw", "--resol", "100", "100"];
+    for report in [&["wss"][..], &["nr_regions"], &["record_info"], &heatmap, &bands, &sorted, &profile, &["access", "--snapshot_idx", "399", "399"]] {
         let mut args = report.to_vec();
         args.extend(["-i", "big.dtr"]);
         let (ok, out, err) = run(tmp.path(), &args, true, Some("4M"));

@@ -228,13 +228,7 @@ pub fn build(record: &Record, from_perf_script: bool, req: &Request) -> Result<V
     let srcs = match req.sort_temperature {
         None => srcs,
         Some(weights) => {
-            let int_ranges = addrs
-                .iter()
-                .map(|(s, e)| match (s, e) {
-                    (pynum::Num::Int(s), pynum::Num::Int(e)) => Ok((u64::try_from(*s).unwrap_or(0), u64::try_from(*e).unwrap_or(u64::MAX))),
-                    _ => Err(HeatmapError::new("--sort_temperature needs whole-byte address ranges")),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let int_ranges = temperature::byte_ranges(&addrs)?;
             let mut copy = record.clone();
             temperature::sort_by_temperature(&mut copy, &int_ranges, weights)?;
             sorted = copy;

@@ -13,7 +13,13 @@ use std::io::Write;
 use anyhow::{bail, Result};
 use damo_report::{
     accumulate::Accumulate,
-    heatmap::{self, ascii, guide::GuideBuilder, guide::HeatAdder, raw, svg, Colorset, Draw, DrawRange, Grid, Guide, Maps, Output, Request},
+    heatmap::{
+        self, ascii,
+        guide::{GuideBuilder, HeatAdder},
+        raw, svg,
+        temperature::{self, SortedMaps},
+        Colorset, Draw, DrawRange, Grid, Guide, Maps, Output, Request,
+    },
     holistic::bands::{BandBuilder, BandTally, TargetBands, MAX_BANDS},
     image,
 };
@@ -131,23 +137,21 @@ struct FirstPass {
 }
 
 impl Input {
-    /// Streams a damo-trace record unless the maps need it whole: `--sort_temperature`
-    /// (which reorders the regions) does, and so do targets sharing a guide (their snapshots
-    /// are drawn in target order, not the file's).
+    /// Streams a damo-trace record (or a damo file's cached copy) unless the maps need it
+    /// whole: targets sharing a guide do (their snapshots are drawn in target order, not the
+    /// file's).
     fn read(args: &Args) -> Result<Input> {
         let path = &args.input.input;
-        if args.guide || args.guide_human || !args.sort_temperature {
-            let mut src = match Passes::open(path)? {
-                Passes::Stream(src) => src,
-                Passes::Loaded(record, perf) => return Ok(Input::Loaded(record, perf)),
-            };
-            let mut first = (GuideBuilder::default(), BandTally::default());
-            let rest = src.pass(Rest::Drop, &mut first, true)?;
-            let (mut guides, tally) = first;
-            if !guides.shared() {
-                let first_starts = if src.perf_script() { guides.redate_perf_script() } else { Vec::new() };
-                return Ok(Input::Streamed(src, FirstPass { guides: guides.finish(), targets: rest.targets, tally, first_starts }));
-            }
+        let mut src = match Passes::open(path)? {
+            Passes::Stream(src) => src,
+            Passes::Loaded(record, perf) => return Ok(Input::Loaded(record, perf)),
+        };
+        let mut first = (GuideBuilder::default(), BandTally::default());
+        let rest = src.pass(Rest::Drop, &mut first, true)?;
+        let (mut guides, tally) = first;
+        if !guides.shared() {
+            let first_starts = if src.perf_script() { guides.redate_perf_script() } else { Vec::new() };
+            return Ok(Input::Streamed(src, FirstPass { guides: guides.finish(), targets: rest.targets, tally, first_starts }));
         }
         let (record, perf) = load_with_format(path)?;
         Ok(Input::Loaded(Box::new(record), perf))
@@ -179,9 +183,20 @@ fn build_streamed(src: &mut Streamed, first: &FirstPass, request: &Request) -> R
     }
     let (time, addrs) = heatmap::ranges_of(&guide, request)?;
     let first_start = first.first_starts.iter().find(|(i, _)| Some(*i) == drawn).map(|&(_, f)| f);
-    let mut maps = Maps::new(&guide, time, addrs, request.resol, heat_unit)?.first_starting_at(first_start);
-    pass_of_drawn(src, drawn, &mut maps)?;
-    Ok(maps.finish())
+    let Some(weights) = request.sort_temperature else {
+        let mut maps = Maps::new(&guide, time, addrs, request.resol, heat_unit)?.first_starting_at(first_start);
+        pass_of_drawn(src, drawn, &mut maps)?;
+        return Ok(maps.finish());
+    };
+    // Each snapshot is laid out by temperature as it comes (the guide is the record's own).
+    let ranges = temperature::byte_ranges(&addrs)?;
+    for t in &first.targets {
+        temperature::intervals_of(t)?;
+    }
+    let maps = Maps::new(&guide, time, addrs, request.resol, heat_unit)?.first_starting_at(first_start);
+    let mut sorted = SortedMaps::new(maps, ranges, weights);
+    pass_of_drawn(src, drawn, &mut sorted)?;
+    Ok(sorted.maps.finish())
 }
 
 /// A pass for `acc`, which reads the snapshots of the drawn target (by index) only.
