@@ -15,8 +15,8 @@ use std::{
     ops::Range,
 };
 
-use damo_record::model::{Record, TargetRecord};
-use damo_report::phases::{self, Code, Phase, PhaseOptions};
+use damo_record::model::{Intervals, Record, TargetRecord};
+use damo_report::phases::{self, Code, Phase, PhaseOptions, Series, SnapshotPasses};
 
 use crate::{
     attribution::{self, Attribution},
@@ -85,8 +85,16 @@ impl Named {
 /// named against the record outside its step, so the parts of one step (a split by memory
 /// under one caller) are not told apart by what only one of them calls.
 pub fn find(target: &TargetRecord, options: &PhaseOptions, named: &Named) -> Vec<Found> {
-    let code_cuts = code_cuts(target, options, named);
-    let phases = phases::segment_with(target, options, &code_cuts, |a, b| compare(named, a, b));
+    find_in(&mut &*target, target.intervals, options, named).unwrap_or_else(|never| match never {})
+}
+
+/// [`find`] on the snapshots `snaps` holds (a target in memory, or streamed from its file:
+/// [`phases::SnapshotPasses`]), of a target with `intervals`.
+pub fn find_in<P: SnapshotPasses>(snaps: &mut P, intervals: Option<Intervals>, options: &PhaseOptions, named: &Named) -> Result<Vec<Found>, P::Error> {
+    let series = Series::gather(snaps, intervals)?;
+    let code_cuts = code_cuts(&series.times, options, named);
+    let outlined = phases::outlines(&series, options, &code_cuts, |a, b| compare(named, a, b));
+    let phases = phases::describe(&series, outlined, snaps)?;
     let stacks = |p: &Phase| named.stacks_in(p.start_ns, p.end_ns);
     let mut found = Vec::with_capacity(phases.len());
     for (step, step_driver) in steps(&phases, named) {
@@ -98,7 +106,7 @@ pub fn find(target: &TargetRecord, options: &PhaseOptions, named: &Named) -> Vec
             found.push(Found { samples: named.between(phase.start_ns, phase.end_ns), phase, attribution, step: step.clone(), step_driver: step_driver.clone() });
         }
     }
-    found
+    Ok(found)
 }
 
 /// Runs of neighbouring phases that one frame ran ([`attribution::step_driver`]), with that
@@ -135,12 +143,11 @@ const DIFFERENT_CODE: f64 = 0.5;
 /// whose two sides ran different code ([`attribution::differs`] by [`DIFFERENT_CODE`]). A
 /// cut that only shifted the mix (a short transient at the process's start, which a cut
 /// `min_snapshots` later would otherwise stand for) is dropped.
-fn code_cuts(target: &TargetRecord, options: &PhaseOptions, named: &Named) -> Vec<usize> {
-    let mut cuts = phases::change_points(&code_features(target, named), options.min_snapshots, options.max_phases);
-    let snaps = &target.snapshots;
-    let stacks = |a: usize, b: usize| named.stacks_in(snaps[a].start_ns, snaps[b - 1].end_ns);
+fn code_cuts(times: &[(u64, u64)], options: &PhaseOptions, named: &Named) -> Vec<usize> {
+    let mut cuts = phases::change_points(&code_features(times, named), options.min_snapshots, options.max_phases);
+    let stacks = |a: usize, b: usize| named.stacks_in(times[a].0, times[b - 1].1);
     while let Some(weak) = (0..cuts.len()).find(|&i| {
-        let (before, after) = (if i == 0 { 0 } else { cuts[i - 1] }, cuts.get(i + 1).copied().unwrap_or(snaps.len()));
+        let (before, after) = (if i == 0 { 0 } else { cuts[i - 1] }, cuts.get(i + 1).copied().unwrap_or(times.len()));
         !attribution::differs(&stacks(before, cuts[i]), &stacks(cuts[i], after), DIFFERENT_CODE)
     }) {
         cuts.remove(weak);
@@ -155,10 +162,11 @@ const MIN_SHARE: f64 = 0.02;
 /// The most frames followed, commonest first.
 const MAX_FEATURES: usize = 32;
 
-/// Per snapshot of `target`, the share of the complete stacks sampled during it that
-/// contain each frame that comes and goes over the record (nameable, in between
-/// [`MIN_SHARE`] and `1 - MIN_SHARE` of all complete stacks). Empty without such frames.
-pub fn code_features(target: &TargetRecord, named: &Named) -> Vec<Vec<f64>> {
+/// Per snapshot (its start and end in `times`), the share of the complete stacks sampled
+/// during it that contain each frame that comes and goes over the record (nameable, in
+/// between [`MIN_SHARE`] and `1 - MIN_SHARE` of all complete stacks). Empty without such
+/// frames.
+pub fn code_features(times: &[(u64, u64)], named: &Named) -> Vec<Vec<f64>> {
     let complete: Vec<&NamedStack> = named.stacks.iter().filter(|s| attribution::is_complete(s)).collect();
     let mut counts: HashMap<&str, usize> = HashMap::new();
     let mut seen = HashSet::new();
@@ -178,11 +186,10 @@ pub fn code_features(target: &TargetRecord, named: &Named) -> Vec<Vec<f64>> {
         return Vec::new();
     }
     let column: HashMap<&str, usize> = frames.iter().enumerate().map(|(k, &(f, _))| (f, k)).collect();
-    let mut x: Vec<Option<Vec<f64>>> = target
-        .snapshots
+    let mut x: Vec<Option<Vec<f64>>> = times
         .iter()
-        .map(|snap| {
-            let stacks: Vec<&NamedStack> = named.stacks_in(snap.start_ns, snap.end_ns).into_iter().filter(|s| attribution::is_complete(s)).collect();
+        .map(|&(start, end)| {
+            let stacks: Vec<&NamedStack> = named.stacks_in(start, end).into_iter().filter(|s| attribution::is_complete(s)).collect();
             if stacks.is_empty() {
                 return None;
             }
@@ -345,7 +352,7 @@ mod tests {
             let mut rng = damo_record::synth::Rng(seed);
             let coin: Vec<bool> = (0..1500).map(|_| rng.next_u64() >> 63 == 1).collect();
             let n = named(150, |i, k| if coin[i * 10 + k] { "_start;main;serve;handle_get;lookup" } else { "_start;main;serve;handle_put;insert" });
-            let cuts = damo_report::phases::change_points(&code_features(&t, &n), 10, 12);
+            let cuts = damo_report::phases::change_points(&code_features(&damo_report::phases::Series::of(&t).times, &n), 10, 12);
             assert!(cuts.is_empty(), "seed {seed}: {cuts:?}");
             assert_eq!(find(&t, &options(), &n).len(), 1);
         }

@@ -27,7 +27,7 @@
 //! the code changes at once. Those cuts stay where they are, and phases the caller says ran
 //! different code are never joined.
 
-use damo_record::model::{Record, Snapshot, TargetRecord};
+use damo_record::model::{Intervals, Record, Snapshot, TargetRecord};
 
 pub const BUCKETS: usize = 64;
 
@@ -86,10 +86,14 @@ impl PhaseRequest {
     /// The segmentation options for `target`: the shortest phase in its aggregation intervals
     /// (or, without intervals, in its first snapshot's length). `target` has snapshots.
     pub fn options(&self, target: &TargetRecord) -> PhaseOptions {
-        let aggr_us = target.intervals.map(|i| i.aggr_us).filter(|&a| a > 0).unwrap_or_else(|| {
-            let s = &target.snapshots[0];
-            (s.end_ns.saturating_sub(s.start_ns) / 1000).max(1)
-        });
+        let s = &target.snapshots[0];
+        self.options_for(target.intervals, (s.start_ns, s.end_ns))
+    }
+
+    /// [`Self::options`] for a target of `intervals` whose first snapshot spans `first`
+    /// (start and end, ns).
+    pub fn options_for(&self, intervals: Option<Intervals>, (start, end): (u64, u64)) -> PhaseOptions {
+        let aggr_us = intervals.map(|i| i.aggr_us).filter(|&a| a > 0).unwrap_or_else(|| (end.saturating_sub(start) / 1000).max(1));
         PhaseOptions { min_snapshots: (self.min_phase_us / aggr_us).max(1) as usize, max_phases: self.max_phases.max(1), ..Default::default() }
     }
 }
@@ -105,24 +109,98 @@ struct Space {
     edges: Vec<f64>,
 }
 
-impl Space {
-    fn new(target: &TargetRecord) -> Self {
-        // DAMON's regions tile each target's mappings, so each snapshot's run of touching
-        // regions is one extent: sorting those, not every region, is what the union needs
-        // (`top` redoes this every second over 600 snapshots).
-        let mut extents: Vec<(u64, u64)> = Vec::new();
-        for s in &target.snapshots {
-            let mut run: Option<(u64, u64)> = None;
-            for r in &s.regions {
-                match run.as_mut() {
-                    Some(last) if last.1 == r.start => last.1 = r.end,
-                    _ => extents.extend(run.replace((r.start, r.end))),
-                }
-            }
-            extents.extend(run);
+/// A target's snapshots in order, read in as many passes as phase finding needs: a target
+/// in memory, or one streamed from its file (a day of snapshots does not fit in memory; what
+/// phase finding keeps of each, a [`Series`] entry, does).
+pub trait SnapshotPasses {
+    type Error;
+    /// Feeds every snapshot, in order, to `each`.
+    fn pass(&mut self, each: &mut dyn FnMut(&Snapshot)) -> Result<(), Self::Error>;
+}
+
+impl SnapshotPasses for &TargetRecord {
+    type Error = std::convert::Infallible;
+
+    fn pass(&mut self, each: &mut dyn FnMut(&Snapshot)) -> Result<(), Self::Error> {
+        self.snapshots.iter().for_each(each);
+        Ok(())
+    }
+}
+
+/// Sorted distinct addresses gathered a snapshot at a time, sorted down whenever they double
+/// (so repeated edges cost no memory).
+#[derive(Default)]
+struct Points {
+    points: Vec<u64>,
+    sorted_len: usize,
+}
+
+impl Points {
+    fn push(&mut self, p: u64) {
+        self.points.push(p);
+        if self.points.len() >= 2 * self.sorted_len.max(1 << 16) {
+            self.sort();
         }
+    }
+
+    fn sort(&mut self) {
+        self.points.sort_unstable();
+        self.points.dedup();
+        self.sorted_len = self.points.len();
+    }
+
+    fn finish(mut self) -> Vec<u64> {
+        self.sort();
+        self.points
+    }
+}
+
+/// The first pass of [`Space`]: each snapshot's extents (DAMON's regions tile a target's
+/// mappings, so each run of touching regions is one: sorting those, not every region, is
+/// what the union needs; `top` redoes this every second over 600 snapshots), every region
+/// edge, and the busiest access count.
+#[derive(Default)]
+struct SpacePass {
+    extents: Vec<(u64, u64)>,
+    merged_len: usize,
+    points: Points,
+    last_point: Option<u64>,
+    busiest: u32,
+}
+
+impl SpacePass {
+    fn add(&mut self, s: &Snapshot) {
+        let mut run: Option<(u64, u64)> = None;
+        for r in &s.regions {
+            match run.as_mut() {
+                Some(last) if last.1 == r.start => last.1 = r.end,
+                _ => self.extents.extend(run.replace((r.start, r.end))),
+            }
+            // Touching regions share an edge: kept once, the sort has half the work.
+            if self.last_point != Some(r.start) {
+                self.points.push(r.start);
+            }
+            self.points.push(r.end);
+            self.last_point = Some(r.end);
+            self.busiest = self.busiest.max(r.nr_accesses);
+        }
+        self.extents.extend(run);
+        if self.extents.len() >= 2 * self.merged_len.max(1 << 12) {
+            self.extents = crate::address_union::union(std::mem::take(&mut self.extents));
+            self.merged_len = self.extents.len();
+        }
+    }
+}
+
+impl Space {
+    /// The space of the snapshots `snaps` holds, in two passes (its extents and edges, then
+    /// the accesses between edges), and the access count that is a rate of 1 ([`rate_max`]).
+    fn gather<P: SnapshotPasses>(snaps: &mut P, intervals: Option<Intervals>) -> Result<(Self, f64), P::Error> {
+        let mut first = SpacePass::default();
+        snaps.pass(&mut |s| first.add(s))?;
+        let max = rate_max(intervals, first.busiest);
         let mut offset = 0;
-        let spans: Vec<(u64, u64, u64)> = crate::address_union::union(extents)
+        let spans: Vec<(u64, u64, u64)> = crate::address_union::union(first.extents)
             .into_iter()
             .map(|(s, e)| {
                 let span = (s, e, offset);
@@ -130,37 +208,28 @@ impl Space {
                 span
             })
             .collect();
+        // Accesses per byte between consecutive region edges: a difference array over the
+        // record's distinct region edges.
+        let points = first.points.finish();
+        let mut delta = vec![0.0f64; points.len()];
+        snaps.pass(&mut |s| {
+            for r in s.regions.iter().filter(|r| r.nr_accesses > 0 && r.end > r.start) {
+                let w = f64::from(r.nr_accesses).powi(2);
+                add_at(&mut delta, &points, r.start, w);
+                add_at(&mut delta, &points, r.end, -w);
+            }
+        })?;
         let mut space = Self { spans, edges: Vec::new() };
-        space.edges = space.quantile_edges(target, offset);
-        space
+        space.edges = space.quantile_edges(&points, &delta, offset);
+        Ok((space, max))
     }
 
     /// Edges at equal steps of a blend of bytes and accesses: half the slices are spread
     /// over the bytes, half over the accesses (count² × bytes, summed over snapshots: squared
-    /// so that stray single accesses over a huge cold mapping do not outweigh a hot buffer).
-    fn quantile_edges(&self, target: &TargetRecord, total: u64) -> Vec<f64> {
+    /// so that stray single accesses over a huge cold mapping do not outweigh a hot buffer),
+    /// from the access weights `delta` that start at each of `points`.
+    fn quantile_edges(&self, points: &[u64], delta: &[f64], total: u64) -> Vec<f64> {
         let uniform = || (0..=BUCKETS).map(|k| total as f64 * k as f64 / BUCKETS as f64).collect();
-        // Accesses per byte between consecutive region edges: a difference array over the
-        // record's distinct region edges.
-        let mut points: Vec<u64> = Vec::new();
-        for s in &target.snapshots {
-            for r in &s.regions {
-                // Touching regions share an edge: kept once, the sort has half the work.
-                if points.last() != Some(&r.start) {
-                    points.push(r.start);
-                }
-                points.push(r.end);
-            }
-        }
-        points.sort_unstable();
-        points.dedup();
-        let mut delta = vec![0.0f64; points.len()];
-        for r in target.snapshots.iter().flat_map(|s| &s.regions).filter(|r| r.nr_accesses > 0 && r.end > r.start) {
-            let (i, j) = (points.partition_point(|&p| p < r.start), points.partition_point(|&p| p < r.end));
-            let w = f64::from(r.nr_accesses).powi(2);
-            delta[i] += w;
-            delta[j] -= w;
-        }
         // Cumulative (linear offset, blended weight) at each point.
         let mut density = 0.0;
         let mut mass = Vec::with_capacity(points.len());
@@ -226,19 +295,51 @@ impl Space {
     }
 }
 
-fn features(target: &TargetRecord, space: &Space) -> Vec<[f64; BUCKETS]> {
-    let max = rate_max(target);
-    target
-        .snapshots
-        .iter()
-        .map(|s| {
+/// What phase finding keeps of each snapshot of a target: its times, working set and hot
+/// set over the target's address slices (600 bytes, where the snapshot's regions take 32
+/// each), gathered in three passes over the snapshots ([`Space`]'s two, then this).
+pub struct Series {
+    /// Each snapshot's start and end, ns.
+    pub times: Vec<(u64, u64)>,
+    /// Bytes of each snapshot's accessed regions.
+    wss: Vec<u128>,
+    /// Each snapshot's access rate (0..1) per address slice.
+    features: Vec<[f64; BUCKETS]>,
+    /// The access count that is a rate of 1.
+    max: f64,
+}
+
+impl Series {
+    /// The series of the snapshots `snaps` holds, of a target with `intervals`.
+    pub fn gather<P: SnapshotPasses>(snaps: &mut P, intervals: Option<Intervals>) -> Result<Series, P::Error> {
+        let (space, max) = Space::gather(snaps, intervals)?;
+        let mut series = Series { times: Vec::new(), wss: Vec::new(), features: Vec::new(), max };
+        snaps.pass(&mut |s| {
             let mut v = [0.0; BUCKETS];
+            let mut wss = 0u128;
             for r in s.regions.iter().filter(|r| r.nr_accesses > 0) {
                 space.add(&mut v, r.start, r.end, (f64::from(r.nr_accesses) / max).min(1.0));
+                wss += u128::from(r.size());
             }
-            v
-        })
-        .collect()
+            series.times.push((s.start_ns, s.end_ns));
+            series.wss.push(wss);
+            series.features.push(v);
+        })?;
+        Ok(series)
+    }
+
+    /// The series of a target in memory.
+    pub fn of(target: &TargetRecord) -> Series {
+        Series::gather(&mut &*target, target.intervals).unwrap_or_else(|never| match never {})
+    }
+
+    pub fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.times.is_empty()
+    }
 }
 
 /// Prefix sums of a series of equal-length vectors, for O(dimensions) segment costs.
@@ -349,34 +450,36 @@ pub fn segment(target: &TargetRecord, o: &PhaseOptions) -> Vec<Phase> {
 /// [`segment`], with `code_cuts` (snapshot indices where the code that ran changed, which
 /// stay put) and `code(a, b)`, what the code says of two neighbouring phases.
 pub fn segment_with(target: &TargetRecord, o: &PhaseOptions, code_cuts: &[usize], code: impl FnMut(&Phase, &Phase) -> Code) -> Vec<Phase> {
-    outlines(target, o, code_cuts, code).into_iter().map(|p| describe(target, p)).collect()
+    let series = Series::of(target);
+    let phases = outlines(&series, o, code_cuts, code);
+    describe(&series, phases, &mut &*target).unwrap_or_else(|never| match never {})
 }
 
 /// Where [`segment`]'s phases start and end, in snapshot indices, without their working
 /// sets and hot ranges: for `top`, which finds phases every second and shows only where they
 /// begin (describing them was a quarter of its CPU).
 pub fn segment_spans(target: &TargetRecord, o: &PhaseOptions) -> Vec<std::ops::RangeInclusive<usize>> {
-    outlines(target, o, &[], |_, _| Code::Unknown).into_iter().map(|p| p.first..=p.last).collect()
+    outlines(&Series::of(target), o, &[], |_, _| Code::Unknown).into_iter().map(|p| p.first..=p.last).collect()
 }
 
-/// [`segment_with`]'s phases, outlined: spans and hot sets only.
-fn outlines(target: &TargetRecord, o: &PhaseOptions, code_cuts: &[usize], mut code: impl FnMut(&Phase, &Phase) -> Code) -> Vec<Phase> {
-    let n = target.snapshots.len();
+/// [`segment_with`]'s phases of `series`, outlined: spans and hot sets only ([`describe`]
+/// adds the rest).
+pub fn outlines(series: &Series, o: &PhaseOptions, code_cuts: &[usize], mut code: impl FnMut(&Phase, &Phase) -> Code) -> Vec<Phase> {
+    let n = series.len();
     if n == 0 {
         return Vec::new();
     }
-    let space = Space::new(target);
-    let x = features(target, &space);
-    let prefix = Prefix::new(&x);
+    let x = &series.features;
+    let prefix = Prefix::new(x);
     let min = o.min_snapshots.max(1);
-    let mut cuts = prefix.cuts(n, min, o.max_phases, o.sensitivity_penalty * split_penalty(&x));
+    let mut cuts = prefix.cuts(n, min, o.max_phases, o.sensitivity_penalty * split_penalty(x));
     let fixed = merge_code_cuts(&mut cuts, code_cuts, min, o.max_phases);
     // Neighbours that are one phase are joined, and the boundaries left placed again (a
     // spurious cut inside a phase can pull its real boundary away).
     loop {
         // Joining looks at spans and hot sets only; the rest of each phase is described once,
         // at the end (its hot ranges sort every region edge in it).
-        let phases: Vec<Phase> = cuts.windows(2).map(|w| outline(target, prefix.mean(w[0], w[1]), w[0], w[1])).collect();
+        let phases: Vec<Phase> = cuts.windows(2).map(|w| outline(series, prefix.mean(w[0], w[1]), w[0], w[1])).collect();
         // A split must change what is hot, not only how hot, or change the code that ran.
         let joined = (1..phases.len()).find(|&i| {
             let alike = cosine(&phases[i - 1].heat, &phases[i].heat);
@@ -492,19 +595,21 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
     }
 }
 
-/// Runs of address ranges whose mean access rate over `snaps` is at least 5%, as (start,
-/// end, byte-weighted mean rate), hottest first, at most three. Taken from the regions
-/// themselves, not the slices, so a range ends where the hot memory does.
-fn hot_ranges(snaps: &[Snapshot], max: f64) -> Vec<(u64, u64, f64)> {
-    let mut points: Vec<u64> = snaps.iter().flat_map(|s| s.regions.iter().flat_map(|r| [r.start, r.end])).collect();
-    points.sort_unstable();
-    points.dedup();
-    let mut delta = vec![0.0f64; points.len()];
-    for r in snaps.iter().flat_map(|s| &s.regions).filter(|r| r.nr_accesses > 0 && r.end > r.start) {
-        let rate = (f64::from(r.nr_accesses) / max).min(1.0) / snaps.len() as f64;
-        delta[points.partition_point(|&p| p < r.start)] += rate;
-        delta[points.partition_point(|&p| p < r.end)] -= rate;
+/// Adds `v` to the `delta` of `point` among `points` (the sorted points of an earlier pass;
+/// a point that is not there, in a record that changed between passes, changes nothing).
+fn add_at(delta: &mut [f64], points: &[u64], point: u64, v: f64) {
+    let i = points.partition_point(|&p| p < point);
+    if let Some(d) = delta.get_mut(i).filter(|_| points[i] == point) {
+        *d += v;
     }
+}
+
+/// Runs of address ranges whose mean access rate over a phase's snapshots is at least 5%,
+/// as (start, end, byte-weighted mean rate), hottest first, at most three: from `points`,
+/// the distinct edges of the phase's regions, and `delta`, the rate that starts at each.
+/// Taken from the regions themselves, not the slices, so a range ends where the hot memory
+/// does.
+fn hot_ranges(points: &[u64], delta: &[f64]) -> Vec<(u64, u64, f64)> {
     let mut ranges: Vec<(u64, u64, f64)> = Vec::new();
     let mut rate = 0.0;
     let mut run: Option<(u64, u64, f64)> = None;
@@ -534,24 +639,56 @@ fn hot_ranges(snaps: &[Snapshot], max: f64) -> Vec<(u64, u64, f64)> {
 }
 
 /// The most accesses an aggregation interval can count: from the intervals, else the
-/// largest count seen.
-fn rate_max(target: &TargetRecord) -> f64 {
-    target.intervals.map(|i| i.max_nr_accesses()).filter(|&m| m > 0).unwrap_or_else(|| target.snapshots.iter().flat_map(|s| &s.regions).map(|r| u64::from(r.nr_accesses)).max().unwrap_or(1).max(1))
-        as f64
+/// largest count seen (`busiest`).
+fn rate_max(intervals: Option<Intervals>, busiest: u32) -> f64 {
+    intervals.map(|i| i.max_nr_accesses()).filter(|&m| m > 0).unwrap_or_else(|| u64::from(busiest).max(1)) as f64
 }
 
 /// Snapshots `[a, b)` as a phase with its mean hot set `heat`, without its working set and
 /// hot ranges ([`describe`] adds them).
-fn outline(target: &TargetRecord, heat: Vec<f64>, a: usize, b: usize) -> Phase {
-    let snaps: &[Snapshot] = &target.snapshots[a..b];
-    Phase { first: a, last: b - 1, start_ns: snaps[0].start_ns, end_ns: snaps[snaps.len() - 1].end_ns, mean_wss: 0, hot_ranges: Vec::new(), heat }
+fn outline(series: &Series, heat: Vec<f64>, a: usize, b: usize) -> Phase {
+    Phase { first: a, last: b - 1, start_ns: series.times[a].0, end_ns: series.times[b - 1].1, mean_wss: 0, hot_ranges: Vec::new(), heat }
 }
 
-/// An outlined phase with its mean working set and hottest ranges.
-fn describe(target: &TargetRecord, phase: Phase) -> Phase {
-    let snaps: &[Snapshot] = &target.snapshots[phase.first..=phase.last];
-    let wss: u128 = snaps.iter().map(|s| s.regions.iter().filter(|r| r.nr_accesses > 0).map(|r| u128::from(r.size())).sum::<u128>()).sum();
-    Phase { mean_wss: (wss / snaps.len() as u128) as u64, hot_ranges: hot_ranges(snaps, rate_max(target)), ..phase }
+/// Outlined `phases` (in order, covering the snapshots `snaps` holds, of which `series` is)
+/// with their mean working sets and hottest ranges: two passes, each phase's region edges,
+/// then the rates between them.
+pub fn describe<P: SnapshotPasses>(series: &Series, phases: Vec<Phase>, snaps: &mut P) -> Result<Vec<Phase>, P::Error> {
+    let phase_of = |k: usize| phases.partition_point(|p| p.last < k);
+    let mut points: Vec<Points> = phases.iter().map(|_| Points::default()).collect();
+    let mut k = 0;
+    snaps.pass(&mut |s| {
+        if let Some(p) = points.get_mut(phase_of(k)) {
+            for r in &s.regions {
+                p.push(r.start);
+                p.push(r.end);
+            }
+        }
+        k += 1;
+    })?;
+    let points: Vec<Vec<u64>> = points.into_iter().map(Points::finish).collect();
+    let mut delta: Vec<Vec<f64>> = points.iter().map(|p| vec![0.0; p.len()]).collect();
+    let mut k = 0;
+    snaps.pass(&mut |s| {
+        let i = phase_of(k);
+        k += 1;
+        let (Some(phase), Some(points), Some(delta)) = (phases.get(i), points.get(i), delta.get_mut(i)) else { return };
+        let len = (phase.last - phase.first + 1) as f64;
+        for r in s.regions.iter().filter(|r| r.nr_accesses > 0 && r.end > r.start) {
+            let rate = (f64::from(r.nr_accesses) / series.max).min(1.0) / len;
+            add_at(delta, points, r.start, rate);
+            add_at(delta, points, r.end, -rate);
+        }
+    })?;
+    Ok(phases
+        .into_iter()
+        .zip(points.iter().zip(&delta))
+        .map(|(phase, (points, delta))| {
+            let wss: u128 = series.wss[phase.first..=phase.last].iter().sum();
+            let len = (phase.last - phase.first + 1) as u128;
+            Phase { mean_wss: (wss / len) as u64, hot_ranges: hot_ranges(points, delta), ..phase }
+        })
+        .collect())
 }
 
 /// The target phases are computed for: the one with the most snapshots.

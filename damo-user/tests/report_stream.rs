@@ -88,6 +88,8 @@ const REPORTS: &[&[&str]] = &[
     &["access", "--snapshot_idx", "3", "5", "--snapshot_idx", "60", "61", "--json"],
     &["access", "--snapshot_time", "100500000000", "101000000000", "--sz_region", "8K", "max", "--style", "temperature-sz-hist"],
     &["raw", "--snapshot_idx", "0", "0"],
+    &["phases", "--json"],
+    &["phases", "--min_phase", "500ms", "--max_phases", "4"],
 ];
 
 #[test]
@@ -127,7 +129,7 @@ fn a_record_larger_than_the_memory_limit_streams() {
     let bands = ["heatmap", "--output", "raw", "--resol", "100", "100"];
     let profile = ["profile", "--access_rate", "10%", "100%"];
     let sorted = ["heatmap", "--sort_temperature", "--output", "raw", "--resol", "100", "100"];
-    for report in [&["wss"][..], &["nr_regions"], &["record_info"], &heatmap, &bands, &sorted, &profile, &["access", "--snapshot_idx", "399", "399"]] {
+    for report in [&["wss"][..], &["nr_regions"], &["record_info"], &heatmap, &bands, &sorted, &profile, &["phases", "--json"], &["access", "--snapshot_idx", "399", "399"]] {
         let mut args = report.to_vec();
         args.extend(["-i", "big.dtr"]);
         let (ok, out, err) = run(tmp.path(), &args, true, Some("4M"));
@@ -169,6 +171,8 @@ fn a_recorded_record_reports_the_same_streamed() {
         &["heatmap", "--address_range", "0", "64M", "guided", "--output", "raw", "--resol", "100", "64"],
         &["access", "--snapshot_idx", "100", "101"],
         &["access", "--json", "--snapshot_idx", "0", "0"],
+        &["phases"],
+        &["phases", "--json", "--min_phase", "300ms"],
     ];
     for report in reports {
         let mut args = report.to_vec();

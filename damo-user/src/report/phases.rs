@@ -9,22 +9,33 @@
 //! seconds since the record's first snapshot (the JSON adds the record's own clock,
 //! CLOCK_MONOTONIC ns, as `start_ns`/`end_ns`; `report record_info` prints both clocks).
 
-use std::{io::Write, path::PathBuf};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Context, Result};
 use damo_profile::{
     attribution,
     folded::FoldedStacks,
     json,
-    phases::{find, Named},
+    phases::{find, find_in, Found, Named},
     stacks::Namer,
     summary::{HotRange, PhaseJson, StepJson},
     table::Table,
 };
-use damo_record::{text::printable, units};
-use damo_report::phases::{self, PhaseRequest};
+use damo_record::{
+    model::{Intervals, Record, Snapshot, TargetRecord},
+    native::Rest,
+    text::printable,
+    units,
+};
+use damo_report::{
+    accumulate::Accumulate,
+    phases::{self, PhaseRequest, SnapshotPasses},
+};
 
-use super::options::{InputArgs, SymbolArgs};
+use super::options::{InputArgs, Passes, Streamed, SymbolArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -68,19 +79,114 @@ pub fn secs(ns: u64, origin: u64) -> f64 {
     (ns as f64 - origin as f64) / 1e9
 }
 
+/// The record `find` reads: a damo-trace record (or a damo file's cached copy) is streamed,
+/// pass after pass, keeping per snapshot only what phase finding needs (a day of recording
+/// does not fit in memory); other inputs are loaded whole.
+struct Input {
+    /// Without its snapshots when streamed.
+    record: Box<Record>,
+    streamed: Option<(Streamed, MainTarget)>,
+}
+
+/// The target phases are found in, of a streamed record.
+struct MainTarget {
+    index: usize,
+    intervals: Option<Intervals>,
+    /// Its first snapshot's start and end, ns.
+    first: (u64, u64),
+}
+
+impl Input {
+    fn open(path: &Path) -> Result<Input> {
+        let mut src = match Passes::open(path)? {
+            Passes::Stream(src) => src,
+            Passes::Loaded(record, _) => {
+                if phases::main_target(&record).is_none_or(|t| t.snapshots.is_empty()) {
+                    bail!("{} has no DAMON snapshots to find phases in", path.display());
+                }
+                return Ok(Input { record, streamed: None });
+            }
+        };
+        let mut firsts = FirstSnapshots::default();
+        let record = src.pass(Rest::Keep, &mut firsts, true)?;
+        // The target with the most snapshots, the last of equals (as `phases::main_target`).
+        let main = (0..record.targets.len()).max_by_key(|&i| firsts.0.get(i).map_or(0, |f| f.0));
+        let Some((index, first)) = main.and_then(|i| firsts.0.get(i).filter(|f| f.0 > 0).map(|f| (i, f.1))) else {
+            bail!("{} has no DAMON snapshots to find phases in", path.display());
+        };
+        let main = MainTarget { index, intervals: record.targets[index].intervals, first };
+        Ok(Input { record: Box::new(record), streamed: Some((src, main)) })
+    }
+
+    /// The main target's phases and where its first snapshot starts.
+    fn find(&mut self, request: &PhaseRequest, named: &Named, path: &Path) -> Result<(Vec<Found>, u64)> {
+        let Some((src, main)) = &mut self.streamed else {
+            let Some(target) = phases::main_target(&self.record).filter(|t| !t.snapshots.is_empty()) else {
+                bail!("{} has no DAMON snapshots to find phases in", path.display());
+            };
+            return Ok((find(target, &request.options(target), named), target.snapshots[0].start_ns));
+        };
+        let mut passes = TargetPasses { src, index: main.index };
+        Ok((find_in(&mut passes, main.intervals, &request.options_for(main.intervals, main.first), named)?, main.first.0))
+    }
+}
+
+/// Per target (by index), its snapshots and the first one's start and end.
+#[derive(Default)]
+struct FirstSnapshots(Vec<(usize, (u64, u64))>);
+
+impl Accumulate for FirstSnapshots {
+    fn push(&mut self, index: usize, _target: &TargetRecord, snapshot: &Snapshot) {
+        if self.0.len() <= index {
+            self.0.resize(index + 1, (0, (0, 0)));
+        }
+        let slot = &mut self.0[index];
+        if slot.0 == 0 {
+            slot.1 = (snapshot.start_ns, snapshot.end_ns);
+        }
+        slot.0 += 1;
+    }
+}
+
+/// One target's snapshots of a streamed record, a pass at a time.
+struct TargetPasses<'a> {
+    src: &'a mut Streamed,
+    index: usize,
+}
+
+impl SnapshotPasses for TargetPasses<'_> {
+    type Error = anyhow::Error;
+
+    fn pass(&mut self, each: &mut dyn FnMut(&Snapshot)) -> Result<()> {
+        self.src.pass_of_target(self.index, &mut OfTarget { index: self.index, each })
+    }
+}
+
+/// Hands the snapshots of the target of `index` to `each`.
+struct OfTarget<'f> {
+    index: usize,
+    each: &'f mut dyn FnMut(&Snapshot),
+}
+
+impl Accumulate for OfTarget<'_> {
+    fn push(&mut self, index: usize, _target: &TargetRecord, snapshot: &Snapshot) {
+        if index == self.index {
+            (self.each)(snapshot);
+        }
+    }
+}
+
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let request = args.phases.request()?;
-    let record = args.input.load()?;
-    let Some(target) = phases::main_target(&record).filter(|t| !t.snapshots.is_empty()) else {
-        bail!("{} has no DAMON snapshots to find phases in", args.input.input.display());
-    };
+    let path = &args.input.input;
+    let mut input = Input::open(path)?;
     if let Some(dir) = &args.flamegraphs {
         std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
     }
-    let mut namer = (!record.samples.is_empty()).then(|| Namer::new(&record, &args.symbols.search_dirs));
-    let named = Named::new(&record, namer.as_mut());
-    let found = find(target, &request.options(target), &named);
-    let origin = target.snapshots[0].start_ns;
+    let mut namer = (!input.record.samples.is_empty()).then(|| Namer::new(&input.record, &args.symbols.search_dirs));
+    let named = Named::new(&input.record, namer.as_mut());
+    let (found, origin) = input.find(&request, &named, path)?;
+    let record = &input.record;
     let mut docs = Vec::new();
     for (i, f) in found.iter().enumerate() {
         let (n, p, a) = (i + 1, &f.phase, &f.attribution);
