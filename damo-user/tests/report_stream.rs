@@ -1,5 +1,6 @@
 //! The one-pass reports (`wss`, `nr_regions`, `times`, `record_info`, `access`), `heatmap`
-//! (a pass or three) and the times `profile` selects stream damo-trace records from their files;
+//! (a pass or three), `phases` and `holistic` (several) and the times `profile` selects
+//! stream damo-trace records from their files;
 //! `DAMO_TRACE_NO_STREAM=1` loads them whole instead. Both must print the same bytes, on
 //! whole, cut and damaged records with interleaved targets.
 
@@ -137,6 +138,38 @@ fn a_record_larger_than_the_memory_limit_streams() {
         let (ok, _, err) = run(tmp.path(), &args, false, Some("4M"));
         assert!(!ok && err.contains("memory limit"), "report {args:?} loaded whole must not fit in 4 MB: {err}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+}
+
+/// A holistic page streamed is the page loaded whole, byte for byte: on whole, cut and
+/// damaged records, and on one where nothing was accessed (the maps then draw the guide's
+/// ranges, not hot bands).
+#[test]
+fn streamed_holistic_pages_are_the_loaded_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bytes = native_record(SynthSpec { targets: 3, snapshots_per_target: 120, regions: 80, seed: 5 });
+    let mut corrupt = bytes.clone();
+    corrupt[bytes.len() / 3] ^= 0x10;
+    let mut cold: Record = synth::record(SynthSpec { targets: 2, snapshots_per_target: 60, regions: 40, seed: 6 });
+    cold.targets.iter_mut().flat_map(|t| &mut t.snapshots).flat_map(|s| &mut s.regions).for_each(|r| r.nr_accesses = 0);
+    let mut w = NativeWriter::new(Vec::new()).unwrap();
+    for t in &cold.targets {
+        for s in &t.snapshots {
+            w.snapshot(t, s).unwrap();
+        }
+    }
+    let inputs = [("whole.dtr", bytes.clone()), ("cut.dtr", bytes[..bytes.len() / 2].to_vec()), ("corrupt.dtr", corrupt), ("cold.dtr", w.finish().unwrap())];
+    for (name, data) in &inputs {
+        std::fs::write(tmp.path().join(name), data).unwrap();
+        for page in ["page.svg", "page.html"] {
+            let mut pages = Vec::new();
+            for stream in [true, false] {
+                let (ok, _, err) = run(tmp.path(), &["holistic", "--min_phase", "500ms", "-i", name, "-o", page], stream, None);
+                assert!(ok, "holistic -i {name} -o {page} (streamed: {stream}): {err}");
+                pages.push(std::fs::read(tmp.path().join(page)).unwrap());
+            }
+            assert!(pages[0] == pages[1], "holistic -i {name} -o {page}: the streamed and loaded pages differ");
+        }
     }
 }
 

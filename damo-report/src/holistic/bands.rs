@@ -8,7 +8,7 @@ use damo_record::model::{Record, Snapshot, TargetRecord};
 
 use crate::{
     accumulate::{slot, Accumulate},
-    heatmap::{self, guide::GuideRegion, Request},
+    heatmap::{self, guide::GuideRegion, Guide, Request},
 };
 
 const PAGE_MASK: u64 = 4096 - 1;
@@ -201,7 +201,12 @@ pub fn drawn(record: &Record, perf: bool, target: &TargetRecord) -> Vec<(u64, u6
         return hot;
     }
     let guides = heatmap::guide::guides(&heatmap::sources(record, perf));
-    let Some(guide) = guides.iter().find(|g| g.matches(target)) else { return Vec::new() };
+    guides.iter().find(|g| g.matches(target)).map_or_else(Vec::new, guide_ranges)
+}
+
+/// What [`drawn`] draws when nothing was hot: the hottest contiguous ranges of the target's
+/// guide (`guide` with its heats), at most [`MAX_BANDS`], highest first.
+pub fn guide_ranges(guide: &Guide) -> Vec<(u64, u64)> {
     let mut ranges: Vec<&GuideRegion> = guide.contig_regions.iter().collect();
     ranges.sort_by_key(|r| Reverse(r.heats.unwrap_or(0)));
     ranges.truncate(ranges.iter().filter(|r| r.heats.is_some_and(|h| h > 0)).count().clamp(1, MAX_BANDS));
@@ -214,7 +219,11 @@ pub fn drawn(record: &Record, perf: bool, target: &TargetRecord) -> Vec<(u64, u6
 pub fn heatmap_request(record: &Record, perf: bool, target: &TargetRecord) -> Request {
     let snaps = &target.snapshots;
     let span_ns = snaps[snaps.len() - 1].end_ns.saturating_sub(snaps[0].start_ns);
-    let ranges = drawn(record, perf, target);
+    request_for(target, span_ns, &drawn(record, perf, target))
+}
+
+/// [`heatmap_request`] of `target`, whose snapshots span `span_ns`, drawing `ranges`.
+pub fn request_for(target: &TargetRecord, span_ns: u64, ranges: &[(u64, u64)]) -> Request {
     Request {
         kdamond_idx: Some(target.kdamond_idx),
         context_idx: Some(target.context_idx),

@@ -9,7 +9,7 @@ pub mod svg;
 pub mod text;
 pub mod timeline;
 
-use damo_record::model::TargetRecord;
+use damo_record::model::{Snapshot, TargetRecord};
 
 use crate::{
     heatmap::{pynum::Num, Grid},
@@ -77,7 +77,12 @@ pub fn address_cells(bands: usize) -> usize {
 /// Working set size of each snapshot: bytes of regions with any access, as `report wss`
 /// counts them with its default thresholds.
 pub fn wss_series(target: &TargetRecord) -> Vec<(u64, u64, u64)> {
-    target.snapshots.iter().map(|s| (s.start_ns, s.end_ns, s.regions.iter().filter(|r| r.nr_accesses > 0).map(|r| r.size()).sum())).collect()
+    target.snapshots.iter().map(wss_of).collect()
+}
+
+/// A snapshot's entry of [`wss_series`].
+pub fn wss_of(s: &Snapshot) -> (u64, u64, u64) {
+    (s.start_ns, s.end_ns, s.regions.iter().filter(|r| r.nr_accesses > 0).map(|r| r.size()).sum())
 }
 
 pub(crate) use crate::xml::escape;

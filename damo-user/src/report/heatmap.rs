@@ -129,11 +129,11 @@ enum Input {
 
 /// A streamed record's first pass: its guides, its targets (without snapshots), their band
 /// tallies, and where damo starts each target's first snapshot when not where it says.
-struct FirstPass {
-    guides: Vec<Guide>,
-    targets: Vec<TargetRecord>,
-    tally: BandTally,
-    first_starts: Vec<(usize, f64)>,
+pub(super) struct FirstPass {
+    pub guides: Vec<Guide>,
+    pub targets: Vec<TargetRecord>,
+    pub tally: BandTally,
+    pub first_starts: Vec<(usize, f64)>,
 }
 
 impl Input {
@@ -171,7 +171,7 @@ fn at_streamed_bands(src: &mut Streamed, first: &FirstPass, request: &mut Reques
 
 /// The maps of a streamed record: the guide's heats (when the ranges depend on them) and
 /// then the maps, each a pass over the file.
-fn build_streamed(src: &mut Streamed, first: &FirstPass, request: &Request) -> Result<Vec<Grid>> {
+pub(super) fn build_streamed(src: &mut Streamed, first: &FirstPass, request: &Request) -> Result<Vec<Grid>> {
     let heat_unit = heatmap::heat_unit(&first.targets)?;
     let mut guide = heatmap::choose_guide(&first.guides, request)?;
     // The guide is one target's (not shared): only its snapshots are read.
@@ -200,7 +200,7 @@ fn build_streamed(src: &mut Streamed, first: &FirstPass, request: &Request) -> R
 }
 
 /// A pass for `acc`, which reads the snapshots of the drawn target (by index) only.
-fn pass_of_drawn(src: &mut Streamed, drawn: Option<usize>, acc: &mut impl Accumulate) -> Result<()> {
+pub(super) fn pass_of_drawn(src: &mut Streamed, drawn: Option<usize>, acc: &mut impl Accumulate) -> Result<()> {
     match drawn {
         Some(index) => src.pass_of_target(index, acc),
         None => src.pass(Rest::Drop, acc, false).map(drop),

@@ -5,17 +5,35 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use damo_profile::{stacks::Namer, timeline};
-use damo_record::output_file::{self, OutputOptions};
+use damo_profile::{
+    phases::{find_in, Found, Named},
+    stacks::Namer,
+    timeline,
+};
+use damo_record::{
+    model::Record,
+    native::Rest,
+    output_file::{self, OutputOptions},
+};
 use damo_report::{
-    heatmap,
-    holistic::{self, html, svg, Holistic, NamedSample, PhaseMark, Timeline},
-    image, phases,
+    heatmap::{
+        self,
+        guide::{GuideBuilder, HeatAdder},
+        Grid,
+    },
+    holistic::{
+        self,
+        bands::{BandBuilder, BandTally, TargetBands, MAX_BANDS},
+        html, svg, Holistic, NamedSample, PhaseMark, Timeline,
+    },
+    image,
+    phases::{self, PhaseRequest, SnapshotPasses},
 };
 
 use super::{
-    options::{load_with_format, InputArgs, SymbolArgs},
-    phases::PhaseArgs,
+    heatmap::{build_streamed, pass_of_drawn, FirstPass},
+    options::{load_with_format, InputArgs, Passes, Streamed, SymbolArgs},
+    phases::{PhaseArgs, Spans, TargetPasses},
 };
 
 #[derive(Debug, clap::Args)]
@@ -58,17 +76,14 @@ pub fn run(args: Args) -> Result<()> {
     }
     let request = args.phases.request()?;
     let path = &args.input.input;
-    let (record, perf) = load_with_format(path)?;
-    let Some(target) = phases::main_target(&record).filter(|t| !t.snapshots.is_empty()) else {
-        bail!("{} has no DAMON snapshots: the page draws them", path.display());
+    let Drawn { record, maps, found, wss, stacks } = match Passes::open(path)? {
+        Passes::Stream(src) => match streamed(src, path, &request, &args.symbols)? {
+            Some(drawn) => drawn,
+            None => loaded(load_with_format(path)?, path, &request, &args.symbols)?,
+        },
+        Passes::Loaded(record, perf) => loaded((*record, perf), path, &request, &args.symbols)?,
     };
-
-    let maps = heatmap::build(&record, perf, &holistic::bands::heatmap_request(&record, perf, target))?;
     let time = holistic::grid_span(&maps[0]);
-
-    let mut namer = (!record.samples.is_empty()).then(|| Namer::new(&record, &args.symbols.search_dirs));
-    let stacks = damo_profile::phases::Named::new(&record, namer.as_mut());
-    let found = damo_profile::phases::find(target, &request.options(target), &stacks);
     let named: Vec<NamedSample> = record.samples.iter().zip(&stacks.stacks).map(|(s, n)| (s.ts_ns, timeline::function_of(s, n))).collect();
     // The timeline counts samples per bucket for every function named (and draws the top
     // ones per bucket): --time_buckets 100000000 would take gigabytes per function.
@@ -79,11 +94,74 @@ pub fn run(args: Args) -> Result<()> {
         title: path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
         timeline: (!named.is_empty()).then(|| Timeline::build(&named, time, args.time_buckets, args.top_functions)),
         phases: found.into_iter().map(|f| PhaseMark::new(f.phase, &named, PHASE_TOP).responsible(f.attribution.responsible, f.attribution.chain)).collect(),
-        wss: holistic::wss_series(target),
+        wss,
         maps,
         time,
     };
     write(&args.output, kind, &page)
+}
+
+/// What the page draws of the record: its maps, phases and working set, and the record
+/// (without its snapshots when streamed) with its samples named.
+struct Drawn {
+    record: Record,
+    maps: Vec<Grid>,
+    found: Vec<Found>,
+    wss: Vec<(u64, u64, u64)>,
+    stacks: Named,
+}
+
+/// [`Drawn`] of a record in memory (`perf`: damo's perf_script).
+fn loaded((record, perf): (Record, bool), path: &Path, request: &PhaseRequest, symbols: &SymbolArgs) -> Result<Drawn> {
+    let Some(target) = phases::main_target(&record).filter(|t| !t.snapshots.is_empty()) else {
+        bail!("{} has no DAMON snapshots: the page draws them", path.display());
+    };
+    let maps = heatmap::build(&record, perf, &holistic::bands::heatmap_request(&record, perf, target))?;
+    let mut namer = (!record.samples.is_empty()).then(|| Namer::new(&record, &symbols.search_dirs));
+    let stacks = Named::new(&record, namer.as_mut());
+    let found = damo_profile::phases::find(target, &request.options(target), &stacks);
+    let wss = holistic::wss_series(target);
+    Ok(Drawn { record, maps, found, wss, stacks })
+}
+
+/// [`Drawn`] of a record streamed from its file, pass after pass, as `report heatmap` and
+/// `report phases` read it (a day of recording does not fit in memory); `None` when its
+/// targets share a guide (the maps then need it whole).
+fn streamed(mut src: Streamed, path: &Path, request: &PhaseRequest, symbols: &SymbolArgs) -> Result<Option<Drawn>> {
+    let mut first = ((GuideBuilder::default(), BandTally::default()), Spans::default());
+    let record = src.pass(Rest::Keep, &mut first, true)?;
+    let ((mut guides, tally), spans) = first;
+    if guides.shared() {
+        return Ok(None);
+    }
+    let Some((main, span)) = spans.main(record.targets.len()) else {
+        bail!("{} has no DAMON snapshots: the page draws them", path.display());
+    };
+    let first_starts = if src.perf_script() { guides.redate_perf_script() } else { Vec::new() };
+    let first = FirstPass { guides: guides.finish(), targets: record.targets.clone(), tally, first_starts };
+    let target = &record.targets[main];
+    // The hot bands, or the hottest contiguous ranges when nothing was hot (`bands::drawn`).
+    let mut ranges = Vec::new();
+    if let Some(builder) = BandBuilder::new(first.tally.busiest(main)) {
+        let mut bands = TargetBands { index: main, builder };
+        src.pass_of_target(main, &mut bands)?;
+        ranges = bands.builder.finish(MAX_BANDS);
+    }
+    if ranges.is_empty() {
+        if let Some(guide) = first.guides.iter().find(|g| g.matches(target)) {
+            let mut heats = HeatAdder::new(guide.clone());
+            pass_of_drawn(&mut src, Some(main), &mut heats)?;
+            ranges = holistic::bands::guide_ranges(&heats.finish());
+        }
+    }
+    let maps = build_streamed(&mut src, &first, &holistic::bands::request_for(target, span.last_end.saturating_sub(span.first.0), &ranges))?;
+    let mut namer = (!record.samples.is_empty()).then(|| Namer::new(&record, &symbols.search_dirs));
+    let stacks = Named::new(&record, namer.as_mut());
+    let intervals = target.intervals;
+    let found = find_in(&mut TargetPasses { src: &mut src, index: main }, intervals, &request.options_for(intervals, span.first), &stacks)?;
+    let mut wss = Vec::new();
+    TargetPasses { src: &mut src, index: main }.pass(&mut |s| wss.push(holistic::wss_of(s)))?;
+    Ok(Some(Drawn { record, maps, found, wss, stacks }))
 }
 
 fn write(path: &Path, kind: Kind, page: &Holistic) -> Result<()> {

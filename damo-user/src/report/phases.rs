@@ -107,14 +107,12 @@ impl Input {
                 return Ok(Input { record, streamed: None });
             }
         };
-        let mut firsts = FirstSnapshots::default();
-        let record = src.pass(Rest::Keep, &mut firsts, true)?;
-        // The target with the most snapshots, the last of equals (as `phases::main_target`).
-        let main = (0..record.targets.len()).max_by_key(|&i| firsts.0.get(i).map_or(0, |f| f.0));
-        let Some((index, first)) = main.and_then(|i| firsts.0.get(i).filter(|f| f.0 > 0).map(|f| (i, f.1))) else {
+        let mut spans = Spans::default();
+        let record = src.pass(Rest::Keep, &mut spans, true)?;
+        let Some((index, span)) = spans.main(record.targets.len()) else {
             bail!("{} has no DAMON snapshots to find phases in", path.display());
         };
-        let main = MainTarget { index, intervals: record.targets[index].intervals, first };
+        let main = MainTarget { index, intervals: record.targets[index].intervals, first: span.first };
         Ok(Input { record: Box::new(record), streamed: Some((src, main)) })
     }
 
@@ -131,27 +129,46 @@ impl Input {
     }
 }
 
-/// Per target (by index), its snapshots and the first one's start and end.
+/// Per target (by index), how many snapshots it has and when they start and end.
 #[derive(Default)]
-struct FirstSnapshots(Vec<(usize, (u64, u64))>);
+pub(super) struct Spans(Vec<Span>);
 
-impl Accumulate for FirstSnapshots {
+#[derive(Clone, Copy, Default)]
+pub(super) struct Span {
+    pub snapshots: usize,
+    /// The first snapshot's start and end, ns.
+    pub first: (u64, u64),
+    /// The last snapshot's end.
+    pub last_end: u64,
+}
+
+impl Spans {
+    /// The target with the most snapshots (the last of equals, as `phases::main_target`
+    /// picks), if it has any, with its span.
+    pub fn main(&self, targets: usize) -> Option<(usize, Span)> {
+        let main = (0..targets).max_by_key(|&i| self.0.get(i).map_or(0, |s| s.snapshots))?;
+        self.0.get(main).filter(|s| s.snapshots > 0).map(|&s| (main, s))
+    }
+}
+
+impl Accumulate for Spans {
     fn push(&mut self, index: usize, _target: &TargetRecord, snapshot: &Snapshot) {
         if self.0.len() <= index {
-            self.0.resize(index + 1, (0, (0, 0)));
+            self.0.resize(index + 1, Span::default());
         }
-        let slot = &mut self.0[index];
-        if slot.0 == 0 {
-            slot.1 = (snapshot.start_ns, snapshot.end_ns);
+        let span = &mut self.0[index];
+        if span.snapshots == 0 {
+            span.first = (snapshot.start_ns, snapshot.end_ns);
         }
-        slot.0 += 1;
+        span.snapshots += 1;
+        span.last_end = snapshot.end_ns;
     }
 }
 
 /// One target's snapshots of a streamed record, a pass at a time.
-struct TargetPasses<'a> {
-    src: &'a mut Streamed,
-    index: usize,
+pub(super) struct TargetPasses<'a> {
+    pub src: &'a mut Streamed,
+    pub index: usize,
 }
 
 impl SnapshotPasses for TargetPasses<'_> {
