@@ -39,6 +39,11 @@ const REPORTS: &[(&str, &[&str])] = &[
     // target's hot bands, the maps.
     ("heatmap --output raw (hot bands)", &["heatmap", "--output", "raw"]),
     ("access (last snapshot)", &["access", "--snapshot_idx", LAST_SNAPSHOT, LAST_SNAPSHOT]),
+    // Six passes: counts, the address space (two), the per-snapshot series, each phase's
+    // hot ranges (two).
+    ("phases", &["phases"]),
+    // Heatmap's and phases' passes and one more (written beside the record).
+    ("holistic", &["holistic", "-o", "long-holistic.svg"]),
 ];
 
 pub fn run(damo_trace: &Path, dir: &Path) -> Result<()> {
@@ -62,7 +67,7 @@ pub fn run(damo_trace: &Path, dir: &Path) -> Result<()> {
     // process's memory, which a vfork-spawned child inherits.
     let floor = measure(damo_trace, &["--version"], None, false)?;
     println!("\npeak RSS of `damo-trace --version` (the floor of the numbers below): {:.1} MB", floor.max_rss_mb);
-    println!("\none-pass reports, streamed (wall time and peak RSS of the process, one run each):");
+    println!("\nreports, streamed (wall time and peak RSS of the process, one run each):");
     println!("  {:42} {:>5} {:>9} {:>9} {:>12}", "report", "input", "wall", "peak RSS", "M regions/s");
     for (label, args) in REPORTS {
         for (name, regions, path) in &files {
@@ -138,7 +143,8 @@ struct Measured {
 fn measure(damo_trace: &Path, args: &[&str], input: Option<&Path>, whole: bool) -> Result<Measured> {
     let mut cmd = Command::new(damo_trace);
     match input {
-        Some(input) => cmd.arg("report").args(args).arg("-i").arg(input),
+        // Run beside the record: what a report writes goes there.
+        Some(input) => cmd.arg("report").args(args).arg("-i").arg(input).current_dir(input.parent().unwrap_or(Path::new("."))),
         None => cmd.args(args),
     };
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
