@@ -27,7 +27,7 @@
 //! the code changes at once. Those cuts stay where they are, and phases the caller says ran
 //! different code are never joined.
 
-use damo_record::model::{Intervals, Record, Snapshot, TargetRecord};
+use damo_record::model::{Intervals, Record, Region, Snapshot, TargetRecord};
 
 pub const BUCKETS: usize = 64;
 
@@ -127,17 +127,42 @@ impl SnapshotPasses for &TargetRecord {
     }
 }
 
-/// Sorted distinct addresses gathered a snapshot at a time, sorted down whenever they double
-/// (so repeated edges cost no memory).
+/// The distinct region edges of snapshots, gathered a snapshot at a time: only edges the
+/// snapshot before did not have are added (DAMON keeps most regions from one aggregation to
+/// the next), and those are sorted down whenever they double.
 #[derive(Default)]
 struct Points {
     points: Vec<u64>,
     sorted_len: usize,
+    /// The edges of the last snapshot added, and of the one being added.
+    last: Vec<u64>,
+    edges: Vec<u64>,
 }
 
 impl Points {
-    fn push(&mut self, p: u64) {
-        self.points.push(p);
+    /// Adds the edges of a snapshot's `regions`.
+    fn add(&mut self, regions: &[Region]) {
+        self.edges.clear();
+        for r in regions {
+            // Touching regions share an edge.
+            if self.edges.last() != Some(&r.start) {
+                self.edges.push(r.start);
+            }
+            self.edges.push(r.end);
+        }
+        // Both lists are in address order (a record out of order only adds more): an edge
+        // the last snapshot had is in already.
+        let mut j = 0;
+        for k in 0..self.edges.len() {
+            let e = self.edges[k];
+            while self.last.get(j).is_some_and(|&l| l < e) {
+                j += 1;
+            }
+            if self.last.get(j) != Some(&e) {
+                self.points.push(e);
+            }
+        }
+        std::mem::swap(&mut self.last, &mut self.edges);
         if self.points.len() >= 2 * self.sorted_len.max(1 << 16) {
             self.sort();
         }
@@ -164,7 +189,6 @@ struct SpacePass {
     extents: Vec<(u64, u64)>,
     merged_len: usize,
     points: Points,
-    last_point: Option<u64>,
     busiest: u32,
 }
 
@@ -176,14 +200,9 @@ impl SpacePass {
                 Some(last) if last.1 == r.start => last.1 = r.end,
                 _ => self.extents.extend(run.replace((r.start, r.end))),
             }
-            // Touching regions share an edge: kept once, the sort has half the work.
-            if self.last_point != Some(r.start) {
-                self.points.push(r.start);
-            }
-            self.points.push(r.end);
-            self.last_point = Some(r.end);
             self.busiest = self.busiest.max(r.nr_accesses);
         }
+        self.points.add(&s.regions);
         self.extents.extend(run);
         if self.extents.len() >= 2 * self.merged_len.max(1 << 12) {
             self.extents = crate::address_union::union(std::mem::take(&mut self.extents));
@@ -659,10 +678,7 @@ pub fn describe<P: SnapshotPasses>(series: &Series, phases: Vec<Phase>, snaps: &
     let mut k = 0;
     snaps.pass(&mut |s| {
         if let Some(p) = points.get_mut(phase_of(k)) {
-            for r in &s.regions {
-                p.push(r.start);
-                p.push(r.end);
-            }
+            p.add(&s.regions);
         }
         k += 1;
     })?;
