@@ -19,6 +19,18 @@ impl<A: Accumulate, B: Accumulate> Accumulate for (A, B) {
     }
 }
 
+/// A report fed through a borrow (its owner reads it after the pass).
+impl<A: Accumulate + ?Sized> Accumulate for &mut A {
+    fn push(&mut self, index: usize, target: &TargetRecord, snapshot: &Snapshot) {
+        (**self).push(index, target, snapshot);
+    }
+}
+
+/// No report: a pass fed to nothing else.
+impl Accumulate for () {
+    fn push(&mut self, _: usize, _: &TargetRecord, _: &Snapshot) {}
+}
+
 /// Feeds `acc` every snapshot of `record`, target by target.
 pub fn feed(record: &Record, acc: &mut impl Accumulate) {
     for (i, t) in record.targets.iter().enumerate() {

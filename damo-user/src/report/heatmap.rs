@@ -146,26 +146,43 @@ impl Input {
             Passes::Stream(src) => src,
             Passes::Loaded(record, perf) => return Ok(Input::Loaded(record, perf)),
         };
-        let mut first = (GuideBuilder::default(), BandTally::default());
-        let rest = src.pass(Rest::Drop, &mut first, true)?;
-        let (mut guides, tally) = first;
-        if !guides.shared() {
-            let first_starts = if src.perf_script() { guides.redate_perf_script() } else { Vec::new() };
-            return Ok(Input::Streamed(src, FirstPass { guides: guides.finish(), targets: rest.targets, tally, first_starts }));
+        if let Some((first, _)) = FirstPass::read(&mut src, Rest::Drop, &mut ())? {
+            return Ok(Input::Streamed(src, first));
         }
         let (record, perf) = load_with_format(path)?;
         Ok(Input::Loaded(Box::new(record), perf))
     }
 }
 
-/// Points `request` at the hot bands of a streamed record: a pass over the file for the
-/// chosen target's hot regions.
+impl FirstPass {
+    /// The first pass over a streamed record, which also feeds `extra`; the record less its
+    /// snapshots (`rest` says what else it keeps). `None` when its targets share a guide: their
+    /// maps are drawn in target order, not the file's, so they need the record whole.
+    pub(super) fn read(src: &mut Streamed, rest: Rest, extra: &mut impl Accumulate) -> Result<Option<(FirstPass, Record)>> {
+        let mut first = ((GuideBuilder::default(), BandTally::default()), extra);
+        let record = src.pass(rest, &mut first, true)?;
+        let ((mut guides, tally), _) = first;
+        if guides.shared() {
+            return Ok(None);
+        }
+        let first_starts = if src.perf_script() { guides.redate_perf_script() } else { Vec::new() };
+        Ok(Some((FirstPass { guides: guides.finish(), targets: record.targets.clone(), tally, first_starts }, record)))
+    }
+
+    /// The hot bands of the target of index `index` (none when nothing of it was accessed): a
+    /// pass over its snapshots.
+    pub(super) fn hot_bands(&self, src: &mut Streamed, index: usize) -> Result<Vec<(u64, u64)>> {
+        let Some(builder) = BandBuilder::new(self.tally.busiest(index)) else { return Ok(Vec::new()) };
+        let mut bands = TargetBands { index, builder };
+        src.pass_of_target(index, &mut bands)?;
+        Ok(bands.builder.finish(MAX_BANDS))
+    }
+}
+
+/// Points `request` at the hot bands of a streamed record's chosen target.
 fn at_streamed_bands(src: &mut Streamed, first: &FirstPass, request: &mut Request) -> Result<()> {
     let Some(index) = request.band_target(&first.targets, |i| first.tally.snapshots(i)) else { return Ok(()) };
-    let Some(builder) = BandBuilder::new(first.tally.busiest(index)) else { return Ok(()) };
-    let mut bands = TargetBands { index, builder };
-    src.pass_of_target(index, &mut bands)?;
-    request.at_bands(&first.targets[index], &bands.builder.finish(MAX_BANDS));
+    request.at_bands(&first.targets[index], &first.hot_bands(src, index)?);
     Ok(())
 }
 

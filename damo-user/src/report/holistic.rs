@@ -16,16 +16,8 @@ use damo_record::{
     output_file::{self, OutputOptions},
 };
 use damo_report::{
-    heatmap::{
-        self,
-        guide::{GuideBuilder, HeatAdder},
-        Grid,
-    },
-    holistic::{
-        self,
-        bands::{BandBuilder, BandTally, TargetBands, MAX_BANDS},
-        html, svg, Holistic, NamedSample, PhaseMark, Timeline,
-    },
+    heatmap::{self, guide::HeatAdder, Grid},
+    holistic::{self, html, svg, Holistic, NamedSample, PhaseMark, Timeline},
     image,
     phases::{self, PhaseRequest, SnapshotPasses},
 };
@@ -128,25 +120,14 @@ fn loaded((record, perf): (Record, bool), path: &Path, request: &PhaseRequest, s
 /// `report phases` read it (a day of recording does not fit in memory); `None` when its
 /// targets share a guide (the maps then need it whole).
 fn streamed(mut src: Streamed, path: &Path, request: &PhaseRequest, symbols: &SymbolArgs) -> Result<Option<Drawn>> {
-    let mut first = ((GuideBuilder::default(), BandTally::default()), Spans::default());
-    let record = src.pass(Rest::Keep, &mut first, true)?;
-    let ((mut guides, tally), spans) = first;
-    if guides.shared() {
-        return Ok(None);
-    }
+    let mut spans = Spans::default();
+    let Some((first, record)) = FirstPass::read(&mut src, Rest::Keep, &mut spans)? else { return Ok(None) };
     let Some((main, span)) = spans.main(record.targets.len()) else {
         bail!("{} has no DAMON snapshots: the page draws them", path.display());
     };
-    let first_starts = if src.perf_script() { guides.redate_perf_script() } else { Vec::new() };
-    let first = FirstPass { guides: guides.finish(), targets: record.targets.clone(), tally, first_starts };
     let target = &record.targets[main];
     // The hot bands, or the hottest contiguous ranges when nothing was hot (`bands::drawn`).
-    let mut ranges = Vec::new();
-    if let Some(builder) = BandBuilder::new(first.tally.busiest(main)) {
-        let mut bands = TargetBands { index: main, builder };
-        src.pass_of_target(main, &mut bands)?;
-        ranges = bands.builder.finish(MAX_BANDS);
-    }
+    let mut ranges = first.hot_bands(&mut src, main)?;
     if ranges.is_empty() {
         if let Some(guide) = first.guides.iter().find(|g| g.matches(target)) {
             let mut heats = HeatAdder::new(guide.clone());
