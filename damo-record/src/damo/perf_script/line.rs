@@ -2,7 +2,8 @@
 //!
 //! Nearly every line of a trace has one shape (`... TS: damon:damon_aggregated: target_id=N
 //! nr_regions=N START-END: NR AGE`), which [`LineParser::parse`] reads in place: the event
-//! name found with memmem, then the fields by position. A line of any other shape (tabs,
+//! name found with memmem, then the fields by position; a line that starts as the last one
+//! did up to its address range (a snapshot's lines do) is read from there. A line of any other shape (tabs,
 //! extra spaces, a bad number) goes to [`parse_words`], which splits it into words and gives
 //! the exact error; what the fast path accepts, the words would read the same.
 
@@ -36,9 +37,10 @@ pub struct LineParser {
     before_apply: Finder<'static>,
     /// Where the last line's event name was: lines of one trace mostly share it.
     last_name_at: usize,
-    /// The last line's text from its timestamp to its address range, and what it says: the
-    /// lines of a snapshot repeat it.
+    /// The last line's text up to its address range, and what it says: the lines of a
+    /// snapshot repeat it (a line that starts with it reads the same up to there).
     head: Vec<u8>,
+    head_event: Event,
     head_fields: (u64, Option<u32>, u64, u32),
     /// The last region's end, as text and number: the next region mostly starts there.
     last_end: ([u8; 20], usize, u64),
@@ -52,6 +54,7 @@ impl Default for LineParser {
             before_apply: Finder::new(BEFORE_APPLY),
             last_name_at: 0,
             head: Vec::new(),
+            head_event: Event::Aggregated,
             head_fields: (0, None, 0, 0),
             last_end: ([0; 20], 0, 0),
             clock: TimestampCache::default(),
@@ -70,26 +73,40 @@ impl LineParser {
     }
 
     fn fast(&mut self, line: &[u8]) -> Fast {
-        let (event, name_at, name_len) = match self.known_name_at(line) {
-            Some(found) => found,
-            None => match self.aggregated.find(line) {
-                Some(at) => {
-                    // A before_apply name earlier in the line would be the event: rare, let
-                    // the words decide.
-                    if self.before_apply.find(&line[..at]).is_some() {
-                        return Fast::Unsure;
-                    }
-                    (Event::Aggregated, at, AGGREGATED.len())
-                }
-                None => match self.before_apply.find(line) {
-                    Some(at) => (Event::BeforeApply, at, BEFORE_APPLY.len()),
-                    None => return Fast::NoEvent,
-                },
-            },
+        let (event, at) = match self.head_at(line) {
+            Some(at) => (self.head_event, at),
+            None => {
+                let (event, name_at, name_len) = match self.known_name_at(line) {
+                    Some(found) => found,
+                    None => match self.aggregated.find(line) {
+                        Some(at) => {
+                            // A before_apply name earlier in the line would be the event:
+                            // rare, let the words decide.
+                            if self.before_apply.find(&line[..at]).is_some() {
+                                return Fast::Unsure;
+                            }
+                            (Event::Aggregated, at, AGGREGATED.len())
+                        }
+                        None => match self.before_apply.find(line) {
+                            Some(at) => (Event::BeforeApply, at, BEFORE_APPLY.len()),
+                            None => return Fast::NoEvent,
+                        },
+                    },
+                };
+                self.last_name_at = name_at;
+                let Some(at) = self.head(line, event, name_at, name_len) else { return Fast::Unsure };
+                (event, at)
+            }
         };
-        self.last_name_at = name_at;
-        let Some(region) = self.fast_event(line, event, name_at, name_len) else { return Fast::Unsure };
-        Fast::Region(region)
+        match self.region(line, event, at) {
+            Some(region) => Fast::Region(region),
+            None => Fast::Unsure,
+        }
+    }
+
+    /// Where the last line's head ends in `line`, if `line` starts with it.
+    fn head_at(&self, line: &[u8]) -> Option<usize> {
+        (!self.head.is_empty() && line.starts_with(&self.head)).then_some(self.head.len())
     }
 
     /// The event name at the last line's place, if it is the first in the line: both names
@@ -137,9 +154,10 @@ impl LineParser {
         Some((end_ns, scheme_idx, target_id, nr_regions))
     }
 
-    /// The fields of a line whose event name is at `name_at`, if the line has the usual
-    /// shape with single spaces; `None` sends the line to [`parse_words`].
-    fn fast_event(&mut self, line: &[u8], event: Event, name_at: usize, name_len: usize) -> Option<RegionLine> {
+    /// Reads the head of a line whose event name is at `name_at` (its timestamp, scheme,
+    /// target and count, if it has the usual shape with single spaces) and keeps it for the
+    /// lines after; where the address range starts. `None` sends the line to [`parse_words`].
+    fn head(&mut self, line: &[u8], event: Event, name_at: usize, name_len: usize) -> Option<usize> {
         // The name is a word of its own, perhaps with the "damon:" system before it.
         let word_start = if line[..name_at].ends_with(b"damon:") { name_at - 6 } else { name_at };
         if word_start < 2 || line[word_start - 1] != b' ' {
@@ -149,16 +167,17 @@ impl LineParser {
         expect(line, &mut at, b" ")?;
         let timestamp_end = word_start - 1;
         let timestamp_start = line[..timestamp_end].iter().rposition(u8::is_ascii_whitespace).map_or(0, |i| i + 1);
-        let (end_ns, scheme_idx, target_id, nr_regions) = if !self.head.is_empty() && line[timestamp_start..].starts_with(&self.head) {
-            at = timestamp_start + self.head.len();
-            self.head_fields
-        } else {
-            let fields = self.head_fields(line, event, timestamp_start..timestamp_end, &mut at)?;
-            self.head.clear();
-            self.head.extend_from_slice(&line[timestamp_start..at]);
-            self.head_fields = fields;
-            fields
-        };
+        let fields = self.head_fields(line, event, timestamp_start..timestamp_end, &mut at)?;
+        self.head.clear();
+        self.head.extend_from_slice(&line[..at]);
+        self.head_event = event;
+        self.head_fields = fields;
+        Some(at)
+    }
+
+    /// The region of a line whose head (the last one read) ends at `at`.
+    fn region(&mut self, line: &[u8], event: Event, mut at: usize) -> Option<RegionLine> {
+        let (end_ns, scheme_idx, target_id, nr_regions) = self.head_fields;
         let (start, end, nr_accesses, nr_fake);
         if line[at..].starts_with(b"0-0: -1") {
             // damo's fake end marker.
@@ -451,6 +470,13 @@ mod tests {
             "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 5-9: 7 1\r",
             "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 5-9: 7 1 ",
             "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 5-9: 7 1 8",
+            "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 ",
+            "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 5-9: 7 1",
+            "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2",
+            "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 5-9: 7 1",
+            "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=20 5-9: 7 1",
+            "k 1 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 5-9: 7 1",
+            "k 2 [0] 1.5: damon:damon_aggregated: target_id=0 nr_regions=2 5-9: 7 1",
             "k 1 [0] 1.5:\tdamon:damon_aggregated:  target_id=0\tnr_regions=2 5-9: 7 1",
             "k 1 [0] 1.5: damon:damon_aggregated:x target_id=0 nr_regions=2 5-9: 7 1",
             "k 1 [0] 1.5: xdamon:damon_aggregated: target_id=0 nr_regions=2 5-9: 7 1",
