@@ -25,6 +25,7 @@ use damo_report::{
 };
 
 use damo_record::{
+    cache::Whole,
     model::{Record, TargetRecord},
     native::Rest,
 };
@@ -123,7 +124,7 @@ fn group_address_ranges(flat: &[String]) -> Option<Vec<Vec<String>>> {
 /// The record the maps are drawn from: loaded whole, or streamed from its file (a day of
 /// recording does not fit in memory) with what a first pass found.
 enum Input {
-    Loaded(Box<Record>, bool),
+    Loaded(Whole, bool),
     Streamed(Streamed, FirstPass),
 }
 
@@ -150,7 +151,7 @@ impl Input {
             return Ok(Input::Streamed(src, first));
         }
         let (record, perf) = load_with_format(path)?;
-        Ok(Input::Loaded(Box::new(record), perf))
+        Ok(Input::Loaded(record.into(), perf))
     }
 }
 

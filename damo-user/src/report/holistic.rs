@@ -11,7 +11,7 @@ use damo_profile::{
     timeline,
 };
 use damo_record::{
-    model::Record,
+    cache::Whole,
     native::Rest,
     output_file::{self, OutputOptions},
 };
@@ -71,9 +71,12 @@ pub fn run(args: Args) -> Result<()> {
     let Drawn { record, maps, found, wss, stacks } = match Passes::open(path)? {
         Passes::Stream(src) => match streamed(src, path, &request, &args.symbols)? {
             Some(drawn) => drawn,
-            None => loaded(load_with_format(path)?, path, &request, &args.symbols)?,
+            None => {
+                let (record, perf) = load_with_format(path)?;
+                loaded((record.into(), perf), path, &request, &args.symbols)?
+            }
         },
-        Passes::Loaded(record, perf) => loaded((*record, perf), path, &request, &args.symbols)?,
+        Passes::Loaded(record, perf) => loaded((record, perf), path, &request, &args.symbols)?,
     };
     let time = holistic::grid_span(&maps[0]);
     let named: Vec<NamedSample> = record.samples.iter().zip(&stacks.stacks).map(|(s, n)| (s.ts_ns, timeline::function_of(s, n))).collect();
@@ -96,7 +99,7 @@ pub fn run(args: Args) -> Result<()> {
 /// What the page draws of the record: its maps, phases and working set, and the record
 /// (without its snapshots when streamed) with its samples named.
 struct Drawn {
-    record: Record,
+    record: Whole,
     maps: Vec<Grid>,
     found: Vec<Found>,
     wss: Vec<(u64, u64, u64)>,
@@ -104,7 +107,7 @@ struct Drawn {
 }
 
 /// [`Drawn`] of a record in memory (`perf`: damo's perf_script).
-fn loaded((record, perf): (Record, bool), path: &Path, request: &PhaseRequest, symbols: &SymbolArgs) -> Result<Drawn> {
+fn loaded((record, perf): (Whole, bool), path: &Path, request: &PhaseRequest, symbols: &SymbolArgs) -> Result<Drawn> {
     let Some(target) = phases::main_target(&record).filter(|t| !t.snapshots.is_empty()) else {
         bail!("{} has no DAMON snapshots: the page draws them", path.display());
     };
@@ -142,7 +145,7 @@ fn streamed(mut src: Streamed, path: &Path, request: &PhaseRequest, symbols: &Sy
     let found = find_in(&mut TargetPasses { src: &mut src, index: main }, intervals, &request.options_for(intervals, span.first), &stacks)?;
     let mut wss = Vec::new();
     TargetPasses { src: &mut src, index: main }.pass(&mut |s| wss.push(holistic::wss_of(s)))?;
-    Ok(Some(Drawn { record, maps, found, wss, stacks }))
+    Ok(Some(Drawn { record: record.into(), maps, found, wss, stacks }))
 }
 
 fn write(path: &Path, kind: Kind, page: &Holistic) -> Result<()> {

@@ -65,7 +65,7 @@ pub fn accumulate(path: &Path, rest: native::Rest, acc: &mut impl Accumulate) ->
         Passes::Stream(mut src) => src.pass(rest, acc, true),
         Passes::Loaded(record, _) => {
             accumulate::feed(&record, acc);
-            Ok(*record)
+            Ok(record.into_record())
         }
     }
 }
@@ -85,7 +85,7 @@ pub fn streams(path: &Path) -> bool {
 pub enum Passes {
     Stream(Streamed),
     /// The record and whether it was damo's perf_script.
-    Loaded(Box<Record>, bool),
+    Loaded(cache::Whole, bool),
 }
 
 /// A record streamed pass after pass, never held whole: its file is opened once and read
@@ -117,17 +117,14 @@ impl Passes {
         }
         if no_stream() {
             let (record, perf) = load_with_format(path)?;
-            return Ok(Passes::Loaded(Box::new(record), perf));
+            return Ok(Passes::Loaded(record.into(), perf));
         }
         match cache::open(path)? {
             cache::Opened::Cached(copy) => {
                 let perf_script = load::sniff_file(path) == Some(load::Format::Damo(damo_record::damo::DamoFormat::PerfScript));
                 Ok(Passes::Stream(Streamed { path: path.to_owned(), file: StreamedFile::Cached(copy), perf_script, intact: false }))
             }
-            cache::Opened::Loaded(loaded) => {
-                let (record, perf) = warn_damage(path, *loaded);
-                Ok(Passes::Loaded(Box::new(record), perf))
-            }
+            cache::Opened::Loaded { record, format, damage } => Ok(Passes::Loaded(record, is_perf_script(path, format, damage))),
         }
     }
 }
@@ -201,11 +198,16 @@ pub fn load_with_format(path: &Path) -> Result<(Record, bool)> {
 /// The record loaded from `path` (a damaged tail reported on stderr), and whether it was
 /// damo's perf_script.
 fn warn_damage(path: &Path, loaded: load::Loaded) -> (Record, bool) {
-    if let Some(damage) = loaded.damage {
+    let perf = is_perf_script(path, loaded.format, loaded.damage);
+    (loaded.record, perf)
+}
+
+/// Whether a record of `format` was damo's perf_script; its `damage` is reported on stderr.
+fn is_perf_script(path: &Path, format: load::Format, damage: Option<String>) -> bool {
+    if let Some(damage) = damage {
         eprintln!("damo-trace: warning: {}: {damage}", path.display());
     }
-    let perf = loaded.format == load::Format::Damo(damo_record::damo::DamoFormat::PerfScript);
-    (loaded.record, perf)
+    format == load::Format::Damo(damo_record::damo::DamoFormat::PerfScript)
 }
 
 /// The stack-sample reports' inputs: the record, where its binaries are, and damo's record

@@ -25,7 +25,8 @@ use damo_profile::{
     table::Table,
 };
 use damo_record::{
-    model::{Intervals, Record, Snapshot, TargetRecord},
+    cache::Whole,
+    model::{Intervals, Snapshot, TargetRecord},
     native::Rest,
     text::printable,
     units,
@@ -84,7 +85,7 @@ pub fn secs(ns: u64, origin: u64) -> f64 {
 /// does not fit in memory); other inputs are loaded whole.
 struct Input {
     /// Without its snapshots when streamed.
-    record: Box<Record>,
+    record: Whole,
     streamed: Option<(Streamed, MainTarget)>,
 }
 
@@ -113,7 +114,7 @@ impl Input {
             bail!("{} has no DAMON snapshots to find phases in", path.display());
         };
         let main = MainTarget { index, intervals: record.targets[index].intervals, first: span.first };
-        Ok(Input { record: Box::new(record), streamed: Some((src, main)) })
+        Ok(Input { record: record.into(), streamed: Some((src, main)) })
     }
 
     /// The main target's phases and where its first snapshot starts.
