@@ -16,10 +16,7 @@ mod builder;
 mod line;
 mod piece;
 
-use std::{
-    io::{Read, Write},
-    sync::mpsc::sync_channel,
-};
+use std::io::{Read, Write};
 
 use self::{
     builder::Build,
@@ -53,51 +50,64 @@ pub fn read_with(text: &[u8], meter: &mut Meter) -> Result<PerfScriptRead, DamoE
 const CHUNK: usize = 1 << 20;
 
 /// [`read_with`] from a stream, in one pass on every core: chunks of whole lines are read
-/// here and parsed by workers in turn (lines parse independently) into runs of regions,
-/// mostly whole snapshots, which are put together in order here. Memory: a few chunks and
-/// their runs, and the record.
+/// here and parsed by whichever worker is free (lines parse independently) into runs of
+/// regions, mostly whole snapshots, which are put together here in the input's order. A
+/// worker never waits for another one's chunk to be put together first: with one chunk per
+/// worker handed out in turn, workers sat idle a third of the time. Memory: a few chunks
+/// per worker and their runs, and the record.
 pub fn read_from(mut input: impl Read, meter: &mut Meter) -> Result<PerfScriptRead, DamoError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    // Chunks out at once: read, being parsed, or parsed and waiting for an earlier one.
+    let in_flight = 2 * threads;
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(usize, Vec<u8>, bool)>(in_flight);
+    let (piece_tx, piece_rx) = crossbeam_channel::bounded::<(usize, Piece, Vec<u8>)>(in_flight);
     std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                let (chunk_tx, chunk_rx) = sync_channel::<(Vec<u8>, bool)>(1);
-                let (piece_tx, piece_rx) = sync_channel::<(Piece, Vec<u8>)>(1);
-                scope.spawn(move || {
-                    for (chunk, is_last) in chunk_rx {
-                        let piece = parse_piece(&chunk, is_last);
-                        if piece_tx.send((piece, chunk)).is_err() {
-                            return; // The reader stopped (an error).
-                        }
+        for _ in 0..threads {
+            let (chunk_rx, piece_tx) = (chunk_rx.clone(), piece_tx.clone());
+            scope.spawn(move || {
+                for (seq, chunk, is_last) in chunk_rx {
+                    let piece = parse_piece(&chunk, is_last);
+                    if piece_tx.send((seq, piece, chunk)).is_err() {
+                        return; // The reader stopped (an error).
                     }
-                });
-                (chunk_tx, piece_rx)
-            })
-            .collect();
+                }
+            });
+        }
+        drop(piece_tx);
+        // Senders and receivers of the scope's own end with it, so the workers do too.
+        let chunk_tx = chunk_tx;
         let mut chunks = Chunks { input: &mut input, carry: Vec::new(), spare: Vec::new(), eof: false };
         let mut build = Build::default();
-        let (mut sent, mut received) = (0usize, 0usize);
+        // Pieces parsed ahead of the next one to build, by their distance from it.
+        let mut waiting: std::collections::VecDeque<Option<(Piece, Vec<u8>)>> = std::collections::VecDeque::new();
+        let (mut sent, mut built) = (0usize, 0usize);
         loop {
-            if sent - received < threads {
-                if let Some((chunk, is_last)) = chunks.next(meter)? {
-                    if workers[sent % threads].0.send((chunk, is_last)).is_err() {
-                        unreachable!("a worker ends only when its chunks end");
-                    }
-                    sent += 1;
-                    continue;
+            while sent - built < in_flight {
+                let Some((chunk, is_last)) = chunks.next(meter)? else { break };
+                if chunk_tx.send((sent, chunk, is_last)).is_err() {
+                    unreachable!("the workers end only when the chunks do");
                 }
+                sent += 1;
             }
-            if received == sent {
+            if built == sent {
                 break;
             }
-            let Ok((piece, chunk)) = workers[received % threads].1.recv() else { unreachable!("a worker answers every chunk") };
-            received += 1;
-            meter.release(chunk.capacity() as u64);
-            chunks.spare.push(chunk);
+            let Ok((seq, piece, chunk)) = piece_rx.recv() else { unreachable!("a worker answers every chunk") };
             // The runs take at most about the text's size (24-byte regions of 30-byte or
             // longer lines): bounded by the input; what the record does not keep is released.
             meter.charge(piece.bytes())?;
-            build.piece(piece, meter)?;
+            let at = seq - built;
+            if waiting.len() <= at {
+                waiting.resize_with(at + 1, || None);
+            }
+            waiting[at] = Some((piece, chunk));
+            while let Some((piece, chunk)) = waiting.front_mut().and_then(Option::take) {
+                waiting.pop_front();
+                built += 1;
+                meter.release(chunk.capacity() as u64);
+                chunks.spare.push(chunk);
+                build.piece(piece, meter)?;
+            }
         }
         if build.region_lines == 0 {
             return Err(DamoError::NoEvents);
