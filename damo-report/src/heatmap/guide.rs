@@ -250,26 +250,30 @@ impl Coverage {
 
 /// The guides of all targets, largest total space first (damo's `get_guide_info`).
 pub fn guides(sources: &[Source]) -> Vec<Guide> {
+    outlines(sources).into_iter().map(|g| heated(g, sources)).collect()
+}
+
+/// [`guides`] without their heats: what choosing one needs.
+pub fn outlines(sources: &[Source]) -> Vec<Guide> {
     let mut builder = GuideBuilder::default();
     for (index, src) in sources.iter().enumerate() {
         for (i, snap) in src.snapshots().iter().enumerate() {
             builder.add(index, src.target, src.start(i), snap);
         }
     }
-    builder
-        .finish()
-        .into_iter()
-        .map(|g| {
-            let selected: Vec<&Source> = sources.iter().filter(|s| g.matches(s.target)).collect();
-            let mut heats = HeatAdder::new(g);
-            for src in selected {
-                for snap in src.snapshots() {
-                    heats.push(0, src.target, snap);
-                }
-            }
-            heats.finish()
-        })
-        .collect()
+    builder.finish()
+}
+
+/// `guide` with its heats, from the snapshots of the sources it is of.
+pub fn heated(guide: Guide, sources: &[Source]) -> Guide {
+    let selected: Vec<&Source> = sources.iter().filter(|s| guide.matches(s.target)).collect();
+    let mut heats = HeatAdder::new(guide);
+    for src in selected {
+        for snap in src.snapshots() {
+            heats.push(0, src.target, snap);
+        }
+    }
+    heats.finish()
 }
 
 fn oldest_monitor_time(start: Num, intervals: Option<Intervals>, longest_age: i128) -> Num {

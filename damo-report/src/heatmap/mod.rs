@@ -221,7 +221,11 @@ pub fn ranges_of(guide: &Guide, req: &Request) -> Result<(Span, Vec<Span>), Heat
 pub fn build(record: &Record, from_perf_script: bool, req: &Request) -> Result<Vec<Grid>, HeatmapError> {
     let heat_unit = heat_unit(&record.targets)?;
     let srcs = sources(record, from_perf_script);
-    let guide = choose_guide(&guide::guides(&srcs), req)?;
+    // Heats only where the ranges depend on them, and only the chosen guide's.
+    let mut guide = choose_guide(&guide::outlines(&srcs), req)?;
+    if needs_heats(req) {
+        guide = guide::heated(guide, &srcs);
+    }
     let (time, addrs) = ranges_of(&guide, req)?;
 
     let sorted;

@@ -200,8 +200,9 @@ pub fn drawn(record: &Record, perf: bool, target: &TargetRecord) -> Vec<(u64, u6
     if !hot.is_empty() {
         return hot;
     }
-    let guides = heatmap::guide::guides(&heatmap::sources(record, perf));
-    guides.iter().find(|g| g.matches(target)).map_or_else(Vec::new, guide_ranges)
+    let sources = heatmap::sources(record, perf);
+    let outline = heatmap::guide::outlines(&sources).into_iter().find(|g| g.matches(target));
+    outline.map_or_else(Vec::new, |g| guide_ranges(&heatmap::guide::heated(g, &sources)))
 }
 
 /// What [`drawn`] draws when nothing was hot: the hottest contiguous ranges of the target's

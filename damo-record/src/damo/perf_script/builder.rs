@@ -98,7 +98,8 @@ impl Builder {
                     // The run is the snapshot (or its start): kept, its charge stays with the
                     // record.
                     let regions = std::mem::take(&mut run.regions);
-                    target.snapshots.push(Snapshot { start_ns, end_ns: run.end_ns, regions, total_bytes: None });
+                    let total_bytes = Some(size_of(&regions));
+                    target.snapshots.push(Snapshot { start_ns, end_ns: run.end_ns, regions, total_bytes });
                     self.open[t] = (len < run.nr_regions as usize).then_some(run.nr_regions);
                     done = len;
                     continue;
@@ -106,7 +107,7 @@ impl Builder {
                 // nr_regions is the line's word: a line per target may claim 4 G regions.
                 let capacity = (run.nr_regions as usize).min(1 << 12);
                 meter.charge(bytes_of::<Region>(capacity as u64)).map_err(AddError::OverBudget)?;
-                target.snapshots.push(Snapshot { start_ns, end_ns: run.end_ns, regions: Vec::with_capacity(capacity), total_bytes: None });
+                target.snapshots.push(Snapshot { start_ns, end_ns: run.end_ns, regions: Vec::with_capacity(capacity), total_bytes: Some(0) });
                 self.open[t] = Some(run.nr_regions);
             }
             let snapshot = target.snapshots.last_mut().expect("a snapshot was just opened");
@@ -117,7 +118,9 @@ impl Builder {
                 // Vec doubles: charge what it may take.
                 meter.charge(bytes_of::<Region>(grow.max(snapshot.regions.capacity()) as u64)).map_err(AddError::OverBudget)?;
             }
-            snapshot.regions.extend_from_slice(&run.regions[done..done + take]);
+            let taken = &run.regions[done..done + take];
+            snapshot.regions.extend_from_slice(taken);
+            snapshot.total_bytes = snapshot.total_bytes.map(|t| t + size_of(taken));
             done += take;
             if snapshot.regions.len() >= wanted {
                 self.open[t] = None;
@@ -129,6 +132,8 @@ impl Builder {
         Ok(())
     }
 
+    /// The record; each snapshot's size was added up as its regions came (here, they would
+    /// all be read again, on one core, after the parse).
     fn finish(mut self) -> Record {
         for (target, fake_last) in self.targets.iter_mut().zip(self.fake_last) {
             let snaps = &mut target.snapshots;
@@ -143,10 +148,12 @@ impl Builder {
             if fake_last && snaps.len() >= 2 {
                 snaps.pop();
             }
-            for s in snaps.iter_mut() {
-                s.total_bytes = Some(s.regions.iter().map(Region::size).sum());
-            }
         }
         Record { targets: self.targets, ..Default::default() }
     }
+}
+
+/// The bytes `regions` span.
+fn size_of(regions: &[Region]) -> u64 {
+    regions.iter().map(Region::size).sum()
 }
