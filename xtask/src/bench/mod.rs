@@ -142,6 +142,12 @@ pub fn run(opts: Options) -> Result<()> {
     let parse_floor = cases::parse_floor(&files.json_compressed)?;
     println!("json_compressed parse-only floor: {:.3}s (its JSON, inflated beforehand, read into the record on one core: a first read", parse_floor.as_secs_f64());
     println!("  inflates on one core while it parses on the other, so it takes at least the larger of the two floors).");
+    let both = cases::side_by_side_floor(&files.json_compressed)?;
+    println!(
+        "json_compressed side-by-side floor: {:.3}s = {:.1}× the inflate floor (both floors at once on two threads, nothing handed over:\n  what two busy cores cost each other here, and what a first read cannot beat).",
+        both.as_secs_f64(),
+        both.as_secs_f64() / floor.as_secs_f64()
+    );
     println!("  {:44} {:>9} {:>9} {:>7} {:>9} {:>7} {:>9} {:>7}", "report", "damo", "parse", "ratio", "first", "ratio", "cached", "ratio");
     let cache = dir.join("cache");
     let _ = std::fs::remove_dir_all(&cache);
