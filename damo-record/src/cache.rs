@@ -121,8 +121,9 @@ pub fn open(path: &Path) -> Result<Opened, LoadError> {
 
 /// A record loaded whole, shared with the thread that stores its cached copy until that is
 /// done: the first report on a damo file reads the record while a second core writes the
-/// copy (10-16 ms of a 1 M-region first report when it came first). Dropping it, or taking
-/// the record, waits for the copy: a report's process must not end with it half written.
+/// copy (10-16 ms for 1 M regions, which the report used to wait for). Dropping it, or
+/// taking the record, waits for the copy: a report's process must not end with it half
+/// written.
 pub struct Whole {
     record: Arc<Record>,
     storing: Option<JoinHandle<()>>,

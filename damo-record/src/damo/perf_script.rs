@@ -74,7 +74,8 @@ pub fn read_from(mut input: impl Read, meter: &mut Meter) -> Result<PerfScriptRe
             });
         }
         drop(piece_tx);
-        // Senders and receivers of the scope's own end with it, so the workers do too.
+        // Moved in, so it drops when this closure returns (by `?` too) and the workers' loops
+        // end: borrowed, it would outlive the scope, which waits for them.
         let chunk_tx = chunk_tx;
         let mut chunks = Chunks { input: &mut input, carry: Vec::new(), spare: Vec::new(), eof: false };
         let mut build = Build::default();
