@@ -285,9 +285,13 @@ fn twenty_million_regions_stop_at_the_memory_limit() {
         w.snapshot(&target, &s).unwrap();
     }
     let native = write(tmp.path(), "regions.dtr", &w.finish().unwrap());
-    // A report that loads the record whole stops at the limit; one that streams it holds a
-    // check group of snapshots at a time, and answers within it.
-    assert_refused(&["report", "footprints", "-i", &native], "memory limit");
+    // A command that loads the record whole stops at the limit; a report that streams it
+    // holds a check group of snapshots at a time, and answers within it.
+    let adjusted = tmp.path().join("adjusted.dtr");
+    assert_refused(&["adjust", "-i", &native, "-o", adjusted.to_str().unwrap()], "memory limit");
+    assert!(!adjusted.exists(), "nothing is written for a record that was not read");
+    // footprints keeps only the footprints: it reads past the snapshots to find none.
+    assert_refused(&["report", "footprints", "-i", &native], "has no memory footprints");
     let page = tmp.path().join("page.svg");
     for report in ["nr_regions", "heatmap", "phases", "holistic"] {
         let mut args = vec!["report", report, "-i", &native];

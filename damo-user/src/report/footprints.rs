@@ -3,13 +3,13 @@
 use std::{io::Write, path::Path};
 
 use anyhow::{bail, Result};
-use damo_record::model::Record;
+use damo_record::{model::Record, native::Rest};
 use damo_report::{
     dist::{self, SortBy},
     footprints::{self, FootprintsOptions, Metrics},
 };
 
-use super::options::{load_record, named, print_or_plot, InputArgs};
+use super::options::{accumulate, named, print_or_plot, InputArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -62,7 +62,9 @@ fn load(path: &Path) -> Result<Record> {
     if let Some(footprints) = footprints::read_damo_file(path)? {
         return Ok(Record { footprints, ..Default::default() });
     }
-    let record = load_record(path)?;
+    // Only the footprints are kept: a damo-trace record is streamed past its snapshots (a
+    // day of recording does not fit in memory; its footprints, one a second, do).
+    let record = accumulate(path, Rest::Keep, &mut ())?;
     if !record.footprints.is_empty() {
         return Ok(record);
     }
