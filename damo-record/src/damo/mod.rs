@@ -5,10 +5,7 @@
 pub mod json;
 pub mod perf_script;
 
-use std::{
-    io::{Read, Write},
-    sync::mpsc::{Receiver, SyncSender},
-};
+use std::io::{Read, Write};
 
 use crate::model::Record;
 
@@ -81,51 +78,19 @@ pub fn read_compressed_with(data: &[u8], meter: &mut crate::budget::Meter) -> Re
         Err(json::scan::Stop::OverBudget) => return Err(DamoError::OverBudget(fast.over())),
         Err(json::scan::Stop::Unexpected) => {}
     }
-    inflating(data, true, |rx, _| {
-        let mut reader = Blocks { rx, block: Vec::new(), pos: 0, guard: json::StringGuard::default(), long_string: false };
-        let read = json::read_from(std::io::BufReader::with_capacity(INFLATE_BLOCK, &mut reader), meter);
-        if reader.long_string {
-            return Err(DamoError::LongString);
-        }
-        read
-    })
-}
-
-/// Bytes of JSON handed from the inflating thread at a time.
-const INFLATE_BLOCK: usize = 1 << 20;
-
-/// Runs `parse` on the blocks of JSON that a second thread inflates from `data` (without
-/// indentation if `squeeze`). `parse` may hand read blocks back to be filled again: a fresh
-/// block costs page faults, as much as inflating into it.
-fn inflating<T>(data: &[u8], squeeze: bool, parse: impl FnOnce(Receiver<std::io::Result<Vec<u8>>>, SyncSender<Vec<u8>>) -> T) -> T {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
-    let (spent_tx, spent_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut decoder = flate2::read::ZlibDecoder::new(data);
-            let mut squeezer = json::Squeeze::default();
-            loop {
-                let mut block = spent_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(INFLATE_BLOCK));
-                block.clear();
-                match (&mut decoder).take(INFLATE_BLOCK as u64).read_to_end(&mut block) {
-                    Ok(0) => return,
-                    Ok(_) => {
-                        if squeeze {
-                            squeezer.squeeze(&mut block);
-                        }
-                        if tx.send(Ok(block)).is_err() {
-                            return; // The parser stopped early; nothing to do.
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                }
+    let mut squeezer = json::Squeeze::default();
+    json::inflate::inflating_shaped(
+        data,
+        move |block| squeezer.squeeze(block),
+        |rx, _| {
+            let mut reader = Blocks { rx, block: Vec::new(), pos: 0, guard: json::StringGuard::default(), long_string: false };
+            let read = json::read_from(std::io::BufReader::with_capacity(json::inflate::BLOCK, &mut reader), meter);
+            if reader.long_string {
+                return Err(DamoError::LongString);
             }
-        });
-        parse(rx, spent_tx)
-    })
+            read
+        },
+    )
 }
 
 /// `Read` over blocks arriving from the inflating thread.
