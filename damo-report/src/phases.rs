@@ -717,6 +717,45 @@ mod tests {
     use super::*;
     use damo_record::model::{Intervals, Region};
 
+    /// Points skips the edges the snapshot before had: what it gives is still every edge of
+    /// every snapshot, sorted and distinct, with regions that split, merge, move, overlap or
+    /// come out of order, and past the size where it sorts down.
+    #[test]
+    fn points_are_every_snapshots_edges() {
+        let mut seed = 11u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut points = Points::default();
+        let mut want = Vec::new();
+        let mut edges: Vec<u64> = (0..400).map(|i| i * 100).collect();
+        for snap in 0..3000 {
+            // Mostly the last snapshot's edges, some moved, some new.
+            for e in edges.iter_mut() {
+                if next(8) == 0 {
+                    *e = next(1 << 20) * 4;
+                }
+            }
+            edges.sort_unstable();
+            let mut regions: Vec<Region> = edges.windows(2).map(|w| Region { start: w[0], end: w[1], nr_accesses: 0, age: None }).collect();
+            if snap % 7 == 0 {
+                regions.reverse();
+            }
+            if snap % 11 == 0 {
+                regions.push(Region { start: 10, end: 5000, nr_accesses: 0, age: None });
+            }
+            for r in &regions {
+                want.extend([r.start, r.end]);
+            }
+            points.add(&regions);
+        }
+        assert!(points.sorted_len > 0, "the points sorted down on the way");
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(points.finish(), want);
+    }
+
     /// Three phases of 30 snapshots, each with a different hot quarter of a 4-region space,
     /// with noise: some cold regions see an access now and then.
     fn planted() -> TargetRecord {
