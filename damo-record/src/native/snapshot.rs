@@ -129,6 +129,16 @@ impl<'a> BitReader<'a> {
     }
 
     fn gamma(&mut self) -> Option<u64> {
+        // A whole code among the buffered bits (any number below 2^31) is read at once.
+        if self.n < 32 {
+            self.refill();
+        }
+        let zeros = self.acc.trailing_zeros();
+        if 2 * zeros < self.n {
+            let bits = (self.acc >> (zeros + 1)) & ((1u64 << zeros) - 1);
+            self.skip(2 * zeros as usize + 1);
+            return Some(((1u64 << zeros) | bits) - 1);
+        }
         let mut zeros = 0;
         while !self.bit()? {
             zeros += 1;
@@ -159,6 +169,23 @@ impl<'a> BitReader<'a> {
     /// Bits left, counting the padding.
     fn left(&self) -> usize {
         self.data.len() * 8 + self.n as usize
+    }
+
+    /// How many zero bits come next, of those buffered, up to `max`.
+    #[inline]
+    fn zeros(&mut self, max: usize) -> usize {
+        if self.n < 32 {
+            self.refill();
+        }
+        (self.acc.trailing_zeros().min(self.n) as usize).min(max)
+    }
+
+    /// Drops `count` buffered bits ([`Self::zeros`] counted them).
+    #[inline]
+    fn skip(&mut self, count: usize) {
+        debug_assert!(count <= self.n as usize);
+        self.acc >>= count;
+        self.n -= count as u32;
     }
 
     /// Only the end mark is left: a one bit, then zeros to the end of the byte.
@@ -213,6 +240,23 @@ fn duration(s: &Snapshot) -> u64 {
 
 /// The age a region is expected to have: its reference region's, one interval older.
 #[inline]
+/// Appends the `run` reference regions from `*j` on, unchanged, and moves `*j` and `*pos`
+/// past them as one region at a time would; false (nothing done) unless there are `run` of
+/// them and their ends increase, which makes each the next one's reference.
+fn copy_unchanged(old: &[Region], j: &mut usize, pos: &mut u64, run: usize, ages: bool, regions: &mut Vec<Region>) -> bool {
+    let Some(refs) = old.get(*j..*j + run) else { return false };
+    if !refs.windows(2).all(|w| w[0].end < w[1].end) {
+        return false;
+    }
+    regions.extend(refs.iter().map(|o| Region { age: if ages { predicted_age(Some(o)) } else { None }, ..*o }));
+    *pos = refs[run - 1].end;
+    *j += run;
+    while *j < old.len() && old[*j].end <= *pos {
+        *j += 1;
+    }
+    true
+}
+
 fn predicted_age(reference: Option<&Region>) -> Option<u32> {
     reference.and_then(|o| o.age).and_then(|a| a.checked_add(1))
 }
@@ -376,7 +420,16 @@ impl FrameRest<'_> {
         regions.clear();
         regions.reserve(n);
         let (mut j, mut pos) = (0usize, 0u64);
-        for _ in 0..n {
+        let mut left = n;
+        while left > 0 {
+            // Most regions are unchanged (a zero bit each): a run of them is copied at once.
+            let run = r.zeros(left);
+            if run > 0 && copy_unchanged(old, &mut j, &mut pos, run, ages, &mut regions) {
+                r.skip(run);
+                left -= run;
+                continue;
+            }
+            left -= 1;
             let reference = old.get(j);
             let region = if !r.bit()? {
                 let o = reference?;

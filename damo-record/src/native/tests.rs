@@ -287,6 +287,55 @@ fn arbitrary_snapshots_round_trip() {
     assert_eq!(read.record, record);
 }
 
+/// Unchanged regions are copied a run at a time when the reference regions' ends increase;
+/// where they do not, a region's reference skips every region ending by its end, and runs
+/// of unchanged regions must follow it as one region at a time does.
+#[test]
+fn unchanged_runs_follow_the_reference_as_single_regions_do() {
+    let r = |start: u64, end: u64| Region { start, end, nr_accesses: 3, age: Some(2) };
+    let aged = |regions: &[Region]| regions.iter().map(|&x| Region { age: x.age.map(|a| a + 1), ..x }).collect::<Vec<_>>();
+    // The second region ends before the first: the run of the next snapshot skips it.
+    let (a, b, c) = (r(0, 100), r(50, 80), r(200, 300));
+    // After the run, the reference moves past a region ending before the run's end.
+    let (x, y) = (r(150, 250), r(300, 400));
+    let mut pairs = vec![(vec![a, b, c], aged(&[a, c])), (vec![a, c, x], [aged(&[a, c]), vec![y]].concat()), (vec![a, b, c], aged(&[a, b, c]))];
+    // Random regions, sorted or not, and a random part of them kept unchanged.
+    let mut rng = Rng(0x5eed_0f72_7500);
+    for case in 0..300 {
+        let n = 1 + rng.below(80) as usize;
+        let mut prev: Vec<Region> = (0..n)
+            .map(|_| {
+                let start = rng.below(1 << 20) * 4096;
+                r(start, start + (1 + rng.below(64)) * 4096)
+            })
+            .collect();
+        if case % 2 == 0 {
+            prev.sort_by_key(|x| x.start);
+        }
+        let mut next = Vec::new();
+        for &x in &prev {
+            match rng.below(8) {
+                0 | 1 => {}
+                2 => next.push(Region { nr_accesses: 9, ..x }),
+                _ => next.push(Region { age: x.age.map(|a| a + 1), ..x }),
+            }
+        }
+        pairs.push((prev, next));
+    }
+    let mut record = Record::default();
+    let mut t = target(1);
+    for (i, (prev, next)) in pairs.into_iter().enumerate() {
+        for (k, regions) in [prev, next].into_iter().enumerate() {
+            let at = (2 * i + k) as u64 * 100;
+            t.snapshots.push(Snapshot { start_ns: at, end_ns: at + 100, regions, total_bytes: None });
+        }
+    }
+    record.targets.push(t);
+    let read = read(&write_all(&record)).unwrap();
+    assert!(read.complete);
+    assert_eq!(read.record, record);
+}
+
 /// Frames carry a CRC-32 every few frames: a damaged frame takes back the frames its check
 /// covers, and the checked ones before stay.
 #[test]

@@ -84,15 +84,23 @@ fn cell_heat(heat: Heat, time: i64, size: i64) -> f64 {
         Heat::Count(n) => {
             // The same rounding as the i128 below, by the hardware (an i128 converts in a
             // call that took a twentieth of a perf-script heatmap).
-            if let Some(v) = n.checked_mul(time).and_then(|nt| nt.checked_mul(size)) {
-                return v as f64;
-            }
-            let nt = i128::from(n) * i128::from(time);
-            match nt.checked_mul(i128::from(size)) {
+            match n.checked_mul(time).and_then(|nt| nt.checked_mul(size)) {
                 Some(v) => v as f64,
-                None => nt as f64 * size as f64,
+                None => wide_count_heat(n, time, size),
             }
         }
+    }
+}
+
+/// [`cell_heat`] of a count whose product overflows an `i64`. Out of line: inlined, its
+/// `i128` conversion (a call) was hoisted out of the cell loop and made for every region.
+#[cold]
+#[inline(never)]
+fn wide_count_heat(n: i64, time: i64, size: i64) -> f64 {
+    let nt = i128::from(n) * i128::from(time);
+    match nt.checked_mul(i128::from(size)) {
+        Some(v) => v as f64,
+        None => nt as f64 * size as f64,
     }
 }
 
@@ -241,8 +249,9 @@ mod tests {
         synth::Rng,
     };
 
-    /// Random snapshots of random regions (overlapping the map and not, of any age).
-    fn random_target(rng: &mut Rng, intervals: bool, base_addr: u64, base_ns: u64) -> TargetRecord {
+    /// Random snapshots of random regions (overlapping the map and not, of any age), with
+    /// access counts below `accesses`.
+    fn random_target(rng: &mut Rng, intervals: bool, base_addr: u64, base_ns: u64, accesses: u64) -> TargetRecord {
         let mut t = base_ns;
         let snapshots = (0..20)
             .map(|_| {
@@ -253,7 +262,7 @@ mod tests {
                     .map(|_| {
                         let start = addr;
                         addr += 1 + rng.below(1 << 18);
-                        Region { start, end: addr, nr_accesses: rng.below(30) as u32, age: Some(rng.below(40) as u32) }
+                        Region { start, end: addr, nr_accesses: rng.below(accesses) as u32, age: Some(rng.below(40) as u32) }
                     })
                     .collect();
                 Snapshot { start_ns, end_ns: t, regions, total_bytes: None }
@@ -271,7 +280,9 @@ mod tests {
             let intervals = case % 2 == 0;
             // Small addresses and times, and large ones where floats lose integers.
             let (base_addr, base_ns) = if case % 3 == 0 { (0x1ff0_0000_0000_0000, 1_700_000_000_000_000_000) } else { (rng.below(1 << 40), rng.below(1 << 30)) };
-            let target = random_target(&mut rng, intervals, base_addr, base_ns);
+            // Counts whose heat × time × bytes overflows an i64 take the wide path.
+            let accesses = if case % 5 == 4 { u64::from(u32::MAX) } else { 30 };
+            let target = random_target(&mut rng, intervals, base_addr, base_ns, accesses);
             let (first, last) = (target.snapshots[0].start_ns, target.snapshots[19].end_ns);
             let t0 = i128::from(first) + i128::from(rng.below(1 << 20)) - (1 << 19);
             let t1 = i128::from(last) - i128::from(rng.below(1 << 20));
@@ -303,7 +314,7 @@ mod tests {
         let mut filled = 0;
         for case in 0..200 {
             let (base_addr, base_ns) = if case % 3 == 0 { (0x1ff0_0000_0000_0000, 1_700_000_000_000_000_000) } else { (rng.below(1 << 40), rng.below(1 << 30)) };
-            let target = random_target(&mut rng, false, base_addr, base_ns);
+            let target = random_target(&mut rng, false, base_addr, base_ns, 30);
             // A perf-script record: the first snapshot starts at a fractional ns, and so
             // does the map (damo's default range) or a float --time_range.
             let src = Source::new(&target, true);
