@@ -8,6 +8,7 @@ pub mod clock;
 pub mod damo;
 pub mod input;
 pub mod load;
+pub mod mapped;
 pub mod model;
 pub mod native;
 pub mod output_file;

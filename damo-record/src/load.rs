@@ -6,6 +6,7 @@ use std::path::Path;
 use crate::{
     budget::{Meter, OverBudget},
     damo, input,
+    mapped::Mapped,
     model::Record,
     native,
 };
@@ -57,10 +58,16 @@ pub enum LoadError {
 /// Reads the record at `path`, a regular file, within the memory limit ([`budget`]).
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     let mut meter = Meter::new();
-    // A text trace is parsed as it is read: it is damo's biggest format (120 bytes a region).
+    // A text trace, damo's biggest format (120 bytes a region), is parsed in place from its
+    // map, or as it is read when it cannot be mapped.
     if sniff_file(path) == Some(Format::Damo(damo::DamoFormat::PerfScript)) {
         let file = open(path)?;
-        return perf_script(file, &mut meter).map_err(|e| e.at(path));
+        let mapped = Mapped::open(&file, path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+        let read = match &mapped {
+            Some(text) => perf_script(|meter| damo::perf_script::read_with(text, meter), &mut meter),
+            None => perf_script(|meter| damo::perf_script::read_from(file, meter), &mut meter),
+        };
+        return read.map_err(|e| e.at(path));
     }
     let data = read_input(path, &mut meter)?;
     parse_with(&data, &mut meter).map_err(|e| e.at(path))
@@ -70,7 +77,8 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 ///
 /// Read, not mapped: a mapped file that another program truncates while a report reads it
 /// kills the report with SIGBUS (no message, exit 135), and records are often read while
-/// their recorder still writes them. The copy has a cost: dd reads 512 MiB from the page
+/// their recorder still writes them (text traces are mapped with a guard for that:
+/// [`Mapped`]). The copy has a cost: dd reads 512 MiB from the page
 /// cache in 0.33-0.41 s on this (loaded) 2-core machine, a third of what parsing a text trace
 /// that size takes; later reports of a damo file read the cache's compact copy.
 pub fn read_input(path: &Path, meter: &mut Meter) -> Result<Vec<u8>, LoadError> {
@@ -144,15 +152,15 @@ pub fn parse_with(data: &[u8], meter: &mut Meter) -> Result<Loaded, LoadError> {
             let record = damo::read_compressed_with(data, meter).map_err(damo_err(f))?;
             Ok(Loaded { record, format: Format::Damo(f), damage: None })
         }
-        Some(Format::Damo(damo::DamoFormat::PerfScript)) => perf_script(data, meter),
+        Some(Format::Damo(damo::DamoFormat::PerfScript)) => perf_script(|meter| damo::perf_script::read_with(data, meter), meter),
     }
 }
 
-/// A perf_script text read from `input`; errors name the file "the input".
-fn perf_script(input: impl std::io::Read, meter: &mut Meter) -> Result<Loaded, LoadError> {
+/// A perf_script text read by `read`; errors name the file "the input".
+fn perf_script(read: impl FnOnce(&mut Meter) -> Result<damo::perf_script::PerfScriptRead, damo::DamoError>, meter: &mut Meter) -> Result<Loaded, LoadError> {
     let path = String::from("the input");
     let format = damo::DamoFormat::PerfScript;
-    let read = damo::perf_script::read_from(input, meter).map_err(|e| match e {
+    let read = read(meter).map_err(|e| match e {
         damo::DamoError::NoEvents => LoadError::Unrecognized { path: path.clone() },
         damo::DamoError::OverBudget(over) => LoadError::OverBudget { path: path.clone(), over },
         source => LoadError::Damo { path: path.clone(), format: format.name(), source },

@@ -39,9 +39,10 @@ pub fn read(text: &[u8]) -> Result<PerfScriptRead, DamoError> {
 }
 
 /// [`read`], charging what the record takes to `meter`. A text with no DAMON event line is
-/// [`DamoError::NoEvents`]: any text file would otherwise read as an empty record.
+/// [`DamoError::NoEvents`]: any text file would otherwise read as an empty record. The text
+/// is parsed in place (a mapped file's pages are not copied).
 pub fn read_with(text: &[u8], meter: &mut Meter) -> Result<PerfScriptRead, DamoError> {
-    read_from(text, meter)
+    read_chunks(Chunks::<std::io::Empty>::InMemory(text), meter)
 }
 
 /// Bytes of text parsed at a time: enough that handing chunks between threads costs little
@@ -49,24 +50,29 @@ pub fn read_with(text: &[u8], meter: &mut Meter) -> Result<PerfScriptRead, DamoE
 /// cache and take few fresh pages (first touches of memory were a sixth of the time).
 const CHUNK: usize = 1 << 20;
 
-/// [`read_with`] from a stream, in one pass on every core: chunks of whole lines are read
-/// here and parsed by whichever worker is free (lines parse independently) into runs of
-/// regions, mostly whole snapshots, which are put together here in the input's order. A
-/// worker never waits for another one's chunk to be put together first: with one chunk per
-/// worker handed out in turn, workers sat idle a third of the time. Memory: a few chunks
-/// per worker and their runs, and the record.
+/// [`read_with`] from a stream, read a chunk at a time.
 pub fn read_from(mut input: impl Read, meter: &mut Meter) -> Result<PerfScriptRead, DamoError> {
+    read_chunks(Chunks::Read(Reads { input: &mut input, carry: Vec::new(), spare: Vec::new(), eof: false }), meter)
+}
+
+/// The text in one pass on every core: chunks of whole lines are cut here and parsed by
+/// whichever worker is free (lines parse independently) into runs of regions, mostly whole
+/// snapshots, which are put together here in the input's order. A worker never waits for
+/// another one's chunk to be put together first: with one chunk per worker handed out in
+/// turn, workers sat idle a third of the time. Memory: a few chunks per worker (read ones)
+/// and their runs, and the record.
+fn read_chunks<'t, R: Read>(mut chunks: Chunks<'t, '_, R>, meter: &mut Meter) -> Result<PerfScriptRead, DamoError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     // Chunks out at once: read, being parsed, or parsed and waiting for an earlier one.
     let in_flight = 2 * threads;
-    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(usize, Vec<u8>, bool)>(in_flight);
-    let (piece_tx, piece_rx) = crossbeam_channel::bounded::<(usize, Piece, Vec<u8>)>(in_flight);
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<(usize, Chunk<'t>, bool)>(in_flight);
+    let (piece_tx, piece_rx) = crossbeam_channel::bounded::<(usize, Piece, Chunk<'t>)>(in_flight);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let (chunk_rx, piece_tx) = (chunk_rx.clone(), piece_tx.clone());
             scope.spawn(move || {
                 for (seq, chunk, is_last) in chunk_rx {
-                    let piece = parse_piece(&chunk, is_last);
+                    let piece = parse_piece(chunk.text(), is_last);
                     if piece_tx.send((seq, piece, chunk)).is_err() {
                         return; // The reader stopped (an error).
                     }
@@ -77,10 +83,9 @@ pub fn read_from(mut input: impl Read, meter: &mut Meter) -> Result<PerfScriptRe
         // Moved in, so it drops when this closure returns (by `?` too) and the workers' loops
         // end: borrowed, it would outlive the scope, which waits for them.
         let chunk_tx = chunk_tx;
-        let mut chunks = Chunks { input: &mut input, carry: Vec::new(), spare: Vec::new(), eof: false };
         let mut build = Build::default();
         // Pieces parsed ahead of the next one to build, by their distance from it.
-        let mut waiting: std::collections::VecDeque<Option<(Piece, Vec<u8>)>> = std::collections::VecDeque::new();
+        let mut waiting: std::collections::VecDeque<Option<(Piece, Chunk<'t>)>> = std::collections::VecDeque::new();
         let (mut sent, mut built) = (0usize, 0usize);
         loop {
             while sent - built < in_flight {
@@ -105,8 +110,7 @@ pub fn read_from(mut input: impl Read, meter: &mut Meter) -> Result<PerfScriptRe
             while let Some((piece, chunk)) = waiting.front_mut().and_then(Option::take) {
                 waiting.pop_front();
                 built += 1;
-                meter.release(chunk.capacity() as u64);
-                chunks.spare.push(chunk);
+                chunks.give_back(chunk, meter);
                 build.piece(piece, meter)?;
             }
         }
@@ -117,8 +121,62 @@ pub fn read_from(mut input: impl Read, meter: &mut Meter) -> Result<PerfScriptRe
     })
 }
 
-/// The input cut into chunks that end at line ends (the last one where the input ends).
-struct Chunks<'r, R> {
+/// Lines to parse: read into a buffer of ours, or in the text given.
+enum Chunk<'t> {
+    Read(Vec<u8>),
+    InMemory(&'t [u8]),
+}
+
+impl Chunk<'_> {
+    fn text(&self) -> &[u8] {
+        match self {
+            Chunk::Read(buf) => buf,
+            Chunk::InMemory(text) => text,
+        }
+    }
+}
+
+/// The text cut into chunks that end at line ends (the last one where the text ends).
+enum Chunks<'t, 'r, R> {
+    Read(Reads<'r, R>),
+    /// What is left of a text in memory.
+    InMemory(&'t [u8]),
+}
+
+impl<'t, R: Read> Chunks<'t, '_, R> {
+    /// The next chunk and whether it is the last; a read one is charged to `meter` until
+    /// given back.
+    fn next(&mut self, meter: &mut Meter) -> Result<Option<(Chunk<'t>, bool)>, DamoError> {
+        match self {
+            Chunks::Read(reads) => Ok(reads.next(meter)?.map(|(buf, last)| (Chunk::Read(buf), last))),
+            Chunks::InMemory(rest) => {
+                if rest.is_empty() {
+                    return Ok(None);
+                }
+                // Up to the last line end in a chunk's length, or past a longer line.
+                let cut = match memchr::memrchr(b'\n', &rest[..rest.len().min(CHUNK)]) {
+                    Some(nl) if rest.len() > CHUNK => Some(nl + 1),
+                    Some(_) => None,
+                    None => memchr::memchr(b'\n', &rest[CHUNK.min(rest.len())..]).map(|nl| CHUNK + nl + 1),
+                };
+                let (chunk, left) = rest.split_at(cut.unwrap_or(rest.len()));
+                *rest = left;
+                Ok(Some((Chunk::InMemory(chunk), left.is_empty())))
+            }
+        }
+    }
+
+    /// A chunk parsed: its buffer is filled again.
+    fn give_back(&mut self, chunk: Chunk<'t>, meter: &mut Meter) {
+        if let (Chunks::Read(reads), Chunk::Read(buf)) = (self, chunk) {
+            meter.release(buf.capacity() as u64);
+            reads.spare.push(buf);
+        }
+    }
+}
+
+/// A stream read into chunks.
+struct Reads<'r, R> {
     input: &'r mut R,
     /// The start of a line the last chunk cut.
     carry: Vec<u8>,
@@ -127,7 +185,7 @@ struct Chunks<'r, R> {
     eof: bool,
 }
 
-impl<R: Read> Chunks<'_, R> {
+impl<R: Read> Reads<'_, R> {
     /// The next chunk and whether it is the last; charged to `meter` until handed back.
     fn next(&mut self, meter: &mut Meter) -> Result<Option<(Vec<u8>, bool)>, DamoError> {
         while !self.eof {
@@ -275,9 +333,11 @@ mod tests {
         text.extend_from_slice(&events);
         text.extend_from_slice(b"kdamond.x xxxx xxxx 1.000000: damon:damon_aggregated: target_id=0 nr_regions=1 x-1: 0 0\n");
         let want = events.iter().filter(|&&b| b == b'\n').count() + 2;
-        match read(&text) {
-            Err(DamoError::Line { line, .. }) => assert_eq!(line, want),
-            other => panic!("expected a line error, got {:?}", other.map(|r| r.record.targets.len())),
+        for read in [read(&text), read_from(&text[..], &mut Meter::new())] {
+            match read {
+                Err(DamoError::Line { line, .. }) => assert_eq!(line, want),
+                other => panic!("expected a line error, got {:?}", other.map(|r| r.record.targets.len())),
+            }
         }
     }
 
