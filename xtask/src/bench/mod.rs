@@ -133,7 +133,7 @@ pub fn run(opts: Options) -> Result<()> {
         println!("  {name:16} {:>8.1} M regions/s  {:>8.1} MB/s", nr_regions as f64 / t.as_secs_f64() / 1e6, data.len() as f64 / t.as_secs_f64() / 1e6);
     }
 
-    println!("\nreports (wall time: damo one run, damo-trace the best of 3; damo reads damo's formats only). damo-trace parses a");
+    println!("\nreports (wall time: damo one run, damo-trace the best of {RUNS}; damo reads damo's formats only). damo-trace parses a");
     println!("damo file on its first read and keeps a native copy (see damo_record::cache): 'parse' is a run with the");
     println!("cache off, 'first' one that finds the cache empty and stores the copy (what a user meets first), 'cached'");
     println!("one that reads the copy.");
@@ -164,7 +164,7 @@ pub fn run(opts: Options) -> Result<()> {
             let parse = best_time(&ours, &case.ours_args(path), &dir, &no_cache)?;
             // The first report on a file: the cache emptied before each run, filled by the last.
             let mut first = Duration::MAX;
-            for _ in 0..3 {
+            for _ in 0..RUNS {
                 let _ = std::fs::remove_dir_all(&cache);
                 first = first.min(time(&ours, &case.ours_args(path), &dir, &with_cache)?);
             }
@@ -233,11 +233,15 @@ fn best_of(n: usize, mut f: impl FnMut()) -> Duration {
         .unwrap_or_default()
 }
 
-/// The best wall time of 3 runs of ours (a run takes 0.01-0.3 s: one run is mostly the
-/// scheduler's noise; damo's runs take seconds and run once).
+/// Runs of ours per cell, the best kept: a run takes 0.01-0.3 s, and on this shared 2-core
+/// host one run is mostly the scheduler's noise (3 runs left the ratios moving by a fifth
+/// between benches); damo's runs take seconds and run once.
+const RUNS: usize = 5;
+
+/// The best wall time of [`RUNS`] runs of ours.
 fn best_time(program: &Path, args: &[String], dir: &Path, env: &[(&str, &str)]) -> Result<Duration> {
     let mut best = Duration::MAX;
-    for _ in 0..3 {
+    for _ in 0..RUNS {
         best = best.min(time(program, args, dir, env)?);
     }
     Ok(best)
