@@ -4,7 +4,7 @@
 //! damo writes numbers as JSON numbers, plain strings or human strings ("94,827,419,009,024",
 //! "31.340 MiB", "8 m 59.809 s"); every numeric field accepts all three.
 
-pub(super) mod inflate;
+pub mod inflate;
 pub(super) mod scan;
 
 use std::{cell::RefCell, fmt, io::Write, marker::PhantomData};
