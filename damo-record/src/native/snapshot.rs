@@ -24,16 +24,17 @@ impl<'a> BitWriter<'a> {
         Self { out, acc: 0, n: 0 }
     }
 
-    /// The low `count` (≤ 32) bits of `v`.
+    /// The low `count` (≤ 32) bits of `v`. Fewer than 32 bits wait in `acc`; 32 go out at
+    /// once, not a push per byte.
     #[inline]
     fn put(&mut self, v: u64, count: u32) {
-        debug_assert!(count <= 32);
+        debug_assert!(count <= 32 && self.n < 32);
         self.acc |= (v & ((1u64 << count) - 1)) << self.n;
         self.n += count;
-        while self.n >= 8 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.n -= 8;
+        if self.n >= 32 {
+            self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
+            self.acc >>= 32;
+            self.n -= 32;
         }
     }
 
@@ -73,9 +74,8 @@ impl<'a> BitWriter<'a> {
     /// a zero byte, so one whose end was overwritten by zeros does not decode.
     pub fn finish(mut self) {
         self.put(1, 1);
-        if self.n > 0 {
-            self.put(0, 8 - self.n);
-        }
+        let bytes = self.n.div_ceil(8) as usize;
+        self.out.extend_from_slice(&self.acc.to_le_bytes()[..bytes]);
     }
 }
 
