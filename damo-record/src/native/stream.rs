@@ -77,8 +77,9 @@ pub fn stream<R: Read>(input: R, meter: &mut Meter, rest: Rest, visit: impl FnMu
 /// A record file smaller than this is decoded on the calling thread: decoding ahead pays
 /// only over many key groups. Measured on 2 cores: a 1 M-region record (0.3 MB, 4 groups)
 /// took 0.05-0.06 s for a heatmap and 28-37 MB decoded on two threads against 0.04 s and
-/// 12 MB on one (each worker's first groups decode into fresh pages); a 10 M-region one
-/// (2.9 MB) 0.37 s against 0.46 s.
+/// 12 MB on one (each worker's first groups decode into fresh pages), and again with the
+/// decoder that copies runs of unchanged regions: 0.032-0.034 s (44-48 ms of CPU) against 0.020-0.028 s
+/// (21-26 ms); a 10 M-region one (2.9 MB) 0.37 s against 0.46 s.
 pub const PARALLEL_MIN_BYTES: u64 = 1 << 20;
 
 /// [`stream`] of `targets` from a file, decoding key groups on every core when the file is
