@@ -148,8 +148,9 @@ mod tests {
         let file = File::open(&path).unwrap();
         let mapped = Mapped::open(&file, &path).unwrap().expect("a slot is free");
         assert_eq!(&*mapped, b"some bytes\n");
-        std::fs::write(dir.path().join("empty"), b"").unwrap();
-        assert!(Mapped::open(&File::open(dir.path().join("empty")).unwrap(), &path).unwrap().is_none(), "an empty file is read");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(Mapped::open(&File::open(&empty).unwrap(), &empty).unwrap().is_none(), "an empty file is read");
     }
 
     /// The child: maps the file, truncates it and reads past its new end.

@@ -153,13 +153,16 @@ impl<'t, R: Read> Chunks<'t, '_, R> {
                 if rest.is_empty() {
                     return Ok(None);
                 }
-                // Up to the last line end in a chunk's length, or past a longer line.
-                let cut = match memchr::memrchr(b'\n', &rest[..rest.len().min(CHUNK)]) {
-                    Some(nl) if rest.len() > CHUNK => Some(nl + 1),
-                    Some(_) => None,
-                    None => memchr::memchr(b'\n', &rest[CHUNK.min(rest.len())..]).map(|nl| CHUNK + nl + 1),
+                // The rest when it fits, else up to the last line end in a chunk's length, or
+                // past a longer line.
+                let cut = match rest.len() <= CHUNK {
+                    true => rest.len(),
+                    false => match memchr::memrchr(b'\n', &rest[..CHUNK]) {
+                        Some(nl) => nl + 1,
+                        None => memchr::memchr(b'\n', &rest[CHUNK..]).map_or(rest.len(), |nl| CHUNK + nl + 1),
+                    },
                 };
-                let (chunk, left) = rest.split_at(cut.unwrap_or(rest.len()));
+                let (chunk, left) = rest.split_at(cut);
                 *rest = left;
                 Ok(Some((Chunk::InMemory(chunk), left.is_empty())))
             }
