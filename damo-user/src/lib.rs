@@ -14,6 +14,7 @@ pub mod live;
 pub mod modules_cli;
 pub mod normalize;
 pub mod pidfd;
+pub mod pipe_out;
 pub mod privilege;
 pub mod procfs;
 pub mod record;

@@ -17,6 +17,9 @@ fn main() {
         // SAFETY: setting a signal's disposition to its default before any thread starts.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
+    if matches!(cli.command, Command::Report(_)) {
+        damo_user::pipe_out::widen_stdout();
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let result = match cli.command {
