@@ -16,7 +16,7 @@ fn map_lines(grid: &Grid, colors: Colorset) -> Vec<String> {
         .map(|i| {
             let mut line = String::with_capacity(grid.addr_resol * 20);
             for cell in grid.row(i) {
-                match cell {
+                match cell.get() {
                     // Empty cells are blank, in level 4's colors.
                     None => line.push_str(&format!("{} ", colors.start(4))),
                     Some(h) => {

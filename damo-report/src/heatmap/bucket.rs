@@ -12,7 +12,11 @@
 
 use damo_record::model::{Intervals, Region, Snapshot};
 
-use super::{grid::Grid, pynum::Num, source::age};
+use super::{
+    grid::{Cell, Grid},
+    pynum::Num,
+    source::age,
+};
 
 /// Integers below this convert to `f64` exactly, and a float division of two of them
 /// truncates to their integer quotient: `a / b` rounds to a double within half an ulp of
@@ -183,8 +187,8 @@ impl IntMap {
                         RowTime::Float(_, time) => accesses as f64 * time * size as f64,
                     };
                     let cell = &mut cells[col];
-                    let prev = cell.unwrap_or(0.0);
-                    *cell = Some((heat + prev * self.space) / self.space);
+                    let prev = cell.get().unwrap_or(0.0);
+                    *cell = Cell::of((heat + prev * self.space) / self.space);
                 }
             }
         }
@@ -231,8 +235,8 @@ impl IntMap {
                     let size = re.min(pa + self.addr_unit) - rs.max(pa);
                     // damo keeps a cell's heat as a mean over its time × space.
                     let cell = &mut cells[col];
-                    let prev = cell.unwrap_or(0.0);
-                    *cell = Some((cell_heat(heat, time, size) + prev * self.space) / self.space);
+                    let prev = cell.get().unwrap_or(0.0);
+                    *cell = Cell::of((cell_heat(heat, time, size) + prev * self.space) / self.space);
                 }
             }
         }
@@ -303,9 +307,9 @@ mod tests {
         let (mut fast, mut reference) = (empty.clone(), empty);
         fast.add_sources(std::slice::from_ref(&src));
         reference.add_sources_general(&[src]);
-        let bits = |g: &Grid| g.heats.iter().map(|h| h.map(f64::to_bits)).collect::<Vec<_>>();
+        let bits = |g: &Grid| g.heats.iter().map(|h| h.get().map(f64::to_bits)).collect::<Vec<_>>();
         assert_eq!(bits(&fast), bits(&reference), "{}", what());
-        fast.heats.iter().any(Option::is_some)
+        fast.heats.iter().any(|c| c.get().is_some())
     }
 
     #[test]

@@ -23,11 +23,39 @@ pub struct Grid {
     pub addr_resol: usize,
     /// "hz" when the records have intervals, else "samples".
     pub heat_unit: &'static str,
-    /// Row-major, `time_resol` rows of `addr_resol` cells; `None` where nothing was seen.
-    pub heats: Vec<Option<f64>>,
+    /// Row-major, `time_resol` rows of `addr_resol` cells.
+    pub heats: Vec<Cell>,
     /// Each row's start time and each column's start address (damo truncates them).
     pub row_time: Vec<i128>,
     pub col_addr: Vec<i128>,
+}
+
+/// A cell's heat, or none where no region reached it: an `f64`, one NaN set aside for
+/// none. Half an `Option<f64>`: 500 × 500 cells are 2 MB, not 4, and every region of the
+/// drawn target lands in them, so their page faults and cache misses are the map's.
+/// Arithmetic makes quiet NaNs only, never this signaling one, so no heat reads as none.
+#[derive(Clone, Copy)]
+pub struct Cell(f64);
+
+impl Cell {
+    pub const EMPTY: Cell = Cell(f64::from_bits(NONE_BITS));
+
+    pub fn of(heat: f64) -> Cell {
+        debug_assert_ne!(heat.to_bits(), NONE_BITS, "a heat made by arithmetic");
+        Cell(heat)
+    }
+
+    pub fn get(self) -> Option<f64> {
+        (self.0.to_bits() != NONE_BITS).then_some(self.0)
+    }
+}
+
+const NONE_BITS: u64 = 0x7ff4_0000_0000_d0a0;
+
+impl std::fmt::Debug for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
 }
 
 /// Cells `addr..addr + len` of time row `time`, all of one `level`.
@@ -73,11 +101,11 @@ impl Grid {
             addr_unit,
             addr_resol,
             heat_unit,
-            heats: vec![None; time_resol * addr_resol],
+            heats: vec![Cell::EMPTY; time_resol * addr_resol],
         })
     }
 
-    pub fn row(&self, i: usize) -> &[Option<f64>] {
+    pub fn row(&self, i: usize) -> &[Cell] {
         &self.heats[i * self.addr_resol..(i + 1) * self.addr_resol]
     }
 
@@ -90,12 +118,12 @@ impl Grid {
             let row = self.row(time);
             let mut addr = 0;
             while addr < row.len() {
-                let Some(h) = row[addr] else {
+                let Some(h) = row[addr].get() else {
                     addr += 1;
                     continue;
                 };
                 let l = level(h);
-                let len = row[addr..].iter().take_while(|c| c.is_some_and(|c| level(c) == l)).count();
+                let len = row[addr..].iter().take_while(|c| c.get().is_some_and(|c| level(c) == l)).count();
                 runs.push(Run { time, addr, len, level: l });
                 addr += len;
             }
@@ -105,7 +133,7 @@ impl Grid {
 
     /// The highest and lowest heats, if any cell has one.
     pub fn highest_lowest(&self) -> Option<(f64, f64)> {
-        self.heats.iter().flatten().fold(None, |acc, &h| match acc {
+        self.heats.iter().filter_map(|c| c.get()).fold(None, |acc, h| match acc {
             None => Some((h, h)),
             Some((hi, lo)) => Some((if hi < h { h } else { hi }, if lo > h { h } else { lo })),
         })
@@ -198,9 +226,9 @@ impl Grid {
     fn add_cell(&mut self, row: usize, col: usize, heat: Num) {
         let cell = &mut self.heats[row * self.addr_resol + col];
         let space = self.time_unit.times(self.addr_unit);
-        let prev = cell.map_or(Num::Int(0), Num::Float);
+        let prev = cell.get().map_or(Num::Int(0), Num::Float);
         let total = heat.plus(prev.times(space));
-        *cell = Some(total.f64() / space.f64());
+        *cell = Cell::of(total.f64() / space.f64());
     }
 }
 
@@ -217,8 +245,9 @@ mod tests {
         g.add_sources(&[Source::new(&t, false)]);
         // Row 1 ends where the snapshot does: damo still visits it (time 0) and the column
         // after the region's end (size 0), so those cells are 0, not empty.
-        assert_eq!(g.row(0), [Some(4.0), Some(4.0), Some(0.0), None]);
-        assert_eq!(g.row(1), [Some(4.0), Some(4.0), Some(0.0), None]);
+        let row = |i: usize| g.row(i).iter().map(|c| c.get()).collect::<Vec<_>>();
+        assert_eq!(row(0), [Some(4.0), Some(4.0), Some(0.0), None]);
+        assert_eq!(row(1), [Some(4.0), Some(4.0), Some(0.0), None]);
         assert_eq!(g.highest_lowest(), Some((4.0, 0.0)));
     }
 

@@ -82,8 +82,8 @@ impl<'g> Lines<'g> {
                 text.push('\t');
                 text.push_str(addr);
                 text.push('\t');
-                match heat {
-                    Some(h) => push_float_repr(*h, text),
+                match heat.get() {
+                    Some(h) => push_float_repr(h, text),
                     None => text.push_str("NaN"),
                 }
             }
@@ -101,15 +101,16 @@ pub fn render(grid: &Grid, abs_time: bool, abs_addr: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::heatmap::grid::Cell;
 
     /// A map of `rows` x `cols` with empty, whole and fractional heats.
     fn grid(rows: usize, cols: usize) -> Grid {
         let mut g = Grid::new((Num::Int(1_000), Num::Int(1_000 + 7 * rows as i128)), (Num::Int(4096), Num::Int(4096 + 3 * cols as i128)), (rows, cols), "samples").unwrap();
         for (i, cell) in g.heats.iter_mut().enumerate() {
             *cell = match i % 5 {
-                0 => None,
-                1 => Some(i as f64),
-                _ => Some(i as f64 / 7.0),
+                0 => Cell::EMPTY,
+                1 => Cell::of(i as f64),
+                _ => Cell::of(i as f64 / 7.0),
             };
         }
         g
@@ -125,7 +126,7 @@ mod tests {
             for (i, &t) in g.row_time.iter().enumerate() {
                 for (j, &a) in g.col_addr.iter().enumerate() {
                     let mut heat = String::new();
-                    match g.row(i)[j] {
+                    match g.row(i)[j].get() {
                         Some(h) => push_float_repr(h, &mut heat),
                         None => heat.push_str("NaN"),
                     }
