@@ -33,8 +33,7 @@ pub fn reserve(bytes: usize) -> Option<Range<usize>> {
     if bytes < MIN_BYTES || !thp_on_request() {
         return None;
     }
-    // The room starts at the next huge page: 2 MiB more keep `bytes` of it whole.
-    advise_heap_top(bytes.min(MAX_BYTES) + 2 * HUGE_PAGE)
+    advise_heap_top(bytes.min(MAX_BYTES))
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
