@@ -1,13 +1,11 @@
 //! DAMON records: what a recording holds ([`model`]), the files it lives in ([`native`]:
-//! damo-trace's own format; [`damo`]: damo's), opening any of them ([`load`]) into memory made
-//! ready for them ([`huge_heap`]), writing files safely ([`output_file`]), and damo's
+//! damo-trace's own format; [`damo`]: damo's), opening any of them ([`load`]), writing files safely ([`output_file`]), and damo's
 //! number and unit texts ([`units`]).
 
 pub mod budget;
 pub mod cache;
 pub mod clock;
 pub mod damo;
-pub mod huge_heap;
 pub mod input;
 pub mod load;
 pub mod mapped;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::{
     budget::{Meter, OverBudget},
-    damo, huge_heap, input,
+    damo, input,
     mapped::Mapped,
     model::Record,
     native,
@@ -149,23 +149,15 @@ pub fn parse_with(data: &[u8], meter: &mut Meter) -> Result<Loaded, LoadError> {
             let damage = native_damage(read.damaged_at, read.complete);
             Ok(Loaded { record: read.record, format: Format::Native, damage })
         }
-        // The room asked for is what the bench's record takes in memory (32 bytes a region)
-        // and a little more, from what each format spends a region: 550 bytes of JSON, 15
-        // compressed, 120 of text.
         Some(Format::Damo(f @ damo::DamoFormat::Json)) => {
-            huge_heap::reserve(data.len() / 16);
             let record = damo::json::read_with(data, meter).map_err(damo_err(f))?;
             Ok(Loaded { record, format: Format::Damo(f), damage: None })
         }
         Some(Format::Damo(f @ damo::DamoFormat::JsonCompressed)) => {
-            huge_heap::reserve(data.len() * 3);
             let record = damo::read_compressed_with(data, meter).map_err(damo_err(f))?;
             Ok(Loaded { record, format: Format::Damo(f), damage: None })
         }
-        Some(Format::Damo(damo::DamoFormat::PerfScript)) => {
-            huge_heap::reserve(data.len() / 3);
-            perf_script(|meter| damo::perf_script::read_with(data, meter), meter)
-        }
+        Some(Format::Damo(damo::DamoFormat::PerfScript)) => perf_script(|meter| damo::perf_script::read_with(data, meter), meter),
     }
 }
 

@@ -12,8 +12,6 @@ use flate2::{Decompress, FlushDecompress, Status};
 
 /// Bytes of JSON handed over at a time: a few blocks in flight stay in the shared cache.
 pub const BLOCK: usize = 1 << 20;
-/// Blocks the inflater fills ahead of the parser, the one each thread holds included.
-const IN_FLIGHT: usize = 10;
 
 /// Runs `parse` on the blocks of JSON that a second thread inflates from `data`, a zlib
 /// stream; a damaged or cut stream ends with an error. `parse` may hand read blocks back to
@@ -28,11 +26,6 @@ pub fn inflating<T>(data: &[u8], parse: impl FnOnce(Receiver<io::Result<Vec<u8>>
 pub fn inflating_shaped<T>(data: &[u8], mut shape: impl FnMut(&mut Vec<u8>) + Send, parse: impl FnOnce(Receiver<io::Result<Vec<u8>>>, SyncSender<Vec<u8>>) -> T) -> T {
     let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(4);
     let (spent_tx, spent_rx) = sync_channel::<Vec<u8>>(8);
-    // The blocks in flight are made here, from this thread's heap ([`crate::huge_heap`]),
-    // before the stream is: made on the inflating thread, each faulted in 4 KiB at a time.
-    for _ in 0..IN_FLIGHT.min(data.len() / (BLOCK / 8) + 1) {
-        drop(spent_tx.try_send(Vec::with_capacity(BLOCK)));
-    }
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut inflater = Decompress::new(true);
