@@ -148,10 +148,11 @@ impl Output {
     /// cell; the terminal's text and an image take a few dozen bytes more per cell, raw
     /// lines are written as they are made.
     pub fn check_budget(&self, resol: (usize, usize)) -> Result<(), damo_record::budget::OverBudget> {
+        let heat = std::mem::size_of::<grid::Cell>() as u64;
         let per_cell: u64 = match self {
-            Output::Stdout => 16 + 24,
-            Output::Image(_) => 16 + 80,
-            Output::Raw => 16,
+            Output::Stdout => heat + 24,
+            Output::Image(_) => heat + 80,
+            Output::Raw => heat,
         };
         let cells = (resol.0 as u64).saturating_mul(resol.1 as u64);
         damo_record::budget::check(cells.saturating_mul(per_cell), || format!("a heatmap of {}x{} cells", resol.0, resol.1))
