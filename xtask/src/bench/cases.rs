@@ -151,3 +151,32 @@ pub fn parse_floor(path: &Path) -> Result<(Duration, Duration)> {
     }
     Ok((best, first.unwrap_or(best)))
 }
+
+/// The in-process load of a `json_compressed` file: the best of 3 times, and the first, to
+/// load it as a report does (mapped, inflated on one thread while the other scans it into
+/// the record), in the bench's own process. What a report's process spends past it is its
+/// own start and end and the report; what it spends past the floors above is the pipeline's.
+pub fn load_floor(path: &Path) -> Result<(Duration, Duration)> {
+    let (mut best, mut first) = (Duration::MAX, None);
+    for _ in 0..3 {
+        let t = Instant::now();
+        let loaded = damo_record::load::load(path).with_context(|| format!("failed to load {}", path.display()))?;
+        best = best.min(t.elapsed());
+        first.get_or_insert(t.elapsed());
+        std::hint::black_box(loaded.record.targets.len());
+    }
+    Ok((best, first.unwrap_or(best)))
+}
+
+/// The start and end of a damo-trace process that does nothing (`--version`), its output
+/// read as a report's is: the best of 5.
+pub fn process_floor(ours: &Path) -> Result<Duration> {
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = std::process::Command::new(ours).arg("--version").output().with_context(|| format!("failed to run {}", ours.display()))?;
+        best = best.min(t.elapsed());
+        anyhow::ensure!(out.status.success(), "{} --version failed", ours.display());
+    }
+    Ok(best)
+}

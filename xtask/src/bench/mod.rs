@@ -155,6 +155,14 @@ pub fn run(opts: Options) -> Result<()> {
         handover.as_secs_f64(),
         handover.as_secs_f64() / floor.as_secs_f64()
     );
+    let (load, load_cold) = cases::load_floor(&files.json_compressed)?;
+    println!(
+        "json_compressed load in process: {:.3}s = {:.1}× the inflate floor ({:.3}s the first time; the file loaded as a report loads it, in this\n  process: a report's own process adds its start and end, {:.3}s for `damo-trace --version`, and the report).",
+        load.as_secs_f64(),
+        load.as_secs_f64() / floor.as_secs_f64(),
+        load_cold.as_secs_f64(),
+        cases::process_floor(&ours)?.as_secs_f64()
+    );
     println!("  {:44} {:>9} {:>9} {:>7} {:>9} {:>7} {:>9} {:>7}", "report", "damo", "parse", "ratio", "first", "ratio", "cached", "ratio");
     let cache = dir.join("cache");
     let _ = std::fs::remove_dir_all(&cache);
