@@ -12,6 +12,7 @@ pub mod mapped;
 pub mod model;
 pub mod native;
 pub mod output_file;
+pub mod summary;
 pub mod synth;
 pub mod text;
 pub mod units;

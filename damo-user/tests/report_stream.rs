@@ -263,4 +263,10 @@ fn a_cached_damo_file_streams_from_its_native_copy() {
     assert!(!damaged.0 && damaged.2.contains("cached copy is damaged and was removed") && damaged.2.lines().count() == 1, "{:?}", damaged);
     assert!(!entry.exists(), "the damaged copy is removed");
     assert_eq!(run_cached(&["wss"], true, None), parsed, "the next report parses the file again");
+    // A heatmap plans its passes from the summaries ahead of the snapshots, and its passes
+    // still find the cut past them.
+    std::fs::write(&entry, &copy[..copy.len() * 3 / 4]).unwrap();
+    let damaged = run_cached(&["heatmap", "--output", "raw"], true, None);
+    assert!(!damaged.0 && damaged.2.contains("cached copy is damaged and was removed") && damaged.2.lines().count() == 1, "{:?}", damaged);
+    assert!(!entry.exists(), "the damaged copy is removed");
 }

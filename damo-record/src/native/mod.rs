@@ -23,10 +23,12 @@ mod codec;
 mod reader;
 mod snapshot;
 pub mod stream;
+mod summaries;
 mod writer;
 
 pub use reader::{read, read_with, NativeRead};
 pub use stream::{stream, stream_file, Rest, StreamEnd, Targets};
+pub use summaries::{summaries, Summaries};
 pub use writer::NativeWriter;
 
 pub const MAGIC: [u8; 8] = *b"\x89DTR\r\n\x1a\n";
@@ -73,7 +75,7 @@ chunk_kinds! {
     KernelSymbols = 5,
     /// Loss counters (the last one wins).
     Losses = 6,
-    /// The writer finished cleanly.
+    /// The writer finished cleanly. A summarizing writer's holds the Summary chunk's offset.
     End = 7,
     /// Memory footprint snapshots (`Record::footprints`).
     Footprints = 8,
@@ -88,6 +90,9 @@ chunk_kinds! {
     CodeSymbols = 13,
     /// The perf map entries samples fell in (`Record::jit_symbols`), written at the end.
     JitSymbols = 14,
+    /// Every target's summary ([`crate::summary`]), last before the End chunk, which then
+    /// holds its offset (u64): [`NativeWriter::summarizing`], [`summaries`].
+    Summary = 15,
 }
 
 /// Chunk flag: the payload is zlib-compressed.

@@ -286,6 +286,8 @@ impl<'m> Decoder<'m> {
                 self.complete = true;
                 Some(())
             }
+            // What the snapshots add up to: a reader of them has them.
+            Some(ChunkKind::Summary) => Some(()),
             // A kind from a newer writer: skipped.
             None => Some(()),
         }

@@ -236,7 +236,14 @@ use crate::synth::Rng;
 /// empty and unaligned regions, extreme numbers, ages that come and go, times that jump back.
 #[test]
 fn arbitrary_snapshots_round_trip() {
-    let mut rng = Rng(0x1234_5678);
+    let record = arbitrary_record(&mut Rng(0x1234_5678));
+    let read = read(&write_all(&record)).unwrap();
+    assert!(read.complete);
+    assert_eq!(read.record, record);
+}
+
+/// Three targets of 300 snapshots that are anything a reader of another format may hand over.
+fn arbitrary_record(rng: &mut Rng) -> Record {
     let mut record = Record::default();
     for id in 0..3 {
         let mut t = target(id);
@@ -282,9 +289,75 @@ fn arbitrary_snapshots_round_trip() {
         }
         record.targets.push(t);
     }
-    let read = read(&write_all(&record)).unwrap();
-    assert!(read.complete);
-    assert_eq!(read.record, record);
+    record
+}
+
+/// A summarizing writer's sums read back, without a pass, as a pass over the snapshots adds
+/// them up; the record reads as it was (the Summary chunk skipped). A record without them,
+/// cut anywhere or damaged in them, has none.
+#[test]
+fn summaries_read_back_as_a_pass_adds_them_up() {
+    use crate::summary::TargetSummary;
+    let file_of = |bytes: &[u8]| {
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, bytes).unwrap();
+        f
+    };
+    let mut record = arbitrary_record(&mut Rng(0x5eed));
+    // A target without snapshots is not declared; one of another's identity is that one.
+    record.targets.insert(1, target(40));
+    let mut twin = record.targets[0].clone();
+    twin.snapshots.truncate(7);
+    record.targets.push(twin);
+    let mut w = NativeWriter::new(Vec::new()).unwrap().summarizing();
+    w.declare(&record.targets).unwrap();
+    for t in &record.targets {
+        for s in &t.snapshots {
+            w.snapshot(t, s).unwrap();
+        }
+    }
+    let bytes = w.finish().unwrap();
+
+    let mut by_pass: Vec<Option<TargetSummary>> = Vec::new();
+    let end = stream(&bytes[..], &mut crate::budget::Meter::new(), Rest::Drop, |i, _, s| {
+        by_pass.resize(by_pass.len().max(i + 1), None);
+        match &mut by_pass[i] {
+            Some(summary) => summary.add(s),
+            none => *none = Some(TargetSummary::new(s)),
+        }
+    })
+    .unwrap();
+    assert!(end.complete && end.damaged_at.is_none());
+    let summed = summaries(&file_of(&bytes)).unwrap().expect("a summarizing writer's record");
+    assert_eq!(summed.summaries.len(), 3);
+    assert_eq!(summed.summaries.iter().cloned().map(Some).collect::<Vec<_>>(), by_pass);
+    assert_eq!(summed.targets, end.rest.targets);
+
+    let whole = read(&bytes).unwrap();
+    assert!(whole.complete && whole.damaged_at.is_none());
+    record.targets.remove(1);
+    let twin = record.targets.pop().unwrap();
+    record.targets[0].snapshots.extend(twin.snapshots);
+    assert_eq!(whole.record, record);
+
+    assert_eq!(summaries(&file_of(&write_all(&record))).unwrap(), None, "a record without summaries");
+    // Targets declared as their snapshots come: the ones after the first are not at the start.
+    let mut interleaved = NativeWriter::new(Vec::new()).unwrap().summarizing();
+    for i in 0..5 {
+        for t in &record.targets {
+            interleaved.snapshot(t, &t.snapshots[i]).unwrap();
+        }
+    }
+    assert_eq!(summaries(&file_of(&interleaved.finish().unwrap())).unwrap(), None, "targets not declared first");
+    for cut in (0..bytes.len()).step_by(97).chain(bytes.len() - 64..bytes.len()) {
+        assert!(matches!(summaries(&file_of(&bytes[..cut])), Ok(None) | Err(NativeError::Short | NativeError::BadMagic)), "cut at {cut}");
+    }
+    let summary_at = chunks(&bytes).iter().find(|c| c.1 == ChunkKind::Summary as u16).unwrap().0;
+    for at in [summary_at + 5, summary_at + CHUNK_HEADER_LEN + 1, bytes.len() - 3, bytes.len() - 9] {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x10;
+        assert_eq!(summaries(&file_of(&damaged)).unwrap(), None, "damaged at {at} of {}", bytes.len());
+    }
 }
 
 /// Unchanged regions are copied a run at a time when the reference regions' ends increase;

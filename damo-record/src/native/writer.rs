@@ -11,6 +11,7 @@ use flate2::{write::ZlibEncoder, Compression};
 
 use super::{codec::*, snapshot, ChunkKind, NativeError, FLAG_FRAMED, FLAG_KEY, FLAG_ZLIB, MAGIC, OPEN_LEN, VERSION};
 use crate::model::{CodeSymbol, FootprintSnapshot, JitSymbol, Losses, Metadata, Module, ProcStatSample, Snapshot, StackSample, TargetRecord, VmaSnapshot};
+use crate::summary::TargetSummary;
 
 /// Payloads at least this long are compressed when that makes them smaller.
 const COMPRESS_MIN: usize = 256;
@@ -19,7 +20,9 @@ const COMPRESS_MIN: usize = 256;
 type TargetId = (u32, u32, Option<u32>, u64);
 
 pub struct NativeWriter<W: Write> {
-    out: W,
+    out: Counted<W>,
+    /// Each target's snapshots summed up, by index, when [`Self::summarizing`].
+    summaries: Option<Vec<Option<TargetSummary>>>,
     payload: BytesMut,
     /// Each target's index, its last snapshot in the key group (the next one is coded against
     /// it) and its snapshots in the group.
@@ -41,14 +44,16 @@ pub struct NativeWriter<W: Write> {
 
 impl<W: Write> NativeWriter<W> {
     /// Writes the header.
-    pub fn new(mut out: W) -> Result<Self, NativeError> {
+    pub fn new(out: W) -> Result<Self, NativeError> {
         let mut header = [0u8; 16];
         header[..8].copy_from_slice(&MAGIC);
         header[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        let mut out = Counted { out, written: 0 };
         out.write_all(&header)?;
         out.flush()?;
         Ok(Self {
             out,
+            summaries: None,
             payload: BytesMut::with_capacity(1 << 16),
             targets: HashMap::new(),
             run_open: false,
@@ -97,6 +102,17 @@ impl<W: Write> NativeWriter<W> {
         snapshot::encode(&mut self.frame, t.index, t.prev.as_ref(), &t.recent, snapshot);
         snapshot::push_recent(&mut t.recent, snapshot);
         t.in_group += 1;
+        if let Some(summaries) = &mut self.summaries {
+            // The snapshot is in cache now: summing it up here costs a fraction of a pass.
+            let index = t.index as usize;
+            if summaries.len() <= index {
+                summaries.resize(index + 1, None);
+            }
+            match &mut summaries[index] {
+                Some(summary) => summary.add(snapshot),
+                none => *none = Some(TargetSummary::new(snapshot)),
+            }
+        }
         self.group_regions += snapshot.regions.len() as u64;
         // Keep the snapshot for the next one's coding, reusing the old one's allocation.
         match &mut t.prev {
@@ -169,6 +185,23 @@ impl<W: Write> NativeWriter<W> {
         self.emit(ChunkKind::Target)?;
         self.targets.insert(key, TargetState { index, prev: None, recent: [0; snapshot::RECENT], in_group: 0 });
         Ok(key)
+    }
+
+    /// Also sums up each target's snapshots as they are written ([`crate::summary`]) and
+    /// ends the record with the sums: a Summary chunk, whose offset the End chunk holds, so
+    /// [`super::summaries`] reads them without a pass over the snapshots.
+    pub fn summarizing(mut self) -> Self {
+        self.summaries = Some(Vec::new());
+        self
+    }
+
+    /// Declares the targets that have snapshots, in order, ahead of the snapshots: a reader
+    /// then finds every target at the start ([`super::summaries`]).
+    pub fn declare(&mut self, targets: &[TargetRecord]) -> Result<(), NativeError> {
+        for t in targets.iter().filter(|t| !t.snapshots.is_empty()) {
+            self.target_index(t)?;
+        }
+        Ok(())
     }
 
     /// Appends modules to the table stack frames index (pass only the new ones).
@@ -296,14 +329,14 @@ impl<W: Write> NativeWriter<W> {
 
     /// The output (e.g. to learn where the file is).
     pub fn get_ref(&self) -> &W {
-        &self.out
+        &self.out.out
     }
 
     /// Hands back the output without marking the record complete: a cut record, readable up
     /// to its last frame (an open run of snapshots is closed first).
     pub fn into_inner(mut self) -> W {
         let _ = self.close_run().map_err(drop).and_then(|()| self.out.flush().map_err(drop));
-        self.out
+        self.out.out
     }
 
     /// Names of sampled file offsets: per offset, its functions outermost first with their
@@ -339,8 +372,18 @@ impl<W: Write> NativeWriter<W> {
 
     /// Marks the record complete and hands back the output (e.g. to fsync a file).
     pub fn finish(mut self) -> Result<W, NativeError> {
+        // The sums of every target declared (one declared without snapshots has none).
+        if let Some(summaries) = self.summaries.take().and_then(|s| s.into_iter().collect::<Option<Vec<_>>>()) {
+            if summaries.len() == self.targets.len() {
+                self.close_run()?;
+                let at = self.out.written;
+                super::summaries::put_summaries(&mut self.payload, &summaries);
+                self.emit(ChunkKind::Summary)?;
+                self.payload.put_u64_le(at);
+            }
+        }
         self.emit(ChunkKind::End)?;
-        Ok(self.out)
+        Ok(self.out.out)
     }
 
     /// Writes the pending payload as one chunk and flushes it.
@@ -368,6 +411,24 @@ impl<W: Write> NativeWriter<W> {
 }
 
 const CHUNK_HEADER: usize = super::CHUNK_HEADER_LEN;
+
+/// The output, and how many bytes went to it: where the next chunk starts.
+struct Counted<W> {
+    out: W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
 
 /// A key group ends once a target has this many snapshots in it and the group
 /// [`KEY_MIN_REGIONS`], or once it has [`KEY_MAX_REGIONS`]. A target's first snapshot in a

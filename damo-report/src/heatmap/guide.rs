@@ -1,8 +1,10 @@
 //! damo's guide (`damo report heatmap --guide`): per target, the time span and the
 //! contiguous address ranges, with how hot each is. It also picks the default ranges.
 
+pub use damo_record::summary::Coverage;
 use damo_record::{
-    model::{Intervals, Region, Snapshot, TargetRecord},
+    model::{Intervals, Snapshot, TargetRecord},
+    summary::{sorted, TargetSummary},
     units::{format_sz, format_time_ns},
 };
 
@@ -150,6 +152,32 @@ impl GuideBuilder {
         g.coverage.add(&snap.regions);
     }
 
+    /// What [`Self::add`] of every snapshot leaves, from what they add up to (a target's
+    /// summary by its index; snapshots start where they say, as [`Accumulate`] has them).
+    pub fn of_summaries(targets: &[TargetRecord], summaries: &[TargetSummary]) -> Self {
+        let mut builder = GuideBuilder::default();
+        for (index, (target, s)) in targets.iter().zip(summaries).enumerate() {
+            let k = key(target);
+            if builder.building.iter().any(|b| b.key == k) {
+                builder.shared = true;
+                continue;
+            }
+            let first_longest_age = i128::from(s.first_longest_age);
+            builder.building.push(Building {
+                key: k,
+                first_target: index,
+                start_time: oldest_monitor_time(Num::Int(i128::from(s.first_start_ns)), target.intervals, first_longest_age),
+                end_time: Num::Int(i128::from(s.last_end_ns)),
+                coverage: s.coverage.clone(),
+                count: usize::try_from(s.snapshots).unwrap_or(usize::MAX),
+                first_end: s.first_end_ns,
+                first_longest_age,
+                intervals: target.intervals,
+            });
+        }
+        builder
+    }
+
     /// For a streamed damo perf-script copy, once every snapshot is in: damo starts a
     /// target's first snapshot the mean snapshot duration before its end
     /// ([`super::source::Source::new`]), so the guides' start times move there. Gives each
@@ -200,54 +228,6 @@ impl Accumulate for GuideBuilder {
     }
 }
 
-/// What a target's snapshots monitored, as damo's guide tracks it: the lowest and highest
-/// address seen and the gaps between regions that every snapshot had (so what lies between
-/// the gaps was monitored throughout). `report heatmap --guide` and `report record_info`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Coverage {
-    /// damo treats address 0 as unset, like `None`.
-    pub lowest: u64,
-    pub highest: u64,
-    pub gaps: Vec<(u64, u64)>,
-}
-
-impl Coverage {
-    /// Adds a snapshot's regions (in address order).
-    pub fn add(&mut self, regions: &[Region]) {
-        let mut gaps = Vec::new();
-        let mut last_addr = 0u64;
-        for r in regions {
-            if self.lowest == 0 || r.start < self.lowest {
-                self.lowest = r.start;
-            }
-            if self.highest == 0 || r.end > self.highest {
-                self.highest = r.end;
-            }
-            if last_addr == 0 {
-                last_addr = r.end;
-                continue;
-            }
-            if last_addr != r.start {
-                gaps.push((last_addr, r.start));
-            }
-            last_addr = r.end;
-        }
-        self.gaps = if self.gaps.is_empty() { gaps } else { overlapping(&self.gaps, &gaps) };
-    }
-
-    /// The ranges monitored throughout: from the lowest address to the highest, cut at the gaps.
-    pub fn contiguous(&self) -> Vec<(u64, u64)> {
-        let mut out = Vec::with_capacity(self.gaps.len() + 1);
-        let mut start = self.lowest;
-        for &(gap_start, gap_end) in &self.gaps {
-            out.push((start, gap_start));
-            start = gap_end;
-        }
-        out.push((start, self.highest));
-        out
-    }
-}
-
 /// The guides of all targets, largest total space first (damo's `get_guide_info`).
 pub fn guides(sources: &[Source]) -> Vec<Guide> {
     outlines(sources).into_iter().map(|g| heated(g, sources)).collect()
@@ -288,37 +268,10 @@ fn longest_age(snap: &Snapshot) -> i128 {
     snap.regions.iter().map(age).fold(0, i128::max)
 }
 
-/// Whether the closed ranges are sorted by start with non-decreasing ends, so the ones
-/// touching a range are found by binary search.
-fn sorted(ranges: &[(u64, u64)]) -> bool {
-    ranges.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1)
-}
-
 /// Indices of `ranges` that damo's closed-interval overlap test matches with `[s, e]`.
 fn touching(ranges: &[(u64, u64)], is_sorted: bool, s: u64, e: u64) -> impl Iterator<Item = usize> + '_ {
     let first = if is_sorted { ranges.partition_point(|r| r.1 < s) } else { 0 };
     ranges[first..].iter().enumerate().take_while(move |(_, r)| !is_sorted || r.0 <= e).filter(move |(_, r)| !(r.1 < s || e < r.0)).map(move |(i, _)| first + i)
-}
-
-/// damo's `overlapping_regions`: each old gap shrinks to its overlap with the new gaps it
-/// meets, in order; a gap meeting none stays as it was.
-fn overlapping(old: &[(u64, u64)], new: &[(u64, u64)]) -> Vec<(u64, u64)> {
-    let is_sorted = sorted(new);
-    old.iter()
-        .map(|&(mut s, mut e)| {
-            let first = if is_sorted { new.partition_point(|r| r.1 < s) } else { 0 };
-            for r in &new[first..] {
-                if is_sorted && r.0 > e {
-                    break;
-                }
-                if !(e < r.0 || r.1 < s) {
-                    s = s.max(r.0);
-                    e = e.min(r.1);
-                }
-            }
-            (s, e)
-        })
-        .collect()
 }
 
 /// Adds to a guide's contiguous ranges the heat of its target's regions touching them.
@@ -373,6 +326,36 @@ mod tests {
         assert_eq!(g.contig_regions[1].heats, Some(500 + 450));
         assert_eq!(g.hottest().unwrap().start, 300);
         assert_eq!(g.to_text(true), "kdamond_idx: 0\ncontext_idx: 0\ntarget_id: 7\ntime: [0, 20) (20)\nregion\t 0: [100, 200) (100)\nregion\t 1: [300, 400) (100)");
+    }
+
+    /// The guides and band tallies planned from a copy's summaries are the ones a pass over
+    /// its snapshots builds, on records whose snapshots leave gaps and lack ages; perf-script
+    /// start times move the same way.
+    #[test]
+    fn summaries_give_what_a_pass_gives() {
+        use crate::holistic::bands::BandTally;
+        use damo_record::synth::{self, Rng, SynthSpec};
+        for seed in 0..12 {
+            let mut record = synth::record(SynthSpec { targets: 1 + seed as usize % 4, snapshots_per_target: 60, regions: 40, seed });
+            let mut rng = Rng(seed + 1);
+            for t in &mut record.targets {
+                for s in &mut t.snapshots {
+                    s.regions.retain(|_| rng.below(9) != 0);
+                    s.regions.iter_mut().filter(|_| rng.below(3) == 0).for_each(|r| r.age = None);
+                }
+            }
+            let (mut by_pass, mut tally) = (GuideBuilder::default(), BandTally::default());
+            crate::accumulate::feed(&record, &mut (&mut by_pass, &mut tally));
+            let summaries = damo_record::summary::of_targets(&record.targets);
+            let mut planned = GuideBuilder::of_summaries(&record.targets, &summaries);
+            let planned_tally = BandTally::of_summaries(&summaries);
+            assert_eq!(planned.redate_perf_script(), by_pass.redate_perf_script(), "seed {seed}");
+            assert_eq!(planned.shared(), by_pass.shared());
+            assert_eq!(planned.finish(), by_pass.finish(), "seed {seed}");
+            for i in 0..record.targets.len() + 1 {
+                assert_eq!((planned_tally.snapshots(i), planned_tally.busiest(i)), (tally.snapshots(i), tally.busiest(i)), "seed {seed} target {i}");
+            }
+        }
     }
 
     #[test]

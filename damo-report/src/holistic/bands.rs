@@ -151,6 +151,11 @@ impl BandTally {
     pub fn busiest(&self, index: usize) -> u32 {
         self.targets.get(index).copied().flatten().map_or(0, |t| t.1)
     }
+
+    /// What pushing every snapshot leaves, from what they add up to (by target index).
+    pub fn of_summaries(summaries: &[damo_record::summary::TargetSummary]) -> Self {
+        BandTally { targets: summaries.iter().map(|s| Some((usize::try_from(s.snapshots).unwrap_or(usize::MAX), s.busiest))).collect() }
+    }
 }
 
 impl Accumulate for BandTally {

@@ -147,6 +147,9 @@ impl Input {
             Passes::Stream(src) => src,
             Passes::Loaded(record, perf) => return Ok(Input::Loaded(record, perf)),
         };
+        if let Some(first) = FirstPass::of_summaries(&mut src) {
+            return Ok(Input::Streamed(src, first));
+        }
         if let Some((first, _)) = FirstPass::read(&mut src, Rest::Drop, &mut ())? {
             return Ok(Input::Streamed(src, first));
         }
@@ -168,6 +171,18 @@ impl FirstPass {
         }
         let first_starts = if src.perf_script() { guides.redate_perf_script() } else { Vec::new() };
         Ok(Some((FirstPass { guides: guides.finish(), targets: record.targets.clone(), tally, first_starts }, record)))
+    }
+
+    /// What [`Self::read`] finds, from the summaries a cached copy holds ([`Streamed::summaries`]),
+    /// without its pass; `None` without them, or when targets share a guide.
+    fn of_summaries(src: &mut Streamed) -> Option<FirstPass> {
+        let summed = src.summaries()?;
+        let mut guides = GuideBuilder::of_summaries(&summed.targets, &summed.summaries);
+        if guides.shared() {
+            return None;
+        }
+        let first_starts = if src.perf_script() { guides.redate_perf_script() } else { Vec::new() };
+        Some(FirstPass { guides: guides.finish(), tally: BandTally::of_summaries(&summed.summaries), targets: summed.targets, first_starts })
     }
 
     /// The hot bands of the target of index `index` (none when nothing of it was accessed): a

@@ -136,6 +136,19 @@ impl Streamed {
         self.perf_script
     }
 
+    /// The targets and their summaries a cached copy holds ([`native::summaries`]), which
+    /// tell a report what a first pass over its snapshots would: `None` for a
+    /// damo-trace record (its summaries, if any, are not ours to trust) or a copy without
+    /// them. Later passes of one target then skip the others' frames: the copy was written
+    /// whole by this cache and renamed into place, and every pass still checks each frame
+    /// group's CRC and the end mark (a copy that fails is removed).
+    pub fn summaries(&mut self) -> Option<native::Summaries> {
+        let StreamedFile::Cached(copy) = &self.file else { return None };
+        let summaries = native::summaries(&copy.file).ok().flatten()?;
+        self.intact = true;
+        Some(summaries)
+    }
+
     /// One pass: every snapshot into `acc`, as [`accumulate`] feeds them; the record less its
     /// snapshots back. A damaged tail is reported when `warn` (once per report).
     pub fn pass(&mut self, rest: native::Rest, acc: &mut impl Accumulate, warn: bool) -> Result<Record> {
