@@ -305,7 +305,6 @@ impl CacheDir {
     fn store(&self, name: &str, record: &Record) -> std::io::Result<()> {
         let out = OutputFile::create_in(self.fd.try_clone()?, &self.path.join(name), OsStr::new(name), OutputOptions::exact(0o600, true).volatile())?;
         let mut w = native::NativeWriter::new(Unflushed(std::io::BufWriter::with_capacity(1 << 16, out))).map_err(std::io::Error::other)?.summarizing();
-        w.declare(&record.targets).map_err(std::io::Error::other)?;
         for t in &record.targets {
             for s in &t.snapshots {
                 w.snapshot(t, s).map_err(std::io::Error::other)?;

@@ -28,7 +28,7 @@ mod writer;
 
 pub use reader::{read, read_with, NativeRead};
 pub use stream::{stream, stream_file, Rest, StreamEnd, Targets};
-pub use summaries::{summaries, Summaries};
+pub use summaries::{summaries, summaries_of, Summaries};
 pub use writer::NativeWriter;
 
 pub const MAGIC: [u8; 8] = *b"\x89DTR\r\n\x1a\n";
@@ -90,8 +90,9 @@ chunk_kinds! {
     CodeSymbols = 13,
     /// The perf map entries samples fell in (`Record::jit_symbols`), written at the end.
     JitSymbols = 14,
-    /// Every target's summary ([`crate::summary`]), last before the End chunk, which then
-    /// holds its offset (u64): [`NativeWriter::summarizing`], [`summaries`].
+    /// Every target and what its snapshots add up to ([`crate::summary`]), last before the
+    /// End chunk, which then holds its offset (u64): [`NativeWriter::summarizing`],
+    /// [`summaries`].
     Summary = 15,
 }
 

@@ -293,7 +293,7 @@ impl<'m> Decoder<'m> {
         }
     }
 
-    fn target(&mut self, p: &mut &[u8]) -> Option<()> {
+    pub(super) fn target(&mut self, p: &mut &[u8]) -> Option<()> {
         let index = get_varint(p)?;
         if index != self.record.targets.len() as u64 {
             return None;

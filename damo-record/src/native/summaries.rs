@@ -1,20 +1,17 @@
 //! A record's targets and what each one's snapshots add up to ([`crate::summary`]), read
-//! without a pass over the snapshots: a writer [`super::NativeWriter::summarizing`] declares
-//! the targets first and ends the record with a Summary chunk, whose offset the End chunk
-//! holds. The cache writes its copies so, and a heatmap plans its passes from them.
+//! without a pass over the snapshots: a writer [`super::NativeWriter::summarizing`] ends the
+//! record with a Summary chunk, whose offset the End chunk holds. The cache writes its
+//! copies so, and `record` its records; a heatmap plans its passes from them.
 
-use std::{
-    fs::File,
-    io::{BufReader, Read, Seek, SeekFrom},
-    os::unix::fs::FileExt,
-};
+use std::{fs::File, os::unix::fs::FileExt};
 
 use bytes::BufMut;
 
 use super::{
     codec::{get_varint, put_varint},
-    reader::{check_header, checked_payload, framed_kind, Decoder},
-    ChunkKind, NativeError, CHUNK_HEADER_LEN, HEADER_LEN,
+    reader::{checked_payload, Decoder},
+    writer::put_target,
+    ChunkKind, NativeError, CHUNK_HEADER_LEN,
 };
 use crate::{
     budget::Meter,
@@ -32,18 +29,32 @@ pub struct Summaries {
 /// The End chunk of a summarized record: its header and the Summary chunk's offset.
 const END_LEN: u64 = CHUNK_HEADER_LEN as u64 + 8;
 
-/// The targets declared before the first snapshot of the record in `file` and the summaries
-/// its end holds, when there is one for each; else `None`. Reads from the start, wherever
-/// the file's offset was (a recording's record has none).
-/// Damage in what is read is `None` too: a pass over the record finds it.
+/// The targets and summaries the end of the record in `file` holds, or `None` (a record
+/// written without them, or cut or damaged there). They say what a pass over the snapshots
+/// would find only if the rest of the file is intact: a pass that finds damage tells.
 pub fn summaries(file: &File) -> Result<Option<Summaries>, NativeError> {
     let len = file.metadata().map_err(NativeError::Read)?.len();
-    let Some(targets) = leading_targets(file)? else { return Ok(None) };
+    summaries_at(len, |buf, at| file.read_exact_at(buf, at)).map_err(NativeError::Read)
+}
+
+/// [`summaries`] of a record in memory.
+pub fn summaries_of(data: &[u8]) -> Option<Summaries> {
+    let read_at = |buf: &mut [u8], at: u64| {
+        let from = usize::try_from(at).ok().filter(|&a| a.checked_add(buf.len()).is_some_and(|end| end <= data.len()));
+        let from = from.ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(&data[from..from + buf.len()]);
+        Ok(())
+    };
+    summaries_at(data.len() as u64, read_at).ok().flatten()
+}
+
+/// [`summaries`] of a record of `len` bytes that `read_at` reads.
+fn summaries_at(len: u64, read_at: impl Fn(&mut [u8], u64) -> std::io::Result<()>) -> std::io::Result<Option<Summaries>> {
     if len < END_LEN {
         return Ok(None);
     }
     let mut end = [0u8; END_LEN as usize];
-    file.read_exact_at(&mut end, len - END_LEN).map_err(NativeError::Read)?;
+    read_at(&mut end, len - END_LEN)?;
     let mut meter = Meter::new();
     let (header, body) = end.split_at(CHUNK_HEADER_LEN);
     if kind_and_len(header) != (ChunkKind::End as u16, 8) || checked_payload(header, body, &mut meter).is_none() {
@@ -52,18 +63,17 @@ pub fn summaries(file: &File) -> Result<Option<Summaries>, NativeError> {
     // The Summary chunk ends where the End chunk starts.
     let at = u64::from_le_bytes(body.try_into().unwrap());
     let Some(chunk_len) = (len - END_LEN).checked_sub(at).filter(|&l| l >= CHUNK_HEADER_LEN as u64) else { return Ok(None) };
-    let Ok(chunk_len) = usize::try_from(chunk_len) else { return Ok(None) };
-    if chunk_len as u64 > meter.available() {
+    if chunk_len > meter.available() {
         return Ok(None);
     }
-    let mut chunk = vec![0u8; chunk_len];
-    file.read_exact_at(&mut chunk, at).map_err(NativeError::Read)?;
+    let mut chunk = vec![0u8; chunk_len as usize];
+    read_at(&mut chunk, at)?;
     let (header, body) = chunk.split_at(CHUNK_HEADER_LEN);
     if kind_and_len(header) != (ChunkKind::Summary as u16, body.len() as u64) {
         return Ok(None);
     }
     let Some(payload) = checked_payload(header, body, &mut meter) else { return Ok(None) };
-    Ok(get_summaries(&payload).filter(|s| s.len() == targets.len()).map(|summaries| Summaries { targets, summaries }))
+    Ok(get_summaries(&payload, &mut meter))
 }
 
 /// A chunk header's kind and length.
@@ -71,49 +81,12 @@ fn kind_and_len(header: &[u8]) -> (u16, u64) {
     (u16::from_le_bytes([header[0], header[1]]), u64::from(u32::from_le_bytes(header[4..8].try_into().unwrap())))
 }
 
-/// The targets of the Target chunks right after the header, up to the first snapshot; `None`
-/// if another chunk comes first or one does not read.
-fn leading_targets(file: &File) -> Result<Option<Vec<TargetRecord>>, NativeError> {
-    let mut input = BufReader::with_capacity(1 << 12, file);
-    input.seek(SeekFrom::Start(0)).map_err(NativeError::Read)?;
-    let mut head = [0u8; HEADER_LEN];
-    if input.read_exact(&mut head).is_err() {
-        return Ok(None);
-    }
-    check_header(&head)?;
-    let mut meter = Meter::new();
-    let mut decoder = Decoder::new(&mut meter);
-    let mut header = [0u8; CHUNK_HEADER_LEN];
-    loop {
-        match input.read_exact(&mut header) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(NativeError::Read(e)),
-        }
-        if framed_kind(&header).is_some() {
-            let targets = std::mem::take(&mut decoder.record.targets);
-            return Ok((!targets.is_empty()).then_some(targets));
-        }
-        let (kind, len) = kind_and_len(&header);
-        if kind != ChunkKind::Target as u16 {
-            return Ok(None);
-        }
-        let mut body = Vec::new();
-        // A length that lies reads no more than the file holds.
-        if (&mut input).take(len).read_to_end(&mut body).map_err(NativeError::Read)? as u64 != len {
-            return Ok(None);
-        }
-        let Some(payload) = checked_payload(&header, &body, decoder.meter) else { return Ok(None) };
-        if decoder.chunk(kind, &payload).is_none() {
-            return Ok(None);
-        }
-    }
-}
-
-/// A Summary chunk's payload: the count, then each target's summary, by index.
-pub(super) fn put_summaries(p: &mut impl BufMut, summaries: &[TargetSummary]) {
+/// A Summary chunk's payload: the count, then each target (as its Target chunk has it) and
+/// its summary, by index.
+pub(super) fn put_summaries(p: &mut impl BufMut, summaries: &[(TargetRecord, TargetSummary)]) {
     put_varint(p, summaries.len() as u64);
-    for s in summaries {
+    for (index, (target, s)) in summaries.iter().enumerate() {
+        put_target(p, index as u64, target);
         let c = &s.coverage;
         for v in [s.snapshots, s.first_start_ns, s.first_end_ns, s.last_end_ns, u64::from(s.first_longest_age), u64::from(s.busiest), c.lowest, c.highest, c.gaps.len() as u64] {
             put_varint(p, v);
@@ -125,15 +98,17 @@ pub(super) fn put_summaries(p: &mut impl BufMut, summaries: &[TargetSummary]) {
     }
 }
 
-fn get_summaries(mut p: &[u8]) -> Option<Vec<TargetSummary>> {
+fn get_summaries(mut p: &[u8], meter: &mut Meter) -> Option<Summaries> {
     let p = &mut p;
     let n = usize::try_from(get_varint(p)?).ok()?;
-    // Each summary takes at least 9 bytes: a corrupt count must not allocate much.
-    if n > p.len() / 9 {
+    // Each target and summary take at least 15 bytes: a corrupt count must not allocate much.
+    if n > p.len() / 15 {
         return None;
     }
+    let mut decoder = Decoder::new(meter);
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
+        decoder.target(p)?;
         let mut next = || get_varint(p);
         let (snapshots, first_start_ns, first_end_ns, last_end_ns) = (next()?, next()?, next()?, next()?);
         let first_longest_age = u32::try_from(next()?).ok()?;
@@ -146,5 +121,5 @@ fn get_summaries(mut p: &[u8]) -> Option<Vec<TargetSummary>> {
         let coverage = Coverage { lowest, highest, gaps };
         out.push(TargetSummary { snapshots, first_start_ns, first_end_ns, last_end_ns, first_longest_age, busiest, coverage });
     }
-    p.is_empty().then_some(out)
+    p.is_empty().then(|| Summaries { targets: std::mem::take(&mut decoder.record.targets), summaries: out })
 }

@@ -292,9 +292,10 @@ fn arbitrary_record(rng: &mut Rng) -> Record {
     record
 }
 
-/// A summarizing writer's sums read back, without a pass, as a pass over the snapshots adds
-/// them up; the record reads as it was (the Summary chunk skipped). A record without them,
-/// cut anywhere or damaged in them, has none.
+/// A summarizing writer's targets and sums read back, without a pass, as a pass over the
+/// snapshots adds them up, written target by target (the cache) or interleaved (a
+/// recording); the record reads as it was (the Summary chunk skipped). A record without
+/// them, cut anywhere or damaged in them, has none.
 #[test]
 fn summaries_read_back_as_a_pass_adds_them_up() {
     use crate::summary::TargetSummary;
@@ -310,7 +311,6 @@ fn summaries_read_back_as_a_pass_adds_them_up() {
     twin.snapshots.truncate(7);
     record.targets.push(twin);
     let mut w = NativeWriter::new(Vec::new()).unwrap().summarizing();
-    w.declare(&record.targets).unwrap();
     for t in &record.targets {
         for s in &t.snapshots {
             w.snapshot(t, s).unwrap();
@@ -329,6 +329,7 @@ fn summaries_read_back_as_a_pass_adds_them_up() {
     .unwrap();
     assert!(end.complete && end.damaged_at.is_none());
     let summed = summaries(&file_of(&bytes)).unwrap().expect("a summarizing writer's record");
+    assert_eq!(summaries_of(&bytes).as_ref(), Some(&summed), "in memory as in a file");
     assert_eq!(summed.summaries.len(), 3);
     assert_eq!(summed.summaries.iter().cloned().map(Some).collect::<Vec<_>>(), by_pass);
     assert_eq!(summed.targets, end.rest.targets);
@@ -341,22 +342,70 @@ fn summaries_read_back_as_a_pass_adds_them_up() {
     assert_eq!(whole.record, record);
 
     assert_eq!(summaries(&file_of(&write_all(&record))).unwrap(), None, "a record without summaries");
-    // Targets declared as their snapshots come: the ones after the first are not at the start.
+    // Interleaved as a recording writes them, other chunks between.
     let mut interleaved = NativeWriter::new(Vec::new()).unwrap().summarizing();
-    for i in 0..5 {
+    for i in 0..300 {
         for t in &record.targets {
             interleaved.snapshot(t, &t.snapshots[i]).unwrap();
         }
+        if i % 50 == 0 {
+            interleaved.stacks(&[sample(i as u64)]).unwrap();
+        }
     }
-    assert_eq!(summaries(&file_of(&interleaved.finish().unwrap())).unwrap(), None, "targets not declared first");
+    let interleaved = interleaved.finish().unwrap();
+    let summed = summaries(&file_of(&interleaved)).unwrap().expect("a recording's summaries");
+    let mut by_pass = Vec::new();
+    stream(&interleaved[..], &mut crate::budget::Meter::new(), Rest::Drop, |i, _, s| {
+        by_pass.resize(by_pass.len().max(i + 1), None);
+        match &mut by_pass[i] {
+            Some(summary) => TargetSummary::add(summary, s),
+            none => *none = Some(TargetSummary::new(s)),
+        }
+    })
+    .unwrap();
+    assert_eq!(summed.summaries.into_iter().map(Some).collect::<Vec<_>>(), by_pass);
+    assert_eq!(summed.targets, record.targets.iter().map(|t| TargetRecord { snapshots: Vec::new(), ..t.clone() }).collect::<Vec<_>>());
     for cut in (0..bytes.len()).step_by(97).chain(bytes.len() - 64..bytes.len()) {
-        assert!(matches!(summaries(&file_of(&bytes[..cut])), Ok(None) | Err(NativeError::Short | NativeError::BadMagic)), "cut at {cut}");
+        assert!(matches!(summaries(&file_of(&bytes[..cut])), Ok(None)), "cut at {cut}");
+        assert_eq!(summaries_of(&bytes[..cut]), None, "cut at {cut}");
     }
     let summary_at = chunks(&bytes).iter().find(|c| c.1 == ChunkKind::Summary as u16).unwrap().0;
     for at in [summary_at + 5, summary_at + CHUNK_HEADER_LEN + 1, bytes.len() - 3, bytes.len() - 9] {
         let mut damaged = bytes.clone();
         damaged[at] ^= 0x10;
         assert_eq!(summaries(&file_of(&damaged)).unwrap(), None, "damaged at {at} of {}", bytes.len());
+        assert_eq!(summaries_of(&damaged), None, "damaged at {at} of {}", bytes.len());
+    }
+    // Payloads that pass their check and say anything: none panics or allocates past them.
+    let mut rng = Rng(0xfeed);
+    for _ in 0..3000 {
+        let len = rng.below(80) as usize;
+        let mut body: Vec<u8> = (0..len)
+            .map(|_| {
+                let any = rng.next_u64() as u8;
+                rng.pick(&[0, 1, 2, 0x7f, 0x80, 0xff, any])
+            })
+            .collect();
+        if rng.below(2) == 0 && !body.is_empty() {
+            body[0] = rng.below(4) as u8;
+        }
+        let mut forged = bytes[..HEADER_LEN].to_vec();
+        let at = forged.len() as u64;
+        for (kind, payload) in [(ChunkKind::Summary, body), (ChunkKind::End, at.to_le_bytes().to_vec())] {
+            let mut head = Vec::new();
+            head.extend_from_slice(&(kind as u16).to_le_bytes());
+            head.extend_from_slice(&0u16.to_le_bytes());
+            head.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&head[..4]);
+            crc.update(&payload);
+            head.extend_from_slice(&crc.finalize().to_le_bytes());
+            forged.extend_from_slice(&head);
+            forged.extend_from_slice(&payload);
+        }
+        if let Some(s) = summaries_of(&forged) {
+            assert_eq!(s.targets.len(), s.summaries.len());
+        }
     }
 }
 

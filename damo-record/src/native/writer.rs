@@ -21,8 +21,9 @@ type TargetId = (u32, u32, Option<u32>, u64);
 
 pub struct NativeWriter<W: Write> {
     out: Counted<W>,
-    /// Each target's snapshots summed up, by index, when [`Self::summarizing`].
-    summaries: Option<Vec<Option<TargetSummary>>>,
+    /// Each target (without snapshots) and its snapshots summed up, by index, when
+    /// [`Self::summarizing`].
+    summaries: Option<Vec<Option<(TargetRecord, TargetSummary)>>>,
     payload: BytesMut,
     /// Each target's index, its last snapshot in the key group (the next one is coded against
     /// it) and its snapshots in the group.
@@ -109,8 +110,11 @@ impl<W: Write> NativeWriter<W> {
                 summaries.resize(index + 1, None);
             }
             match &mut summaries[index] {
-                Some(summary) => summary.add(snapshot),
-                none => *none = Some(TargetSummary::new(snapshot)),
+                Some((_, summary)) => summary.add(snapshot),
+                none => {
+                    let declared = TargetRecord { snapshots: Vec::new(), ..*target };
+                    *none = Some((declared, TargetSummary::new(snapshot)));
+                }
             }
         }
         self.group_regions += snapshot.regions.len() as u64;
@@ -167,41 +171,18 @@ impl<W: Write> NativeWriter<W> {
             return Ok(key);
         }
         let index = self.targets.len() as u64;
-        let p = &mut self.payload;
-        put_varint(p, index);
-        put_varint(p, u64::from(t.kdamond_idx));
-        put_varint(p, u64::from(t.context_idx));
-        put_opt(p, t.scheme_idx.map(u64::from));
-        put_varint(p, t.target_id);
-        match t.intervals {
-            Some(i) => {
-                p.put_u8(1);
-                put_varint(p, i.sample_us);
-                put_varint(p, i.aggr_us);
-                put_varint(p, i.ops_update_us);
-            }
-            None => p.put_u8(0),
-        }
+        put_target(&mut self.payload, index, t);
         self.emit(ChunkKind::Target)?;
         self.targets.insert(key, TargetState { index, prev: None, recent: [0; snapshot::RECENT], in_group: 0 });
         Ok(key)
     }
 
     /// Also sums up each target's snapshots as they are written ([`crate::summary`]) and
-    /// ends the record with the sums: a Summary chunk, whose offset the End chunk holds, so
-    /// [`super::summaries`] reads them without a pass over the snapshots.
+    /// ends the record with the targets and their sums: a Summary chunk, whose offset the
+    /// End chunk holds, so [`super::summaries`] reads them without a pass over the snapshots.
     pub fn summarizing(mut self) -> Self {
         self.summaries = Some(Vec::new());
         self
-    }
-
-    /// Declares the targets that have snapshots, in order, ahead of the snapshots: a reader
-    /// then finds every target at the start ([`super::summaries`]).
-    pub fn declare(&mut self, targets: &[TargetRecord]) -> Result<(), NativeError> {
-        for t in targets.iter().filter(|t| !t.snapshots.is_empty()) {
-            self.target_index(t)?;
-        }
-        Ok(())
     }
 
     /// Appends modules to the table stack frames index (pass only the new ones).
@@ -372,7 +353,7 @@ impl<W: Write> NativeWriter<W> {
 
     /// Marks the record complete and hands back the output (e.g. to fsync a file).
     pub fn finish(mut self) -> Result<W, NativeError> {
-        // The sums of every target declared (one declared without snapshots has none).
+        // Every target is declared by its first snapshot, so each has its sums.
         if let Some(summaries) = self.summaries.take().and_then(|s| s.into_iter().collect::<Option<Vec<_>>>()) {
             if summaries.len() == self.targets.len() {
                 self.close_run()?;
@@ -457,6 +438,24 @@ impl TargetState {
         self.prev = None;
         self.recent = [0; snapshot::RECENT];
         self.in_group = 0;
+    }
+}
+
+/// A Target chunk's payload: the target's index and identity.
+pub(super) fn put_target(p: &mut impl BufMut, index: u64, t: &TargetRecord) {
+    put_varint(p, index);
+    put_varint(p, u64::from(t.kdamond_idx));
+    put_varint(p, u64::from(t.context_idx));
+    put_opt(p, t.scheme_idx.map(u64::from));
+    put_varint(p, t.target_id);
+    match t.intervals {
+        Some(i) => {
+            p.put_u8(1);
+            put_varint(p, i.sample_us);
+            put_varint(p, i.aggr_us);
+            put_varint(p, i.ops_update_us);
+        }
+        None => p.put_u8(0),
     }
 }
 

@@ -261,7 +261,7 @@ pub fn status(args: StatusArgs, out: &mut dyn Write) -> Result<()> {
         match &args.output {
             Some(path) => {
                 damo_record::output_file::write_with(path, damo_record::output_file::OutputOptions::exact(0o600, true), |w| -> Result<()> {
-                    let mut writer = damo_record::native::NativeWriter::new(w)?;
+                    let mut writer = damo_record::native::NativeWriter::new(w)?.summarizing();
                     for t in &record.targets {
                         for s in &t.snapshots {
                             writer.snapshot(t, s)?;

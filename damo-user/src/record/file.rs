@@ -50,7 +50,9 @@ impl RecordFile {
     pub fn create(path: &Path, permission: u32, force: bool, kdamonds: HashMap<u32, KdamondInfo>) -> Result<Self> {
         let mut file = OutputFile::create(path, OutputOptions::exact(permission, force))?;
         file.publish_early()?;
-        let writer = NativeWriter::new(BufWriter::with_capacity(1 << 16, file))?;
+        // A record that ends cleanly ends with what each target's snapshots add up to: a
+        // heatmap plans its passes from that (`native::summaries`).
+        let writer = NativeWriter::new(BufWriter::with_capacity(1 << 16, file))?.summarizing();
         Ok(Self { writer: Some(writer), kdamonds, pending: Vec::new(), modules_written: 0, modules: Vec::new(), code: SampledCode::default(), empty: true })
     }
 

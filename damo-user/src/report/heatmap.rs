@@ -30,7 +30,7 @@ use damo_record::{
     native::Rest,
 };
 
-use super::options::{load_with_format, named, InputArgs, Passes, Streamed};
+use super::options::{load_with_format, named, InputArgs, Passes, PlanBroken, Streamed};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -141,14 +141,19 @@ impl Input {
     /// Streams a damo-trace record (or a damo file's cached copy) unless the maps need it
     /// whole: targets sharing a guide do (their snapshots are drawn in target order, not the
     /// file's).
-    fn read(args: &Args) -> Result<Input> {
+    /// With `plan`, from the record's summaries where it has them: a cached copy's always,
+    /// a damo-trace record's when passes follow that check it (not for `--guide` alone).
+    fn read(args: &Args, plan: bool) -> Result<Input> {
         let path = &args.input.input;
         let mut src = match Passes::open(path)? {
             Passes::Stream(src) => src,
             Passes::Loaded(record, perf) => return Ok(Input::Loaded(record, perf)),
         };
-        if let Some(first) = FirstPass::of_summaries(&mut src) {
-            return Ok(Input::Streamed(src, first));
+        let passes_follow = !(args.guide || args.guide_human);
+        if plan && (passes_follow || !src.is_record()) {
+            if let Some(first) = FirstPass::of_summaries(&mut src) {
+                return Ok(Input::Streamed(src, first));
+            }
         }
         if let Some((first, _)) = FirstPass::read(&mut src, Rest::Drop, &mut ())? {
             return Ok(Input::Streamed(src, first));
@@ -173,8 +178,9 @@ impl FirstPass {
         Ok(Some((FirstPass { guides: guides.finish(), targets: record.targets.clone(), tally, first_starts }, record)))
     }
 
-    /// What [`Self::read`] finds, from the summaries a cached copy holds ([`Streamed::summaries`]),
-    /// without its pass; `None` without them, or when targets share a guide.
+    /// What [`Self::read`] finds, from the summaries the record's end holds
+    /// ([`Streamed::summaries`]), without its pass; `None` without them, or when targets share
+    /// a guide.
     fn of_summaries(src: &mut Streamed) -> Option<FirstPass> {
         let summed = src.summaries()?;
         let mut guides = GuideBuilder::of_summaries(&summed.targets, &summed.summaries);
@@ -240,6 +246,24 @@ pub(super) fn pass_of_drawn(src: &mut Streamed, drawn: Option<usize>, acc: &mut 
     }
 }
 
+/// The maps `request` draws from `input` (`at_bands`: of the hot bands of its main target).
+fn maps_of(input: &mut Input, mut request: Request, at_bands: bool) -> Result<Vec<Grid>> {
+    Ok(match input {
+        Input::Streamed(src, first) => {
+            if at_bands {
+                at_streamed_bands(src, first, &mut request)?;
+            }
+            build_streamed(src, first, &request)?
+        }
+        Input::Loaded(record, perf) => {
+            if at_bands {
+                request.at_hot_bands(record);
+            }
+            heatmap::build(record, *perf, &request)?
+        }
+    })
+}
+
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.interactive_edit {
         bail!("--interactive_edit is not supported; use --time_range and --address_range");
@@ -247,7 +271,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     if args.df_passed {
         bail!("--df_passed is not supported: the record does not keep DAMOS filter-passed sizes");
     }
-    let mut input = Input::read(&args)?;
+    let mut input = Input::read(&args, true)?;
     if args.guide || args.guide_human {
         let text = match &input {
             Input::Loaded(record, perf) => heatmap::guide_text(record, *perf, args.guide),
@@ -267,31 +291,22 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     }
     let [freq_w, age_w] = args.temperature_weights[..] else { bail!("--temperature_weights takes two numbers") };
     output.check_budget(resol)?;
-    let mut request = Request {
+    let request = Request {
         kdamond_idx: args.kdamond_idx,
         context_idx: args.context_idx,
         scheme_idx: args.scheme_idx,
         tid: args.tid,
         resol,
-        time_range: args.time_range,
+        time_range: args.time_range.clone(),
         address_ranges: group_address_ranges(&args.address_range),
         draw_range: if args.draw_range == Draw::All { DrawRange::All } else { DrawRange::Hottest },
         sort_temperature: args.sort_temperature.then_some((freq_w, age_w)),
     };
     let at_bands = args.draw_range == Draw::Bands && args.address_range.is_empty() && !args.sort_temperature;
-    let maps = match &mut input {
-        Input::Streamed(src, first) => {
-            if at_bands {
-                at_streamed_bands(src, first, &mut request)?;
-            }
-            build_streamed(src, first, &request)?
-        }
-        Input::Loaded(record, perf) => {
-            if at_bands {
-                request.at_hot_bands(record);
-            }
-            heatmap::build(record, *perf, &request)?
-        }
+    let maps = match maps_of(&mut input, request.clone(), at_bands) {
+        // A damaged record: its maps are drawn from what a pass reads of it.
+        Err(e) if e.is::<PlanBroken>() => maps_of(&mut Input::read(&args, false)?, request, at_bands)?,
+        maps => maps?,
     };
     for (idx, map) in maps.iter().enumerate() {
         match &output {

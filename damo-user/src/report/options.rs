@@ -95,10 +95,19 @@ pub struct Streamed {
     path: PathBuf,
     file: StreamedFile,
     perf_script: bool,
-    /// A pass read the whole file and found no damage: later passes of one target need not
-    /// decode the others' frames ([`native::Targets::Only`]).
+    /// A pass read the whole file and found no damage, or the record's summaries were taken
+    /// for that: later passes of one target need not decode the others' frames
+    /// ([`native::Targets::Only`]).
     intact: bool,
+    /// The report was planned from the record's summaries ([`Streamed::summaries`]).
+    planned: bool,
 }
+
+/// A damo-trace record a report planned from its summaries turned out damaged: what they
+/// say is not what a pass reads. The report plans again from a pass.
+#[derive(Debug, thiserror::Error)]
+#[error("the record is damaged past what its summaries say")]
+pub struct PlanBroken;
 
 enum StreamedFile {
     Record(std::fs::File),
@@ -113,7 +122,7 @@ impl Passes {
     pub fn open(path: &Path) -> Result<Passes> {
         if streams(path) {
             let file = StreamedFile::Record(load::open(path)?);
-            return Ok(Passes::Stream(Streamed { path: path.to_owned(), file, perf_script: false, intact: false }));
+            return Ok(Passes::Stream(Streamed { path: path.to_owned(), file, perf_script: false, intact: false, planned: false }));
         }
         if no_stream() {
             let (record, perf) = load_with_format(path)?;
@@ -122,7 +131,7 @@ impl Passes {
         match cache::open(path)? {
             cache::Opened::Cached(copy) => {
                 let perf_script = load::sniff_file(path) == Some(load::Format::Damo(damo_record::damo::DamoFormat::PerfScript));
-                Ok(Passes::Stream(Streamed { path: path.to_owned(), file: StreamedFile::Cached(copy), perf_script, intact: false }))
+                Ok(Passes::Stream(Streamed { path: path.to_owned(), file: StreamedFile::Cached(copy), perf_script, intact: false, planned: false }))
             }
             cache::Opened::Loaded { record, format, damage } => Ok(Passes::Loaded(record, is_perf_script(path, format, damage))),
         }
@@ -136,17 +145,26 @@ impl Streamed {
         self.perf_script
     }
 
-    /// The targets and their summaries a cached copy holds ([`native::summaries`]), which
-    /// tell a report what a first pass over its snapshots would: `None` for a
-    /// damo-trace record (its summaries, if any, are not ours to trust) or a copy without
-    /// them. Later passes of one target then skip the others' frames: the copy was written
-    /// whole by this cache and renamed into place, and every pass still checks each frame
-    /// group's CRC and the end mark (a copy that fails is removed).
+    /// The targets and what their snapshots add up to, as the end of the record says
+    /// ([`native::summaries`]): what a first pass would find, if the record is intact. Later
+    /// passes of one target then skip the others' frames, and still check every frame
+    /// group's CRC and the end mark. A cached copy that fails is removed, as always; a
+    /// damo-trace record that fails ends the pass with [`PlanBroken`], and the report plans
+    /// again from a pass over what is intact. `None` when the record has none.
     pub fn summaries(&mut self) -> Option<native::Summaries> {
-        let StreamedFile::Cached(copy) = &self.file else { return None };
-        let summaries = native::summaries(&copy.file).ok().flatten()?;
+        let file = match &self.file {
+            StreamedFile::Record(file) => file,
+            StreamedFile::Cached(copy) => &copy.file,
+        };
+        let summaries = native::summaries(file).ok().flatten()?;
         self.intact = true;
+        self.planned = true;
         Some(summaries)
+    }
+
+    /// Whether the file is a damo-trace record given as input (not a cached copy).
+    pub fn is_record(&self) -> bool {
+        matches!(self.file, StreamedFile::Record(_))
     }
 
     /// One pass: every snapshot into `acc`, as [`accumulate`] feeds them; the record less its
@@ -172,6 +190,9 @@ impl Streamed {
             StreamedFile::Record(file) => stream_from(&self.path, file, rest, targets, acc, warn)?,
             StreamedFile::Cached(copy) => stream_cached(&self.path, copy, rest, targets, acc)?,
         };
+        if self.planned && (end.damaged_at.is_some() || !end.complete) {
+            return Err(PlanBroken.into());
+        }
         self.intact |= targets == native::Targets::All && end.damaged_at.is_none();
         Ok(end.rest)
     }

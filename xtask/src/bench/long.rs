@@ -120,7 +120,7 @@ fn generate_apart(path: &Path, targets: usize) -> Result<()> {
 fn generate(path: &Path, targets: usize) -> Result<()> {
     let tmp = PathBuf::from(format!("{}.tmp", path.display()));
     let file = std::fs::File::create(&tmp).with_context(|| format!("failed to create {}", tmp.display()))?;
-    let mut w = NativeWriter::new(std::io::BufWriter::with_capacity(1 << 20, file))?;
+    let mut w = NativeWriter::new(std::io::BufWriter::with_capacity(1 << 20, file))?.summarizing();
     for t in 0..targets {
         let mut record = synth::record(SynthSpec { targets: 1, snapshots_per_target: SNAPSHOTS_PER_TARGET, regions: REGIONS, seed: t as u64 + 1 });
         let mut target = record.targets.remove(0);

@@ -259,7 +259,8 @@ impl Files {
 
 fn write_files(record: &Record, dir: &Path) -> Result<Files> {
     let files = Files { native: dir.join("bench.dtr"), json_compressed: dir.join("bench.json_compressed"), perf_script: dir.join("bench.perf_script") };
-    let mut writer = native::NativeWriter::new(std::io::BufWriter::new(std::fs::File::create(&files.native)?))?;
+    // Summarized, as `record` writes its records.
+    let mut writer = native::NativeWriter::new(std::io::BufWriter::new(std::fs::File::create(&files.native)?))?.summarizing();
     for t in &record.targets {
         for s in &t.snapshots {
             writer.snapshot(t, s)?;
