@@ -187,6 +187,7 @@ impl FirstPass {
         if guides.shared() {
             return None;
         }
+        src.planned_from_summaries();
         let first_starts = if src.perf_script() { guides.redate_perf_script() } else { Vec::new() };
         Some(FirstPass { guides: guides.finish(), tally: BandTally::of_summaries(&summed.summaries), targets: summed.targets, first_starts })
     }

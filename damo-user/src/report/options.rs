@@ -146,20 +146,23 @@ impl Streamed {
     }
 
     /// The targets and what their snapshots add up to, as the end of the record says
-    /// ([`native::summaries`]): what a first pass would find, if the record is intact. Later
-    /// passes of one target then skip the others' frames, and still check every frame
-    /// group's CRC and the end mark. A cached copy that fails is removed, as always; a
-    /// damo-trace record that fails ends the pass with [`PlanBroken`], and the report plans
-    /// again from a pass over what is intact. `None` when the record has none.
-    pub fn summaries(&mut self) -> Option<native::Summaries> {
+    /// ([`native::summaries`]): what a first pass would find, if the record is intact.
+    /// `None` when the record has none.
+    pub fn summaries(&self) -> Option<native::Summaries> {
         let file = match &self.file {
             StreamedFile::Record(file) => file,
             StreamedFile::Cached(copy) => &copy.file,
         };
-        let summaries = native::summaries(file).ok().flatten()?;
+        native::summaries(file).ok().flatten()
+    }
+
+    /// The report is planned from [`Self::summaries`]: later passes of one target skip the
+    /// others' frames, and still check every frame group's CRC and the end mark. A cached
+    /// copy that fails is removed, as always; a damo-trace record that fails ends the pass
+    /// with [`PlanBroken`], and the report plans again from a pass over what is intact.
+    pub fn planned_from_summaries(&mut self) {
         self.intact = true;
         self.planned = true;
-        Some(summaries)
     }
 
     /// Whether the file is a damo-trace record given as input (not a cached copy).
