@@ -1,8 +1,8 @@
 //! What a target's snapshots add up to, in file order: how many there are, when the first
 //! and the last were, the busiest region and the address space monitored throughout.
-//! A heatmap chooses its target and ranges from this alone; a damo file's cached copy
-//! stores it ahead of its snapshots ([`crate::native::NativeWriter::summaries`]), so a
-//! heatmap of the copy skips the pass that decoded every target for it.
+//! A heatmap chooses its target and ranges from this alone: a record ends with it when its
+//! writer sums its snapshots as it writes them ([`crate::native::NativeWriter::summarizing`]:
+//! the cache's copies, `record`), so a heatmap skips the pass that decoded every target.
 
 use crate::model::Snapshot;
 
@@ -112,26 +112,4 @@ fn overlapping(old: &[(u64, u64)], new: &[(u64, u64)]) -> Vec<(u64, u64)> {
             (s, e)
         })
         .collect()
-}
-
-/// The summaries of a record's targets as a file holds them: a target's index is the order
-/// its identity (kdamond, context, scheme, target id) first appears in, and targets of one
-/// identity are one, their snapshots in the order given. Targets without snapshots have none.
-pub fn of_targets(targets: &[crate::model::TargetRecord]) -> Vec<TargetSummary> {
-    let mut keys = Vec::new();
-    let mut out: Vec<TargetSummary> = Vec::new();
-    for t in targets.iter().filter(|t| !t.snapshots.is_empty()) {
-        let key = (t.kdamond_idx, t.context_idx, t.scheme_idx, t.target_id);
-        let mut snaps = t.snapshots.iter();
-        match keys.iter().position(|k| *k == key) {
-            Some(i) => snaps.for_each(|s| out[i].add(s)),
-            None => {
-                keys.push(key);
-                let mut summary = TargetSummary::new(snaps.next().expect("not empty"));
-                snaps.for_each(|s| summary.add(s));
-                out.push(summary);
-            }
-        }
-    }
-    out
 }

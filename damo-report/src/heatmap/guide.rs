@@ -10,7 +10,7 @@ use damo_record::{
 
 use super::{
     pynum::Num,
-    source::{age, perf_script_first_start, Source},
+    source::{perf_script_first_start, Source},
 };
 use crate::accumulate::Accumulate;
 
@@ -114,14 +114,18 @@ struct Building {
     /// are sorted, however a file interleaves the targets' snapshots.
     first_target: usize,
     start_time: Num,
-    end_time: Num,
-    coverage: Coverage,
-    /// What [`GuideBuilder::redate_perf_script`] needs: the snapshot count, the first one's
-    /// end and oldest region, and the target's intervals.
-    count: usize,
-    first_end: u64,
-    first_longest_age: i128,
     intervals: Option<Intervals>,
+    /// The time span and coverage, and what [`GuideBuilder::redate_perf_script`] needs: the
+    /// snapshot count and the first one's end and oldest region.
+    summary: TargetSummary,
+}
+
+impl Building {
+    /// A target's guide from its first snapshot, which starts at `start` as damo sees it.
+    fn new(key: Key, first_target: usize, target: &TargetRecord, start: Num, summary: TargetSummary) -> Self {
+        let start_time = oldest_monitor_time(start, target.intervals, i128::from(summary.first_longest_age));
+        Building { key, first_target, start_time, intervals: target.intervals, summary }
+    }
 }
 
 /// Builds the guides (without heats) a snapshot at a time, from a record in memory or
@@ -136,20 +140,13 @@ impl GuideBuilder {
     /// Adds snapshot `snap` of target `index`, which starts at `start` as damo sees it.
     pub fn add(&mut self, index: usize, target: &TargetRecord, start: Num, snap: &Snapshot) {
         let k = key(target);
-        let g = match self.building.iter().position(|b| b.key == k) {
-            Some(p) => &mut self.building[p],
-            None => {
-                let first_longest_age = longest_age(snap);
-                let start_time = oldest_monitor_time(start, target.intervals, first_longest_age);
-                let (end_time, coverage) = (Num::Int(0), Coverage::default());
-                self.building.push(Building { key: k, first_target: index, start_time, end_time, coverage, count: 0, first_end: snap.end_ns, first_longest_age, intervals: target.intervals });
-                self.building.last_mut().expect("just pushed")
+        match self.building.iter_mut().find(|b| b.key == k) {
+            Some(g) => {
+                self.shared |= g.first_target != index;
+                g.summary.add(snap);
             }
-        };
-        self.shared |= g.first_target != index;
-        g.count += 1;
-        g.end_time = Num::Int(i128::from(snap.end_ns));
-        g.coverage.add(&snap.regions);
+            None => self.building.push(Building::new(k, index, target, start, TargetSummary::new(snap))),
+        }
     }
 
     /// What [`Self::add`] of every snapshot leaves, from what they add up to (a target's
@@ -162,18 +159,7 @@ impl GuideBuilder {
                 builder.shared = true;
                 continue;
             }
-            let first_longest_age = i128::from(s.first_longest_age);
-            builder.building.push(Building {
-                key: k,
-                first_target: index,
-                start_time: oldest_monitor_time(Num::Int(i128::from(s.first_start_ns)), target.intervals, first_longest_age),
-                end_time: Num::Int(i128::from(s.last_end_ns)),
-                coverage: s.coverage.clone(),
-                count: usize::try_from(s.snapshots).unwrap_or(usize::MAX),
-                first_end: s.first_end_ns,
-                first_longest_age,
-                intervals: target.intervals,
-            });
+            builder.building.push(Building::new(k, index, target, Num::Int(i128::from(s.first_start_ns)), s.clone()));
         }
         builder
     }
@@ -185,12 +171,9 @@ impl GuideBuilder {
     pub fn redate_perf_script(&mut self) -> Vec<(usize, f64)> {
         let mut starts = Vec::new();
         for b in &mut self.building {
-            let last_end = match b.end_time {
-                Num::Int(t) => u64::try_from(t).unwrap_or(0),
-                Num::Float(_) => continue,
-            };
-            if let Some(f) = perf_script_first_start(b.first_end, last_end, b.count) {
-                b.start_time = oldest_monitor_time(Num::Float(f), b.intervals, b.first_longest_age);
+            let s = &b.summary;
+            if let Some(f) = perf_script_first_start(s.first_end_ns, s.last_end_ns, usize::try_from(s.snapshots).unwrap_or(usize::MAX)) {
+                b.start_time = oldest_monitor_time(Num::Float(f), b.intervals, i128::from(s.first_longest_age));
                 starts.push((b.first_target, f));
             }
         }
@@ -210,9 +193,10 @@ impl GuideBuilder {
             .building
             .into_iter()
             .map(|b| {
-                let contig = b.coverage.contiguous().into_iter().map(|(start, end)| GuideRegion { start, end, heats: None }).collect();
+                let contig = b.summary.coverage.contiguous().into_iter().map(|(start, end)| GuideRegion { start, end, heats: None }).collect();
                 let (kdamond_idx, context_idx, scheme_idx, tid) = b.key;
-                Guide { kdamond_idx, context_idx, scheme_idx, tid, start_time: b.start_time, end_time: b.end_time, contig_regions: contig }
+                let end_time = Num::Int(i128::from(b.summary.last_end_ns));
+                Guide { kdamond_idx, context_idx, scheme_idx, tid, start_time: b.start_time, end_time, contig_regions: contig }
             })
             .collect();
         // Stable: equal spaces keep their first-seen order, as damo's reverse sort does.
@@ -261,11 +245,6 @@ fn oldest_monitor_time(start: Num, intervals: Option<Intervals>, longest_age: i1
         None => start,
         Some(iv) => start.minus(Num::Int(longest_age * i128::from(iv.aggr_us) * 1000)),
     }
-}
-
-/// The age of a snapshot's oldest region, in aggregation intervals.
-fn longest_age(snap: &Snapshot) -> i128 {
-    snap.regions.iter().map(age).fold(0, i128::max)
 }
 
 /// Indices of `ranges` that damo's closed-interval overlap test matches with `[s, e]`.
@@ -334,7 +313,10 @@ mod tests {
     #[test]
     fn summaries_give_what_a_pass_gives() {
         use crate::holistic::bands::BandTally;
-        use damo_record::synth::{self, Rng, SynthSpec};
+        use damo_record::{
+            native::NativeWriter,
+            synth::{self, Rng, SynthSpec},
+        };
         for seed in 0..12 {
             let mut record = synth::record(SynthSpec { targets: 1 + seed as usize % 4, snapshots_per_target: 60, regions: 40, seed });
             let mut rng = Rng(seed + 1);
@@ -346,9 +328,16 @@ mod tests {
             }
             let (mut by_pass, mut tally) = (GuideBuilder::default(), BandTally::default());
             crate::accumulate::feed(&record, &mut (&mut by_pass, &mut tally));
-            let summaries = damo_record::summary::of_targets(&record.targets);
-            let mut planned = GuideBuilder::of_summaries(&record.targets, &summaries);
-            let planned_tally = BandTally::of_summaries(&summaries);
+            // As the cache and `record` write them, and as a report reads them back.
+            let mut w = NativeWriter::new(Vec::new()).unwrap().summarizing();
+            for t in &record.targets {
+                for snap in &t.snapshots {
+                    w.snapshot(t, snap).unwrap();
+                }
+            }
+            let summed = damo_record::native::summaries_of(&w.finish().unwrap()).expect("summaries at the end");
+            let mut planned = GuideBuilder::of_summaries(&summed.targets, &summed.summaries);
+            let planned_tally = BandTally::of_summaries(&summed.summaries);
             assert_eq!(planned.redate_perf_script(), by_pass.redate_perf_script(), "seed {seed}");
             assert_eq!(planned.shared(), by_pass.shared());
             assert_eq!(planned.finish(), by_pass.finish(), "seed {seed}");
