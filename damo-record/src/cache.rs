@@ -21,8 +21,10 @@
 //!   report's time. A power loss may leave a torn copy; every read checks each frame group's
 //!   CRC and the end mark, and a copy that fails is removed (the report that found it says
 //!   so; the next one parses the source again);
-//! - a one-pass report's entry is written on a thread of its own while the report reads the
-//!   record ([`Whole`]); a report killed meanwhile leaves a temporary file (see eviction);
+//! - a damo JSON file's entry is encoded as its first read parses it, snapshot by snapshot
+//!   ([`crate::first_read`]); a perf_script trace's on a thread of its own while the report
+//!   reads the record ([`Whole`]); a report killed meanwhile leaves a temporary file (see
+//!   eviction);
 //! - eviction only deletes regular files with an entry's name (`<16 hex digits>.dtr`, or its
 //!   temporary file's, an hour old) owned by the effective user, inside that directory.
 
@@ -55,7 +57,7 @@ pub const MAX_ENTRIES: usize = 16;
 /// recording killed at any moment keeps all it wrote), which for a copy written whole and
 /// renamed into place was one write call of ~76 bytes per snapshot: 4 k for the bench's
 /// record, most of the time its store took.
-struct Unflushed<W: Write>(std::io::BufWriter<W>);
+pub(crate) struct Unflushed<W: Write>(pub(crate) std::io::BufWriter<W>);
 
 impl<W: Write> Write for Unflushed<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -89,16 +91,19 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 pub enum Opened {
     Cached(CachedCopy),
     /// Loaded whole: parsed here (its copy stored meanwhile, see [`Whole`]), or not cached.
-    Loaded {
-        record: Whole,
-        format: Format,
-        damage: Option<String>,
-    },
+    Loaded(Parsed),
 }
 
-impl Opened {
-    fn loaded(Loaded { record, format, damage }: Loaded) -> Opened {
-        Opened::Loaded { record: record.into(), format, damage }
+/// A record parsed whole, as [`load::Loaded`], its copy stored meanwhile.
+pub struct Parsed {
+    pub record: Whole,
+    pub format: Format,
+    pub damage: Option<String>,
+}
+
+impl From<Loaded> for Parsed {
+    fn from(Loaded { record, format, damage }: Loaded) -> Parsed {
+        Parsed { record: record.into(), format, damage }
     }
 }
 
@@ -123,16 +128,88 @@ impl CachedCopy {
 /// [`Opened`] for `path`: a damo file not cached yet is parsed, and its copy stored on
 /// another thread while the report reads the record.
 pub fn open(path: &Path) -> Result<Opened, LoadError> {
-    let Some((dir, name)) = lookup(path) else { return load::load(path).map(Opened::loaded) };
-    if let Some(file) = dir.open_entry(&name) {
-        return Ok(Opened::Cached(CachedCopy { file, dir, name }));
+    match look_up(path) {
+        Lookup::Cached(copy) => Ok(Opened::Cached(copy)),
+        Lookup::Parse(slot) => open_in(path, slot).map(Opened::Loaded),
     }
+}
+
+/// What the cache has for a file.
+pub enum Lookup {
+    /// Its native copy.
+    Cached(CachedCopy),
+    /// Nothing yet: where a copy goes, if the file is cached at all.
+    Parse(Option<Slot>),
+}
+
+/// Where the native copy of a file goes: its cache directory and entry name.
+pub struct Slot {
+    dir: CacheDir,
+    name: String,
+}
+
+/// The cached copy of `path`, or where to store one (caching off, the file too small or the
+/// cache unusable: nowhere). Look up once per read: an unusable cache says why on stderr.
+pub fn look_up(path: &Path) -> Lookup {
+    let Some((dir, name)) = lookup(path) else { return Lookup::Parse(None) };
+    match dir.open_entry(&name) {
+        Some(file) => Lookup::Cached(CachedCopy { file, dir, name }),
+        None => Lookup::Parse(Some(Slot { dir, name })),
+    }
+}
+
+/// [`open`] of a file the cache has no copy of: parsed, its copy stored in `slot` (on another
+/// thread while the report reads the record).
+pub fn open_in(path: &Path, slot: Option<Slot>) -> Result<Parsed, LoadError> {
     let loaded = load::load(path)?;
-    if !storable(&loaded) {
-        return Ok(Opened::loaded(loaded));
-    }
+    let Some(Slot { dir, name }) = slot.filter(|_| storable(&loaded)) else { return Ok(loaded.into()) };
     let Loaded { record, format, damage } = loaded;
-    Ok(Opened::Loaded { record: Whole::storing(record, dir, name), format, damage })
+    Ok(Parsed { record: Whole::storing(record, dir, name), format, damage })
+}
+
+impl Slot {
+    /// Entry `name` of the cache under `base` (tests: no environment to set).
+    #[cfg(test)]
+    pub(crate) fn at(base: &Path, name: &str) -> Slot {
+        Slot { dir: CacheDir::open(base).expect("a cache directory"), name: name.to_owned() }
+    }
+
+    /// The entry's path.
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> PathBuf {
+        self.dir.path.join(&self.name)
+    }
+
+    /// A copy written snapshot by snapshot, stored once [`CopyWriter::commit`]ted.
+    pub fn writer(&self) -> std::io::Result<CopyWriter<'_>> {
+        Ok(CopyWriter { writer: self.dir.writer(&self.name)?, dir: &self.dir })
+    }
+
+    /// Stores `copy`, a native copy made elsewhere (read from its start), as the entry.
+    pub fn store(&self, copy: &mut std::fs::File) -> std::io::Result<()> {
+        let mut out = self.dir.create(&self.name)?;
+        std::io::copy(copy, &mut out)?;
+        out.commit()?;
+        self.dir.evict()
+    }
+}
+
+/// A native copy being written into the cache.
+pub struct CopyWriter<'s> {
+    writer: native::NativeWriter<Unflushed<OutputFile>>,
+    dir: &'s CacheDir,
+}
+
+impl CopyWriter<'_> {
+    pub fn snapshot(&mut self, target: &crate::model::TargetRecord, snapshot: &crate::model::Snapshot) -> std::io::Result<()> {
+        self.writer.snapshot(target, snapshot).map_err(std::io::Error::other)
+    }
+
+    /// Ends the copy and puts it in place (a copy dropped uncommitted is removed).
+    pub fn commit(self) -> std::io::Result<()> {
+        CacheDir::finish(self.writer)?;
+        self.dir.evict()
+    }
 }
 
 /// A record loaded whole, shared with the thread that stores its cached copy until that is
@@ -303,17 +380,31 @@ impl CacheDir {
     }
 
     fn store(&self, name: &str, record: &Record) -> std::io::Result<()> {
-        let out = OutputFile::create_in(self.fd.try_clone()?, &self.path.join(name), OsStr::new(name), OutputOptions::exact(0o600, true).volatile())?;
-        let mut w = native::NativeWriter::new(Unflushed(std::io::BufWriter::with_capacity(1 << 16, out))).map_err(std::io::Error::other)?.summarizing();
+        let mut w = self.writer(name)?;
         for t in &record.targets {
             for s in &t.snapshots {
                 w.snapshot(t, s).map_err(std::io::Error::other)?;
             }
         }
+        Self::finish(w)?;
+        self.evict()
+    }
+
+    /// Entry `name`'s temporary file, private, put in place by its commit.
+    fn create(&self, name: &str) -> std::io::Result<OutputFile> {
+        OutputFile::create_in(self.fd.try_clone()?, &self.path.join(name), OsStr::new(name), OutputOptions::exact(0o600, true).volatile()).map_err(Into::into)
+    }
+
+    /// A summarizing native writer of entry `name`, in 64 KiB writes.
+    fn writer(&self, name: &str) -> std::io::Result<native::NativeWriter<Unflushed<OutputFile>>> {
+        native::NativeWriter::new(Unflushed(std::io::BufWriter::with_capacity(1 << 16, self.create(name)?))).map(native::NativeWriter::summarizing).map_err(std::io::Error::other)
+    }
+
+    /// Ends a copy [`Self::writer`] began and puts it in place.
+    fn finish(w: native::NativeWriter<Unflushed<OutputFile>>) -> std::io::Result<()> {
         let Unflushed(mut out) = w.finish().map_err(std::io::Error::other)?;
         out.flush()?;
-        out.into_inner().map_err(|e| e.into_error())?.commit()?;
-        self.evict()
+        Ok(out.into_inner().map_err(|e| e.into_error())?.commit()?)
     }
 
     /// Keeps the newest `MAX_ENTRIES` entries and removes stale temporary files of entries;
@@ -387,7 +478,7 @@ mod tests {
         assert_ne!(changed, name);
         // A one-pass report's open parses it and stores the copy beside the report: done
         // when the record is taken (or dropped), and read back as the same record.
-        let Opened::Loaded { record, format, damage: None } = open(&path).unwrap() else { panic!("a changed file is parsed again") };
+        let Opened::Loaded(Parsed { record, format, damage: None }) = open(&path).unwrap() else { panic!("a changed file is parsed again") };
         assert_eq!(format, Format::Damo(DamoFormat::PerfScript));
         assert_eq!(*record, first.record);
         assert_eq!(record.into_record(), first.record);

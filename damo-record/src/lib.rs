@@ -6,6 +6,7 @@ pub mod budget;
 pub mod cache;
 pub mod clock;
 pub mod damo;
+pub mod first_read;
 pub mod input;
 pub mod load;
 pub mod mapped;

@@ -74,6 +74,40 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     parse_with(&data, &mut meter).map_err(|e| e.at(path))
 }
 
+/// A damo file's bytes: mapped (with [`Mapped`]'s guard), or read when it cannot be.
+pub(crate) enum Contents {
+    Mapped(Mapped),
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for Contents {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Contents::Mapped(m) => m,
+            Contents::Read(v) => v,
+        }
+    }
+}
+
+/// The contents of the damo file at `path`, as [`load`] parses them in place.
+pub(crate) fn contents(path: &Path, meter: &mut Meter) -> Result<Contents, LoadError> {
+    let file = open(path)?;
+    match Mapped::open(&file, path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })? {
+        Some(mapped) => Ok(Contents::Mapped(mapped)),
+        None => read_opened(file, path, meter).map(Contents::Read),
+    }
+}
+
+/// A damo record's read of `format` failing, as an error naming `path`.
+pub(crate) fn damo_error(path: &Path, format: damo::DamoFormat, source: damo::DamoError) -> LoadError {
+    let path = path.display().to_string();
+    match source {
+        damo::DamoError::OverBudget(over) => LoadError::OverBudget { path, over },
+        source => LoadError::Damo { path, format: format.name(), source },
+    }
+}
+
 /// All of the regular file at `path`, charged to `meter`.
 ///
 /// Read, not mapped: a mapped file that another program truncates while a report reads it
@@ -134,13 +168,7 @@ pub fn parse(data: &[u8]) -> Result<Loaded, LoadError> {
 /// [`parse`], charging what the record takes to `meter`.
 pub fn parse_with(data: &[u8], meter: &mut Meter) -> Result<Loaded, LoadError> {
     let path = String::from("the input");
-    let damo_err = |format: damo::DamoFormat| {
-        let path = path.clone();
-        move |source| match source {
-            damo::DamoError::OverBudget(over) => LoadError::OverBudget { path, over },
-            source => LoadError::Damo { path, format: format.name(), source },
-        }
-    };
+    let damo_err = |format| move |source| damo_error(Path::new("the input"), format, source);
     match sniff(data) {
         None if data.is_empty() => Err(LoadError::Empty { path }),
         None => Err(LoadError::Unrecognized { path }),

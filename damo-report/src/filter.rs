@@ -85,6 +85,30 @@ impl RecordFilter {
     /// Each of damo's steps looks at one snapshot, so applying them snapshot by snapshot
     /// keeps what damo's step by step keeps.
     pub fn apply_snapshot(&self, s: &mut Snapshot, intervals: Option<&Intervals>, index: &mut u64) -> bool {
+        self.apply_to_regions(s, intervals);
+        if !self.selects(s, index) {
+            return false;
+        }
+        self.apply_temperature(s, intervals);
+        true
+    }
+
+    /// Whether [`Self::apply_snapshot`] keeps `s`, decided before its regions are filtered,
+    /// and `index` counted as it counts it: `None` when that depends on them (a snapshot size
+    /// filter). A report that keeps few snapshots copies only those.
+    pub fn selects_before_regions(&self, s: &Snapshot, index: &mut u64) -> Option<bool> {
+        self.sz_snapshot.is_none().then(|| self.selects(s, index))
+    }
+
+    /// The region filters of [`Self::apply_snapshot`] on a snapshot that
+    /// [`Self::selects_before_regions`] kept.
+    pub fn apply_to_chosen(&self, s: &mut Snapshot, intervals: Option<&Intervals>) {
+        self.apply_to_regions(s, intervals);
+        self.apply_temperature(s, intervals);
+    }
+
+    /// The access pattern and address filters.
+    fn apply_to_regions(&self, s: &mut Snapshot, intervals: Option<&Intervals>) {
         s.total_bytes.get_or_insert_with(|| total_bytes(&s.regions));
         // Like damo: access rate and age filter only when the intervals are known, and this
         // filter leaves `total_bytes` as it was.
@@ -93,6 +117,10 @@ impl RecordFilter {
             s.regions = clip_to(&s.regions, ranges);
             s.total_bytes = Some(total_bytes(&s.regions));
         }
+    }
+
+    /// The snapshot filters: size, time and index.
+    fn selects(&self, s: &Snapshot, index: &mut u64) -> bool {
         if let Some(ranges) = &self.sz_snapshot {
             if !ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&s.total_bytes.unwrap_or(0))) {
                 return false;
@@ -109,6 +137,10 @@ impl RecordFilter {
                 return false;
             }
         }
+        true
+    }
+
+    fn apply_temperature(&self, s: &mut Snapshot, intervals: Option<&Intervals>) {
         if let (Some(ranges), Some(intervals)) = (&self.temperature, intervals) {
             s.regions.retain(|r| {
                 let t = temperature(r, intervals, self.temperature_weights);
@@ -116,7 +148,6 @@ impl RecordFilter {
             });
             s.total_bytes = Some(total_bytes(&s.regions));
         }
-        true
     }
 
     fn pattern_keeps(&self, r: &Region, intervals: Option<&Intervals>) -> bool {

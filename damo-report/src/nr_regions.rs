@@ -46,7 +46,7 @@ pub fn distributions(record: &Record, sort: SortBy) -> Vec<(u64, Vec<u64>)> {
 }
 
 /// The region counts of a record's snapshots, fed one at a time.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Accumulator {
     /// Per target: snapshots seen, and the counts of those after the skipped ones.
     targets: Vec<Option<(usize, Vec<u64>)>>,

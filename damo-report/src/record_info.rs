@@ -11,6 +11,7 @@ use damo_record::{
     units::format_sz,
 };
 
+#[derive(Clone)]
 struct Guide {
     header: Vec<String>,
     start_ns: i128,
@@ -28,6 +29,7 @@ pub fn report(record: &Record, raw: bool) -> String {
 }
 
 /// The guides of a record's snapshots, fed one at a time.
+#[derive(Clone)]
 pub struct Accumulator<'r> {
     damos: Option<&'r [DamosInfo]>,
     /// Per key: the first target that had it, and its guide.

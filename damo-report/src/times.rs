@@ -17,6 +17,7 @@ pub fn intervals(record: &Record) -> Vec<(u64, u64)> {
 }
 
 /// The intervals of a record's snapshots, fed one at a time, after damo's record filters.
+#[derive(Clone)]
 pub struct Accumulator<'f> {
     filter: Option<&'f RecordFilter>,
     targets: Vec<Option<TargetTimes>>,

@@ -70,6 +70,7 @@ pub fn distributions(record: &Record, o: &WssOptions) -> Vec<(u64, Vec<u64>)> {
 }
 
 /// The working set sizes of a record's snapshots, fed one at a time.
+#[derive(Clone)]
 pub struct Accumulator<'o> {
     o: &'o WssOptions,
     /// Per target: its snapshots merged per work time, and their working set sizes.

@@ -293,3 +293,72 @@ fn a_cached_damo_file_streams_from_its_native_copy() {
     assert!(!damaged.0 && damaged.2.contains("cached copy is damaged and was removed") && damaged.2.lines().count() == 1, "{:?}", damaged);
     assert!(!entry.exists(), "the damaged copy is removed");
 }
+
+/// `damo-trace report <args> -i <input>` in `dir` with `env`, streamed or loaded whole.
+fn run_with(dir: &Path, args: &[&str], input: &str, stream: bool, env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_damo-trace"));
+    cmd.arg("report").args(args).args(["-i", input]).current_dir(dir);
+    for var in ["DAMO_TRACE_NO_STREAM", "DAMO_TRACE_MEMORY_LIMIT", "DAMO_TRACE_NO_CACHE", "XDG_CACHE_HOME"] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied());
+    if !stream {
+        cmd.env("DAMO_TRACE_NO_STREAM", "1");
+    }
+    let out = cmd.output().expect("damo-trace runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// damo's JSON files stream on their first read (the one-pass reports take each snapshot as
+/// it is parsed; the others read a native copy made by that parse): the same bytes as a whole
+/// load, within a memory limit the whole load does not fit, for documents the scanner reads
+/// and for one it leaves to serde. With the cache on, the first read stores the copy the
+/// next reads stream.
+#[test]
+fn a_damo_json_file_streams_on_its_first_read() {
+    use damo_record::damo::{self, DamoFormat};
+    let tmp = tempfile::tempdir().unwrap();
+    let record = synth::record(SynthSpec { targets: 3, snapshots_per_target: 120, regions: 80, seed: 3 });
+    damo::write(&record, DamoFormat::JsonCompressed, &mut std::fs::File::create(tmp.path().join("first.json_compressed")).unwrap()).unwrap();
+    let mut json = Vec::new();
+    damo::json::write(&record, &mut json).unwrap();
+    std::fs::write(tmp.path().join("first.json"), &json).unwrap();
+    // A region key damo does not write: the scanner stops at the last snapshot, after it has
+    // handed over all the others, and serde reads the file whole.
+    let mut value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let last = value[2]["snapshots"].as_array().unwrap().len() - 1;
+    value[2]["snapshots"][last]["regions"][0].as_object_mut().unwrap().insert("note".into(), 1.into());
+    std::fs::write(tmp.path().join("other.json"), serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+    let no_cache = [("DAMO_TRACE_NO_CACHE", "1")];
+    for input in ["first.json_compressed", "first.json", "other.json"] {
+        for (i, report) in REPORTS.iter().enumerate() {
+            if input != "first.json_compressed" && i % 3 != 0 {
+                continue;
+            }
+            let streamed = run_with(tmp.path(), report, input, true, &no_cache);
+            // damo's records hold no stack samples to profile.
+            assert!(report[0] == "profile" || (streamed.0 && !streamed.1.is_empty()), "report {report:?} of {input}: {}", streamed.2);
+            assert_eq!(streamed, run_with(tmp.path(), report, input, false, &no_cache), "report {report:?} of {input}: streamed (left) and loaded whole (right) differ");
+        }
+    }
+    // The record takes ~6 MB loaded whole.
+    for report in [&["wss"][..], &["times", "--access_rate", "50%", "100%"], &["access", "--snapshot_idx", "7", "7"], &["record_info"]] {
+        let limited = [("DAMO_TRACE_NO_CACHE", "1"), ("DAMO_TRACE_MEMORY_LIMIT", "2M")];
+        let streamed = run_with(tmp.path(), report, "first.json_compressed", true, &limited);
+        assert_eq!(streamed, run_with(tmp.path(), report, "first.json_compressed", false, &no_cache), "report {report:?} streams within 2 MB");
+        let (ok, _, err) = run_with(tmp.path(), report, "first.json_compressed", false, &limited);
+        assert!(!ok && err.contains("memory limit"), "report {report:?} loaded whole must not fit in 2 MB: {err}");
+    }
+    // Cached: a one-pass report's first read stores the copy, as does a heatmap's.
+    assert!(json.len() as u64 >= damo_record::cache::MIN_SIZE, "{} bytes: too small to be cached", json.len());
+    for (first, then) in [(&["wss"][..], &["heatmap", "--output", "raw"][..]), (&["heatmap", "--output", "raw"], &["times", "--access_rate", "50%", "100%"])] {
+        let cache = tmp.path().join(format!("cache-{}", first[0]));
+        let cached = [("XDG_CACHE_HOME", cache.to_str().unwrap())];
+        for report in [first, then] {
+            let want = run_with(tmp.path(), report, "first.json", false, &no_cache);
+            assert_eq!(run_with(tmp.path(), report, "first.json", true, &cached), want, "report {report:?}");
+            let entries: Vec<_> = std::fs::read_dir(cache.join("damo-trace/converted")).unwrap().collect();
+            assert_eq!(entries.len(), 1, "report {report:?} after {first:?}: one copy, no temporary file");
+        }
+    }
+}

@@ -7,6 +7,8 @@
 pub mod inflate;
 pub(super) mod scan;
 
+pub use scan::Each;
+
 use std::{cell::RefCell, fmt, io::Write, marker::PhantomData};
 
 use serde::{de, Deserialize, Deserializer};
@@ -471,7 +473,9 @@ fn convert_target(mut t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoEr
     let (mut target, mut info) = convert_head(t)?;
     target.snapshots.reserve(snapshots.len());
     for mut s in snapshots {
-        convert_snapshot(&mut s, &mut target, &mut info)?;
+        if let Some(snapshot) = convert_snapshot(&mut s, target.intervals, &mut info, Vec::new())? {
+            target.snapshots.push(snapshot);
+        }
     }
     Ok((target, info))
 }
@@ -515,12 +519,12 @@ fn convert_head(t: JsonTarget) -> Result<(TargetRecord, DamosInfo), DamoError> {
     Ok((target, info))
 }
 
-/// Adds snapshot `s` to `target` (its DAMOS details to `info`), unless it is damo's fake one.
-/// Converts `s` into `target` and `info`, draining its regions (the scanner reuses their list:
-/// a new one per snapshot left holes in the heap that the next snapshot's list did not fit,
-/// and the fresh pages cost more than the parse).
-fn convert_snapshot(s: &mut JsonSnapshot, target: &mut TargetRecord, info: &mut DamosInfo) -> Result<(), DamoError> {
-    let intervals = target.intervals;
+/// Snapshot `s` of a target with `intervals` (its DAMOS details added to `info`), its regions
+/// in `regions` (an empty list, whose allocation a streaming reader reuses); `None` for damo's
+/// fake one. Drains the regions of `s` (the scanner reuses their list: a new one per snapshot
+/// left holes in the heap that the next snapshot's list did not fit, and the fresh pages cost
+/// more than the parse).
+fn convert_snapshot(s: &mut JsonSnapshot, intervals: Option<Intervals>, info: &mut DamosInfo, mut regions: Vec<Region>) -> Result<Option<Snapshot>, DamoError> {
     let stats = s.damos_stats.as_ref().map(|d| {
         [
             d.nr_tried.0,
@@ -541,7 +545,8 @@ fn convert_snapshot(s: &mut JsonSnapshot, target: &mut TargetRecord, info: &mut 
     if stats.is_some() || !sz_filter_passed.is_empty() {
         info.snapshots.push(DamosSnapshotInfo { end_ns: s.end_time.0, stats, sz_filter_passed });
     }
-    let mut regions = Vec::with_capacity(s.regions.0.len());
+    regions.clear();
+    regions.reserve(s.regions.0.len());
     let mut marked = false;
     for r in s.regions.0.drain(..) {
         let (region, fake) = convert_region(r, intervals)?;
@@ -549,11 +554,10 @@ fn convert_snapshot(s: &mut JsonSnapshot, target: &mut TargetRecord, info: &mut 
         regions.push(region);
     }
     if is_fake(&regions, marked) {
-        return Ok(());
+        return Ok(None);
     }
     let end_ns = s.end_time.0;
-    target.snapshots.push(Snapshot { start_ns: s.start_time.as_ref().map_or(end_ns, |f| f.0), end_ns, regions, total_bytes: s.total_bytes.as_ref().map(|f| f.0) });
-    Ok(())
+    Ok(Some(Snapshot { start_ns: s.start_time.as_ref().map_or(end_ns, |f| f.0), end_ns, regions, total_bytes: s.total_bytes.as_ref().map(|f| f.0) }))
 }
 
 /// damo's fake snapshot (one `0-0` region with -1 counts, `marked`) only carries a start time.

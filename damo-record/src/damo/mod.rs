@@ -93,6 +93,23 @@ pub fn read_compressed_with(data: &[u8], meter: &mut crate::budget::Meter) -> Re
     )
 }
 
+/// Streams a `json` (`compressed`: `json_compressed`) record in `data` through the scanner,
+/// handing each snapshot to `each` as [`json::scan::stream`] does, charging `meter` for one
+/// snapshot at a time; the record without its snapshots comes back. `Ok(None)` when the
+/// document is not in damo's layout (or is damaged): [`read_compressed_with`] or
+/// [`json::read_with`] read it whole, or say what is wrong; `each` may have had snapshots.
+pub fn stream_json(data: &[u8], compressed: bool, meter: &mut crate::budget::Meter, each: &mut json::Each) -> Result<Option<Record>, DamoError> {
+    let read = match compressed {
+        true => json::inflate::inflating(data, |blocks, spent| json::scan::stream(blocks.into_iter(), |b| drop(spent.try_send(b)), meter, each)),
+        false => json::scan::stream(std::iter::once(Ok(data)), drop, meter, each),
+    };
+    match read {
+        Ok(record) => Ok(Some(record)),
+        Err(json::scan::Stop::OverBudget) => Err(DamoError::OverBudget(meter.over())),
+        Err(json::scan::Stop::Unexpected) => Ok(None),
+    }
+}
+
 /// `Read` over blocks arriving from the inflating thread.
 struct Blocks {
     rx: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,

@@ -10,6 +10,7 @@ use crate::{
 };
 
 /// Keeps what `filter` keeps of each snapshot, per target.
+#[derive(Clone)]
 pub struct Chosen<'f> {
     filter: &'f RecordFilter,
     /// Per target: snapshots the snapshot filters passed so far (damo's index), and the kept ones.
@@ -34,9 +35,20 @@ impl<'f> Chosen<'f> {
 impl Accumulate for Chosen<'_> {
     fn push(&mut self, index: usize, target: &TargetRecord, snapshot: &Snapshot) {
         let (passed, kept) = slot(&mut self.targets, index, || (0, Vec::new()));
-        let mut s = snapshot.clone();
-        if self.filter.apply_snapshot(&mut s, target.intervals.as_ref(), passed) {
-            kept.push(s);
+        let intervals = target.intervals.as_ref();
+        match self.filter.selects_before_regions(snapshot, passed) {
+            Some(false) => {}
+            Some(true) => {
+                let mut s = snapshot.clone();
+                self.filter.apply_to_chosen(&mut s, intervals);
+                kept.push(s);
+            }
+            None => {
+                let mut s = snapshot.clone();
+                if self.filter.apply_snapshot(&mut s, intervals, passed) {
+                    kept.push(s);
+                }
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ use damo_report::{
 
 use damo_record::native::Rest;
 
-use super::options::{named, stream, streams, FilterArgs, InputArgs};
+use super::options::{accumulate, named, FilterArgs, InputArgs};
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(rename_all = "snake_case")]
@@ -178,16 +178,10 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     let opts = args.options()?;
     let filter = args.filter.to_filter()?;
     let path = &args.input.input;
-    // Streamed, only the chosen snapshots are kept (a day of recording does not fit in memory).
-    let record = if streams(path) {
-        let mut chosen = access::chosen::Chosen::new(&filter);
-        let rest = stream(path, Rest::Keep, &mut chosen, true)?;
-        chosen.into_record(rest)
-    } else {
-        let mut record = args.input.load()?;
-        filter.apply(&mut record);
-        record
-    };
+    // Only the chosen snapshots are kept (a day of recording does not fit in memory).
+    let mut chosen = access::chosen::Chosen::new(&filter);
+    let rest = accumulate(path, Rest::Keep, &mut chosen)?;
+    let record = chosen.into_record(rest);
     access::check_text_size(&record, &opts)?;
     if record.targets.is_empty() {
         writeln!(out, "No record in {}", args.input.input.display())?;

@@ -7,7 +7,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use damo_record::{budget::Meter, cache, load, model::Record, native, units};
+use damo_record::{budget::Meter, cache, first_read, load, model::Record, native, units};
 use damo_report::{
     accumulate::{self, Accumulate},
     filter::RecordFilter,
@@ -57,17 +57,33 @@ pub const NO_STREAM_ENV: &str = "DAMO_TRACE_NO_STREAM";
 /// Feeds every snapshot of the record at `path` to `acc` and gives back the record, less its
 /// snapshots when it was streamed. A damo-trace record is streamed from its file: a day of
 /// recording (~860 M regions) does not fit in memory, its file does not need to; so is a big
-/// damo file's cached native copy ([`Passes::open`]). Other inputs are loaded as by
-/// [`load_record`] (and keep their snapshots). `rest` says whether a streamed record keeps
-/// what it holds besides snapshots (stack samples, footprints…).
-pub fn accumulate(path: &Path, rest: native::Rest, acc: &mut impl Accumulate) -> Result<Record> {
-    match Passes::open(path)? {
-        Passes::Stream(mut src) => src.pass(rest, acc, true),
-        Passes::Loaded(record, _) => {
-            accumulate::feed(&record, acc);
-            Ok(record.into_record())
-        }
+/// damo file's cached native copy ([`Passes::open`]), and damo's JSON files as they are parsed
+/// ([`first_read::stream`]). Other inputs are loaded as by [`load_record`] (and keep their
+/// snapshots). `rest` says whether a streamed record keeps what it holds besides snapshots
+/// (stack samples, footprints…). `acc` is cloned as it comes: a parse given up half way (a
+/// document not in damo's layout) starts it again on the whole record.
+pub fn accumulate<A: Accumulate + Clone>(path: &Path, rest: native::Rest, acc: &mut A) -> Result<Record> {
+    if streams(path) {
+        return stream(path, rest, acc, true);
     }
+    if no_stream() {
+        let (record, _) = load_with_format(path)?;
+        accumulate::feed(&record, acc);
+        return Ok(record);
+    }
+    let slot = match cache::look_up(path) {
+        cache::Lookup::Cached(copy) => return Streamed::cached(path, copy).pass(rest, acc, true),
+        cache::Lookup::Parse(slot) => slot,
+    };
+    let fresh = acc.clone();
+    if let Some(read) = first_read::stream(path, slot.as_ref(), |i, t, s| acc.push(i, t, s))? {
+        return Ok(read.rest);
+    }
+    *acc = fresh;
+    let cache::Parsed { record, damage, .. } = cache::open_in(path, slot)?;
+    warn_of(path, damage);
+    accumulate::feed(&record, acc);
+    Ok(record.into_record())
 }
 
 fn no_stream() -> bool {
@@ -81,7 +97,8 @@ pub fn streams(path: &Path) -> bool {
 }
 
 /// A record a report reads in several passes: a damo-trace record streamed from its file, a
-/// damo file streamed from its cached native copy, or one loaded whole.
+/// damo file streamed from its native copy (cached, or made by this report's parse), or one
+/// loaded whole.
 pub enum Passes {
     Stream(Streamed),
     /// The record and whether it was damo's perf_script.
@@ -113,32 +130,53 @@ enum StreamedFile {
     Record(std::fs::File),
     /// The cached native copy of a damo file.
     Cached(cache::CachedCopy),
+    /// The native copy of a damo file made by this report's parse ([`first_read::parse_to_copy`]).
+    Parsed(std::fs::File),
 }
 
 impl Passes {
-    /// How the record at `path` is read: streamed unless it is a damo file parsed here for
-    /// the first time (that parse caches a native copy the next report streams), or
-    /// streaming is turned off.
+    /// How the record at `path` is read: streamed, a damo JSON file read the first time from
+    /// the native copy its parse makes (and caches, for the next report); loaded whole when
+    /// it is damo's perf_script read the first time (its parse caches the copy), or streaming
+    /// is turned off.
     pub fn open(path: &Path) -> Result<Passes> {
         if streams(path) {
-            let file = StreamedFile::Record(load::open(path)?);
-            return Ok(Passes::Stream(Streamed { path: path.to_owned(), file, perf_script: false, intact: false, planned: false }));
+            return Ok(Passes::Stream(Streamed::new(path, StreamedFile::Record(load::open(path)?), false)));
         }
         if no_stream() {
             let (record, perf) = load_with_format(path)?;
             return Ok(Passes::Loaded(record.into(), perf));
         }
-        match cache::open(path)? {
-            cache::Opened::Cached(copy) => {
-                let perf_script = load::sniff_file(path) == Some(load::Format::Damo(damo_record::damo::DamoFormat::PerfScript));
-                Ok(Passes::Stream(Streamed { path: path.to_owned(), file: StreamedFile::Cached(copy), perf_script, intact: false, planned: false }))
-            }
-            cache::Opened::Loaded { record, format, damage } => Ok(Passes::Loaded(record, is_perf_script(path, format, damage))),
+        let slot = match cache::look_up(path) {
+            cache::Lookup::Cached(copy) => return Ok(Passes::Stream(Streamed::cached(path, copy))),
+            cache::Lookup::Parse(slot) => slot,
+        };
+        if let Some((copy, _)) = first_read::parse_to_copy(path, slot.as_ref())? {
+            return Ok(Passes::Stream(Streamed::new(path, StreamedFile::Parsed(copy), false)));
         }
+        let cache::Parsed { record, format, damage } = cache::open_in(path, slot)?;
+        Ok(Passes::Loaded(record, is_perf_script(path, format, damage)))
     }
 }
 
 impl Streamed {
+    fn new(path: &Path, file: StreamedFile, perf_script: bool) -> Streamed {
+        Streamed { path: path.to_owned(), file, perf_script, intact: false, planned: false }
+    }
+
+    /// The cached copy of the damo file at `path`.
+    fn cached(path: &Path, copy: cache::CachedCopy) -> Streamed {
+        let perf_script = load::sniff_file(path) == Some(load::Format::Damo(damo_record::damo::DamoFormat::PerfScript));
+        Streamed::new(path, StreamedFile::Cached(copy), perf_script)
+    }
+
+    fn file(&self) -> &std::fs::File {
+        match &self.file {
+            StreamedFile::Record(file) | StreamedFile::Parsed(file) => file,
+            StreamedFile::Cached(copy) => &copy.file,
+        }
+    }
+
     /// Whether the record is damo's perf_script (whose snapshot times damo's heatmap reads
     /// differently).
     pub fn perf_script(&self) -> bool {
@@ -149,11 +187,7 @@ impl Streamed {
     /// ([`native::summaries`]): what a first pass would find, if the record is intact.
     /// `None` when the record has none.
     pub fn summaries(&self) -> Option<native::Summaries> {
-        let file = match &self.file {
-            StreamedFile::Record(file) => file,
-            StreamedFile::Cached(copy) => &copy.file,
-        };
-        native::summaries(file).ok().flatten()
+        native::summaries(self.file()).ok().flatten()
     }
 
     /// The report is planned from [`Self::summaries`]: later passes of one target skip the
@@ -184,14 +218,11 @@ impl Streamed {
     }
 
     fn pass_of(&mut self, targets: native::Targets, rest: native::Rest, acc: &mut impl Accumulate, warn: bool) -> Result<Record> {
-        let file = match &self.file {
-            StreamedFile::Record(file) => file,
-            StreamedFile::Cached(copy) => &copy.file,
-        };
-        (&*file).seek(SeekFrom::Start(0)).with_context(|| format!("failed to read {} again", self.path.display()))?;
+        self.file().seek(SeekFrom::Start(0)).with_context(|| format!("failed to read {} again", self.path.display()))?;
         let end = match &self.file {
             StreamedFile::Record(file) => stream_from(&self.path, file, rest, targets, acc, warn)?,
-            StreamedFile::Cached(copy) => stream_cached(&self.path, copy, rest, targets, acc)?,
+            StreamedFile::Cached(copy) => stream_copy(&self.path, &copy.file, rest, targets, acc, || copy.discard())?,
+            StreamedFile::Parsed(file) => stream_copy(&self.path, file, rest, targets, acc, || ())?,
         };
         if self.planned && (end.damaged_at.is_some() || !end.complete) {
             return Err(PlanBroken.into());
@@ -201,11 +232,11 @@ impl Streamed {
     }
 }
 
-/// Streams the cached native copy of the damo file at `path`; a damaged copy is removed.
-fn stream_cached(path: &Path, copy: &cache::CachedCopy, rest: native::Rest, targets: native::Targets, acc: &mut impl Accumulate) -> Result<native::StreamEnd> {
-    let end = native::stream_file(&copy.file, &mut Meter::new(), rest, targets, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
+/// Streams `copy`, the native copy of the damo file at `path`; a damaged one is `discard`ed.
+fn stream_copy(path: &Path, copy: &std::fs::File, rest: native::Rest, targets: native::Targets, acc: &mut impl Accumulate, discard: impl FnOnce()) -> Result<native::StreamEnd> {
+    let end = native::stream_file(copy, &mut Meter::new(), rest, targets, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
     if end.damaged_at.is_some() || !end.complete {
-        copy.discard();
+        discard();
         bail!("{}: its cached copy is damaged and was removed: run the report again to parse the file", path.display());
     }
     Ok(end)
@@ -241,10 +272,15 @@ fn warn_damage(path: &Path, loaded: load::Loaded) -> (Record, bool) {
 
 /// Whether a record of `format` was damo's perf_script; its `damage` is reported on stderr.
 fn is_perf_script(path: &Path, format: load::Format, damage: Option<String>) -> bool {
+    warn_of(path, damage);
+    format == load::Format::Damo(damo_record::damo::DamoFormat::PerfScript)
+}
+
+/// Reports the `damage` a read of the record at `path` found, on stderr.
+fn warn_of(path: &Path, damage: Option<String>) {
     if let Some(damage) = damage {
         eprintln!("damo-trace: warning: {}: {damage}", path.display());
     }
-    format == load::Format::Damo(damo_record::damo::DamoFormat::PerfScript)
 }
 
 /// The stack-sample reports' inputs: the record, where its binaries are, and damo's record

@@ -20,13 +20,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
-    // damo's per-target scheme information (null target ids change the guides' keys) comes
-    // only in damo's records, which are loaded whole: known after the snapshots were fed.
+    // damo's per-target scheme information comes only in damo's records, known once their
+    // snapshots were fed: null target ids change the guides' keys, so those snapshots are
+    // fed again, from the record read whole (DAMOS snapshots: small).
     let mut acc = record_info::Accumulator::new(None);
     let rest = accumulate(&args.input.input, Rest::Keep, &mut acc)?;
-    let text = match rest.damos.is_some() {
-        true => record_info::report(&rest, args.raw_numbers),
-        false => acc.finish(&rest, args.raw_numbers),
+    let null_ids = rest.damos.as_ref().is_some_and(|d| d.iter().any(|t| t.target_id_null));
+    let text = match (null_ids, rest.targets.iter().any(|t| !t.snapshots.is_empty())) {
+        (false, _) => acc.finish(&rest, args.raw_numbers),
+        (true, true) => record_info::report(&rest, args.raw_numbers),
+        (true, false) => record_info::report(&args.input.load()?, args.raw_numbers),
     };
     if !text.is_empty() {
         writeln!(out, "{text}")?;

@@ -134,14 +134,17 @@ pub fn handover_floor(path: &Path) -> Result<Duration> {
     Ok(best)
 }
 
-/// The parse-only floor of a `json_compressed` file: the best of 3 times to read its JSON,
-/// inflated beforehand, into the record on one core (damo-trace's scanner, as a report runs
-/// it beside the inflating core), and the first of them, whose record takes fresh pages as a
-/// report's process does (the later ones reuse the memory the one before freed). A first
-/// report on two cores takes at least the larger of this and [`inflate_floor`].
+/// The parse-only floor of a `json_compressed` file: the best of 3 times to parse its JSON,
+/// inflated beforehand, on one core, snapshot by snapshot as a first read parses it beside
+/// the inflating core (damo-trace's scanner, each snapshot's regions' list reused), and the
+/// first of them. A first report on two cores takes at least the larger of this and
+/// [`inflate_floor`].
 pub fn parse_floor(path: &Path) -> Result<(Duration, Duration)> {
     let (_, json) = file_and_json(path)?;
-    best_and_first(|| damo_record::damo::json::read(&json).with_context(|| format!("failed to parse the JSON of {}", path.display())))
+    best_and_first(|| {
+        let parsed = damo_record::damo::stream_json(&json, false, &mut damo_record::budget::Meter::new(), &mut |_, _, snapshot| snapshot.regions);
+        parsed.ok().flatten().with_context(|| format!("failed to parse the JSON of {}", path.display()))
+    })
 }
 
 /// The best of 3 runs of `run` and the first (the one whose memory is fresh pages); what a
@@ -159,12 +162,13 @@ fn best_and_first<T>(mut run: impl FnMut() -> Result<T>) -> Result<(Duration, Du
     Ok((best, first.unwrap_or(best)))
 }
 
-/// The in-process load of a `json_compressed` file: the best of 3 times, and the first, to
-/// load it as a report does (mapped, inflated on one thread while the other scans it into
-/// the record), in the bench's own process. What a report's process spends past it is its
-/// own start and end and the report; what it spends past the floors above is the pipeline's.
-pub fn load_floor(path: &Path) -> Result<(Duration, Duration)> {
-    best_and_first(|| damo_record::load::load(path).with_context(|| format!("failed to load {}", path.display())))
+/// The in-process read of a `json_compressed` file: the best of 3 times, and the first, to
+/// read it as a one-pass report's first read does (mapped, inflated on one thread while the
+/// other scans it snapshot by snapshot), in the bench's own process, handing the snapshots to
+/// no report. What a report's process spends past it is its own start and end and the
+/// report; what it spends past the floors above is the pipeline's.
+pub fn read_floor(path: &Path) -> Result<(Duration, Duration)> {
+    best_and_first(|| damo_record::first_read::stream(path, None, |_, _, _| {}).ok().flatten().with_context(|| format!("failed to read {}", path.display())))
 }
 
 /// The start and end of a damo-trace process that does nothing (`--version`), its output

@@ -140,9 +140,9 @@ pub fn run(opts: Options) -> Result<()> {
     let (floor, json_bytes) = cases::inflate_floor(&files.json_compressed)?;
     println!("json_compressed inflate-only floor: {:.3}s ({json_bytes} B of JSON; 'floor' = parse / floor).", floor.as_secs_f64());
     let (parse_floor, parse_cold) = cases::parse_floor(&files.json_compressed)?;
-    println!("json_compressed parse-only floor: {:.3}s (its JSON, inflated beforehand, read into the record on one core: a first read", parse_floor.as_secs_f64());
-    println!("  inflates on one core while it parses on the other, so it takes at least the larger of the two floors); {:.3}s the first", parse_cold.as_secs_f64());
-    println!("  time, when the record's memory is fresh pages, as in a report's own process.");
+    println!("json_compressed parse-only floor: {:.3}s (its JSON, inflated beforehand, parsed snapshot by snapshot on one core: a first", parse_floor.as_secs_f64());
+    println!("  read inflates on one core while it parses on the other, so it takes at least the larger of the two floors); {:.3}s the", parse_cold.as_secs_f64());
+    println!("  first time.");
     let both = cases::side_by_side_floor(&files.json_compressed)?;
     println!(
         "json_compressed side-by-side floor: {:.3}s = {:.1}× the inflate floor (both floors at once on two threads, nothing handed over:\n  what two busy cores cost each other here, and what a first read cannot beat).",
@@ -155,12 +155,12 @@ pub fn run(opts: Options) -> Result<()> {
         handover.as_secs_f64(),
         handover.as_secs_f64() / floor.as_secs_f64()
     );
-    let (load, load_cold) = cases::load_floor(&files.json_compressed)?;
+    let (read, read_cold) = cases::read_floor(&files.json_compressed)?;
     println!(
-        "json_compressed load in process: {:.3}s = {:.1}× the inflate floor ({:.3}s the first time; the file loaded as a report loads it, in this\n  process: a report's own process adds its start and end, {:.3}s for `damo-trace --version`, and the report).",
-        load.as_secs_f64(),
-        load.as_secs_f64() / floor.as_secs_f64(),
-        load_cold.as_secs_f64(),
+        "json_compressed read in process: {:.3}s = {:.1}× the inflate floor ({:.3}s the first time; the file read as a one-pass report's first read\n  reads it, in this process: a report's own process adds its start and end, {:.3}s for `damo-trace --version`, and the report).",
+        read.as_secs_f64(),
+        read.as_secs_f64() / floor.as_secs_f64(),
+        read_cold.as_secs_f64(),
         cases::process_floor(&ours)?.as_secs_f64()
     );
     println!("  {:44} {:>9} {:>9} {:>7} {:>9} {:>7} {:>9} {:>7}", "report", "damo", "parse", "ratio", "first", "ratio", "cached", "ratio");

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     budget::{bytes_of, Meter},
-    model::{DamosInfo, Intervals, Record, TargetRecord},
+    model::{DamosInfo, Record, Region, Snapshot, TargetRecord},
 };
 
 /// Why the scanner stopped.
@@ -49,7 +49,46 @@ const MAX_DEPTH: usize = 64;
 /// Reads a record from `blocks` of JSON, handing each block to `spent` once read, charging
 /// `meter`.
 pub fn read<B: AsRef<[u8]> + Default>(blocks: impl Iterator<Item = io::Result<B>>, spent: impl FnMut(B), meter: &mut Meter) -> Scan<Record> {
-    let mut s = Scanner { input: Input { blocks, spent, block: B::default(), pos: 0, failed: false }, meter, text: Vec::new(), region_list: Vec::new(), layout: None };
+    let mut kept: Vec<Vec<Snapshot>> = Vec::new();
+    let mut keep = |index: usize, _: &TargetRecord, snapshot: Snapshot| {
+        if kept.len() <= index {
+            kept.resize_with(index + 1, Vec::new);
+        }
+        kept[index].push(snapshot);
+        Vec::new()
+    };
+    let mut record = scan(blocks, spent, meter, Charging::Record, &mut keep)?;
+    for (target, snapshots) in record.targets.iter_mut().zip(kept) {
+        target.snapshots = snapshots;
+    }
+    Ok(record)
+}
+
+/// What a snapshot is handed to: the index of its target in the document, that target
+/// (without snapshots), and the snapshot, whose regions' list it may give back emptied for
+/// the next one.
+pub type Each<'a> = dyn FnMut(usize, &TargetRecord, Snapshot) -> Vec<Region> + 'a;
+
+/// Reads a record from `blocks` as [`read`] does, handing each snapshot to `each` as soon as
+/// it is read instead of keeping it: the record comes back without snapshots, and `meter` is
+/// charged for one snapshot at a time. A document [`read`] refuses is refused here too, but
+/// only where the scanner finds what it does not read: `each` may have had snapshots by then.
+pub fn stream<B: AsRef<[u8]> + Default>(blocks: impl Iterator<Item = io::Result<B>>, spent: impl FnMut(B), meter: &mut Meter, each: &mut Each) -> Scan<Record> {
+    scan(blocks, spent, meter, Charging::Snapshot, each)
+}
+
+/// What the meter is charged for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Charging {
+    /// The whole record, as the generic parser charges it.
+    Record,
+    /// One snapshot at a time: each is released once handed over.
+    Snapshot,
+}
+
+fn scan<B: AsRef<[u8]> + Default>(blocks: impl Iterator<Item = io::Result<B>>, spent: impl FnMut(B), meter: &mut Meter, charging: Charging, each: &mut Each) -> Scan<Record> {
+    let input = Input { blocks, spent, block: B::default(), pos: 0, failed: false };
+    let mut s = Scanner { input, meter, charging, each, text: Vec::new(), region_list: Vec::new(), regions: Vec::new(), layout: None };
     let mut record = Record::default();
     let mut damos = Vec::new();
     s.input.expect(b'[')?;
@@ -59,7 +98,7 @@ pub fn read<B: AsRef<[u8]> + Default>(blocks: impl Iterator<Item = io::Result<B>
         loop {
             s.charge::<JsonTarget>()?;
             s.input.expect(b'{')?;
-            let (target, info) = s.target()?;
+            let (target, info) = s.target(record.targets.len())?;
             record.targets.push(target);
             damos.push(info);
             match s.input.token()? {
@@ -476,18 +515,22 @@ fn has_prefix(hay: &[u8], key: &[u8]) -> bool {
     word(hay, 0) == word(key, 0) && word(hay, n - 8) == word(key, n - 8) && (n <= 16 || hay[8..n - 8] == key[8..n - 8])
 }
 
-struct Scanner<'m, I, B, S> {
+struct Scanner<'m, 'e, I, B, S> {
     input: Input<I, B, S>,
     meter: &'m mut Meter,
+    charging: Charging,
+    each: &'m mut Each<'e>,
     /// A target's or snapshot's members besides its list, as JSON text for serde.
     text: Vec<u8>,
     /// The list a snapshot's regions are read into, emptied by their conversion and reused.
     region_list: Vec<JsonRegion>,
+    /// The list the next snapshot's converted regions go into (given back by `each`).
+    regions: Vec<Region>,
     /// damo's region layout at the depth regions were last read.
     layout: Option<RegionLayout>,
 }
 
-impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Scanner<'_, I, B, S> {
+impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Scanner<'_, '_, I, B, S> {
     /// What the generic parser charges for one element of a list of `T`.
     #[inline]
     fn charge<T: Cost>(&mut self) -> Scan<()> {
@@ -554,56 +597,68 @@ impl<B: AsRef<[u8]>, I: Iterator<Item = io::Result<B>>, S: FnMut(B)> Scanner<'_,
         })
     }
 
-    /// The intervals given by the members copied so far, if any.
-    fn intervals_so_far(&mut self) -> Scan<Option<Intervals>> {
+    /// The target the members copied so far describe (its identity and intervals).
+    fn target_so_far(&mut self) -> Scan<TargetRecord> {
         let saved = self.text.clone();
         let head: JsonTarget = self.parse_text::<_, JsonSnapshot>("snapshots", false)?;
         self.text = saved;
-        Ok(head.intervals.map(|i| Intervals { sample_us: i.sample_us.0, aggr_us: i.aggr_us.0, ops_update_us: i.ops_update_us.0 }))
+        convert_head(head).map(|(target, _)| target).map_err(|_| Stop::Unexpected)
     }
 
-    /// One target, its `{` read. Its snapshots convert as they are read, with the intervals
-    /// given before them (damo writes `intervals` first).
-    fn target(&mut self) -> Scan<(TargetRecord, DamosInfo)> {
-        let mut built = (TargetRecord::default(), DamosInfo::default());
+    /// Target `index`, its `{` read. Its snapshots are handed over as they are read, with the
+    /// target that the members before them describe (damo writes them first); one that
+    /// members after a list of snapshots change is not damo's layout.
+    fn target(&mut self, index: usize) -> Scan<(TargetRecord, DamosInfo)> {
+        let mut early: Option<TargetRecord> = None;
+        let mut details = DamosInfo::default();
         let mut text = Vec::new();
         self.members(b"snapshots", |s| {
-            built.0.intervals = s.intervals_so_far()?;
+            let target = s.target_so_far()?;
             // The target's members go on after the list: keep them aside meanwhile.
             text = std::mem::take(&mut s.text);
-            s.snapshots(&mut built.0, &mut built.1)?;
+            let handed = s.snapshots(index, &target, &mut details)?;
             s.text = std::mem::take(&mut text);
+            early = handed.then_some(target);
             Ok(())
         })?;
         let head: JsonTarget = self.parse_text::<_, JsonSnapshot>("snapshots", true)?;
-        let (mut target, mut info) = convert_head(head).map_err(|_| Stop::Unexpected)?;
-        if target.intervals != built.0.intervals {
+        let (target, mut info) = convert_head(head).map_err(|_| Stop::Unexpected)?;
+        if early.is_some_and(|early| early != target) {
             return Err(Stop::Unexpected);
         }
-        target.snapshots = built.0.snapshots;
-        info.snapshots = built.1.snapshots;
+        info.snapshots = details.snapshots;
         Ok((target, info))
     }
 
-    /// A target's list of snapshots, each converted into `target` and `info`.
-    fn snapshots(&mut self, target: &mut TargetRecord, info: &mut DamosInfo) -> Scan<()> {
+    /// A target's list of snapshots, each converted (its DAMOS details into `info`) and handed
+    /// over; whether any was (damo's fake snapshot is not).
+    fn snapshots(&mut self, index: usize, target: &TargetRecord, info: &mut DamosInfo) -> Scan<bool> {
         self.input.expect(b'[')?;
         if self.input.peek_token()? == b']' {
             self.input.pos += 1;
-            return self.charge::<JsonSnapshot>();
+            return self.charge::<JsonSnapshot>().map(|()| false);
         }
+        let mut handed = false;
         loop {
+            let used = self.meter.used();
             self.charge::<JsonSnapshot>()?;
             self.input.expect(b'{')?;
             let mut regions = std::mem::take(&mut self.region_list);
             self.members(b"regions", |s| s.regions(&mut regions))?;
             let mut snapshot: JsonSnapshot = self.parse_text::<_, JsonRegion>("regions", true)?;
             snapshot.regions = Charged(regions);
-            convert_snapshot(&mut snapshot, target, info).map_err(|_| Stop::Unexpected)?;
+            let converted = convert_snapshot(&mut snapshot, target.intervals, info, std::mem::take(&mut self.regions)).map_err(|_| Stop::Unexpected)?;
             self.region_list = std::mem::take(&mut snapshot.regions.0);
+            if let Some(converted) = converted {
+                self.regions = (self.each)(index, target, converted);
+                handed = true;
+            }
+            if self.charging == Charging::Snapshot {
+                self.meter.release(self.meter.used().saturating_sub(used));
+            }
             match self.input.token()? {
                 b',' => {}
-                b']' => return self.charge::<JsonSnapshot>(),
+                b']' => return self.charge::<JsonSnapshot>().map(|()| handed),
                 _ => return Err(Stop::Unexpected),
             }
         }

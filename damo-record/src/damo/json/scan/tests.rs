@@ -9,6 +9,27 @@ pub(super) fn scan(text: &[u8], size: usize) -> Scan<Record> {
     read(text.chunks(size).map(|c| Ok(c.to_vec())), drop, &mut Meter::new())
 }
 
+/// What streaming `text` in blocks of `size` bytes hands over, put back together as [`read`]
+/// gives it: the record without snapshots, each snapshot added to the target it came with,
+/// which must be that target less its snapshots.
+fn streamed(text: &[u8], size: usize, meter: &mut Meter) -> Scan<Record> {
+    let mut handed: Vec<(usize, TargetRecord, Snapshot)> = Vec::new();
+    let mut each = |index: usize, target: &TargetRecord, snapshot: Snapshot| {
+        assert!(target.snapshots.is_empty());
+        handed.push((index, target.clone(), snapshot));
+        Vec::new()
+    };
+    let mut record = stream(text.chunks(size).map(|c| Ok(c.to_vec())), drop, meter, &mut each)?;
+    assert!(record.targets.iter().all(|t| t.snapshots.is_empty()), "the record comes back without snapshots");
+    for (index, target, _) in &handed {
+        assert_eq!(*target, record.targets[*index], "snapshots come with their target");
+    }
+    for (index, _, snapshot) in handed {
+        record.targets[index].snapshots.push(snapshot);
+    }
+    Ok(record)
+}
+
 /// The generic parser's reading.
 pub(super) fn serde(text: &[u8]) -> Result<Record, crate::damo::DamoError> {
     json::read_by_serde(text, &mut Meter::new())
@@ -57,6 +78,31 @@ fn the_other_forms_damo_writes_read_as_serde_reads_them() {
     }
 }
 
+/// Streamed, a record hands over the snapshots it reads, with their targets, and a meter is
+/// charged for one snapshot at a time: a record past a limit streams within it.
+#[test]
+fn a_streamed_record_hands_over_what_a_read_keeps() {
+    let record = synth::record(SynthSpec { targets: 3, snapshots_per_target: 40, regions: 30, seed: 3 });
+    for text in [written(&record), VARIANTS.as_bytes().to_vec()] {
+        let want = serde(&text).unwrap();
+        for size in [1, 7, 4096] {
+            assert_eq!(streamed(&text, size, &mut Meter::new()).unwrap(), want, "blocks of {size}");
+        }
+    }
+    // Members after an empty list (or one of damo's fake snapshot alone) change nothing
+    // handed over.
+    let text = br#"[{"snapshots": [], "target_id": 3, "intervals": {"sample_us": 1, "aggr_us": 2, "ops_update_us": 3}}]"#;
+    assert_eq!(streamed(text, 5, &mut Meter::new()).unwrap(), serde(text).unwrap());
+    let text = written(&record);
+    let mut whole = Meter::new();
+    read(std::iter::once(Ok(text.clone())), drop, &mut whole).unwrap();
+    let limit = whole.used() / 10;
+    assert_eq!(read(std::iter::once(Ok(text.clone())), drop, &mut Meter::with_limit(limit)), Err(Stop::OverBudget));
+    let mut one_at_a_time = Meter::with_limit(limit);
+    assert_eq!(streamed(&text, 4096, &mut one_at_a_time).unwrap(), serde(&text).unwrap());
+    assert!(one_at_a_time.used() < limit / 2, "{} of {limit} left charged", one_at_a_time.used());
+}
+
 #[test]
 fn what_damo_does_not_write_is_left_to_serde() {
     for text in [
@@ -67,7 +113,9 @@ fn what_damo_does_not_write_is_left_to_serde() {
         r#"[{"snapshots": [{"end_time": 1, "regions": [{"start": 01, "end": 2}]}]}]"#,
         r#"[{"snapshots": [{"end_time": 1, "regions": [{"start": 12345678901234567890, "end": 2}]}]}]"#,
         r#"[{"snapshots": [], "snapshots": []}]"#,
-        r#"[{"snapshots": [], "intervals": {"sample_us": 1, "aggr_us": 2, "ops_update_us": 3}}]"#,
+        // Snapshots handed over with a target that members after them change.
+        r#"[{"snapshots": [{"end_time": 1, "regions": [{"start": 0, "end": 2}]}], "target_id": 3}]"#,
+        r#"[{"snapshots": [{"end_time": 1, "regions": []}], "intervals": {"sample_us": 1, "aggr_us": 2, "ops_update_us": 3}}]"#,
         r#"[{"snapshots": []}] x"#,
         r#"[{"snapshots": []}"#,
     ] {
@@ -128,7 +176,10 @@ fn mutations_read_as_serde_reads_them_or_are_left_to_it() {
                 _ => text.insert(at, rng.pick(bytes)),
             }
         }
-        match scan(&text, 1 + rng.below(40) as usize) {
+        let size = 1 + rng.below(40) as usize;
+        let scanned = scan(&text, size);
+        assert_eq!(streamed(&text, size, &mut Meter::new()), scanned, "streamed as read: {}", String::from_utf8_lossy(&text));
+        match scanned {
             Ok(record) => {
                 read_here += 1;
                 let generic = serde(&text).unwrap_or_else(|e| panic!("serde refuses what the scanner read ({e}): {}", String::from_utf8_lossy(&text)));
