@@ -91,6 +91,11 @@ pub fn parse_to_copy(path: &Path, slot: Option<&Slot>) -> Result<Option<(File, F
     };
     let read = damo::stream_json(&data, format == DamoFormat::JsonCompressed, &mut meter, &mut encode).map_err(|e| load::damo_error(path, format, e))?;
     let (Some(rest), Some(writer)) = (read, writer) else { return Ok(None) };
+    // The copy holds one target per identity: targets that share one are drawn apart only
+    // from the record read whole.
+    if shares_identity(&rest.targets) {
+        return Ok(None);
+    }
     let Some(Unflushed(mut out)) = writer.finish().ok() else { return Ok(None) };
     if out.flush().is_err() {
         return Ok(None);
@@ -103,6 +108,13 @@ pub fn parse_to_copy(path: &Path, slot: Option<&Slot>) -> Result<Option<(File, F
     }
     file.rewind().map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
     Ok(Some((file, Format::Damo(format))))
+}
+
+/// Whether two of `targets` have one kdamond, context, scheme and target id.
+fn shares_identity(targets: &[TargetRecord]) -> bool {
+    let mut ids: Vec<_> = targets.iter().map(|t| (t.kdamond_idx, t.context_idx, t.scheme_idx, t.target_id)).collect();
+    ids.sort_unstable();
+    ids.windows(2).any(|w| w[0] == w[1])
 }
 
 #[cfg(test)]
@@ -184,6 +196,12 @@ mod tests {
         assert!(parse_to_copy(&other, Some(&slot)).unwrap().is_none());
         assert!(!slot.path().exists(), "no copy of what was not streamed");
         assert_eq!(std::fs::read_dir(tmp.path().join("cache/damo-trace/converted")).unwrap().count(), 0, "no temporary file left");
+        // Two targets of one identity: one in a native copy, two in the record.
+        let twins = tmp.path().join("twins.json");
+        let doubled = format!("[{0}, {0}]", r#"{"target_id": 4, "snapshots": [{"end_time": 1, "regions": [{"start": 0, "end": 4096}]}]}"#);
+        std::fs::write(&twins, doubled).unwrap();
+        assert_eq!(streamed(&twins, None).unwrap().targets.len(), 2);
+        assert!(parse_to_copy(&twins, None).unwrap().is_none());
         // A damaged one: the whole read says what is wrong.
         let broken = tmp.path().join("broken.json");
         std::fs::write(&broken, &json[..json.len() / 2]).unwrap();
