@@ -201,8 +201,10 @@ pub struct CopyWriter<'s> {
 }
 
 impl CopyWriter<'_> {
-    pub fn snapshot(&mut self, target: &crate::model::TargetRecord, snapshot: &crate::model::Snapshot) -> std::io::Result<()> {
-        self.writer.snapshot(target, snapshot).map_err(std::io::Error::other)
+    /// Appends `snapshot`, kept for coding the next one of `target` ([`native::NativeWriter::snapshot_owned`]):
+    /// the regions' list of the one kept before comes back, empty.
+    pub fn snapshot(&mut self, target: &crate::model::TargetRecord, snapshot: crate::model::Snapshot) -> std::io::Result<Vec<crate::model::Region>> {
+        self.writer.snapshot_owned(target, snapshot).map_err(std::io::Error::other)
     }
 
     /// Ends the copy and puts it in place (a copy dropped uncommitted is removed).

@@ -10,7 +10,7 @@ use bytes::{BufMut, BytesMut};
 use flate2::{write::ZlibEncoder, Compression};
 
 use super::{codec::*, snapshot, ChunkKind, NativeError, FLAG_FRAMED, FLAG_KEY, FLAG_ZLIB, MAGIC, OPEN_LEN, VERSION};
-use crate::model::{CodeSymbol, FootprintSnapshot, JitSymbol, Losses, Metadata, Module, ProcStatSample, Snapshot, StackSample, TargetRecord, VmaSnapshot};
+use crate::model::{CodeSymbol, FootprintSnapshot, JitSymbol, Losses, Metadata, Module, ProcStatSample, Region, Snapshot, StackSample, TargetRecord, VmaSnapshot};
 use crate::summary::TargetSummary;
 
 /// Payloads at least this long are compressed when that makes them smaller.
@@ -96,6 +96,30 @@ impl<W: Write> NativeWriter<W> {
     /// Appends one snapshot of `target` (whose `snapshots` are ignored), declaring the target
     /// first if it is new.
     pub fn snapshot(&mut self, target: &TargetRecord, snapshot: &Snapshot) -> Result<(), NativeError> {
+        let key = self.append(target, snapshot)?;
+        // Keep the snapshot for the next one's coding, reusing the old one's allocation.
+        let t = self.targets.get_mut(&key).expect("declared");
+        match &mut t.prev {
+            Some(p) => p.clone_from(snapshot),
+            None => t.prev = Some(snapshot.clone()),
+        }
+        Ok(())
+    }
+
+    /// [`Self::snapshot`] of a snapshot the writer keeps (the next one of its target is coded
+    /// against it) instead of copying it: the regions' list of the one it kept before comes
+    /// back, empty, for the caller to fill again.
+    pub fn snapshot_owned(&mut self, target: &TargetRecord, snapshot: Snapshot) -> Result<Vec<Region>, NativeError> {
+        let key = self.append(target, &snapshot)?;
+        let t = self.targets.get_mut(&key).expect("declared");
+        let mut regions = t.prev.replace(snapshot).map(|p| p.regions).unwrap_or_default();
+        regions.clear();
+        Ok(regions)
+    }
+
+    /// Writes the frame of `snapshot`, coded against the last one kept of `target`; the
+    /// target's key.
+    fn append(&mut self, target: &TargetRecord, snapshot: &Snapshot) -> Result<TargetId, NativeError> {
         let key = self.target_index(target)?;
         self.start_key_group_if_full(&key)?;
         let t = self.targets.get_mut(&key).expect("declared above");
@@ -118,11 +142,6 @@ impl<W: Write> NativeWriter<W> {
             }
         }
         self.group_regions += snapshot.regions.len() as u64;
-        // Keep the snapshot for the next one's coding, reusing the old one's allocation.
-        match &mut t.prev {
-            Some(p) => p.clone_from(snapshot),
-            None => t.prev = Some(snapshot.clone()),
-        }
         let mut head = BytesMut::with_capacity(CHUNK_HEADER + 16);
         if !self.run_open {
             let flags = if std::mem::take(&mut self.key_next) { FLAG_FRAMED | FLAG_KEY } else { FLAG_FRAMED };
@@ -141,7 +160,7 @@ impl<W: Write> NativeWriter<W> {
             self.write_check()?;
         }
         self.out.flush()?;
-        Ok(())
+        Ok(key)
     }
 
     /// Writes the CRC-32 of the frames since the last check.
