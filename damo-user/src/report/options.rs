@@ -221,8 +221,13 @@ impl Streamed {
         self.file().seek(SeekFrom::Start(0)).with_context(|| format!("failed to read {} again", self.path.display()))?;
         let end = match &self.file {
             StreamedFile::Record(file) => stream_from(&self.path, file, rest, targets, acc, warn)?,
-            StreamedFile::Cached(copy) => stream_copy(&self.path, &copy.file, rest, targets, acc, || copy.discard())?,
-            StreamedFile::Parsed(file) => stream_copy(&self.path, file, rest, targets, acc, || ())?,
+            StreamedFile::Cached(copy) => stream_copy(&self.path, &copy.file, rest, targets, acc, || {
+                copy.discard();
+                anyhow::anyhow!("{}: its cached copy is damaged and was removed: run the report again to parse the file", self.path.display())
+            })?,
+            StreamedFile::Parsed(file) => stream_copy(&self.path, file, rest, targets, acc, || {
+                anyhow::anyhow!("{}: the native copy its parse made is damaged (a bug; DAMO_TRACE_NO_STREAM=1 reads the file whole)", self.path.display())
+            })?,
         };
         if self.planned && (end.damaged_at.is_some() || !end.complete) {
             return Err(PlanBroken.into());
@@ -232,12 +237,12 @@ impl Streamed {
     }
 }
 
-/// Streams `copy`, the native copy of the damo file at `path`; a damaged one is `discard`ed.
-fn stream_copy(path: &Path, copy: &std::fs::File, rest: native::Rest, targets: native::Targets, acc: &mut impl Accumulate, discard: impl FnOnce()) -> Result<native::StreamEnd> {
+/// Streams `copy`, the native copy of the damo file at `path`; a damaged one is the error
+/// `damaged` makes.
+fn stream_copy(path: &Path, copy: &std::fs::File, rest: native::Rest, targets: native::Targets, acc: &mut impl Accumulate, damaged: impl FnOnce() -> anyhow::Error) -> Result<native::StreamEnd> {
     let end = native::stream_file(copy, &mut Meter::new(), rest, targets, |i, t, s| acc.push(i, t, s)).map_err(|e| load::native_error(path, e))?;
     if end.damaged_at.is_some() || !end.complete {
-        discard();
-        bail!("{}: its cached copy is damaged and was removed: run the report again to parse the file", path.display());
+        return Err(damaged());
     }
     Ok(end)
 }
