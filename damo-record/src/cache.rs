@@ -86,15 +86,7 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     load_and_store(path, &dir, &name)
 }
 
-/// A big damo file as a one-pass report reads it: its cached native copy, open to stream
-/// (memory bounded by a snapshot, not by the record), or else loaded as [`load`] loads it.
-pub enum Opened {
-    Cached(CachedCopy),
-    /// Loaded whole: parsed here (its copy stored meanwhile, see [`Whole`]), or not cached.
-    Loaded(Parsed),
-}
-
-/// A record parsed whole, as [`load::Loaded`], its copy stored meanwhile.
+/// A record parsed whole, as [`load::Loaded`], its copy stored meanwhile ([`open_in`]).
 pub struct Parsed {
     pub record: Whole,
     pub format: Format,
@@ -125,16 +117,9 @@ impl CachedCopy {
     }
 }
 
-/// [`Opened`] for `path`: a damo file not cached yet is parsed, and its copy stored on
-/// another thread while the report reads the record.
-pub fn open(path: &Path) -> Result<Opened, LoadError> {
-    match look_up(path) {
-        Lookup::Cached(copy) => Ok(Opened::Cached(copy)),
-        Lookup::Parse(slot) => open_in(path, slot).map(Opened::Loaded),
-    }
-}
-
-/// What the cache has for a file.
+/// What the cache has for a file, for a report that streams it when it can: its native copy
+/// to stream (memory bounded by a snapshot, not by the record), or where the copy its parse
+/// makes goes ([`open_in`], [`crate::first_read`]).
 pub enum Lookup {
     /// Its native copy.
     Cached(CachedCopy),
@@ -158,8 +143,8 @@ pub fn look_up(path: &Path) -> Lookup {
     }
 }
 
-/// [`open`] of a file the cache has no copy of: parsed, its copy stored in `slot` (on another
-/// thread while the report reads the record).
+/// A file the cache has no copy of ([`look_up`]), parsed whole, its copy stored in `slot` on
+/// another thread while the report reads the record.
 pub fn open_in(path: &Path, slot: Option<Slot>) -> Result<Parsed, LoadError> {
     let loaded = load::load(path)?;
     let Some(Slot { dir, name }) = slot.filter(|_| storable(&loaded)) else { return Ok(loaded.into()) };
@@ -480,13 +465,14 @@ mod tests {
         assert_ne!(changed, name);
         // A one-pass report's open parses it and stores the copy beside the report: done
         // when the record is taken (or dropped), and read back as the same record.
-        let Opened::Loaded(Parsed { record, format, damage: None }) = open(&path).unwrap() else { panic!("a changed file is parsed again") };
+        let Lookup::Parse(slot) = look_up(&path) else { panic!("a changed file is parsed again") };
+        let Parsed { record, format, damage: None } = open_in(&path, slot).unwrap() else { panic!("no damage") };
         assert_eq!(format, Format::Damo(DamoFormat::PerfScript));
         assert_eq!(*record, first.record);
         assert_eq!(record.into_record(), first.record);
         assert!(dir.path.join(&changed).is_file(), "the copy is stored once the record is taken");
         assert_eq!(std::fs::read_dir(&dir.path).unwrap().count(), 2, "no temporary file left");
-        let Opened::Cached(copy) = open(&path).unwrap() else { panic!("the second open streams the copy") };
+        let Lookup::Cached(copy) = look_up(&path) else { panic!("the second look-up finds the copy") };
         let read = native::read(&read_all(&mut { copy.file }).unwrap()).unwrap();
         assert!(read.complete && read.damaged_at.is_none());
         assert_eq!(read.record, first.record);
