@@ -36,12 +36,14 @@ pub struct Streamed {
     pub format: Format,
 }
 
-/// The damo JSON format of the file at `path`, if it is one.
-fn json_format(path: &Path) -> Option<DamoFormat> {
-    match load::sniff_file(path)? {
-        Format::Damo(format @ (DamoFormat::Json | DamoFormat::JsonCompressed)) => Some(format),
+/// The file at `path` and its damo JSON format, if it is one: opened once, so what is read
+/// is the file whose format was sniffed.
+fn open_json(path: &Path) -> Result<Option<(File, DamoFormat)>, LoadError> {
+    let file = load::open(path)?;
+    Ok(match load::sniff_opened(&file) {
+        Some(Format::Damo(format @ (DamoFormat::Json | DamoFormat::JsonCompressed))) => Some((file, format)),
         _ => None,
-    }
+    })
 }
 
 /// Parses the damo JSON record at `path`, showing each snapshot to `visit` with its target's
@@ -49,9 +51,9 @@ fn json_format(path: &Path) -> Option<DamoFormat> {
 /// `Ok(None)` when it is not streamed (see the module's doc): drop what `visit` was shown and
 /// read it whole.
 pub fn stream(path: &Path, slot: Option<&Slot>, mut visit: impl FnMut(usize, &TargetRecord, &Snapshot)) -> Result<Option<Streamed>, LoadError> {
-    let Some(format) = json_format(path) else { return Ok(None) };
+    let Some((file, format)) = open_json(path)? else { return Ok(None) };
     let mut meter = Meter::new();
-    let data = load::contents(path, &mut meter)?;
+    let data = load::contents(file, path, &mut meter)?;
     // A copy that fails to write is given up; the report goes on. It is encoded here, not on
     // a thread of its own: handing the snapshots over took longer, one at a time (0.145 s
     // against 0.12 s) or in batches of 16 k or 64 k regions (0.107-0.119 s against
@@ -79,9 +81,9 @@ pub fn stream(path: &Path, slot: Option<&Slot>, mut visit: impl FnMut(usize, &Ta
 /// the module's doc) or the copy could not be made (no `memfd` here, or no memory for it):
 /// read it whole.
 pub fn parse_to_copy(path: &Path, slot: Option<&Slot>) -> Result<Option<(File, Format)>, LoadError> {
-    let Some(format) = json_format(path) else { return Ok(None) };
+    let Some((file, format)) = open_json(path)? else { return Ok(None) };
     let mut meter = Meter::new();
-    let data = load::contents(path, &mut meter)?;
+    let data = load::contents(file, path, &mut meter)?;
     let Ok(memfd) = rustix::fs::memfd_create("damo-trace-copy", rustix::fs::MemfdFlags::CLOEXEC) else { return Ok(None) };
     let mut file = File::from(memfd);
     let Ok(writer) = native::NativeWriter::new(Unflushed(BufWriter::with_capacity(1 << 16, &file))) else { return Ok(None) };

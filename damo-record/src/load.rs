@@ -58,10 +58,11 @@ pub enum LoadError {
 /// Reads the record at `path`, a regular file, within the memory limit ([`budget`]).
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     let mut meter = Meter::new();
+    // Opened once: the format is sniffed from the file that is then read.
+    let file = open(path)?;
     // damo's files are parsed in place from their map (copying a 15 MB json_compressed file
     // took 8 ms, a text trace a fifth of its parse), or else as they are read.
-    if let Some(Format::Damo(format)) = sniff_file(path) {
-        let file = open(path)?;
+    if let Some(Format::Damo(format)) = sniff_opened(&file) {
         let mapped = Mapped::open(&file, path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
         let read = match (&mapped, format) {
             (Some(data), _) => parse_with(data, &mut meter),
@@ -70,7 +71,7 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
         };
         return read.map_err(|e| e.at(path));
     }
-    let data = read_input(path, &mut meter)?;
+    let data = read_opened(file, path, &mut meter)?;
     parse_with(&data, &mut meter).map_err(|e| e.at(path))
 }
 
@@ -90,9 +91,9 @@ impl std::ops::Deref for Contents {
     }
 }
 
-/// The contents of the damo file at `path`, as [`load`] parses them in place.
-pub(crate) fn contents(path: &Path, meter: &mut Meter) -> Result<Contents, LoadError> {
-    let file = open(path)?;
+/// The contents of the damo file `file`, opened from `path` (which errors name), as [`load`]
+/// parses them in place.
+pub(crate) fn contents(file: std::fs::File, path: &Path, meter: &mut Meter) -> Result<Contents, LoadError> {
     match Mapped::open(&file, path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })? {
         Some(mapped) => Ok(Contents::Mapped(mapped)),
         None => read_opened(file, path, meter).map(Contents::Read),
@@ -108,7 +109,7 @@ pub(crate) fn damo_error(path: &Path, format: damo::DamoFormat, source: damo::Da
     }
 }
 
-/// All of the regular file at `path`, charged to `meter`.
+/// All of `file`, opened from `path` (which errors name), charged to `meter`.
 ///
 /// Read, not mapped: a mapped file that another program truncates while a report reads it
 /// kills the report with SIGBUS (no message, exit 135), and records are often read while
@@ -116,11 +117,6 @@ pub(crate) fn damo_error(path: &Path, format: damo::DamoFormat, source: damo::Da
 /// [`Mapped`]). The copy has a cost: dd reads 512 MiB from the page
 /// cache in 0.33-0.41 s on this (loaded) 2-core machine, a third of what parsing a text trace
 /// that size takes; later reports of a damo file read the cache's compact copy.
-pub fn read_input(path: &Path, meter: &mut Meter) -> Result<Vec<u8>, LoadError> {
-    read_opened(open(path)?, path, meter)
-}
-
-/// All of `file`, opened from `path` (which errors name), charged to `meter`.
 fn read_opened(mut file: std::fs::File, path: &Path, meter: &mut Meter) -> Result<Vec<u8>, LoadError> {
     let p = || path.display().to_string();
     input::read_all(&mut file, meter).map_err(|e| match e {
@@ -219,9 +215,14 @@ impl LoadError {
 
 /// The format of the file at `path`, from its first bytes.
 pub fn sniff_file(path: &Path) -> Option<Format> {
+    sniff_opened(&input::open_regular(path).ok()?)
+}
+
+/// The format of `file` from its first bytes, read without moving its offset: a reader given
+/// the file next reads it from its start.
+pub(crate) fn sniff_opened(file: &std::fs::File) -> Option<Format> {
     let mut head = [0u8; 4096];
-    let mut f = input::open_regular(path).ok()?;
-    let n = std::io::Read::read(&mut f, &mut head).ok()?;
+    let n = std::os::unix::fs::FileExt::read_at(file, &mut head, 0).ok()?;
     sniff(&head[..n])
 }
 
