@@ -95,16 +95,28 @@ impl RecordFilter {
 
     /// Whether [`Self::apply_snapshot`] keeps `s`, decided before its regions are filtered,
     /// and `index` counted as it counts it: `None` when that depends on them (a snapshot size
-    /// filter). A report that keeps few snapshots copies only those.
-    pub fn selects_before_regions(&self, s: &Snapshot, index: &mut u64) -> Option<bool> {
+    /// filter).
+    fn selects_before_regions(&self, s: &Snapshot, index: &mut u64) -> Option<bool> {
         self.sz_snapshot.is_none().then(|| self.selects(s, index))
     }
 
-    /// The region filters of [`Self::apply_snapshot`] on a snapshot that
-    /// [`Self::selects_before_regions`] kept.
-    pub fn apply_to_chosen(&self, s: &mut Snapshot, intervals: Option<&Intervals>) {
-        self.apply_to_regions(s, intervals);
-        self.apply_temperature(s, intervals);
+    /// What [`Self::apply_snapshot`] keeps of `s`, copied only when the snapshot filters can
+    /// drop it before its regions are looked at: a streamed report that keeps few snapshots
+    /// copies only those.
+    pub fn kept_of(&self, s: &Snapshot, intervals: Option<&Intervals>, index: &mut u64) -> Option<Snapshot> {
+        match self.selects_before_regions(s, index) {
+            Some(false) => None,
+            Some(true) => {
+                let mut s = s.clone();
+                self.apply_to_regions(&mut s, intervals);
+                self.apply_temperature(&mut s, intervals);
+                Some(s)
+            }
+            None => {
+                let mut s = s.clone();
+                self.apply_snapshot(&mut s, intervals, index).then_some(s)
+            }
+        }
     }
 
     /// The access pattern and address filters.

@@ -1,17 +1,20 @@
 //! `damo-trace adjust`: a record re-aggregated to a longer interval and/or filtered, written
 //! in one of damo's formats, with damo's semantics (`damo adjust`): the filters apply first,
 //! then the first `--skip` snapshots are dropped and each run of snapshots spanning
-//! `--aggregate_interval` becomes one (`damo_report::adjust`).
+//! `--aggregate_interval` becomes one (`damo_report::adjust`). The record streams in: only
+//! what is written is held.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use damo_record::{
     damo::{self, DamoFormat},
+    native::Rest,
     output_file::{self, OutputOptions},
 };
+use damo_report::adjust::Adjusted;
 
-use crate::report::options::{load_record, FilterArgs};
+use crate::report::options::{accumulate, FilterArgs};
 
 #[derive(Debug, clap::Args)]
 #[command(rename_all = "snake_case")]
@@ -49,13 +52,11 @@ pub fn run(args: Args) -> Result<()> {
     if interval_us == Some(0) {
         anyhow::bail!("--aggregate_interval must be more than 0");
     }
-    let mut record = load_record(&args.input)?;
-    filter.apply(&mut record);
-    if let Some(us) = interval_us {
-        for target in &mut record.targets {
-            damo_report::adjust::adjust(target, us, args.skip);
-        }
-    }
+    // Streamed (a damo-trace record, a damo file's cached copy or its first read): only the
+    // adjusted snapshots are held. damo's formats keep snapshots only, so nothing else is kept.
+    let mut adjusted = Adjusted::new(&filter, interval_us.map(|us| (us, args.skip)));
+    let rest = accumulate(&args.input, Rest::Drop, &mut adjusted)?;
+    let record = adjusted.into_record(rest);
     let path = &args.output;
     output_file::write_with(path, OutputOptions::exact(args.output_permission, args.force), |w| -> Result<()> {
         damo::write(&record, args.output_type, w).with_context(|| format!("failed to write {}", path.display()))

@@ -51,8 +51,13 @@ fn native_record_with(spec: SynthSpec, summarize: bool) -> Vec<u8> {
 
 /// Status, stdout and stderr of `damo-trace report <args>`, streamed or loaded whole.
 fn run(dir: &Path, args: &[&str], stream: bool, limit: Option<&str>) -> (bool, String, String) {
+    run_command(dir, &[&["report"], args].concat(), stream, limit)
+}
+
+/// [`run`] for any command: `damo-trace <args>`.
+fn run_command(dir: &Path, args: &[&str], stream: bool, limit: Option<&str>) -> (bool, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_damo-trace"));
-    cmd.arg("report").args(args).current_dir(dir).env_remove("DAMO_TRACE_NO_STREAM").env_remove("DAMO_TRACE_MEMORY_LIMIT");
+    cmd.args(args).current_dir(dir).env_remove("DAMO_TRACE_NO_STREAM").env_remove("DAMO_TRACE_MEMORY_LIMIT");
     if !stream {
         cmd.env("DAMO_TRACE_NO_STREAM", "1");
     }
@@ -162,6 +167,44 @@ fn a_record_larger_than_the_memory_limit_streams() {
         assert!(!ok && err.contains("memory limit"), "report {args:?} loaded whole must not fit in 4 MB: {err}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");
     }
+}
+
+/// `adjust` streams the record in and holds only what it writes: the same file as when it
+/// loads the record whole, on whole, cut and damaged records; and a record that does not fit
+/// in the memory limit is adjusted to a longer interval within it.
+#[test]
+fn adjust_streams_the_record_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bytes = native_record(SynthSpec { targets: 3, snapshots_per_target: 120, regions: 80, seed: 4 });
+    let mut corrupt = bytes.clone();
+    corrupt[bytes.len() / 2] ^= 0x40;
+    let inputs = [("whole.dtr", bytes.clone()), ("cut.dtr", bytes[..bytes.len() * 2 / 3].to_vec()), ("corrupt.dtr", corrupt)];
+    let options: [&[&str]; 3] = [
+        &["--aggregate_interval", "1s", "--skip", "3", "--output_type", "json"],
+        &["--aggregate_interval", "350ms", "--access_rate", "10%", "100%", "--output_type", "json"],
+        &["--snapshot_idx", "5", "30", "--output_type", "perf_script"],
+    ];
+    for (name, data) in &inputs {
+        std::fs::write(tmp.path().join(name), data).unwrap();
+        for (i, extra) in options.iter().enumerate() {
+            let adjusted = |stream: bool| {
+                let out = format!("{name}-{i}-{stream}.out");
+                let status = run_command(tmp.path(), &[&["adjust", "-i", name, "-o", &out], *extra].concat(), stream, None);
+                (status, std::fs::read(tmp.path().join(&out)).ok())
+            };
+            let (streamed, loaded) = (adjusted(true), adjusted(false));
+            assert_eq!(streamed.0, loaded.0, "adjust {name} {extra:?}: status and messages, streamed (left) and loaded whole (right)");
+            assert!(streamed.1 == loaded.1, "adjust {name} {extra:?}: the files written streamed and loaded whole differ");
+            assert!(streamed.0 .0 && streamed.1.as_ref().is_some_and(|f| f.len() > 100), "adjust {name} {extra:?} wrote nothing: {}", streamed.0 .2);
+        }
+    }
+    // 20 MB of snapshots, adjusted to a hundredth of their number within a 4 MB limit.
+    std::fs::write(tmp.path().join("big.dtr"), native_record(SynthSpec { targets: 2, snapshots_per_target: 400, regions: 1000, seed: 8 })).unwrap();
+    let args = ["adjust", "-i", "big.dtr", "-o", "big.out", "--aggregate_interval", "10s", "--force"];
+    let (ok, _, err) = run_command(tmp.path(), &args, true, Some("4M"));
+    assert!(ok, "adjust streamed within 4 MB: {err}");
+    let (ok, _, err) = run_command(tmp.path(), &args, false, Some("4M"));
+    assert!(!ok && err.contains("memory limit"), "adjust loading the record whole must not fit in 4 MB: {err}");
 }
 
 /// A holistic page streamed is the page loaded whole, byte for byte: on whole, cut and

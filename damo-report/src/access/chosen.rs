@@ -35,21 +35,7 @@ impl<'f> Chosen<'f> {
 impl Accumulate for Chosen<'_> {
     fn push(&mut self, index: usize, target: &TargetRecord, snapshot: &Snapshot) {
         let (passed, kept) = slot(&mut self.targets, index, || (0, Vec::new()));
-        let intervals = target.intervals.as_ref();
-        match self.filter.selects_before_regions(snapshot, passed) {
-            Some(false) => {}
-            Some(true) => {
-                let mut s = snapshot.clone();
-                self.filter.apply_to_chosen(&mut s, intervals);
-                kept.push(s);
-            }
-            None => {
-                let mut s = snapshot.clone();
-                if self.filter.apply_snapshot(&mut s, intervals, passed) {
-                    kept.push(s);
-                }
-            }
-        }
+        kept.extend(self.filter.kept_of(snapshot, target.intervals.as_ref(), passed));
     }
 }
 
