@@ -3,7 +3,10 @@
 //! not fit in memory). Each keeps its state per target, so the order in which targets'
 //! snapshots interleave (a file's) does not change the answer.
 
-use damo_record::model::{Record, Snapshot, TargetRecord};
+use damo_record::{
+    budget::{bytes_of, Meter, OverBudget},
+    model::{Record, Region, Snapshot, TargetRecord},
+};
 
 /// A report fed snapshot by snapshot: `index` is the target's among the record's targets,
 /// `target` its identity (its `snapshots` are not looked at).
@@ -37,6 +40,38 @@ pub fn feed(record: &Record, acc: &mut impl Accumulate) {
         for s in &t.snapshots {
             acc.push(i, t, s);
         }
+    }
+}
+
+/// The regions an accumulator keeps, charged to the memory limit: a report that keeps
+/// snapshots (all of them, unfiltered) would otherwise hold the record it streams.
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    meter: Meter,
+    over: Option<OverBudget>,
+}
+
+impl Held {
+    pub(crate) fn new(what: &'static str) -> Self {
+        Held { meter: Meter::new().for_what(what), over: None }
+    }
+
+    /// `before` regions held became `after`; past the limit, [`Self::is_over`].
+    pub(crate) fn change(&mut self, before: usize, after: usize) {
+        if let Err(over) = self.meter.charge(bytes_of::<Region>(after as u64)) {
+            self.over = Some(over);
+        }
+        self.meter.release(bytes_of::<Region>(before as u64));
+    }
+
+    /// Whether the limit was passed: keep nothing more.
+    pub(crate) fn is_over(&self) -> bool {
+        self.over.is_some()
+    }
+
+    /// The limit's error, if it was passed.
+    pub(crate) fn check(&self) -> Result<(), OverBudget> {
+        self.over.clone().map_or(Ok(()), Err)
     }
 }
 

@@ -3,16 +3,21 @@
 
 use std::borrow::Cow;
 
-use damo_record::model::{Record, Region, Snapshot, TargetRecord};
+use damo_record::{
+    budget::OverBudget,
+    model::{Record, Region, Snapshot, TargetRecord},
+};
 
 use crate::{
-    accumulate::{slot, Accumulate},
+    accumulate::{slot, Accumulate, Held},
     filter::RecordFilter,
 };
 
 /// `damo adjust` on a record fed snapshot by snapshot: `filter` first, then, with a work
 /// time, [`Runs`] per target. Only what it writes is held, not the record: a day of 100 ms
-/// snapshots adjusted to 10 s holds a hundredth of it.
+/// snapshots adjusted to 10 s holds a hundredth of it. What it holds (the runs being merged
+/// and the snapshots made) is charged to the memory limit: past it, it keeps nothing more
+/// and [`Self::into_record`] fails.
 #[derive(Debug, Clone)]
 pub struct Adjusted<'f> {
     filter: &'f RecordFilter,
@@ -21,18 +26,20 @@ pub struct Adjusted<'f> {
     /// Per target: snapshots the snapshot filters passed (damo's index), the run being
     /// merged, and the snapshots made.
     targets: Vec<Option<(u64, Runs, Vec<Snapshot>)>>,
+    held: Held,
 }
 
 impl<'f> Adjusted<'f> {
     /// `work`: the new aggregation interval in µs and how many snapshots to drop first.
     pub fn new(filter: &'f RecordFilter, work: Option<(u64, usize)>) -> Self {
-        Adjusted { filter, work, targets: Vec::new() }
+        Adjusted { filter, work, targets: Vec::new(), held: Held::new("the adjusted record") }
     }
 
     /// `rest` (the fed record without its snapshots) with the adjusted ones, its aggregation
     /// interval the new one. A trailing run shorter than the work time is dropped, as damo
     /// drops it.
-    pub fn into_record(self, mut rest: Record) -> Record {
+    pub fn into_record(self, mut rest: Record) -> Result<Record, OverBudget> {
+        self.held.check()?;
         let made = self.targets.into_iter().chain(std::iter::repeat_with(|| None));
         for (t, made) in rest.targets.iter_mut().zip(made) {
             t.snapshots = made.map(|(_, _, s)| s).unwrap_or_default();
@@ -40,33 +47,53 @@ impl<'f> Adjusted<'f> {
                 i.aggr_us = us;
             }
         }
-        rest
+        Ok(rest)
     }
 }
 
 impl Accumulate for Adjusted<'_> {
     fn push(&mut self, index: usize, target: &TargetRecord, snapshot: &Snapshot) {
+        if self.held.is_over() {
+            return;
+        }
         let (work_us, skip) = self.work.unwrap_or_default();
         let (passed, runs, made) = slot(&mut self.targets, index, || (0, Runs::new(work_us, skip), Vec::new()));
         let Some(kept) = self.filter.kept_of(snapshot, target.intervals.as_ref(), passed) else { return };
+        let in_run = runs.held_regions();
+        let mut added = 0;
         match self.work {
-            None => made.push(kept),
-            Some(_) => runs.push(Cow::Owned(kept), |merged| made.push(Snapshot { total_bytes: None, ..merged.into_owned() })),
+            None => {
+                added = kept.regions.len();
+                made.push(kept);
+            }
+            Some(_) => runs.push(Cow::Owned(kept), |merged| {
+                added = merged.regions.len();
+                made.push(Snapshot { total_bytes: None, ..merged.into_owned() });
+            }),
         }
+        self.held.change(in_run, runs.held_regions() + added);
     }
 }
 
-/// [`adjust`] one snapshot at a time, for reports that stream a record.
+/// damo's merging of runs of snapshots, one snapshot at a time, for reports that stream a
+/// record.
 #[derive(Debug, Clone)]
 pub struct Runs {
     skip: usize,
     work_ns: u128,
     run: Vec<Snapshot>,
+    /// The regions of `run`.
+    held: usize,
 }
 
 impl Runs {
     pub fn new(work_time_us: u64, skip: usize) -> Self {
-        Self { skip, work_ns: u128::from(work_time_us) * 1000, run: Vec::new() }
+        Self { skip, work_ns: u128::from(work_time_us) * 1000, run: Vec::new(), held: 0 }
+    }
+
+    /// The regions of the run not merged yet.
+    pub fn held_regions(&self) -> usize {
+        self.held
     }
 
     /// Feeds a target's next snapshot; `done` gets the merged snapshot of each run it ends.
@@ -83,8 +110,10 @@ impl Runs {
             done(s);
             return;
         }
+        self.held += s.regions.len();
         self.run.push(s.into_owned());
         if ends_run {
+            self.held = 0;
             done(Cow::Owned(merge(std::mem::take(&mut self.run))));
         }
     }
@@ -152,7 +181,7 @@ mod tests {
         let mut adjusted = Adjusted::new(&filter, Some((work_us, skip)));
         feed(&record, &mut adjusted);
         let rest = Record { targets: vec![TargetRecord::default()], ..Default::default() };
-        adjusted.into_record(rest).targets.remove(0).snapshots
+        adjusted.into_record(rest).unwrap().targets.remove(0).snapshots
     }
 
     #[test]
@@ -181,7 +210,7 @@ mod tests {
         feed(&record, &mut adjusted);
         let mut rest = record.clone();
         rest.targets.iter_mut().for_each(|t| t.snapshots.clear());
-        let got = adjusted.into_record(rest);
+        let got = adjusted.into_record(rest).unwrap();
         // The same steps on the whole record, one after the other.
         let mut want = record;
         filter.apply(&mut want);

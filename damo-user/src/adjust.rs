@@ -56,7 +56,7 @@ pub fn run(args: Args) -> Result<()> {
     // adjusted snapshots are held. damo's formats keep snapshots only, so nothing else is kept.
     let mut adjusted = Adjusted::new(&filter, interval_us.map(|us| (us, args.skip)));
     let rest = accumulate(&args.input, Rest::Drop, &mut adjusted)?;
-    let record = adjusted.into_record(rest);
+    let record = adjusted.into_record(rest).map_err(|over| anyhow::anyhow!("{}: {over}", args.input.display()))?;
     let path = &args.output;
     output_file::write_with(path, OutputOptions::exact(args.output_permission, args.force), |w| -> Result<()> {
         damo::write(&record, args.output_type, w).with_context(|| format!("failed to write {}", path.display()))

@@ -285,11 +285,14 @@ fn twenty_million_regions_stop_at_the_memory_limit() {
         w.snapshot(&target, &s).unwrap();
     }
     let native = write(tmp.path(), "regions.dtr", &w.finish().unwrap());
-    // A command that loads the record whole stops at the limit; a report that streams it
-    // holds a check group of snapshots at a time, and answers within it.
+    // What keeps every snapshot stops at the limit: `adjust` with no new interval (it
+    // streams the record in, and holds what it writes), `access` with no filter (it holds
+    // what it shows). A report that streams it holds a check group of snapshots at a time,
+    // and answers within it.
     let adjusted = tmp.path().join("adjusted.dtr");
     assert_refused(&["adjust", "-i", &native, "-o", adjusted.to_str().unwrap()], "memory limit");
     assert!(!adjusted.exists(), "nothing is written for a record that was not read");
+    assert_refused(&["report", "access", "-i", &native], "memory limit");
     // footprints keeps only the footprints: it reads past the snapshots to find none.
     assert_refused(&["report", "footprints", "-i", &native], "has no memory footprints");
     let page = tmp.path().join("page.svg");

@@ -2,40 +2,52 @@
 //! filters (`--snapshot_idx`, `--snapshot_time`…) applied one snapshot at a time, so only
 //! the chosen ones are kept, not the record.
 
-use damo_record::model::{Record, Snapshot, TargetRecord};
+use damo_record::{
+    budget::OverBudget,
+    model::{Record, Snapshot, TargetRecord},
+};
 
 use crate::{
-    accumulate::{slot, Accumulate},
+    accumulate::{slot, Accumulate, Held},
     filter::RecordFilter,
 };
 
-/// Keeps what `filter` keeps of each snapshot, per target.
+/// Keeps what `filter` keeps of each snapshot, per target, within the memory limit (with no
+/// filter, that is every snapshot).
 #[derive(Clone)]
 pub struct Chosen<'f> {
     filter: &'f RecordFilter,
     /// Per target: snapshots the snapshot filters passed so far (damo's index), and the kept ones.
     targets: Vec<Option<(u64, Vec<Snapshot>)>>,
+    held: Held,
 }
 
 impl<'f> Chosen<'f> {
     pub fn new(filter: &'f RecordFilter) -> Self {
-        Chosen { filter, targets: Vec::new() }
+        Chosen { filter, targets: Vec::new(), held: Held::new("keeping the snapshots to show") }
     }
 
     /// `rest` (the streamed record's targets and other chunks) with the kept snapshots: what
     /// [`RecordFilter::apply`] leaves of the whole record.
-    pub fn into_record(self, mut rest: Record) -> Record {
+    pub fn into_record(self, mut rest: Record) -> Result<Record, OverBudget> {
+        self.held.check()?;
         for (t, kept) in rest.targets.iter_mut().zip(self.targets.into_iter().chain(std::iter::repeat_with(|| None))) {
             t.snapshots = kept.map(|(_, s)| s).unwrap_or_default();
         }
-        rest
+        Ok(rest)
     }
 }
 
 impl Accumulate for Chosen<'_> {
     fn push(&mut self, index: usize, target: &TargetRecord, snapshot: &Snapshot) {
+        if self.held.is_over() {
+            return;
+        }
         let (passed, kept) = slot(&mut self.targets, index, || (0, Vec::new()));
-        kept.extend(self.filter.kept_of(snapshot, target.intervals.as_ref(), passed));
+        if let Some(s) = self.filter.kept_of(snapshot, target.intervals.as_ref(), passed) {
+            self.held.change(0, s.regions.len());
+            kept.push(s);
+        }
     }
 }
 
@@ -55,6 +67,6 @@ mod tests {
         rest.targets.iter_mut().for_each(|t| t.snapshots.clear());
         let mut want = record;
         filter.apply(&mut want);
-        assert_eq!(chosen.into_record(rest), want);
+        assert_eq!(chosen.into_record(rest).unwrap(), want);
     }
 }

@@ -181,7 +181,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> Result<()> {
     // Only the chosen snapshots are kept (a day of recording does not fit in memory).
     let mut chosen = access::chosen::Chosen::new(&filter);
     let rest = accumulate(path, Rest::Keep, &mut chosen)?;
-    let record = chosen.into_record(rest);
+    let record = chosen.into_record(rest).map_err(|over| anyhow::anyhow!("{}: {over}", path.display()))?;
     access::check_text_size(&record, &opts)?;
     if record.targets.is_empty() {
         writeln!(out, "No record in {}", args.input.input.display())?;

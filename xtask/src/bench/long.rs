@@ -45,7 +45,7 @@ const REPORTS: &[(&str, &[&str])] = &[
     // Heatmap's and phases' passes and one more (written beside the record).
     ("holistic", &["report", "holistic", "-o", "long-holistic.svg"]),
     // Not a report: the record streamed in, 100 snapshots (10 s of 100 ms ones) merged into
-    // each one written, in damo's json_compressed (half the time goes to compressing it).
+    // each one written, in damo's json_compressed (compressed on the other core).
     ("adjust --aggregate_interval 10s", &["adjust", "--aggregate_interval", "10s", "-o", "long-adjusted.data", "--force"]),
 ];
 
