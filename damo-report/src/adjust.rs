@@ -82,18 +82,16 @@ pub struct Runs {
     skip: usize,
     work_ns: u128,
     run: Vec<Snapshot>,
-    /// The regions of `run`.
-    held: usize,
 }
 
 impl Runs {
     pub fn new(work_time_us: u64, skip: usize) -> Self {
-        Self { skip, work_ns: u128::from(work_time_us) * 1000, run: Vec::new(), held: 0 }
+        Self { skip, work_ns: u128::from(work_time_us) * 1000, run: Vec::new() }
     }
 
     /// The regions of the run not merged yet.
     pub fn held_regions(&self) -> usize {
-        self.held
+        self.run.iter().map(|s| s.regions.len()).sum()
     }
 
     /// Feeds a target's next snapshot; `done` gets the merged snapshot of each run it ends.
@@ -110,10 +108,8 @@ impl Runs {
             done(s);
             return;
         }
-        self.held += s.regions.len();
         self.run.push(s.into_owned());
         if ends_run {
-            self.held = 0;
             done(Cow::Owned(merge(std::mem::take(&mut self.run))));
         }
     }

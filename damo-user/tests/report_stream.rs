@@ -49,6 +49,13 @@ fn native_record_with(spec: SynthSpec, summarize: bool) -> Vec<u8> {
     w.finish().unwrap()
 }
 
+/// `bytes` with the bits of `mask` flipped in the byte at `at`.
+fn corrupted(bytes: &[u8], at: usize, mask: u8) -> Vec<u8> {
+    let mut corrupt = bytes.to_vec();
+    corrupt[at] ^= mask;
+    corrupt
+}
+
 /// Status, stdout and stderr of `damo-trace report <args>`, streamed or loaded whole.
 fn run(dir: &Path, args: &[&str], stream: bool, limit: Option<&str>) -> (bool, String, String) {
     run_command(dir, &[&["report"], args].concat(), stream, limit)
@@ -112,21 +119,16 @@ fn streamed_reports_print_what_loaded_ones_print() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = SynthSpec { targets: 3, snapshots_per_target: 120, regions: 80, seed: 3 };
     let bytes = native_record(spec);
-    let corrupt = |bytes: &[u8]| {
-        let mut corrupt = bytes.to_vec();
-        corrupt[bytes.len() / 2] ^= 0x40;
-        corrupt
-    };
     // A heatmap plans its passes from the summaries at the end; damage before them must give
     // what a pass over the intact part gives, as it does without them.
     let plain = native_record_with(spec, false);
     let inputs = [
         ("whole.dtr", bytes.clone()),
         ("cut.dtr", bytes[..bytes.len() * 2 / 3].to_vec()),
-        ("corrupt.dtr", corrupt(&bytes)),
+        ("corrupt.dtr", corrupted(&bytes, bytes.len() / 2, 0x40)),
         ("short.dtr", bytes[..200].to_vec()),
         ("plain.dtr", plain.clone()),
-        ("plain-corrupt.dtr", corrupt(&plain)),
+        ("plain-corrupt.dtr", corrupted(&plain, plain.len() / 2, 0x40)),
     ];
     for (name, data) in &inputs {
         std::fs::write(tmp.path().join(name), data).unwrap();
@@ -176,9 +178,7 @@ fn a_record_larger_than_the_memory_limit_streams() {
 fn adjust_streams_the_record_in() {
     let tmp = tempfile::tempdir().unwrap();
     let bytes = native_record(SynthSpec { targets: 3, snapshots_per_target: 120, regions: 80, seed: 4 });
-    let mut corrupt = bytes.clone();
-    corrupt[bytes.len() / 2] ^= 0x40;
-    let inputs = [("whole.dtr", bytes.clone()), ("cut.dtr", bytes[..bytes.len() * 2 / 3].to_vec()), ("corrupt.dtr", corrupt)];
+    let inputs = [("whole.dtr", bytes.clone()), ("cut.dtr", bytes[..bytes.len() * 2 / 3].to_vec()), ("corrupt.dtr", corrupted(&bytes, bytes.len() / 2, 0x40))];
     let options: [&[&str]; 3] = [
         &["--aggregate_interval", "1s", "--skip", "3", "--output_type", "json"],
         &["--aggregate_interval", "350ms", "--access_rate", "10%", "100%", "--output_type", "json"],
@@ -215,8 +215,6 @@ fn adjust_streams_the_record_in() {
 fn streamed_holistic_pages_are_the_loaded_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let bytes = native_record(SynthSpec { targets: 3, snapshots_per_target: 120, regions: 80, seed: 5 });
-    let mut corrupt = bytes.clone();
-    corrupt[bytes.len() / 3] ^= 0x10;
     let mut cold: Record = synth::record(SynthSpec { targets: 2, snapshots_per_target: 60, regions: 40, seed: 6 });
     cold.targets.iter_mut().flat_map(|t| &mut t.snapshots).flat_map(|s| &mut s.regions).for_each(|r| r.nr_accesses = 0);
     let mut w = NativeWriter::new(Vec::new()).unwrap();
@@ -225,7 +223,7 @@ fn streamed_holistic_pages_are_the_loaded_ones() {
             w.snapshot(t, s).unwrap();
         }
     }
-    let inputs = [("whole.dtr", bytes.clone()), ("cut.dtr", bytes[..bytes.len() / 2].to_vec()), ("corrupt.dtr", corrupt), ("cold.dtr", w.finish().unwrap())];
+    let inputs = [("whole.dtr", bytes.clone()), ("cut.dtr", bytes[..bytes.len() / 2].to_vec()), ("corrupt.dtr", corrupted(&bytes, bytes.len() / 3, 0x10)), ("cold.dtr", w.finish().unwrap())];
     for (name, data) in &inputs {
         std::fs::write(tmp.path().join(name), data).unwrap();
         for page in ["page.svg", "page.html"] {
